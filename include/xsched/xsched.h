@@ -1,0 +1,209 @@
+/* xsched: preemptive scheduling of accelerator queues. Public C API.
+ *
+ * Stable ABI: every handle is opaque, every call returns an xs_result_t, and
+ * no call throws, aborts or exits. Structs that may grow carry their own size
+ * in `struct_size`; fill them with the matching *_init function first.
+ *
+ * Concepts (see docs/architecture.md):
+ *   XQueue    a preemptible queue over one native queue of a platform.
+ *   command   one unit of device work submitted to an XQueue.
+ *   policy    decides which XQueues run; the in-process scheduler applies it.
+ */
+#ifndef XSCHED_XSCHED_H
+#define XSCHED_XSCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define XS_API __attribute__((visibility("default")))
+#else
+#define XS_API
+#endif
+
+#define XSCHED_VERSION_MAJOR 0
+#define XSCHED_VERSION_MINOR 1
+#define XSCHED_VERSION_PATCH 0
+
+/* ---- results ------------------------------------------------------------ */
+typedef enum xs_result {
+  XS_OK = 0,
+  XS_ERR_INVALID_ARG = 1,     /* an argument is out of range or null */
+  XS_ERR_INVALID_HANDLE = 2,  /* the handle was never created or is destroyed */
+  XS_ERR_UNSUPPORTED = 3,     /* the platform or level cannot do this */
+  XS_ERR_NO_MEMORY = 4,       /* host memory ran out */
+  XS_ERR_TIMEOUT = 5,         /* a wait with a timeout expired */
+  XS_ERR_PLATFORM = 6,        /* the native platform reported an error */
+  XS_ERR_STATE = 7,           /* not allowed in the object's current state */
+  XS_ERR_INTERNAL = 8         /* a bug in xsched: please report it */
+} xs_result_t;
+
+/* A constant English sentence for a result; never null. */
+XS_API const char* xs_result_string(xs_result_t r);
+
+/* The library's version as major*10000 + minor*100 + patch. */
+XS_API uint32_t xs_version(void);
+
+/* ---- handles ------------------------------------------------------------ */
+typedef struct xs_queue_s* xs_queue_t;              /* an XQueue */
+typedef struct xs_host_device_s* xs_host_device_t;  /* a CPU reference device */
+typedef struct xs_host_stream_s* xs_host_stream_t;  /* a native queue of a host device */
+typedef struct xs_host_event_s* xs_host_event_t;    /* an event of a host device */
+
+/* ---- platforms and levels ------------------------------------------------ */
+typedef enum xs_platform {
+  XS_PLATFORM_HOST = 1, /* CPU reference device: native queue is an xs_host_stream_t */
+  XS_PLATFORM_CUDA = 2  /* NVIDIA CUDA: native queue is a CUstream */
+} xs_platform_t;
+
+/* The preemption levels of the hardware model. */
+typedef enum xs_level {
+  XS_LEVEL_AUTO = 0,       /* the highest the hardware queue supports */
+  XS_LEVEL_BLOCK = 1,      /* stop launching; in-flight commands finish */
+  XS_LEVEL_DEACTIVATE = 2, /* also hold launched commands that have not started */
+  XS_LEVEL_INTERRUPT = 3   /* also stop the running command, resumable */
+} xs_level_t;
+
+/* ---- commands ------------------------------------------------------------ */
+typedef enum xs_command_kind {
+  XS_CMD_KERNEL = 1,       /* device code: kernel.desc points to a platform descriptor */
+  XS_CMD_COPY = 2,         /* copy bytes */
+  XS_CMD_MEMSET = 3,       /* fill bytes */
+  XS_CMD_EVENT_RECORD = 4, /* mark an event complete when reached */
+  XS_CMD_EVENT_WAIT = 5,   /* hold the queue until an event's latest record completes */
+  XS_CMD_HOST_FUNC = 6,    /* call a host function in queue order */
+  XS_CMD_GRAPH = 7,        /* launch a whole graph as one command (platform-specific) */
+  XS_CMD_MEM_OP = 8        /* wait/write on a memory word (platform-specific) */
+} xs_command_kind_t;
+
+typedef void (*xs_host_fn)(void* arg);
+
+/* Kernel descriptor of the host platform: the kernel calls fn(arg) (if set),
+ * then keeps the device busy until duration_ns have passed since it started. */
+typedef struct xs_host_kernel {
+  uint64_t duration_ns;
+  xs_host_fn fn;
+  void* arg;
+} xs_host_kernel_t;
+
+/* One command, copied by xs_queue_submit: nothing it points to is kept except
+ * the memory its operands name. */
+typedef struct xs_command {
+  xs_command_kind_t kind;
+  int64_t est_ns; /* estimated device time; 0 = unknown */
+  union {
+    struct { const void* desc; size_t desc_size; } kernel; /* e.g. xs_host_kernel_t */
+    struct { void* dst; const void* src; size_t bytes; } copy;
+    struct { void* dst; uint8_t value; size_t bytes; } memset;
+    struct { void* event; } event; /* native event, e.g. xs_host_event_t */
+    struct { xs_host_fn fn; void* arg; } host_func;
+  } u;
+} xs_command_t;
+
+/* ---- XQueues --------------------------------------------------------------- */
+typedef struct xs_queue_config {
+  uint32_t struct_size;  /* sizeof(xs_queue_config_t) */
+  xs_level_t level;      /* XS_LEVEL_AUTO picks the highest supported */
+  uint32_t window;       /* commands in flight at most; 0 = default (XSCHED_WINDOW) */
+  int64_t window_ns;     /* estimated device time in flight at most; 0 = no limit */
+} xs_queue_config_t;
+
+/* Defaults from the environment (docs/configuration.md). */
+XS_API void xs_queue_config_init(xs_queue_config_t* cfg);
+
+/* Scheduling hints. Higher priority runs first; share is relative. */
+typedef struct xs_hints {
+  int32_t priority;     /* default XSCHED_PRIORITY (0) */
+  uint32_t share;       /* >= 1; default XSCHED_SHARE (1) */
+  int64_t timeslice_ns; /* bandwidth policy slice; 0 = scheduler default */
+} xs_hints_t;
+
+typedef struct xs_queue_info {
+  uint32_t struct_size;    /* sizeof(xs_queue_info_t) */
+  int ready;               /* commands pending or in flight */
+  int suspended;           /* the scheduler or the user holds it */
+  xs_level_t level;        /* level in use */
+  uint32_t window;         /* in-flight limit in use */
+  uint64_t pending;        /* submitted, not yet launched */
+  uint64_t in_flight;      /* launched, not yet known complete */
+  uint64_t submitted;      /* id of the latest submitted command (ids start at 1) */
+  uint64_t completed;      /* every command with id <= this has completed */
+  uint64_t suspensions;    /* times suspended since creation */
+  xs_result_t error;       /* sticky error of the queue, XS_OK if none */
+  xs_hints_t hints;
+} xs_queue_info_t;
+
+XS_API void xs_queue_info_init(xs_queue_info_t* info);
+
+/* Wraps a native queue. cfg may be null (defaults). The native queue must
+ * outlive the XQueue. The queue joins the process scheduler. */
+XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue,
+                                   const xs_queue_config_t* cfg, xs_queue_t* out);
+
+/* Leaves the scheduler, completes every submitted command (suspended or not),
+ * then frees the queue. */
+XS_API xs_result_t xs_queue_destroy(xs_queue_t q);
+
+/* Copies cmd into the queue; *out_id (may be null) receives its id. Never
+ * blocks because the queue is suspended. */
+XS_API xs_result_t xs_queue_submit(xs_queue_t q, const xs_command_t* cmd, uint64_t* out_id);
+
+#define XS_WAIT_FOREVER (-1)
+
+/* Waits until command `id` has completed (timeout_ns < 0: forever). */
+XS_API xs_result_t xs_queue_wait(xs_queue_t q, uint64_t id, int64_t timeout_ns);
+
+/* Waits until every command submitted so far has completed. */
+XS_API xs_result_t xs_queue_wait_all(xs_queue_t q, int64_t timeout_ns);
+
+/* Suspend flags. */
+#define XS_SUSPEND_SYNC 1u /* return once the queue's device work has stopped */
+
+/* Holds the queue (user suspension, independent of the scheduler's). */
+XS_API xs_result_t xs_queue_suspend(xs_queue_t q, uint32_t flags);
+XS_API xs_result_t xs_queue_resume(xs_queue_t q);
+
+XS_API xs_result_t xs_queue_query(xs_queue_t q, xs_queue_info_t* info);
+
+XS_API xs_result_t xs_queue_set_hints(xs_queue_t q, const xs_hints_t* hints);
+XS_API xs_result_t xs_queue_set_priority(xs_queue_t q, int32_t priority);
+XS_API xs_result_t xs_queue_set_share(xs_queue_t q, uint32_t share);
+
+/* ---- the in-process scheduler -------------------------------------------- */
+typedef enum xs_policy {
+  XS_POLICY_NONE = 0,      /* never suspends anything */
+  XS_POLICY_PRIORITY = 1,  /* highest ready priority runs, lower ones are held */
+  XS_POLICY_BANDWIDTH = 2  /* timeslices in proportion to shares */
+} xs_policy_t;
+
+XS_API xs_result_t xs_set_policy(xs_policy_t policy);
+XS_API xs_result_t xs_get_policy(xs_policy_t* out);
+
+/* Parses "none", "priority", "bandwidth". */
+XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out);
+XS_API const char* xs_policy_name(xs_policy_t policy);
+
+/* ---- the CPU reference device (XS_PLATFORM_HOST) -------------------------- */
+/* A device with `units` execution units (0 = 1). Its streams share the units
+ * round-robin, one command at a time each, like streams sharing a GPU. */
+XS_API xs_result_t xs_host_device_create(uint32_t units, xs_host_device_t* out);
+/* Completes all launched work first. Streams and events stay valid handles
+ * until destroyed, but launching on them fails. */
+XS_API xs_result_t xs_host_device_destroy(xs_host_device_t dev);
+XS_API xs_result_t xs_host_stream_create(xs_host_device_t dev, xs_host_stream_t* out);
+XS_API xs_result_t xs_host_stream_destroy(xs_host_stream_t s);
+XS_API xs_result_t xs_host_event_create(xs_host_device_t dev, xs_host_event_t* out);
+XS_API xs_result_t xs_host_event_destroy(xs_host_event_t e);
+/* XS_OK if the event's latest record has completed (or it was never recorded),
+ * XS_ERR_STATE if not yet. */
+XS_API xs_result_t xs_host_event_query(xs_host_event_t e);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* XSCHED_XSCHED_H */

@@ -1,0 +1,245 @@
+// The C API of XQueues and the scheduler.
+#include <cstring>
+
+#include "api/api_internal.h"
+#include "api/handle_table.h"
+#include "core/config.h"
+#include "core/xqueue.h"
+#include "sched/local_scheduler.h"
+
+namespace xsched::api {
+namespace {
+
+// An XQueue as the C API knows it: the platform decides how native handles
+// inside commands (events) are translated.
+struct ApiQueue {
+  std::shared_ptr<XQueue> queue;
+  xs_platform_t platform;
+};
+
+HandleTable<ApiQueue>& queues() {
+  static HandleTable<ApiQueue> t;
+  return t;
+}
+
+xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw) {
+  switch (platform) {
+    case XS_PLATFORM_HOST: {
+      std::shared_ptr<host::Stream> s = host_stream(static_cast<xs_host_stream_t>(native));
+      if (s == nullptr) return XS_ERR_INVALID_HANDLE;
+      *hw = s->hw_queue();
+      return XS_OK;
+    }
+    case XS_PLATFORM_CUDA:
+      log(LogLevel::kWarn, "xs_queue_create: the CUDA platform is not available in this build");
+      return XS_ERR_UNSUPPORTED;
+  }
+  return XS_ERR_INVALID_ARG;
+}
+
+bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.share <= 1000000 && h.timeslice_ns >= 0; }
+
+// Translates a C command into the core's form, checking what can be checked.
+xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out) {
+  if (in.est_ns < 0) return XS_ERR_INVALID_ARG;
+  out->kind = in.kind;
+  out->est_ns = in.est_ns;
+  switch (in.kind) {
+    case XS_CMD_KERNEL:
+      if (in.u.kernel.desc == nullptr || in.u.kernel.desc_size == 0 || in.u.kernel.desc_size > kKernelDescBytes) {
+        return XS_ERR_INVALID_ARG;
+      }
+      if (aq.platform == XS_PLATFORM_HOST && in.u.kernel.desc_size != sizeof(xs_host_kernel_t)) {
+        return XS_ERR_INVALID_ARG;
+      }
+      std::memcpy(out->op.kernel.desc, in.u.kernel.desc, in.u.kernel.desc_size);
+      return XS_OK;
+    case XS_CMD_COPY:
+      if (in.u.copy.bytes > 0 && (in.u.copy.dst == nullptr || in.u.copy.src == nullptr)) return XS_ERR_INVALID_ARG;
+      out->op.copy = {in.u.copy.dst, in.u.copy.src, in.u.copy.bytes};
+      return XS_OK;
+    case XS_CMD_MEMSET:
+      if (in.u.memset.bytes > 0 && in.u.memset.dst == nullptr) return XS_ERR_INVALID_ARG;
+      out->op.memset = {in.u.memset.dst, in.u.memset.value, in.u.memset.bytes};
+      return XS_OK;
+    case XS_CMD_EVENT_RECORD:
+    case XS_CMD_EVENT_WAIT: {
+      if (aq.platform != XS_PLATFORM_HOST) return XS_ERR_UNSUPPORTED;
+      std::shared_ptr<host::Event> ev = host_event(in.u.event.event);
+      if (ev == nullptr) return XS_ERR_INVALID_HANDLE;
+      out->op.event = {ev.get(), 0};
+      return XS_OK;
+    }
+    case XS_CMD_HOST_FUNC:
+      if (in.u.host_func.fn == nullptr) return XS_ERR_INVALID_ARG;
+      out->op.host_func = {in.u.host_func.fn, in.u.host_func.arg};
+      return XS_OK;
+    case XS_CMD_GRAPH:
+    case XS_CMD_MEM_OP:
+      return XS_ERR_UNSUPPORTED;  // only platforms that capture them natively submit these
+  }
+  return XS_ERR_INVALID_ARG;
+}
+
+template <class F>
+xs_result_t with_queue(const char* fn, xs_queue_t q, F&& body) {
+  return guarded(fn, [&] {
+    std::shared_ptr<ApiQueue> aq = queues().get(q);
+    if (aq == nullptr) return XS_ERR_INVALID_HANDLE;
+    return body(*aq);
+  });
+}
+
+}  // namespace
+}  // namespace xsched::api
+
+using namespace xsched;
+using namespace xsched::api;
+
+extern "C" {
+
+XS_API uint32_t xs_version(void) {
+  return XSCHED_VERSION_MAJOR * 10000 + XSCHED_VERSION_MINOR * 100 + XSCHED_VERSION_PATCH;
+}
+
+XS_API void xs_queue_config_init(xs_queue_config_t* cfg) {
+  if (cfg == nullptr) return;
+  const Config& c = process_config();
+  *cfg = xs_queue_config_t{sizeof(xs_queue_config_t), c.level, c.window, c.window_ns};
+}
+
+XS_API void xs_queue_info_init(xs_queue_info_t* info) {
+  if (info == nullptr) return;
+  std::memset(info, 0, sizeof(*info));
+  info->struct_size = sizeof(xs_queue_info_t);
+}
+
+XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, const xs_queue_config_t* cfg,
+                                   xs_queue_t* out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) return XS_ERR_INVALID_ARG;
+    if (cfg != nullptr && cfg->struct_size < sizeof(xs_queue_config_t)) return XS_ERR_INVALID_ARG;
+    const Config& c = process_config();
+    XQueueOptions opts;
+    opts.level = cfg != nullptr ? cfg->level : c.level;
+    opts.window = cfg != nullptr && cfg->window != 0 ? cfg->window : c.window;
+    opts.window_ns = cfg != nullptr ? cfg->window_ns : c.window_ns;
+    opts.hints = xs_hints_t{c.priority, c.share, 0};
+    if (opts.window > 65536) return XS_ERR_INVALID_ARG;
+    HwQueue hw;
+    if (xs_result_t r = hw_queue_for(platform, native_queue, &hw); r != XS_OK) return r;
+    std::shared_ptr<XQueue> q;
+    if (xs_result_t r = XQueue::create(hw, opts, &q); r != XS_OK) return r;
+    process_scheduler().add(*q);
+    *out = queues().insert<xs_queue_t>(std::make_shared<ApiQueue>(ApiQueue{q, platform}));
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_queue_destroy(xs_queue_t q) {
+  return guarded(__func__, [&] {
+    std::shared_ptr<ApiQueue> aq = queues().take(q);
+    if (aq == nullptr) return XS_ERR_INVALID_HANDLE;
+    process_scheduler().remove(*aq->queue);
+    return XS_OK;  // the queue drains and goes when its last user lets go
+  });
+}
+
+XS_API xs_result_t xs_queue_submit(xs_queue_t q, const xs_command_t* cmd, uint64_t* out_id) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) {
+    if (cmd == nullptr) return XS_ERR_INVALID_ARG;
+    Command c;
+    if (xs_result_t r = to_command(aq, *cmd, &c); r != XS_OK) return r;
+    return aq.queue->submit(c, out_id);
+  });
+}
+
+XS_API xs_result_t xs_queue_wait(xs_queue_t q, uint64_t id, int64_t timeout_ns) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) { return aq.queue->wait(id, timeout_ns); });
+}
+
+XS_API xs_result_t xs_queue_wait_all(xs_queue_t q, int64_t timeout_ns) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) { return aq.queue->wait_all(timeout_ns); });
+}
+
+XS_API xs_result_t xs_queue_suspend(xs_queue_t q, uint32_t flags) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) {
+    if ((flags & ~XS_SUSPEND_SYNC) != 0) return XS_ERR_INVALID_ARG;
+    return aq.queue->suspend(kHoldUser, (flags & XS_SUSPEND_SYNC) != 0);
+  });
+}
+
+XS_API xs_result_t xs_queue_resume(xs_queue_t q) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) { return aq.queue->resume(kHoldUser); });
+}
+
+XS_API xs_result_t xs_queue_query(xs_queue_t q, xs_queue_info_t* info) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) {
+    if (info == nullptr || info->struct_size < sizeof(xs_queue_info_t)) return XS_ERR_INVALID_ARG;
+    aq.queue->query(info);
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_queue_set_hints(xs_queue_t q, const xs_hints_t* hints) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) {
+    if (hints == nullptr || !valid_hints(*hints)) return XS_ERR_INVALID_ARG;
+    aq.queue->set_hints(*hints);
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_queue_set_priority(xs_queue_t q, int32_t priority) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) {
+    xs_hints_t h = aq.queue->hints();
+    h.priority = priority;
+    aq.queue->set_hints(h);
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_queue_set_share(xs_queue_t q, uint32_t share) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) {
+    xs_hints_t h = aq.queue->hints();
+    h.share = share;
+    if (!valid_hints(h)) return XS_ERR_INVALID_ARG;
+    aq.queue->set_hints(h);
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_set_policy(xs_policy_t policy) {
+  return guarded(__func__, [&] { return process_scheduler().set_policy(policy); });
+}
+
+XS_API xs_result_t xs_get_policy(xs_policy_t* out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) return XS_ERR_INVALID_ARG;
+    *out = process_scheduler().policy();
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out) {
+  return guarded(__func__, [&] {
+    if (name == nullptr || out == nullptr) return XS_ERR_INVALID_ARG;
+    for (xs_policy_t p : {XS_POLICY_NONE, XS_POLICY_PRIORITY, XS_POLICY_BANDWIDTH}) {
+      if (std::strcmp(name, xs_policy_name(p)) == 0) {
+        *out = p;
+        return XS_OK;
+      }
+    }
+    return XS_ERR_INVALID_ARG;
+  });
+}
+
+XS_API const char* xs_policy_name(xs_policy_t policy) {
+  switch (policy) {
+    case XS_POLICY_NONE: return "none";
+    case XS_POLICY_PRIORITY: return "priority";
+    case XS_POLICY_BANDWIDTH: return "bandwidth";
+  }
+  return "unknown";
+}
+
+}  // extern "C"

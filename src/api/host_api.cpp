@@ -1,0 +1,86 @@
+// The C API of the CPU reference device.
+#include "api/api_internal.h"
+#include "api/handle_table.h"
+
+namespace xsched::api {
+namespace {
+
+HandleTable<host::Device>& devices() {
+  static HandleTable<host::Device> t;
+  return t;
+}
+HandleTable<host::Stream>& streams() {
+  static HandleTable<host::Stream> t;
+  return t;
+}
+HandleTable<host::Event>& events() {
+  static HandleTable<host::Event> t;
+  return t;
+}
+
+}  // namespace
+
+std::shared_ptr<host::Stream> host_stream(xs_host_stream_t s) { return streams().get(s); }
+std::shared_ptr<host::Event> host_event(void* e) { return events().get(e); }
+
+}  // namespace xsched::api
+
+using namespace xsched;
+using namespace xsched::api;
+
+extern "C" {
+
+XS_API xs_result_t xs_host_device_create(uint32_t units, xs_host_device_t* out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr || units > 1024) return XS_ERR_INVALID_ARG;
+    *out = devices().insert<xs_host_device_t>(host::Device::create(units));
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_host_device_destroy(xs_host_device_t dev) {
+  return guarded(__func__, [&] {
+    std::shared_ptr<host::Device> d = devices().take(dev);
+    if (d == nullptr) return XS_ERR_INVALID_HANDLE;
+    d->shutdown();
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_host_stream_create(xs_host_device_t dev, xs_host_stream_t* out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) return XS_ERR_INVALID_ARG;
+    std::shared_ptr<host::Device> d = devices().get(dev);
+    if (d == nullptr) return XS_ERR_INVALID_HANDLE;
+    *out = streams().insert<xs_host_stream_t>(d->create_stream());
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_host_stream_destroy(xs_host_stream_t s) {
+  return guarded(__func__, [&] { return streams().take(s) != nullptr ? XS_OK : XS_ERR_INVALID_HANDLE; });
+}
+
+XS_API xs_result_t xs_host_event_create(xs_host_device_t dev, xs_host_event_t* out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) return XS_ERR_INVALID_ARG;
+    std::shared_ptr<host::Device> d = devices().get(dev);
+    if (d == nullptr) return XS_ERR_INVALID_HANDLE;
+    *out = events().insert<xs_host_event_t>(d->create_event());
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_host_event_destroy(xs_host_event_t e) {
+  return guarded(__func__, [&] { return events().take(e) != nullptr ? XS_OK : XS_ERR_INVALID_HANDLE; });
+}
+
+XS_API xs_result_t xs_host_event_query(xs_host_event_t e) {
+  return guarded(__func__, [&] {
+    std::shared_ptr<host::Event> ev = events().get(e);
+    if (ev == nullptr) return XS_ERR_INVALID_HANDLE;
+    return ev->query() ? XS_OK : XS_ERR_STATE;
+  });
+}
+
+}  // extern "C"

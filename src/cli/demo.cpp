@@ -1,0 +1,132 @@
+#include "cli/demo.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/stats.h"
+#include "cli/workload.h"
+
+namespace xsched::cli {
+namespace {
+
+struct DemoOptions {
+  double seconds = 3.0;
+  const char* json_path = nullptr;
+};
+
+const char* const kUsage =
+    "usage: xsched demo [--seconds S] [--json FILE]\n"
+    "  --seconds S   measured time per scenario (0.2..600, default 3)\n"
+    "  --json FILE   also write every latency sample and the summary as JSON\n";
+
+bool parse(int argc, const char* const* argv, DemoOptions* o) {
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) {
+      char* end = nullptr;
+      errno = 0;
+      o->seconds = std::strtod(argv[++i], &end);
+      if (errno != 0 || end == argv[i] || *end != '\0' || !(o->seconds >= 0.2 && o->seconds <= 600)) {
+        std::fprintf(stderr, "xsched demo: --seconds wants a number from 0.2 to 600, not '%s'\n", argv[i]);
+        return false;
+      }
+    } else if (a == "--json" && i + 1 < argc) {
+      o->json_path = argv[++i];
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else {
+      std::fprintf(stderr, "xsched demo: unexpected argument '%s'\n%s", a.c_str(), kUsage);
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Row {
+  Scenario scenario;
+  ScenarioResult result;
+};
+
+void write_json(const char* path, const std::vector<Row>& rows, const HighTask& h, const LowTask& l, double seconds) {
+  FILE* f = std::fopen(path, "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "xsched demo: cannot write %s: %s\n", path, std::strerror(errno));
+    return;
+  }
+  std::fprintf(f, "{\n  \"device\": \"cpu-reference (1 unit)\",\n  \"seconds_per_scenario\": %.3f,\n", seconds);
+  std::fprintf(f, "  \"high\": {\"kernels\": %d, \"kernel_ns\": %lld, \"period_ns\": %lld},\n", h.kernels,
+               static_cast<long long>(h.kernel_ns), static_cast<long long>(h.period_ns));
+  std::fprintf(f, "  \"low\": {\"kernel_ns\": %lld},\n  \"scenarios\": [\n", static_cast<long long>(l.kernel_ns));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const ScenarioResult& r = rows[i].result;
+    std::fprintf(f, "    {\"name\": \"%s\", \"high_p50_ms\": %.4f, \"high_p99_ms\": %.4f, \"low_kernels_per_s\": %.2f, "
+                    "\"low_use_of_idle\": %.4f, \"high_latency_ms\": [",
+                 rows[i].scenario.name.c_str(), percentile(r.high_latency_ms, 50), percentile(r.high_latency_ms, 99),
+                 r.elapsed_s > 0 ? static_cast<double>(r.low_kernels) / r.elapsed_s : 0.0, r.low_use_of_idle());
+    for (std::size_t j = 0; j < r.high_latency_ms.size(); ++j) {
+      std::fprintf(f, "%s%.4f", j ? ", " : "", r.high_latency_ms[j]);
+    }
+    std::fprintf(f, "]}%s\n", i + 1 < rows.size() ? "," : "");
+  }
+  std::fprintf(f, "  ]\n}\n");
+  std::fclose(f);
+}
+
+}  // namespace
+
+int demo_main(int argc, const char* const* argv) {
+  DemoOptions opt;
+  if (!parse(argc, argv, &opt)) return 2;
+  const HighTask high;
+  const LowTask low;
+
+  std::vector<Row> rows = {
+      {{.name = "high alone", .low = false}, {}},
+      {{.name = "both, no scheduling", .policy = XS_POLICY_NONE, .window = 1024}, {}},
+      {{.name = "xsched, level 1 (window 4)", .level = XS_LEVEL_BLOCK, .window = 4}, {}},
+      {{.name = "xsched, level 2", .level = XS_LEVEL_DEACTIVATE}, {}},
+      {{.name = "xsched, level 3", .level = XS_LEVEL_INTERRUPT}, {}},
+  };
+  std::printf("xsched demo on the CPU reference device (no GPU platform in this build)\n");
+  std::printf("high: %d x %.1f ms kernels every %.0f ms, priority %d; low: %.1f ms kernels non-stop, priority %d\n",
+              high.kernels, high.kernel_ns / 1e6, high.period_ns / 1e6, high.priority, low.kernel_ns / 1e6,
+              low.priority);
+  std::printf("%.1f s per scenario\n\n", opt.seconds);
+  std::fflush(stdout);
+
+  for (Row& row : rows) {
+    row.result = run_scenario(row.scenario, high, low, opt.seconds);
+    if (row.result.error != XS_OK) {
+      std::fprintf(stderr, "xsched demo: scenario '%s' failed: %s\n", row.scenario.name.c_str(),
+                   xs_result_string(row.result.error));
+      return 1;
+    }
+  }
+
+  const double alone_p50 = percentile(rows[0].result.high_latency_ms, 50);
+  const double alone_p99 = percentile(rows[0].result.high_latency_ms, 99);
+  std::printf("%-28s %10s %10s %8s %8s %12s %10s\n", "scenario", "high p50", "high p99", "p50/alone", "p99/alone",
+              "low kern/s", "low idle");
+  for (const Row& row : rows) {
+    const ScenarioResult& r = row.result;
+    const double p50 = percentile(r.high_latency_ms, 50);
+    const double p99 = percentile(r.high_latency_ms, 99);
+    std::printf("%-28s %7.2f ms %7.2f ms %8.2fx %8.2fx", row.scenario.name.c_str(), p50, p99, p50 / alone_p50,
+                p99 / alone_p99);
+    if (row.scenario.low) {
+      std::printf(" %12.0f %9.0f%%\n", static_cast<double>(r.low_kernels) / r.elapsed_s, 100 * r.low_use_of_idle());
+    } else {
+      std::printf(" %12s %10s\n", "-", "-");
+    }
+  }
+  std::printf("\nlow idle: share of the device time the high task leaves idle that the low task used\n");
+  if (opt.json_path != nullptr) write_json(opt.json_path, rows, high, low, opt.seconds);
+  return 0;
+}
+
+}  // namespace xsched::cli

@@ -1,0 +1,177 @@
+#include "core/config.h"
+
+#include <unistd.h>  // environ
+
+#include <charconv>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+namespace xsched {
+namespace {
+
+constexpr std::string_view kPrefix = "XSCHED_";
+
+bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// ASCII only: the C locale may not be set up when the environment is read.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// The whole of `s` must be one decimal integer that fits in int64_t.
+bool to_int(std::string_view s, int64_t& out) {
+  // from_chars takes '-' but not '+'; "+-1" must still fail.
+  if (!s.empty() && s.front() == '+') {
+    s.remove_prefix(1);
+    if (s.empty() || s.front() == '-') return false;
+  }
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// A parser sets its field of cfg from a trimmed, non-empty value, or leaves
+// cfg alone and says why in the form "is not ...; using <default>".
+using Parser = bool (*)(std::string_view value, Config& cfg, std::string& why);
+
+// A field of Config read as an integer in [kMin, kMax] and stored times kScale
+// (so that microsecond variables can fill nanosecond fields).
+template <auto kField, int64_t kMin, int64_t kMax, int64_t kScale = 1>
+bool parse_int(std::string_view value, Config& cfg, std::string& why) {
+  using T = std::remove_reference_t<decltype(cfg.*kField)>;
+  int64_t v = 0;
+  if (to_int(value, v) && v >= kMin && v <= kMax) {
+    cfg.*kField = static_cast<T>(v * kScale);
+    return true;
+  }
+  why = "is not an integer in " + std::to_string(kMin) + ".." + std::to_string(kMax) + "; using " +
+        std::to_string(Config{}.*kField / kScale);
+  return false;
+}
+
+template <typename T>
+struct Choice {
+  std::string_view name;
+  T value;
+};
+
+constexpr Choice<xs_policy_t> kPolicies[] = {
+    {"none", XS_POLICY_NONE}, {"priority", XS_POLICY_PRIORITY}, {"bandwidth", XS_POLICY_BANDWIDTH}};
+constexpr Choice<xs_level_t> kLevels[] = {
+    {"auto", XS_LEVEL_AUTO}, {"1", XS_LEVEL_BLOCK}, {"2", XS_LEVEL_DEACTIVATE}, {"3", XS_LEVEL_INTERRUPT}};
+constexpr Choice<LogLevel> kLogLevels[] = {
+    {"error", LogLevel::kError}, {"warn", LogLevel::kWarn}, {"info", LogLevel::kInfo}, {"debug", LogLevel::kDebug}};
+
+// A field of Config read as one of kChoices' names, case-insensitively.
+template <auto kField, const auto& kChoices>
+bool parse_choice(std::string_view value, Config& cfg, std::string& why) {
+  for (const auto& c : kChoices) {
+    if (iequals(value, c.name)) {
+      cfg.*kField = c.value;
+      return true;
+    }
+  }
+  why = "is not one of ";
+  std::string_view fallback = "?";
+  for (const auto& c : kChoices) {
+    if (&c != &kChoices[0]) why += ", ";
+    why += c.name;
+    if (c.value == Config{}.*kField) fallback = c.name;
+  }
+  why += "; using ";
+  why += fallback;
+  return false;
+}
+
+struct Var {
+  const char* name;
+  Parser parse;      // null: reserved for a component that reads it itself
+  const char* help;  // docs/configuration.md says the same at more length
+};
+
+constexpr Var kVars[] = {
+    {"XSCHED_POLICY", parse_choice<&Config::policy, kPolicies>, "in-process scheduling policy"},
+    {"XSCHED_LEVEL", parse_choice<&Config::level, kLevels>, "preemption level of new queues"},
+    {"XSCHED_WINDOW", parse_int<&Config::window, 1, 65536>, "commands in flight per queue"},
+    {"XSCHED_WINDOW_US", parse_int<&Config::window_ns, 0, 10'000'000, 1000>, "device time in flight per queue"},
+    {"XSCHED_PRIORITY", parse_int<&Config::priority, -1'000'000, 1'000'000>, "priority hint of new queues"},
+    {"XSCHED_SHARE", parse_int<&Config::share, 1, 1'000'000>, "bandwidth share of new queues"},
+    {"XSCHED_TIMESLICE_US", parse_int<&Config::timeslice_ns, 100, 10'000'000, 1000>, "bandwidth policy timeslice"},
+    {"XSCHED_LOG_LEVEL", parse_choice<&Config::log_level, kLogLevels>, "diagnostics on stderr"},
+    {"XSCHED_SCHEDULER", nullptr, "reserved"},
+    {"XSCHED_SOCKET", nullptr, "reserved"},
+    {"XSCHED_TRACE", nullptr, "reserved"},
+    {"XSCHED_TRACE_FILE", nullptr, "reserved"},
+    {"XSCHED_REAL_LIBCUDA", nullptr, "reserved"},
+};
+
+const Var* find_var(std::string_view name) {
+  for (const Var& v : kVars)
+    if (name == v.name) return &v;
+  return nullptr;
+}
+
+std::string known_names() {
+  std::string s;
+  for (const Var& v : kVars) {
+    if (!s.empty()) s += ", ";
+    s += v.name;
+  }
+  return s;
+}
+
+}  // namespace
+
+Config parse_config(const char* const* envp, std::vector<std::string>* warnings) {
+  Config cfg;
+  if (envp == nullptr) return cfg;
+  for (; *envp != nullptr; ++envp) {
+    const std::string_view entry = *envp;
+    const size_t eq = entry.find('=');
+    if (eq == std::string_view::npos || !entry.starts_with(kPrefix)) continue;
+    const std::string_view name = entry.substr(0, eq);
+    const std::string_view raw = entry.substr(eq + 1);
+    const std::string_view value = trim(raw);
+    if (value.empty()) continue;  // "XSCHED_X=" is how a user unsets X in a launcher script
+
+    const Var* var = find_var(name);
+    std::string why;
+    if (var == nullptr) {
+      if (warnings) warnings->push_back("unknown variable " + std::string(name) + " (known: " + known_names() + ")");
+    } else if (var->parse != nullptr && !var->parse(value, cfg, why)) {
+      if (warnings) warnings->push_back(std::string(name) + "=\"" + std::string(raw) + "\" " + why);
+    }
+  }
+  return cfg;
+}
+
+const Config& process_config() {
+  // A function-local static: the first caller parses, concurrent ones wait.
+  static const Config cfg = [] {
+    Config c;
+    std::vector<std::string> warnings;
+    try {
+      c = parse_config(environ, &warnings);
+    } catch (...) {
+      // Only allocation can fail here; defaults beat an exception into a C caller.
+      c = Config{};
+    }
+    set_log_level(c.log_level);
+    for (const std::string& w : warnings) log(LogLevel::kWarn, "%s", w.c_str());
+    return c;
+  }();
+  return cfg;
+}
+
+}  // namespace xsched

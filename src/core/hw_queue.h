@@ -1,0 +1,60 @@
+// The hardware model: a hardware queue is one native queue of one device,
+// described by a small table of operations. A new platform fills in Level 1;
+// the pointers of the levels it cannot do stay null.
+//
+//   Level 1  launch / sync                 every platform
+//   Level 2  deactivate / reactivate       (optional) hold launched commands
+//   Level 3  interrupt / restore           (optional) stop the running command
+//
+// Operations are called by one XQueue, serialised by it, never concurrently
+// with each other except sync(), which may run while the others are called.
+// None of them may call back into the XQueue.
+#pragma once
+
+#include "core/command.h"
+#include "xsched/xsched.h"
+
+namespace xsched {
+
+struct HwQueueOps {
+  const char* platform;  // short name: "host", "cuda"
+
+  // ---- Level 1 ----
+  // Capture at submit, in the submitter's thread, what the call must see then (event generations) (optional).
+  xs_result_t (*prepare)(void* ctx, Command* cmd);
+  // Start cmd on the native queue after everything launched before it; must not wait for device work.
+  xs_result_t (*launch)(void* ctx, Command* cmd);
+  // Block until cmd (launched, cmd->sync_point set) has completed; cmd == nullptr: everything launched so far.
+  xs_result_t (*sync)(void* ctx, Command* cmd);
+
+  // ---- Level 2 (optional) ----
+  // Hold launched commands that have not started; the running one finishes.
+  xs_result_t (*deactivate)(void* ctx);
+  // Let held commands start again, in order.
+  xs_result_t (*reactivate)(void* ctx);
+
+  // ---- Level 3 (optional) ----
+  // Stop the running command too, keeping its progress (called after deactivate).
+  xs_result_t (*interrupt)(void* ctx);
+  // Continue the interrupted command (called before reactivate).
+  xs_result_t (*restore)(void* ctx);
+
+  // ---- lifetime ----
+  // The XQueue is done with this hardware queue (optional).
+  void (*release)(void* ctx);
+};
+
+struct HwQueue {
+  const HwQueueOps* ops = nullptr;
+  void* ctx = nullptr;
+};
+
+// The highest level whose operations the queue provides.
+inline xs_level_t max_level(const HwQueue& hw) {
+  if (hw.ops == nullptr || hw.ops->launch == nullptr || hw.ops->sync == nullptr) return XS_LEVEL_AUTO;
+  if (hw.ops->deactivate == nullptr || hw.ops->reactivate == nullptr) return XS_LEVEL_BLOCK;
+  if (hw.ops->interrupt == nullptr || hw.ops->restore == nullptr) return XS_LEVEL_DEACTIVATE;
+  return XS_LEVEL_INTERRUPT;
+}
+
+}  // namespace xsched

@@ -1,0 +1,295 @@
+#include "core/xqueue.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <new>
+
+#include "core/clock.h"
+#include "core/log.h"
+
+namespace xsched {
+namespace {
+
+std::atomic<uint64_t> g_next_queue_id{1};
+
+bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.timeslice_ns >= 0; }
+
+}  // namespace
+
+xs_result_t XQueue::create(HwQueue hw, const XQueueOptions& opts, std::shared_ptr<XQueue>* out) {
+  auto release_hw = [&] {
+    if (hw.ops != nullptr && hw.ops->release != nullptr) hw.ops->release(hw.ctx);
+  };
+  const xs_level_t supported = max_level(hw);
+  if (out == nullptr || supported == XS_LEVEL_AUTO || opts.window < 1 || opts.window_ns < 0 ||
+      opts.level < XS_LEVEL_AUTO || opts.level > XS_LEVEL_INTERRUPT || !valid_hints(opts.hints)) {
+    release_hw();
+    return XS_ERR_INVALID_ARG;
+  }
+  if (opts.level > supported) {
+    release_hw();
+    return XS_ERR_UNSUPPORTED;
+  }
+  const xs_level_t level = opts.level == XS_LEVEL_AUTO ? supported : opts.level;
+  XQueue* raw = new (std::nothrow) XQueue(hw, opts, level);
+  if (raw == nullptr) {
+    release_hw();
+    return XS_ERR_NO_MEMORY;
+  }
+  // From here the queue owns hw: its destructor releases it.
+  std::shared_ptr<XQueue> q;
+  try {
+    q.reset(raw);  // deletes raw if it throws
+    q->worker_ = std::thread([raw] { raw->worker_main(); });
+  } catch (const std::exception&) {
+    return XS_ERR_NO_MEMORY;
+  }
+  *out = std::move(q);
+  return XS_OK;
+}
+
+XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
+    : id_(g_next_queue_id.fetch_add(1)),
+      hw_(hw),
+      level_(level),
+      window_(opts.window),
+      window_ns_(opts.window_ns),
+      // Syncing on every other half-window keeps the next half launched
+      // while the first completes, without a sync per command.
+      sync_interval_(std::max<uint32_t>(1, opts.window / 2)),
+      hints_(opts.hints) {}
+
+XQueue::~XQueue() {
+  {
+    std::lock_guard lk(mu_);
+    closing_ = true;
+    holds_ = 0;
+    release_hardware_locked();
+    worker_cv_.notify_one();
+  }
+  if (worker_.joinable()) worker_.join();
+  if (hw_.ops->release != nullptr) hw_.ops->release(hw_.ctx);
+}
+
+bool XQueue::can_launch_locked(const Command& c) const {
+  if (holds_ != 0 && !closing_) return false;
+  if (in_flight_.size() >= window_) return false;
+  if (window_ns_ > 0 && !in_flight_.empty() && in_flight_est_ns_ + c.est_ns > window_ns_) return false;
+  return true;
+}
+
+void XQueue::launch_locked(Command* c) {
+  if (++since_sync_point_ >= sync_interval_) {
+    c->sync_point = true;
+    since_sync_point_ = 0;
+  }
+  const xs_result_t r = hw_.ops->launch(hw_.ctx, c);
+  if (r != XS_OK) {
+    // The command never reached the device; it completes (as failed) with
+    // the next sync so that completions stay in order.
+    c->sync_point = false;
+    if (error_ == XS_OK) error_ = r;
+    log(LogLevel::kWarn, "queue %llu: launch of command %llu failed: %s", static_cast<unsigned long long>(id_),
+        static_cast<unsigned long long>(c->seq), xs_result_string(r));
+  }
+  in_flight_.push(c);
+  in_flight_est_ns_ += c->est_ns;
+  if (worker_waiting_) worker_cv_.notify_one();
+}
+
+void XQueue::launch_pending_locked() {
+  while (!pending_.empty() && can_launch_locked(*pending_.front())) launch_locked(pending_.pop());
+}
+
+xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
+  bool became_ready = false;
+  {
+    std::lock_guard lk(mu_);
+    if (closing_) return XS_ERR_STATE;
+    if (error_ != XS_OK) return error_;
+    Command* c = pool_.acquire();
+    if (c == nullptr) return XS_ERR_NO_MEMORY;
+    c->kind = cmd.kind;
+    c->est_ns = std::max<int64_t>(0, cmd.est_ns);
+    c->op = cmd.op;
+    c->platform_slot = cmd.platform_slot;
+    if (hw_.ops->prepare != nullptr) {
+      const xs_result_t r = hw_.ops->prepare(hw_.ctx, c);
+      if (r != XS_OK) {
+        pool_.release(c);
+        return r;
+      }
+    }
+    c->seq = ++submitted_;
+    if (id != nullptr) *id = c->seq;
+    became_ready = !ready_.load(std::memory_order_relaxed);
+    ready_.store(true, std::memory_order_release);
+    if (pending_.empty() && can_launch_locked(*c)) {
+      launch_locked(c);
+    } else {
+      pending_.push(c);
+      if (worker_waiting_) worker_cv_.notify_one();
+    }
+  }
+  // The launch happened first: a high-priority queue never waits for the
+  // scheduler to react to it.
+  if (became_ready) notify_listener();
+  return XS_OK;
+}
+
+void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {
+  if (sync_result != XS_OK && error_ == XS_OK) error_ = sync_result;
+  while (!in_flight_.empty() && in_flight_.front()->seq <= seq) {
+    Command* c = in_flight_.pop();
+    in_flight_est_ns_ -= c->est_ns;
+    pool_.release(c);
+  }
+  completed_ = std::max(completed_, seq);
+  done_cv_.notify_all();
+}
+
+void XQueue::worker_main() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    launch_pending_locked();
+    if (in_flight_.empty()) {
+      if (pending_.empty()) {
+        if (ready_.load(std::memory_order_relaxed)) {
+          ready_.store(false, std::memory_order_release);
+          done_cv_.notify_all();
+          lk.unlock();
+          notify_listener();
+          lk.lock();
+          continue;
+        }
+        if (closing_) return;
+      }
+      worker_waiting_ = true;
+      worker_cv_.wait(lk);
+      worker_waiting_ = false;
+      continue;
+    }
+    // Sync on the oldest sync point; if none is in flight (the window is not
+    // full and nothing more was launched), on everything in flight.
+    Command* target = nullptr;
+    for (Command* c = in_flight_.front(); c != nullptr; c = c->next) {
+      if (c->sync_point) {
+        target = c;
+        break;
+      }
+    }
+    const uint64_t through = target != nullptr ? target->seq : in_flight_.back()->seq;
+    lk.unlock();
+    const xs_result_t r = hw_.ops->sync(hw_.ctx, target);
+    lk.lock();
+    complete_through_locked(through, r);
+  }
+}
+
+void XQueue::notify_listener() {
+  if (QueueListener* l = listener_.load(std::memory_order_acquire)) l->on_queue_changed(*this);
+}
+
+xs_result_t XQueue::wait_until_completed(std::unique_lock<std::mutex>& lk, uint64_t seq, int64_t timeout_ns) {
+  auto done = [&] { return completed_ >= seq; };
+  if (timeout_ns < 0) {
+    done_cv_.wait(lk, done);
+  } else if (!done_cv_.wait_for(lk, std::chrono::nanoseconds(timeout_ns), done)) {
+    return XS_ERR_TIMEOUT;
+  }
+  return error_;
+}
+
+xs_result_t XQueue::wait(uint64_t id, int64_t timeout_ns) {
+  std::unique_lock lk(mu_);
+  if (id == 0 || id > submitted_) return XS_ERR_INVALID_ARG;
+  return wait_until_completed(lk, id, timeout_ns);
+}
+
+xs_result_t XQueue::wait_all(int64_t timeout_ns) {
+  std::unique_lock lk(mu_);
+  return wait_until_completed(lk, submitted_, timeout_ns);
+}
+
+void XQueue::hold_hardware_locked() {
+  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE) return;
+  xs_result_t r = hw_.ops->deactivate(hw_.ctx);
+  if (r == XS_OK && level_ >= XS_LEVEL_INTERRUPT) r = hw_.ops->interrupt(hw_.ctx);
+  if (r != XS_OK) {
+    log(LogLevel::kWarn, "queue %llu: holding the hardware queue failed: %s", static_cast<unsigned long long>(id_),
+        xs_result_string(r));
+    if (error_ == XS_OK) error_ = r;
+  }
+  hardware_held_ = true;
+}
+
+void XQueue::release_hardware_locked() {
+  if (!hardware_held_) return;
+  xs_result_t r = XS_OK;
+  if (level_ >= XS_LEVEL_INTERRUPT) r = hw_.ops->restore(hw_.ctx);
+  const xs_result_t r2 = hw_.ops->reactivate(hw_.ctx);
+  if (r == XS_OK) r = r2;
+  if (r != XS_OK) {
+    log(LogLevel::kWarn, "queue %llu: releasing the hardware queue failed: %s", static_cast<unsigned long long>(id_),
+        xs_result_string(r));
+    if (error_ == XS_OK) error_ = r;
+  }
+  hardware_held_ = false;
+}
+
+xs_result_t XQueue::suspend(HoldBy by, bool sync) {
+  std::unique_lock lk(mu_);
+  if (holds_ == 0 && !closing_) {
+    ++suspensions_;
+    hold_hardware_locked();
+  }
+  holds_ |= by;
+  if (sync && level_ == XS_LEVEL_BLOCK) {
+    done_cv_.wait(lk, [&] { return in_flight_.empty() || holds_ == 0; });
+  }
+  return XS_OK;
+}
+
+xs_result_t XQueue::resume(HoldBy by) {
+  std::lock_guard lk(mu_);
+  if (holds_ == 0) return XS_OK;
+  holds_ &= ~static_cast<uint32_t>(by);
+  if (holds_ == 0) {
+    release_hardware_locked();
+    launch_pending_locked();
+    worker_cv_.notify_one();
+    done_cv_.notify_all();
+  }
+  return XS_OK;
+}
+
+void XQueue::query(xs_queue_info_t* info) const {
+  std::lock_guard lk(mu_);
+  info->ready = ready_.load(std::memory_order_relaxed) ? 1 : 0;
+  info->suspended = holds_ != 0 ? 1 : 0;
+  info->level = level_;
+  info->window = window_;
+  info->pending = pending_.size();
+  info->in_flight = in_flight_.size();
+  info->submitted = submitted_;
+  info->completed = completed_;
+  info->suspensions = suspensions_;
+  info->error = error_;
+  info->hints = hints_;
+}
+
+xs_hints_t XQueue::hints() const {
+  std::lock_guard lk(mu_);
+  return hints_;
+}
+
+void XQueue::set_hints(const xs_hints_t& hints) {
+  {
+    std::lock_guard lk(mu_);
+    hints_ = hints;
+  }
+  notify_listener();
+}
+
+}  // namespace xsched

@@ -1,0 +1,131 @@
+// XQueue: a preemptible queue over one hardware queue.
+//
+// Submitted commands are launched progressively: at most `window` commands
+// (and, when durations are estimated, at most `window_ns` of device time) are
+// in flight on the hardware queue; the rest wait on the host. Suspending stops
+// launching, so at Level 1 a suspend waits only for the in-flight window; at
+// Level 2 the hardware queue also holds launched commands that have not
+// started, and at Level 3 it stops the running one.
+//
+// Threads: submit/wait/suspend/resume/query may be called from any thread
+// at once. While the queue runs and nothing is buffered, submit launches in
+// the caller's thread (no hand-off); a per-queue worker thread tracks
+// completions and launches what was buffered. Submit never blocks because the
+// queue is suspended.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "core/command.h"
+#include "core/command_pool.h"
+#include "core/hw_queue.h"
+#include "xsched/xsched.h"
+
+namespace xsched {
+
+class XQueue;
+
+// Told when a queue's readiness or hints may have changed. It reads the new
+// state from the queue; it is called without the queue's lock held, possibly
+// from several threads, and events may arrive after later changes.
+class QueueListener {
+ public:
+  virtual ~QueueListener() = default;
+  virtual void on_queue_changed(XQueue& q) = 0;
+};
+
+struct XQueueOptions {
+  xs_level_t level = XS_LEVEL_AUTO;  // AUTO: the highest the hardware queue supports
+  uint32_t window = 8;               // commands in flight at most (>= 1)
+  int64_t window_ns = 0;             // estimated device time in flight at most; 0 = no limit
+  xs_hints_t hints{0, 1, 0};
+};
+
+// Who holds a queue suspended; it runs only when nobody does.
+enum HoldBy : uint32_t { kHoldUser = 1u, kHoldScheduler = 2u };
+
+class XQueue {
+ public:
+  // Takes ownership of hw (ops->release is called when the queue is gone,
+  // also on failure). Fails with XS_ERR_UNSUPPORTED if the requested level
+  // exceeds what hw supports, XS_ERR_INVALID_ARG for bad options.
+  static xs_result_t create(HwQueue hw, const XQueueOptions& opts, std::shared_ptr<XQueue>* out);
+
+  // Completes every submitted command (suspended or not), then releases hw.
+  ~XQueue();
+  XQueue(const XQueue&) = delete;
+  XQueue& operator=(const XQueue&) = delete;
+
+  uint64_t id() const { return id_; }
+  xs_level_t level() const { return level_; }
+
+  // Copies cmd (its kind, estimate and operands) into the queue and returns
+  // its id (1, 2, ...). Returns the queue's sticky error if it has one.
+  xs_result_t submit(const Command& cmd, uint64_t* id);
+
+  // Waits until command `id` completed; timeout_ns < 0 waits forever.
+  xs_result_t wait(uint64_t id, int64_t timeout_ns);
+  xs_result_t wait_all(int64_t timeout_ns);
+
+  // Holds / releases the queue for `by`. With sync, suspend returns once
+  // the in-flight window has drained (Level 1) or is held (Levels 2 and 3).
+  xs_result_t suspend(HoldBy by, bool sync);
+  xs_result_t resume(HoldBy by);
+
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  void query(xs_queue_info_t* info) const;
+
+  xs_hints_t hints() const;
+  void set_hints(const xs_hints_t& hints);
+
+  // Set before the first submit; the listener must outlive its registration.
+  void set_listener(QueueListener* listener) { listener_.store(listener, std::memory_order_release); }
+
+ private:
+  XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level);
+
+  bool can_launch_locked(const Command& c) const;
+  void launch_locked(Command* c);
+  void launch_pending_locked();
+  void complete_through_locked(uint64_t seq, xs_result_t sync_result);
+  void hold_hardware_locked();
+  void release_hardware_locked();
+  void worker_main();
+  void notify_listener();
+  xs_result_t wait_until_completed(std::unique_lock<std::mutex>& lk, uint64_t seq, int64_t timeout_ns);
+
+  const uint64_t id_;
+  const HwQueue hw_;
+  const xs_level_t level_;
+  const uint32_t window_;
+  const int64_t window_ns_;
+  const uint32_t sync_interval_;  // every n-th launched command is a sync point
+
+  mutable std::mutex mu_;
+  std::condition_variable worker_cv_;  // work for the worker
+  std::condition_variable done_cv_;    // completions, drains
+  CommandPool pool_;
+  CommandFifo pending_;
+  CommandFifo in_flight_;
+  int64_t in_flight_est_ns_ = 0;
+  uint32_t since_sync_point_ = 0;
+  uint64_t submitted_ = 0;
+  uint64_t completed_ = 0;
+  uint64_t suspensions_ = 0;
+  uint32_t holds_ = 0;
+  bool hardware_held_ = false;
+  bool closing_ = false;
+  bool worker_waiting_ = false;
+  xs_result_t error_ = XS_OK;
+  xs_hints_t hints_;
+  std::atomic<bool> ready_{false};
+  std::atomic<QueueListener*> listener_{nullptr};
+  std::thread worker_;
+};
+
+}  // namespace xsched

@@ -1,0 +1,108 @@
+#include "sched/local_scheduler.h"
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+
+namespace xsched {
+
+LocalScheduler::LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns)
+    : default_timeslice_ns_(default_timeslice_ns),
+      engine_(make_policy(policy, default_timeslice_ns), *this) {}
+
+LocalScheduler::~LocalScheduler() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+    timer_cv_.notify_all();
+  }
+  if (timer_.joinable()) timer_.join();
+  for (auto& [id, q] : queues_) q->set_listener(nullptr);
+}
+
+void LocalScheduler::add(XQueue& q) {
+  std::lock_guard lk(mu_);
+  queues_[q.id()] = &q;
+  q.set_listener(this);
+  schedule_timer_locked(engine_.add(q.id(), q.ready(), q.hints(), now_ns()));
+}
+
+void LocalScheduler::remove(XQueue& q) {
+  std::lock_guard lk(mu_);
+  q.set_listener(nullptr);
+  if (queues_.count(q.id()) == 0) return;
+  schedule_timer_locked(engine_.remove(q.id(), now_ns()));
+  queues_.erase(q.id());
+}
+
+void LocalScheduler::on_queue_changed(XQueue& q) {
+  std::lock_guard lk(mu_);
+  // A queue that left may still report its last change from its own thread.
+  if (queues_.count(q.id()) == 0) return;
+  schedule_timer_locked(engine_.update(q.id(), q.ready(), q.hints(), now_ns()));
+}
+
+xs_result_t LocalScheduler::set_policy(xs_policy_t policy) {
+  std::unique_ptr<Policy> p = make_policy(policy, default_timeslice_ns_);
+  if (p == nullptr) return XS_ERR_INVALID_ARG;
+  std::lock_guard lk(mu_);
+  schedule_timer_locked(engine_.set_policy(std::move(p), now_ns()));
+  return XS_OK;
+}
+
+xs_policy_t LocalScheduler::policy() const {
+  std::lock_guard lk(mu_);
+  return engine_.policy_kind();
+}
+
+void LocalScheduler::suspend(uint64_t id) {
+  auto it = queues_.find(id);
+  if (it != queues_.end()) it->second->suspend(kHoldScheduler, false);
+}
+
+void LocalScheduler::resume(uint64_t id) {
+  auto it = queues_.find(id);
+  if (it != queues_.end()) it->second->resume(kHoldScheduler);
+}
+
+void LocalScheduler::schedule_timer_locked(int64_t deadline_ns) {
+  deadline_ns_ = deadline_ns;
+  if (deadline_ns == 0) return;
+  if (!timer_.joinable()) {
+    try {
+      timer_ = std::thread([this] { timer_main(); });
+    } catch (const std::exception&) {
+      log(LogLevel::kError, "cannot start the scheduler's timer thread: time-based policies will not rotate");
+      return;
+    }
+  }
+  timer_cv_.notify_one();
+}
+
+void LocalScheduler::timer_main() {
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    if (deadline_ns_ == 0) {
+      timer_cv_.wait(lk);
+      continue;
+    }
+    const int64_t now = now_ns();
+    if (now < deadline_ns_) {
+      timer_cv_.wait_until(lk, to_time_point(deadline_ns_));
+      continue;
+    }
+    deadline_ns_ = engine_.decide(now);
+  }
+}
+
+LocalScheduler& process_scheduler() {
+  // Never destroyed: queues may report changes from their threads while the
+  // process exits.
+  static LocalScheduler* const scheduler = [] {
+    const Config& cfg = process_config();
+    return new LocalScheduler(cfg.policy, cfg.timeslice_ns);
+  }();
+  return *scheduler;
+}
+
+}  // namespace xsched

@@ -1,0 +1,40 @@
+// A policy decides which queues run, from their readiness and hints. Like a
+// Linux scheduling class it is a handful of hooks over queue state and knows
+// nothing of how queues run, of CUDA, or of processes: the same policy serves
+// the in-process scheduler and the daemon.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "xsched/xsched.h"
+
+namespace xsched {
+
+// One queue as a policy sees it. `id` is unique within one engine.
+struct QueueView {
+  uint64_t id = 0;
+  bool ready = false;  // has commands pending or in flight
+  xs_hints_t hints{0, 1, 0};
+  bool run = true;     // the decision: written by decide()
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  virtual xs_policy_t kind() const = 0;
+
+  // A queue joined / left (optional).
+  virtual void added(const QueueView& /*q*/, int64_t /*now_ns*/) {}
+  virtual void removed(uint64_t /*id*/) {}
+
+  // Sets `run` on every queue. Returns when it wants to decide again even if
+  // nothing changes (steady-clock ns), or 0 for never.
+  virtual int64_t decide(std::span<QueueView> queues, int64_t now_ns) = 0;
+};
+
+// The policy of a kind; nullptr for an unknown kind.
+std::unique_ptr<Policy> make_policy(xs_policy_t kind, int64_t default_timeslice_ns);
+
+}  // namespace xsched

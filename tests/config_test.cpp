@@ -1,0 +1,296 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+
+namespace xsched {
+namespace {
+
+// Runs parse_config on a null-terminated copy of `entries`.
+Config parse(std::initializer_list<const char*> entries, std::vector<std::string>* warnings) {
+  std::vector<const char*> env(entries);
+  env.push_back(nullptr);
+  return parse_config(env.data(), warnings);
+}
+
+void expect_defaults(const Config& c) {
+  const Config d;
+  EXPECT_EQ(c.policy, d.policy);
+  EXPECT_EQ(c.level, d.level);
+  EXPECT_EQ(c.window, d.window);
+  EXPECT_EQ(c.window_ns, d.window_ns);
+  EXPECT_EQ(c.priority, d.priority);
+  EXPECT_EQ(c.share, d.share);
+  EXPECT_EQ(c.timeslice_ns, d.timeslice_ns);
+  EXPECT_EQ(c.log_level, d.log_level);
+}
+
+// Restores the log level a test changes, so tests stay independent.
+class LogLevelGuard {
+ public:
+  LogLevelGuard() : saved_(log_level()) {}
+  ~LogLevelGuard() { set_log_level(saved_); }
+
+ private:
+  LogLevel saved_;
+};
+
+TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
+  const Config c;
+  EXPECT_EQ(c.policy, XS_POLICY_PRIORITY);
+  EXPECT_EQ(c.level, XS_LEVEL_AUTO);
+  EXPECT_EQ(c.window, 8u);
+  EXPECT_EQ(c.window_ns, 0);
+  EXPECT_EQ(c.priority, 0);
+  EXPECT_EQ(c.share, 1u);
+  EXPECT_EQ(c.timeslice_ns, 2'000'000);
+  EXPECT_EQ(c.log_level, LogLevel::kWarn);
+}
+
+TEST(ConfigTest, NullEnvpGivesDefaults) {
+  std::vector<std::string> warnings;
+  expect_defaults(parse_config(nullptr, &warnings));
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(ConfigTest, EmptyEnvGivesDefaults) {
+  std::vector<std::string> warnings;
+  expect_defaults(parse({}, &warnings));
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(ConfigTest, ParsesEveryVariable) {
+  std::vector<std::string> warnings;
+  const Config c = parse({"XSCHED_POLICY=bandwidth", "XSCHED_LEVEL=2", "XSCHED_WINDOW=16", "XSCHED_WINDOW_US=500",
+                          "XSCHED_PRIORITY=-7", "XSCHED_SHARE=3", "XSCHED_TIMESLICE_US=100", "XSCHED_LOG_LEVEL=debug"},
+                         &warnings);
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+  EXPECT_EQ(c.policy, XS_POLICY_BANDWIDTH);
+  EXPECT_EQ(c.level, XS_LEVEL_DEACTIVATE);
+  EXPECT_EQ(c.window, 16u);
+  EXPECT_EQ(c.window_ns, 500'000);
+  EXPECT_EQ(c.priority, -7);
+  EXPECT_EQ(c.share, 3u);
+  EXPECT_EQ(c.timeslice_ns, 100'000);
+  EXPECT_EQ(c.log_level, LogLevel::kDebug);
+}
+
+TEST(ConfigTest, ParsesOtherChoices) {
+  EXPECT_EQ(parse({"XSCHED_POLICY=none"}, nullptr).policy, XS_POLICY_NONE);
+  EXPECT_EQ(parse({"XSCHED_POLICY=priority"}, nullptr).policy, XS_POLICY_PRIORITY);
+  EXPECT_EQ(parse({"XSCHED_LEVEL=auto"}, nullptr).level, XS_LEVEL_AUTO);
+  EXPECT_EQ(parse({"XSCHED_LEVEL=1"}, nullptr).level, XS_LEVEL_BLOCK);
+  EXPECT_EQ(parse({"XSCHED_LEVEL=3"}, nullptr).level, XS_LEVEL_INTERRUPT);
+  EXPECT_EQ(parse({"XSCHED_LOG_LEVEL=error"}, nullptr).log_level, LogLevel::kError);
+  EXPECT_EQ(parse({"XSCHED_LOG_LEVEL=info"}, nullptr).log_level, LogLevel::kInfo);
+  EXPECT_EQ(parse({"XSCHED_LOG_LEVEL=warn"}, nullptr).log_level, LogLevel::kWarn);
+}
+
+TEST(ConfigTest, ChoicesAreCaseInsensitive) {
+  std::vector<std::string> warnings;
+  const Config c = parse({"XSCHED_POLICY=BandWidth", "XSCHED_LOG_LEVEL=DEBUG", "XSCHED_LEVEL=AUTO"}, &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(c.policy, XS_POLICY_BANDWIDTH);
+  EXPECT_EQ(c.log_level, LogLevel::kDebug);
+  EXPECT_EQ(c.level, XS_LEVEL_AUTO);
+}
+
+TEST(ConfigTest, IntegersAllowSignAndSurroundingWhitespace) {
+  std::vector<std::string> warnings;
+  const Config c = parse({"XSCHED_WINDOW= +16 ", "XSCHED_PRIORITY=\t-1000000\n", "XSCHED_SHARE=+1000000"}, &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(c.window, 16u);
+  EXPECT_EQ(c.priority, -1'000'000);
+  EXPECT_EQ(c.share, 1'000'000u);
+}
+
+TEST(ConfigTest, WindowBoundaries) {
+  std::vector<std::string> warnings;
+  EXPECT_EQ(parse({"XSCHED_WINDOW=1"}, &warnings).window, 1u);
+  EXPECT_EQ(parse({"XSCHED_WINDOW=65536"}, &warnings).window, 65536u);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(parse({"XSCHED_WINDOW=0"}, &warnings).window, 8u);
+  EXPECT_EQ(parse({"XSCHED_WINDOW=65537"}, &warnings).window, 8u);
+  EXPECT_EQ(warnings.size(), 2u);
+}
+
+TEST(ConfigTest, MicrosecondBoundaries) {
+  std::vector<std::string> warnings;
+  EXPECT_EQ(parse({"XSCHED_WINDOW_US=0"}, &warnings).window_ns, 0);
+  EXPECT_EQ(parse({"XSCHED_WINDOW_US=10000000"}, &warnings).window_ns, 10'000'000'000);
+  EXPECT_EQ(parse({"XSCHED_TIMESLICE_US=10000000"}, &warnings).timeslice_ns, 10'000'000'000);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(ConfigTest, WarningNamesVariableValueRangeAndDefault) {
+  std::vector<std::string> warnings;
+  parse({"XSCHED_WINDOW=abc"}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "XSCHED_WINDOW=\"abc\" is not an integer in 1..65536; using 8");
+
+  warnings.clear();
+  parse({"XSCHED_POLICY=fifo"}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "XSCHED_POLICY=\"fifo\" is not one of none, priority, bandwidth; using priority");
+
+  warnings.clear();
+  parse({"XSCHED_TIMESLICE_US=99"}, &warnings);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "XSCHED_TIMESLICE_US=\"99\" is not an integer in 100..10000000; using 2000");
+}
+
+struct BadValue {
+  const char* entry;
+  const char* name;
+};
+
+class BadValueTest : public testing::TestWithParam<BadValue> {};
+
+TEST_P(BadValueTest, OneWarningAndTheDefault) {
+  std::vector<std::string> warnings;
+  const Config c = parse({GetParam().entry}, &warnings);
+  expect_defaults(c);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find(GetParam().name), std::string::npos) << warnings[0];
+  const std::string entry = GetParam().entry;
+  const std::string value = entry.substr(entry.find('=') + 1);
+  EXPECT_NE(warnings[0].find("\"" + value + "\""), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("; using "), std::string::npos) << warnings[0];
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariables, BadValueTest,
+                         testing::Values(BadValue{"XSCHED_POLICY=fifo", "XSCHED_POLICY"},
+                                         BadValue{"XSCHED_POLICY=priority2", "XSCHED_POLICY"},
+                                         BadValue{"XSCHED_LEVEL=0", "XSCHED_LEVEL"},
+                                         BadValue{"XSCHED_LEVEL=4", "XSCHED_LEVEL"},
+                                         BadValue{"XSCHED_LEVEL=high", "XSCHED_LEVEL"},
+                                         BadValue{"XSCHED_WINDOW=abc", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=8x", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=1.5", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=+-5", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=+", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=-", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=1 2", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=0x10", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=99999999999999999999", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW=-4294967288", "XSCHED_WINDOW"},
+                                         BadValue{"XSCHED_WINDOW_US=-1", "XSCHED_WINDOW_US"},
+                                         BadValue{"XSCHED_WINDOW_US=10000001", "XSCHED_WINDOW_US"},
+                                         BadValue{"XSCHED_PRIORITY=1000001", "XSCHED_PRIORITY"},
+                                         BadValue{"XSCHED_PRIORITY=-1000001", "XSCHED_PRIORITY"},
+                                         BadValue{"XSCHED_PRIORITY=high", "XSCHED_PRIORITY"},
+                                         BadValue{"XSCHED_SHARE=0", "XSCHED_SHARE"},
+                                         BadValue{"XSCHED_SHARE=1000001", "XSCHED_SHARE"},
+                                         BadValue{"XSCHED_TIMESLICE_US=99", "XSCHED_TIMESLICE_US"},
+                                         BadValue{"XSCHED_TIMESLICE_US=10000001", "XSCHED_TIMESLICE_US"},
+                                         BadValue{"XSCHED_LOG_LEVEL=verbose", "XSCHED_LOG_LEVEL"},
+                                         BadValue{"XSCHED_LOG_LEVEL=warning", "XSCHED_LOG_LEVEL"}));
+
+TEST(ConfigTest, BadValueKeepsEarlierGoodOnes) {
+  std::vector<std::string> warnings;
+  const Config c = parse({"XSCHED_SHARE=5", "XSCHED_WINDOW=zero", "XSCHED_PRIORITY=9"}, &warnings);
+  EXPECT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(c.share, 5u);
+  EXPECT_EQ(c.window, 8u);
+  EXPECT_EQ(c.priority, 9);
+}
+
+TEST(ConfigTest, EmptyValueIsUnset) {
+  std::vector<std::string> warnings;
+  expect_defaults(parse({"XSCHED_WINDOW=", "XSCHED_POLICY=", "XSCHED_LOG_LEVEL=  ", "XSCHED_NOPE="}, &warnings));
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(ConfigTest, UnknownXschedNameWarnsWithKnownNames) {
+  std::vector<std::string> warnings;
+  expect_defaults(parse({"XSCHED_WINDOWS=4"}, &warnings));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].rfind("unknown variable XSCHED_WINDOWS (known: XSCHED_POLICY, ", 0), 0u) << warnings[0];
+  for (const char* name : {"XSCHED_LEVEL", "XSCHED_WINDOW_US", "XSCHED_LOG_LEVEL", "XSCHED_REAL_LIBCUDA"})
+    EXPECT_NE(warnings[0].find(name), std::string::npos) << name;
+}
+
+TEST(ConfigTest, ReservedNamesAreAcceptedSilently) {
+  std::vector<std::string> warnings;
+  expect_defaults(parse({"XSCHED_SCHEDULER=global", "XSCHED_SOCKET=/tmp/x.sock", "XSCHED_TRACE=1",
+                         "XSCHED_TRACE_FILE=/tmp/t.json", "XSCHED_REAL_LIBCUDA=/usr/lib/libcuda.so.1"},
+                        &warnings));
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(ConfigTest, OtherVariablesAreIgnored) {
+  std::vector<std::string> warnings;
+  expect_defaults(parse({"PATH=/usr/bin", "XSCHEDULE=1", "xsched_window=3", "MY_XSCHED_WINDOW=3", "XSCHED_WINDOW",
+                         "=odd", "XSCHED"},
+                        &warnings));
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST(ConfigTest, NullWarningsIsAllowed) {
+  const Config c = parse({"XSCHED_WINDOW=abc", "XSCHED_FOO=1", "XSCHED_SHARE=2"}, nullptr);
+  EXPECT_EQ(c.window, 8u);
+  EXPECT_EQ(c.share, 2u);
+}
+
+TEST(ConfigTest, ProcessConfigIsParsedOnce) {
+  LogLevelGuard guard;
+  EXPECT_EQ(&process_config(), &process_config());
+}
+
+TEST(LogTest, EnabledFollowsLevel) {
+  LogLevelGuard guard;
+  EXPECT_EQ(log_level(), LogLevel::kWarn);  // the default, before anything sets it
+  set_log_level(LogLevel::kError);
+  EXPECT_TRUE(log_enabled(LogLevel::kError));
+  EXPECT_FALSE(log_enabled(LogLevel::kWarn));
+  set_log_level(LogLevel::kInfo);
+  EXPECT_TRUE(log_enabled(LogLevel::kWarn));
+  EXPECT_TRUE(log_enabled(LogLevel::kInfo));
+  EXPECT_FALSE(log_enabled(LogLevel::kDebug));
+  set_log_level(LogLevel::kDebug);
+  EXPECT_EQ(log_level(), LogLevel::kDebug);
+  EXPECT_TRUE(log_enabled(LogLevel::kDebug));
+}
+
+TEST(LogTest, WritesOnePrefixedLine) {
+  LogLevelGuard guard;
+  set_log_level(LogLevel::kWarn);
+  testing::internal::CaptureStderr();
+  log(LogLevel::kWarn, "window %d too %s", 3, "small");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "xsched: warning: window 3 too small\n");
+
+  testing::internal::CaptureStderr();
+  log(LogLevel::kError, "boom");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "xsched: error: boom\n");
+}
+
+TEST(LogTest, DisabledLevelWritesNothing) {
+  LogLevelGuard guard;
+  set_log_level(LogLevel::kWarn);
+  testing::internal::CaptureStderr();
+  log(LogLevel::kInfo, "not shown");
+  log(LogLevel::kDebug, "not shown");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+}
+
+TEST(LogTest, LongMessageIsTruncatedToOneLine) {
+  LogLevelGuard guard;
+  set_log_level(LogLevel::kDebug);
+  const std::string long_text(5000, 'x');
+  testing::internal::CaptureStderr();
+  log(LogLevel::kDebug, "%s", long_text.c_str());
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(out.rfind("xsched: debug: xxx", 0), 0u);
+  EXPECT_LE(out.size(), 1024u);
+  EXPECT_GT(out.size(), 1000u);
+  EXPECT_EQ(out.back(), '\n');
+  EXPECT_EQ(out.find('\n'), out.size() - 1);
+}
+
+}  // namespace
+}  // namespace xsched

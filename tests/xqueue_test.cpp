@@ -1,0 +1,338 @@
+// XQueue semantics over a hand-driven hardware queue.
+#include "core/xqueue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "manual_hw_queue.h"
+
+namespace xsched {
+namespace {
+
+using testing::ManualHwQueue;
+using namespace std::chrono_literals;
+
+std::shared_ptr<XQueue> make_queue(ManualHwQueue& hw, uint32_t window = 4, xs_level_t level = XS_LEVEL_AUTO,
+                                   int64_t window_ns = 0) {
+  XQueueOptions o;
+  o.window = window;
+  o.level = level;
+  o.window_ns = window_ns;
+  std::shared_ptr<XQueue> q;
+  EXPECT_EQ(XQueue::create(hw.hw_queue(), o, &q), XS_OK);
+  return q;
+}
+
+Command kernel(int64_t est_ns = 0) {
+  Command c;
+  c.kind = XS_CMD_KERNEL;
+  c.est_ns = est_ns;
+  return c;
+}
+
+// Polls cond for up to 5 s.
+template <class F>
+bool eventually(F cond) {
+  for (int i = 0; i < 5000; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return cond();
+}
+
+TEST(XQueue, SubmitLaunchesInCallerThreadWhenRunning) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  uint64_t id = 0;
+  ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+  EXPECT_EQ(id, 1u);
+  EXPECT_EQ(hw.launched(), 1u);  // no hand-off to another thread
+  hw.complete_all();
+  EXPECT_EQ(q->wait(id, -1), XS_OK);
+}
+
+TEST(XQueue, OrderPreservedAcrossBufferedAndDirectLaunches) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 4);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+    if (i % 7 == 0) hw.complete(3);
+  }
+  while (hw.launched() < 100) {
+    hw.complete_all();
+    std::this_thread::sleep_for(100us);
+  }
+  hw.complete_all();
+  ASSERT_EQ(q->wait_all(-1), XS_OK);
+  const std::vector<uint64_t> seqs = hw.launched_seqs();
+  ASSERT_EQ(seqs.size(), 100u);
+  for (uint64_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
+}
+
+TEST(XQueue, KeepsAtMostWindowInFlight) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 4);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(hw.launched(), 4u);
+  xs_queue_info_t info{};
+  q->query(&info);
+  EXPECT_EQ(info.pending, 16u);
+  EXPECT_EQ(info.in_flight, 4u);
+  hw.complete(2);  // the first sync point is the 2nd command (half the window)
+  EXPECT_TRUE(hw.wait_launched(6));
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(hw.launched(), 6u);
+  hw.complete_all();
+  while (hw.launched() < 20) hw.complete_all();
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+}
+
+TEST(XQueue, TimeWindowLimitsEstimatedWorkInFlight) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 100, XS_LEVEL_AUTO, 10'000'000);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(q->submit(kernel(4'000'000), nullptr), XS_OK);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(hw.launched(), 2u);  // 8 ms fits in 10 ms, 12 ms would not
+  // A single command longer than the window still runs.
+  ManualHwQueue hw2;
+  auto q2 = make_queue(hw2, 100, XS_LEVEL_AUTO, 1'000'000);
+  ASSERT_EQ(q2->submit(kernel(5'000'000), nullptr), XS_OK);
+  EXPECT_EQ(hw2.launched(), 1u);
+  for (auto* h : {&hw, &hw2}) {
+    while (h->launched() < (h == &hw ? 5u : 1u)) h->complete_all();
+    h->complete_all();
+  }
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+  EXPECT_EQ(q2->wait_all(-1), XS_OK);
+}
+
+TEST(XQueue, WaitTimesOutAndRejectsUnknownIds) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  uint64_t id = 0;
+  ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+  EXPECT_EQ(q->wait(id, 5'000'000), XS_ERR_TIMEOUT);
+  EXPECT_EQ(q->wait(0, 0), XS_ERR_INVALID_ARG);
+  EXPECT_EQ(q->wait(id + 1, 0), XS_ERR_INVALID_ARG);
+  hw.complete_all();
+  EXPECT_EQ(q->wait(id, 1'000'000'000), XS_OK);
+  EXPECT_EQ(q->wait_all(0), XS_OK);
+}
+
+TEST(XQueue, SuspendedQueueBuffersWithoutBlockingTheSubmitter) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 4);
+  ASSERT_EQ(q->suspend(kHoldUser, false), XS_OK);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(hw.launched(), 0u);
+  EXPECT_TRUE(q->ready());
+  ASSERT_EQ(q->resume(kHoldUser), XS_OK);
+  EXPECT_EQ(hw.launched(), 4u);
+  while (hw.launched() < 10) hw.complete_all();
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+}
+
+TEST(XQueue, SyncSuspendWaitsOnlyForTheInFlightWindow) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 4, XS_LEVEL_BLOCK);
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  ASSERT_EQ(hw.launched(), 4u);
+  std::atomic<bool> returned{false};
+  std::thread t([&] {
+    EXPECT_EQ(q->suspend(kHoldUser, true), XS_OK);
+    returned = true;
+  });
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(returned);  // the window is still on the device
+  hw.complete(4);
+  t.join();
+  EXPECT_TRUE(returned);
+  std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(hw.launched(), 4u);  // nothing launched after the suspend
+  xs_queue_info_t info{};
+  q->query(&info);
+  EXPECT_EQ(info.pending, 46u);
+  EXPECT_EQ(info.suspended, 1);
+  EXPECT_EQ(info.suspensions, 1u);
+  q->resume(kHoldUser);
+  while (hw.launched() < 50) hw.complete_all();
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+}
+
+TEST(XQueue, LevelTwoDeactivatesAndLevelThreeInterrupts) {
+  ManualHwQueue hw2(2);
+  auto q2 = make_queue(hw2);
+  EXPECT_EQ(q2->level(), XS_LEVEL_DEACTIVATE);
+  q2->suspend(kHoldScheduler, true);  // returns at once: launched work is held, not drained
+  EXPECT_TRUE(hw2.deactivated());
+  q2->resume(kHoldScheduler);
+  EXPECT_FALSE(hw2.deactivated());
+
+  ManualHwQueue hw3(3);
+  auto q3 = make_queue(hw3);
+  EXPECT_EQ(q3->level(), XS_LEVEL_INTERRUPT);
+  q3->suspend(kHoldScheduler, false);
+  EXPECT_TRUE(hw3.deactivated());
+  EXPECT_EQ(hw3.interrupts(), 1);
+  q3->resume(kHoldScheduler);
+  EXPECT_FALSE(hw3.deactivated());
+
+  // A lower level may be chosen; a higher one than supported may not.
+  ManualHwQueue hw3b(3);
+  auto q1 = make_queue(hw3b, 4, XS_LEVEL_BLOCK);
+  q1->suspend(kHoldUser, false);
+  EXPECT_FALSE(hw3b.deactivated());
+  q1->resume(kHoldUser);
+  ManualHwQueue hw1(1);
+  XQueueOptions o;
+  o.level = XS_LEVEL_DEACTIVATE;
+  std::shared_ptr<XQueue> bad;
+  EXPECT_EQ(XQueue::create(hw1.hw_queue(), o, &bad), XS_ERR_UNSUPPORTED);
+  EXPECT_EQ(bad, nullptr);
+  EXPECT_TRUE(hw1.released());
+}
+
+TEST(XQueue, UserAndSchedulerHoldsAreIndependent) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  q->suspend(kHoldUser, false);
+  q->suspend(kHoldScheduler, false);
+  q->resume(kHoldUser);
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw.launched(), 0u);
+  q->resume(kHoldScheduler);
+  EXPECT_EQ(hw.launched(), 1u);
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+}
+
+TEST(XQueue, DestroyCompletesPendingWorkOfASuspendedQueue) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 2);
+  q->suspend(kHoldUser, false);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  std::thread completer([&] {
+    while (!hw.released()) {
+      hw.complete_all();
+      std::this_thread::sleep_for(100us);
+    }
+  });
+  q.reset();  // must not hang, must not drop the ten commands
+  completer.join();
+  EXPECT_EQ(hw.launched(), 10u);
+  EXPECT_EQ(hw.completed(), 10u);
+}
+
+class CountingListener final : public QueueListener {
+ public:
+  void on_queue_changed(XQueue& q) override {
+    ++calls;
+    last_ready = q.ready();
+  }
+  std::atomic<int> calls{0};
+  std::atomic<bool> last_ready{false};
+};
+
+TEST(XQueue, ReportsReadyAndIdle) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  CountingListener l;
+  q->set_listener(&l);
+  EXPECT_FALSE(q->ready());
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  EXPECT_TRUE(q->ready());
+  EXPECT_EQ(l.calls, 1);  // one transition, not one call per command
+  EXPECT_TRUE(l.last_ready);
+  hw.complete_all();
+  ASSERT_TRUE(eventually([&] { return l.calls == 2; }));
+  EXPECT_FALSE(l.last_ready);
+  EXPECT_FALSE(q->ready());
+  q->set_listener(nullptr);
+}
+
+TEST(XQueue, LaunchFailureIsStickyAndNothingHangs) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  hw.fail_next_launch(XS_ERR_PLATFORM);
+  uint64_t id = 0;
+  ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+  EXPECT_EQ(q->wait(id, 1'000'000'000), XS_ERR_PLATFORM);
+  EXPECT_EQ(q->submit(kernel(), nullptr), XS_ERR_PLATFORM);
+  xs_queue_info_t info{};
+  q->query(&info);
+  EXPECT_EQ(info.error, XS_ERR_PLATFORM);
+}
+
+TEST(XQueue, RejectsBadOptions) {
+  ManualHwQueue hw;
+  XQueueOptions o;
+  o.window = 0;
+  std::shared_ptr<XQueue> q;
+  EXPECT_EQ(XQueue::create(hw.hw_queue(), o, &q), XS_ERR_INVALID_ARG);
+  EXPECT_TRUE(hw.released());
+  ManualHwQueue hw2;
+  o = XQueueOptions{};
+  o.hints.share = 0;
+  EXPECT_EQ(XQueue::create(hw2.hw_queue(), o, &q), XS_ERR_INVALID_ARG);
+  EXPECT_EQ(XQueue::create(HwQueue{}, XQueueOptions{}, &q), XS_ERR_INVALID_ARG);
+}
+
+TEST(XQueue, ConcurrentSubmitSuspendResumeKeepsOrderAndLosesNothing) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 8);
+  constexpr int kThreads = 4, kEach = 500;
+  std::atomic<bool> done{false};
+  std::thread completer([&] {
+    while (!done) {
+      hw.complete_all();
+      std::this_thread::yield();
+    }
+  });
+  std::thread toggler([&] {
+    for (int i = 0; !done; ++i) {
+      q->suspend(i % 2 ? kHoldUser : kHoldScheduler, i % 3 == 0);
+      std::this_thread::sleep_for(50us);
+      q->resume(i % 2 ? kHoldUser : kHoldScheduler);
+    }
+  });
+  std::vector<std::thread> submitters;
+  std::vector<std::vector<uint64_t>> ids(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    submitters.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        uint64_t id = 0;
+        ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+        ids[t].push_back(id);
+        if (i % 50 == 0) {
+          ASSERT_EQ(q->wait(id, -1), XS_OK);
+        }
+      }
+    });
+  }
+  for (auto& s : submitters) s.join();
+  ASSERT_EQ(q->wait_all(-1), XS_OK);
+  done = true;
+  toggler.join();
+  completer.join();
+  const std::vector<uint64_t> seqs = hw.launched_seqs();
+  ASSERT_EQ(seqs.size(), static_cast<std::size_t>(kThreads * kEach));
+  for (uint64_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], i + 1);
+  for (const auto& v : ids) {
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      ASSERT_LT(v[i - 1], v[i]);  // each thread's own order
+    }
+  }
+}
+
+}  // namespace
+}  // namespace xsched
