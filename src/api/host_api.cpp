@@ -33,7 +33,9 @@ extern "C" {
 XS_API xs_result_t xs_host_device_create(uint32_t units, xs_host_device_t* out) {
   return guarded(__func__, [&] {
     if (out == nullptr || units > 1024) return XS_ERR_INVALID_ARG;
-    *out = devices().insert<xs_host_device_t>(host::Device::create(units));
+    std::shared_ptr<host::Device> d = host::Device::create(units);
+    if (d == nullptr) return XS_ERR_NO_MEMORY;  // no unit thread could start
+    *out = devices().insert<xs_host_device_t>(std::move(d));
     return XS_OK;
   });
 }

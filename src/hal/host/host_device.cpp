@@ -1,0 +1,544 @@
+// The CPU reference device. One mutex per device guards every stream, event
+// and unit of it: the device is a test and demo backend, and one lock keeps
+// its many cross-stream interactions (round-robin, events, preemption)
+// obviously correct. Unit threads release the lock while they run a command.
+//
+// Invariant kept under the lock: an active stream that no unit runs never has
+// an event record or a satisfied event wait at its head. Every change that
+// could break it (launch, completion, reactivation, a record) settles the
+// streams at once, so event commands take no unit time and units only ever
+// pick real work.
+#include "hal/host/host_device.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include "core/clock.h"
+
+namespace xsched::host {
+
+struct EventState {
+  uint64_t submitted = 0;  // generation of the latest prepared record
+  uint64_t completed = 0;  // highest generation its streams have reached
+};
+
+// Named (not anonymous) so that Stream::Impl may hold these types without
+// -Wsubobject-linkage; the namespace keeps them out of others' way.
+namespace device_detail {
+
+// Far beyond any real kernel; keeps deadline arithmetic clear of overflow.
+constexpr int64_t kMaxKernelNs = int64_t{1} << 60;
+constexpr std::size_t kInitialSlots = 16;  // a power of two
+
+struct Slot {
+  Command* cmd = nullptr;
+  // Held from launch so the user may drop the Event while its commands are queued.
+  std::shared_ptr<EventState> event;
+};
+
+// A stream's launched, uncompleted commands. Grows only when full, so a warm
+// stream launches without allocating; Command::next belongs to the caller.
+class Ring {
+ public:
+  Ring() : slots_(kInitialSlots) {}
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  Slot& front() { return slots_[head_]; }
+  // The only allocation of a launch; throws std::bad_alloc.
+  void reserve_one() {
+    if (size_ == slots_.size()) grow();
+  }
+  void push(Slot slot) {
+    slots_[(head_ + size_) & mask()] = std::move(slot);
+    ++size_;
+  }
+  void pop() {
+    slots_[head_] = Slot{};  // drops the event reference now, not when overwritten
+    head_ = (head_ + 1) & mask();
+    --size_;
+  }
+
+ private:
+  std::size_t mask() const { return slots_.size() - 1; }
+  void grow() {
+    std::vector<Slot> bigger(slots_.size() * 2);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(slots_[(head_ + i) & mask()]);
+    slots_.swap(bigger);
+    head_ = 0;
+  }
+  std::vector<Slot> slots_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+struct Unit {
+  std::condition_variable wake;  // cuts a kernel's wait short on interrupt
+};
+
+struct StreamState {
+  Ring fifo;  // front is the head: running, interrupted or next to run
+  uint64_t launched = 0;
+  uint64_t completed = 0;
+  int64_t busy_ns = 0;
+  bool active = true;                // Level 2: false holds commands not started
+  bool running = false;              // a unit runs the head
+  bool interrupt_requested = false;  // Level 3: the running kernel must leave its unit
+  int64_t remaining_ns = -1;         // >= 0: the head is a kernel interrupted with this much left
+  uint64_t releases = 0;             // times a unit let go of the stream: interrupt waits for one
+  Unit* unit = nullptr;              // the unit running the head
+  std::condition_variable changed;   // completions and releases (sync, interrupt, ~Stream)
+};
+
+}  // namespace device_detail
+
+using device_detail::kMaxKernelNs;
+using device_detail::Ring;
+using device_detail::Slot;
+using device_detail::StreamState;
+using device_detail::Unit;
+
+struct DeviceState {
+  std::mutex mu;
+  std::condition_variable work;        // idle units wait for a runnable stream
+  std::condition_variable drained;     // shutdown waits for outstanding == 0
+  std::vector<StreamState*> streams;   // attached streams, in round-robin order
+  std::size_t last = 0;                // index of the stream picked last
+  uint64_t outstanding = 0;            // launched, not completed, over all streams
+  unsigned idle_units = 0;
+  bool accepting = true;               // false from shutdown on
+  bool stopping = false;               // unit threads exit
+  std::vector<std::unique_ptr<Unit>> units;
+  std::vector<std::thread> threads;    // touched only by the Device's constructor and destructor
+};
+
+struct Stream::Impl {
+  explicit Impl(std::shared_ptr<DeviceState> d) : dev(std::move(d)) {}
+  std::shared_ptr<DeviceState> dev;
+  StreamState st;
+  std::weak_ptr<Stream> self;  // for hw_queue(): its ctx owns the stream
+};
+
+struct Event::Impl {
+  std::shared_ptr<DeviceState> dev;
+  std::shared_ptr<EventState> state;
+};
+
+namespace {
+
+using Lock = std::unique_lock<std::mutex>;
+
+bool is_event(const Command& cmd) {
+  return cmd.kind == XS_CMD_EVENT_RECORD || cmd.kind == XS_CMD_EVENT_WAIT;
+}
+
+bool wait_satisfied(const Slot& slot) { return slot.event->completed >= slot.cmd->op.event.generation; }
+
+// A unit may take the stream now. Event commands never qualify: settling handles them.
+bool runnable(StreamState& s) {
+  return s.active && !s.running && !s.fifo.empty() && !is_event(*s.fifo.front().cmd);
+}
+
+void wake_one(DeviceState& d) {
+  if (d.idle_units > 0) d.work.notify_one();
+}
+
+void wake_all(DeviceState& d) {
+  if (d.idle_units > 0) d.work.notify_all();
+}
+
+// The caller may recycle the command as soon as it sees the count: pop first.
+void complete_head(DeviceState& d, StreamState& s) {
+  s.fifo.pop();
+  ++s.completed;
+  if (--d.outstanding == 0) d.drained.notify_all();
+  s.changed.notify_all();
+}
+
+// Completes the event commands at the head of s. Returns whether one recorded.
+bool settle_stream(DeviceState& d, StreamState& s) {
+  bool recorded = false;
+  while (s.active && !s.running && !s.fifo.empty()) {
+    Slot& head = s.fifo.front();
+    if (head.cmd->kind == XS_CMD_EVENT_RECORD) {
+      head.event->completed = std::max(head.event->completed, head.cmd->op.event.generation);
+      recorded = true;
+    } else if (head.cmd->kind != XS_CMD_EVENT_WAIT || !wait_satisfied(head)) {
+      break;
+    }
+    complete_head(d, s);
+  }
+  return recorded;
+}
+
+// A record may satisfy waits in any stream, and those may lead to records.
+void settle_all(DeviceState& d) {
+  bool recorded = true;
+  while (recorded) {
+    recorded = false;
+    for (StreamState* s : d.streams) recorded = settle_stream(d, *s) || recorded;
+  }
+}
+
+// Restores the invariant after s's head may have changed.
+void settle_from(DeviceState& d, StreamState& s) {
+  if (!settle_stream(d, s)) return;
+  settle_all(d);
+  wake_all(d);
+}
+
+// Round-robin after the stream picked last, as streams interleave on a GPU.
+StreamState* pick(DeviceState& d) {
+  const std::size_t n = d.streams.size();
+  for (std::size_t k = 1; k <= n; ++k) {
+    const std::size_t i = (d.last + k) % n;
+    if (runnable(*d.streams[i])) {
+      d.last = i;
+      return d.streams[i];
+    }
+  }
+  return nullptr;
+}
+
+void detach(DeviceState& d, StreamState& s) {
+  const auto it = std::find(d.streams.begin(), d.streams.end(), &s);
+  if (it == d.streams.end()) return;
+  const auto i = static_cast<std::size_t>(it - d.streams.begin());
+  d.streams.erase(it);
+  const std::size_t n = d.streams.size();
+  // Keep the round-robin position: the stream after the last picked one picks next.
+  if (n == 0) {
+    d.last = 0;
+  } else if (i <= d.last) {
+    d.last = (d.last + n - 1) % n;
+  }
+}
+
+void run_unlocked(Command& cmd, Lock& lk) {
+  lk.unlock();
+  switch (cmd.kind) {
+    case XS_CMD_COPY:
+      if (cmd.op.copy.bytes > 0) std::memcpy(cmd.op.copy.dst, cmd.op.copy.src, cmd.op.copy.bytes);
+      break;
+    case XS_CMD_MEMSET:
+      if (cmd.op.memset.bytes > 0) std::memset(cmd.op.memset.dst, cmd.op.memset.value, cmd.op.memset.bytes);
+      break;
+    case XS_CMD_HOST_FUNC:
+      if (cmd.op.host_func.fn != nullptr) cmd.op.host_func.fn(cmd.op.host_func.arg);
+      break;
+    default:
+      break;
+  }
+  lk.lock();
+}
+
+// Returns false if interrupted, with the remaining time saved in s.
+bool run_kernel(StreamState& s, Unit& u, Command& cmd, int64_t start, Lock& lk) {
+  const auto& k = cmd.kernel_desc<xs_host_kernel_t>();
+  int64_t deadline = 0;
+  if (s.remaining_ns >= 0) {
+    deadline = start + s.remaining_ns;  // resumed: fn already ran
+  } else {
+    if (k.fn != nullptr) {
+      lk.unlock();
+      k.fn(k.arg);
+      lk.lock();
+    }
+    deadline = start + static_cast<int64_t>(std::min<uint64_t>(k.duration_ns, kMaxKernelNs));
+  }
+  // A deadline wait rather than sleep_for: interrupt must be able to end it early.
+  u.wake.wait_until(lk, to_time_point(deadline), [&] { return s.interrupt_requested; });
+  const int64_t left = deadline - now_ns();
+  if (!s.interrupt_requested || left <= 0) return true;
+  s.remaining_ns = left;
+  return false;
+}
+
+void run_head(DeviceState& d, Unit& u, StreamState& s, Lock& lk) {
+  Command& cmd = *s.fifo.front().cmd;
+  s.running = true;
+  s.unit = &u;
+  const int64_t start = now_ns();
+  bool done = true;
+  if (cmd.kind == XS_CMD_KERNEL) {
+    done = run_kernel(s, u, cmd, start, lk);
+  } else {
+    run_unlocked(cmd, lk);
+  }
+  s.busy_ns += now_ns() - start;
+  s.running = false;
+  s.unit = nullptr;
+  s.interrupt_requested = false;
+  ++s.releases;
+  if (done) {
+    s.remaining_ns = -1;
+    complete_head(d, s);
+    settle_from(d, s);
+  }
+  s.changed.notify_all();
+}
+
+void unit_main(DeviceState& d, Unit& u) {
+#if defined(__linux__)
+  // The default 50 µs slack would blur kernel durations and preemption latency.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+#endif
+  Lock lk(d.mu);
+  while (!d.stopping) {
+    StreamState* s = pick(d);
+    if (s == nullptr) {
+      ++d.idle_units;
+      d.work.wait(lk);
+      --d.idle_units;
+      continue;
+    }
+    run_head(d, u, *s, lk);
+  }
+}
+
+}  // namespace
+
+// ---- Device ----------------------------------------------------------------
+
+std::shared_ptr<Device> Device::create(unsigned units) {
+  std::shared_ptr<Device> dev(new Device(units));
+  if (dev->state_->threads.empty()) return nullptr;
+  return dev;
+}
+
+Device::Device(unsigned units) : state_(std::make_shared<DeviceState>()) {
+  DeviceState& d = *state_;
+  const unsigned n = units == 0 ? 1 : units;
+  for (unsigned i = 0; i < n; ++i) d.units.push_back(std::make_unique<Unit>());
+  // Reserved first: an exception with threads running would leave them unjoined.
+  d.threads.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    try {
+      d.threads.emplace_back(unit_main, std::ref(d), std::ref(*d.units[i]));
+    } catch (const std::exception&) {
+      break;  // fewer units than asked beats failing; create() reports none at all
+    }
+  }
+}
+
+Device::~Device() {
+  shutdown();
+  DeviceState& d = *state_;
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    d.stopping = true;
+  }
+  d.work.notify_all();
+  for (std::thread& t : d.threads) t.join();
+}
+
+std::shared_ptr<Stream> Device::create_stream() {
+  std::shared_ptr<Stream> s(new Stream(std::make_unique<Stream::Impl>(state_)));
+  s->impl_->self = s;
+  std::lock_guard<std::mutex> lk(state_->mu);
+  state_->streams.push_back(&s->impl_->st);
+  return s;
+}
+
+std::shared_ptr<Event> Device::create_event() {
+  auto impl = std::make_unique<Event::Impl>();
+  impl->dev = state_;
+  impl->state = std::make_shared<EventState>();
+  return std::shared_ptr<Event>(new Event(std::move(impl)));
+}
+
+void Device::shutdown() {
+  DeviceState& d = *state_;
+  Lock lk(d.mu);
+  d.accepting = false;
+  for (StreamState* s : d.streams) {
+    s->active = true;
+    s->interrupt_requested = false;
+  }
+  settle_all(d);
+  d.work.notify_all();
+  d.drained.wait(lk, [&] { return d.outstanding == 0; });
+}
+
+unsigned Device::units() const { return static_cast<unsigned>(state_->threads.size()); }
+
+// ---- Stream ----------------------------------------------------------------
+
+Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Stream::~Stream() {
+  DeviceState& d = *impl_->dev;
+  StreamState& s = impl_->st;
+  Lock lk(d.mu);
+  s.active = true;
+  s.interrupt_requested = false;
+  settle_from(d, s);
+  if (runnable(s)) wake_one(d);
+  s.changed.wait(lk, [&] { return s.completed == s.launched; });
+  detach(d, s);
+}
+
+namespace {
+
+Stream* stream_of(void* ctx) { return static_cast<std::shared_ptr<Stream>*>(ctx)->get(); }
+
+xs_result_t op_prepare(void* ctx, Command* cmd) { return stream_of(ctx)->prepare(cmd); }
+xs_result_t op_launch(void* ctx, Command* cmd) { return stream_of(ctx)->launch(cmd); }
+xs_result_t op_sync(void* ctx, Command* cmd) { return stream_of(ctx)->sync(cmd); }
+xs_result_t op_deactivate(void* ctx) { return stream_of(ctx)->deactivate(); }
+xs_result_t op_reactivate(void* ctx) { return stream_of(ctx)->reactivate(); }
+xs_result_t op_interrupt(void* ctx) { return stream_of(ctx)->interrupt(); }
+xs_result_t op_restore(void* ctx) { return stream_of(ctx)->restore(); }
+void op_release(void* ctx) { delete static_cast<std::shared_ptr<Stream>*>(ctx); }
+
+const HwQueueOps kHostOps = {
+    "host",        op_prepare,   op_launch,  op_sync,    op_deactivate,
+    op_reactivate, op_interrupt, op_restore, op_release,
+};
+
+}  // namespace
+
+HwQueue Stream::hw_queue() { return HwQueue{&kHostOps, new std::shared_ptr<Stream>(impl_->self.lock())}; }
+
+std::shared_ptr<EventState> Stream::event_state(const Command& cmd) const {
+  const auto* e = static_cast<const Event*>(cmd.op.event.event);
+  if (e == nullptr || e->impl_->dev != impl_->dev) return nullptr;
+  return e->impl_->state;
+}
+
+xs_result_t Stream::prepare(Command* cmd) {
+  if (cmd == nullptr) return XS_ERR_INVALID_ARG;
+  if (!is_event(*cmd)) return XS_OK;
+  const std::shared_ptr<EventState> ev = event_state(*cmd);
+  if (ev == nullptr) return XS_ERR_INVALID_ARG;
+  std::lock_guard<std::mutex> lk(impl_->dev->mu);
+  cmd->op.event.generation = cmd->kind == XS_CMD_EVENT_RECORD ? ++ev->submitted : ev->submitted;
+  return XS_OK;
+}
+
+xs_result_t Stream::launch(Command* cmd) {
+  if (cmd == nullptr) return XS_ERR_INVALID_ARG;
+  switch (cmd->kind) {
+    case XS_CMD_KERNEL:
+    case XS_CMD_COPY:
+    case XS_CMD_MEMSET:
+    case XS_CMD_HOST_FUNC:
+    case XS_CMD_EVENT_RECORD:
+    case XS_CMD_EVENT_WAIT:
+      break;
+    case XS_CMD_GRAPH:
+    case XS_CMD_MEM_OP:
+      return XS_ERR_UNSUPPORTED;
+    default:
+      return XS_ERR_INVALID_ARG;
+  }
+  std::shared_ptr<EventState> ev;
+  if (is_event(*cmd)) {
+    ev = event_state(*cmd);
+    if (ev == nullptr) return XS_ERR_INVALID_ARG;
+  }
+  DeviceState& d = *impl_->dev;
+  StreamState& s = impl_->st;
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (!d.accepting) return XS_ERR_STATE;
+  try {
+    s.fifo.reserve_one();
+  } catch (const std::bad_alloc&) {
+    return XS_ERR_NO_MEMORY;
+  }
+  // A record never prepared still marks the point where it was launched.
+  if (cmd->kind == XS_CMD_EVENT_RECORD && cmd->op.event.generation == 0) {
+    cmd->op.event.generation = ++ev->submitted;
+  }
+  cmd->platform_slot = ++s.launched;
+  ++d.outstanding;
+  s.fifo.push(Slot{cmd, std::move(ev)});
+  if (s.fifo.size() == 1) settle_from(d, s);
+  if (runnable(s)) wake_one(d);
+  return XS_OK;
+}
+
+xs_result_t Stream::sync(Command* cmd) {
+  StreamState& s = impl_->st;
+  Lock lk(impl_->dev->mu);
+  uint64_t target = s.launched;
+  if (cmd != nullptr) {
+    target = cmd->platform_slot;
+    if (target == 0 || target > s.launched) return XS_ERR_INVALID_ARG;
+  }
+  s.changed.wait(lk, [&] { return s.completed >= target; });
+  return XS_OK;
+}
+
+xs_result_t Stream::deactivate() {
+  std::lock_guard<std::mutex> lk(impl_->dev->mu);
+  if (impl_->dev->accepting) impl_->st.active = false;
+  return XS_OK;
+}
+
+xs_result_t Stream::reactivate() {
+  DeviceState& d = *impl_->dev;
+  StreamState& s = impl_->st;
+  std::lock_guard<std::mutex> lk(d.mu);
+  s.active = true;
+  settle_from(d, s);
+  if (runnable(s)) wake_one(d);
+  return XS_OK;
+}
+
+xs_result_t Stream::interrupt() {
+  DeviceState& d = *impl_->dev;
+  StreamState& s = impl_->st;
+  Lock lk(d.mu);
+  if (!d.accepting || !s.running || s.fifo.front().cmd->kind != XS_CMD_KERNEL) return XS_OK;
+  s.interrupt_requested = true;
+  s.unit->wake.notify_one();
+  const uint64_t releases = s.releases;
+  s.changed.wait(lk, [&] { return s.releases != releases; });
+  return XS_OK;
+}
+
+xs_result_t Stream::restore() {
+  std::lock_guard<std::mutex> lk(impl_->dev->mu);
+  impl_->st.interrupt_requested = false;
+  return XS_OK;
+}
+
+uint64_t Stream::launched() const {
+  std::lock_guard<std::mutex> lk(impl_->dev->mu);
+  return impl_->st.launched;
+}
+
+uint64_t Stream::completed() const {
+  std::lock_guard<std::mutex> lk(impl_->dev->mu);
+  return impl_->st.completed;
+}
+
+int64_t Stream::busy_ns() const {
+  std::lock_guard<std::mutex> lk(impl_->dev->mu);
+  return impl_->st.busy_ns;
+}
+
+// ---- Event -----------------------------------------------------------------
+
+Event::Event(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Event::~Event() = default;
+
+bool Event::query() const {
+  std::lock_guard<std::mutex> lk(impl_->dev->mu);
+  return impl_->state->completed >= impl_->state->submitted;
+}
+
+}  // namespace xsched::host
