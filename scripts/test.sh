@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite: the optimised build, then the
-# ThreadSanitizer build (timing tests excluded there: the sanitizer slows
-# threads down by design, so their latency margins mean nothing).
+# Builds and runs the whole test suite three ways: the optimised build, then
+# ThreadSanitizer and AddressSanitizer (+LeakSanitizer, UBSan) builds. The
+# sanitizer runs leave out the tests labelled "timing": sanitizers slow
+# threads down by design, so latency margins mean nothing there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cmake --preset release
-cmake --build --preset release
-ctest --preset release
-
-cmake --preset tsan
-cmake --build --preset tsan
-ctest --preset tsan --label-exclude timing
+for preset in release tsan asan; do
+  echo "=== $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+  if [ "$preset" = release ]; then
+    ctest --preset "$preset"
+  else
+    ctest --preset "$preset" --label-exclude timing
+  fi
+done

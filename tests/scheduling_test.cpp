@@ -3,36 +3,23 @@
 // standalone latency beside a non-stop low task, and bandwidth partition
 // hits its shares.
 //
-// These are timing tests on a shared 2-core machine whose VM can pause for
-// ~100 ms at a time (steal), which spoils any one tail sample. So they assert
-// on p50/p90, compare with baselines measured in the same run, and measure a
-// second time only when the first attempt misses: a scheduling bug misses on
-// every attempt, a pause rarely twice.
+// Timing tests: they assert on p50/p90 (one VM pause spoils a tail sample),
+// compare with baselines measured in the same run, and measure again only
+// when an attempt misses (timing_retry.h).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <sstream>
 #include <string>
 
 #include "cli/stats.h"
 #include "cli/workload.h"
+#include "timing_retry.h"
 
 namespace xsched::cli {
 namespace {
 
-constexpr int kAttempts = 2;
-
-// Runs measure() until it reports no failure or attempts run out; returns the
-// last attempt's failures, one per line.
-template <class F>
-std::string measure_with_retry(F measure) {
-  std::string failures;
-  for (int i = 0; i < kAttempts; ++i) {
-    failures = measure();
-    if (failures.empty()) break;
-    std::printf("attempt %d missed:\n%s", i + 1, failures.c_str());
-  }
-  return failures;
-}
+using xsched::testing::measure_with_retry;
 
 TEST(Scheduling, FixedPriorityKeepsHighLatencyNearStandalone) {
   HighTask high;

@@ -29,6 +29,9 @@ extern "C" {
 #define XSCHED_VERSION_MINOR 1
 #define XSCHED_VERSION_PATCH 0
 
+/* Every enum ends in a *_MAX_ENUM member so that it spans 32 bits: a value
+ * from a C caller is never outside the C++ type's range. */
+
 /* ---- results ------------------------------------------------------------ */
 typedef enum xs_result {
   XS_OK = 0,
@@ -39,7 +42,8 @@ typedef enum xs_result {
   XS_ERR_TIMEOUT = 5,         /* a wait with a timeout expired */
   XS_ERR_PLATFORM = 6,        /* the native platform reported an error */
   XS_ERR_STATE = 7,           /* not allowed in the object's current state */
-  XS_ERR_INTERNAL = 8         /* a bug in xsched: please report it */
+  XS_ERR_INTERNAL = 8,        /* a bug in xsched: please report it */
+  XS_RESULT_MAX_ENUM = 0x7fffffff
 } xs_result_t;
 
 /* A constant English sentence for a result; never null. */
@@ -57,7 +61,8 @@ typedef struct xs_host_event_s* xs_host_event_t;    /* an event of a host device
 /* ---- platforms and levels ------------------------------------------------ */
 typedef enum xs_platform {
   XS_PLATFORM_HOST = 1, /* CPU reference device: native queue is an xs_host_stream_t */
-  XS_PLATFORM_CUDA = 2  /* NVIDIA CUDA: native queue is a CUstream */
+  XS_PLATFORM_CUDA = 2, /* NVIDIA CUDA: native queue is a CUstream */
+  XS_PLATFORM_MAX_ENUM = 0x7fffffff
 } xs_platform_t;
 
 /* The preemption levels of the hardware model. */
@@ -65,7 +70,8 @@ typedef enum xs_level {
   XS_LEVEL_AUTO = 0,       /* the highest the hardware queue supports */
   XS_LEVEL_BLOCK = 1,      /* stop launching; in-flight commands finish */
   XS_LEVEL_DEACTIVATE = 2, /* also hold launched commands that have not started */
-  XS_LEVEL_INTERRUPT = 3   /* also stop the running command, resumable */
+  XS_LEVEL_INTERRUPT = 3,  /* also stop the running command, resumable */
+  XS_LEVEL_MAX_ENUM = 0x7fffffff
 } xs_level_t;
 
 /* ---- commands ------------------------------------------------------------ */
@@ -77,7 +83,8 @@ typedef enum xs_command_kind {
   XS_CMD_EVENT_WAIT = 5,   /* hold the queue until an event's latest record completes */
   XS_CMD_HOST_FUNC = 6,    /* call a host function in queue order */
   XS_CMD_GRAPH = 7,        /* launch a whole graph as one command (platform-specific) */
-  XS_CMD_MEM_OP = 8        /* wait/write on a memory word (platform-specific) */
+  XS_CMD_MEM_OP = 8,       /* wait/write on a memory word (platform-specific) */
+  XS_CMD_MAX_ENUM = 0x7fffffff
 } xs_command_kind_t;
 
 typedef void (*xs_host_fn)(void* arg);
@@ -177,7 +184,8 @@ XS_API xs_result_t xs_queue_set_share(xs_queue_t q, uint32_t share);
 typedef enum xs_policy {
   XS_POLICY_NONE = 0,      /* never suspends anything */
   XS_POLICY_PRIORITY = 1,  /* highest ready priority runs, lower ones are held */
-  XS_POLICY_BANDWIDTH = 2  /* timeslices in proportion to shares */
+  XS_POLICY_BANDWIDTH = 2, /* timeslices in proportion to shares */
+  XS_POLICY_MAX_ENUM = 0x7fffffff
 } xs_policy_t;
 
 XS_API xs_result_t xs_set_policy(xs_policy_t policy);

@@ -33,6 +33,8 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw) {
     case XS_PLATFORM_CUDA:
       log(LogLevel::kWarn, "xs_queue_create: the CUDA platform is not available in this build");
       return XS_ERR_UNSUPPORTED;
+    case XS_PLATFORM_MAX_ENUM:
+      break;
   }
   return XS_ERR_INVALID_ARG;
 }
@@ -77,6 +79,8 @@ xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out)
     case XS_CMD_GRAPH:
     case XS_CMD_MEM_OP:
       return XS_ERR_UNSUPPORTED;  // only platforms that capture them natively submit these
+    case XS_CMD_MAX_ENUM:
+      break;
   }
   return XS_ERR_INVALID_ARG;
 }
@@ -238,6 +242,7 @@ XS_API const char* xs_policy_name(xs_policy_t policy) {
     case XS_POLICY_NONE: return "none";
     case XS_POLICY_PRIORITY: return "priority";
     case XS_POLICY_BANDWIDTH: return "bandwidth";
+    case XS_POLICY_MAX_ENUM: break;
   }
   return "unknown";
 }

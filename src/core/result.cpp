@@ -14,6 +14,7 @@ XS_API const char* xs_result_string(xs_result_t r) {
     case XS_ERR_PLATFORM: return "the platform reported an error";
     case XS_ERR_STATE: return "not allowed in the current state";
     case XS_ERR_INTERNAL: return "internal error in xsched";
+    case XS_RESULT_MAX_ENUM: break;
   }
   return "unknown result code";
 }
