@@ -1,5 +1,6 @@
 #include "cli/demo.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,9 @@
 
 namespace xsched::cli {
 namespace {
+
+// Above this much steal the demo warns that its timings are unreliable.
+constexpr double kNoisySteal = 0.06;
 
 struct DemoOptions {
   double seconds = 3.0;
@@ -65,9 +69,9 @@ void write_json(const char* path, const std::vector<Row>& rows, const HighTask& 
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const ScenarioResult& r = rows[i].result;
     std::fprintf(f, "    {\"name\": \"%s\", \"high_p50_ms\": %.4f, \"high_p99_ms\": %.4f, \"low_kernels_per_s\": %.2f, "
-                    "\"low_use_of_idle\": %.4f, \"high_latency_ms\": [",
+                    "\"low_use_of_idle\": %.4f, \"steal\": %.4f, \"high_latency_ms\": [",
                  rows[i].scenario.name.c_str(), percentile(r.high_latency_ms, 50), percentile(r.high_latency_ms, 99),
-                 r.elapsed_s > 0 ? static_cast<double>(r.low_kernels) / r.elapsed_s : 0.0, r.low_use_of_idle());
+                 r.elapsed_s > 0 ? static_cast<double>(r.low_kernels) / r.elapsed_s : 0.0, r.low_use_of_idle(), r.steal);
     for (std::size_t j = 0; j < r.high_latency_ms.size(); ++j) {
       std::fprintf(f, "%s%.4f", j ? ", " : "", r.high_latency_ms[j]);
     }
@@ -110,8 +114,9 @@ int demo_main(int argc, const char* const* argv) {
 
   const double alone_p50 = percentile(rows[0].result.high_latency_ms, 50);
   const double alone_p99 = percentile(rows[0].result.high_latency_ms, 99);
-  std::printf("%-28s %10s %10s %8s %8s %12s %10s\n", "scenario", "high p50", "high p99", "p50/alone", "p99/alone",
-              "low kern/s", "low idle");
+  std::printf("%-28s %10s %10s %8s %8s %12s %10s %6s\n", "scenario", "high p50", "high p99", "p50/alone", "p99/alone",
+              "low kern/s", "low idle", "steal");
+  double worst_steal = 0;
   for (const Row& row : rows) {
     const ScenarioResult& r = row.result;
     const double p50 = percentile(r.high_latency_ms, 50);
@@ -119,12 +124,24 @@ int demo_main(int argc, const char* const* argv) {
     std::printf("%-28s %7.2f ms %7.2f ms %8.2fx %8.2fx", row.scenario.name.c_str(), p50, p99, p50 / alone_p50,
                 p99 / alone_p99);
     if (row.scenario.low) {
-      std::printf(" %12.0f %9.0f%%\n", static_cast<double>(r.low_kernels) / r.elapsed_s, 100 * r.low_use_of_idle());
+      std::printf(" %12.0f %9.0f%%", static_cast<double>(r.low_kernels) / r.elapsed_s, 100 * r.low_use_of_idle());
     } else {
-      std::printf(" %12s %10s\n", "-", "-");
+      std::printf(" %12s %10s", "-", "-");
     }
+    if (r.steal >= 0) {
+      std::printf(" %5.1f%%\n", 100 * r.steal);
+    } else {
+      std::printf(" %6s\n", "?");
+    }
+    worst_steal = std::max(worst_steal, r.steal);
   }
   std::printf("\nlow idle: share of the device time the high task leaves idle that the low task used\n");
+  std::printf("steal: CPU time the hypervisor took from this machine during the scenario\n");
+  if (worst_steal > kNoisySteal) {
+    std::printf("warning: the hypervisor took up to %.0f%% of the CPU time; threads woke late and the latencies\n"
+                "above measure the host as much as xsched. Run again when the machine is quieter.\n",
+                100 * worst_steal);
+  }
   if (opt.json_path != nullptr) write_json(opt.json_path, rows, high, low, opt.seconds);
   return 0;
 }

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <thread>
 
+#include "cli/steal.h"
+
 namespace xsched::cli {
 namespace {
 
@@ -142,8 +144,10 @@ ScenarioResult run_scenario(const Scenario& s, const HighTask& high, const LowTa
     const uint64_t hi0 = s.high ? completed(hi.queue) : 0;
     const uint64_t lo0 = s.low ? completed(lo.queue) : 0;
     const Clock::time_point t0 = Clock::now();
+    const StealMeter steal;
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     res.elapsed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    res.steal = steal.fraction();
     res.high_kernels = s.high ? completed(hi.queue) - hi0 : 0;
     res.low_kernels = s.low ? completed(lo.queue) - lo0 : 0;
     stop = true;

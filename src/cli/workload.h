@@ -44,6 +44,7 @@ struct ScenarioResult {
   uint64_t low_kernels = 0;
   double elapsed_s = 0;
   xs_result_t error = XS_OK;            // first failure, if any
+  double steal = -1;                    // CPU time the hypervisor took meanwhile (0..1), -1 unknown
   // Device time used by each task over elapsed.
   double high_busy_fraction() const;
   double low_busy_fraction() const;
