@@ -12,12 +12,15 @@
 
 namespace {
 
+// A device with one stream and an XQueue over it.
+void open_queue(xs_host_device_t* dev, xs_host_stream_t* s, xs_queue_t* q) {
+  ASSERT_EQ(xs_host_device_create(1, dev), XS_OK);
+  ASSERT_EQ(xs_host_stream_create(*dev, s), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, *s, nullptr, q), XS_OK);
+}
+
 struct Fixture : ::testing::Test {
-  void SetUp() override {
-    ASSERT_EQ(xs_host_device_create(1, &dev), XS_OK);
-    ASSERT_EQ(xs_host_stream_create(dev, &stream), XS_OK);
-    ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, stream, nullptr, &q), XS_OK);
-  }
+  void SetUp() override { open_queue(&dev, &stream, &q); }
   void TearDown() override {
     EXPECT_EQ(xs_queue_destroy(q), XS_OK);
     EXPECT_EQ(xs_host_stream_destroy(stream), XS_OK);
@@ -202,9 +205,7 @@ TEST(ApiHandles, StaleForgedAndWrongTypeHandlesAreRejected) {
   xs_host_device_t dev = nullptr;
   xs_host_stream_t s = nullptr;
   xs_queue_t q = nullptr;
-  ASSERT_EQ(xs_host_device_create(1, &dev), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev, &s), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s, nullptr, &q), XS_OK);
+  open_queue(&dev, &s, &q);
   ASSERT_EQ(xs_queue_destroy(q), XS_OK);
   EXPECT_EQ(xs_queue_destroy(q), XS_ERR_INVALID_HANDLE);
   EXPECT_EQ(xs_queue_resume(q), XS_ERR_INVALID_HANDLE);
@@ -242,9 +243,7 @@ TEST(ApiHandles, DestroyWithPendingWorkCompletesIt) {
   xs_host_device_t dev = nullptr;
   xs_host_stream_t s = nullptr;
   xs_queue_t q = nullptr;
-  ASSERT_EQ(xs_host_device_create(1, &dev), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev, &s), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s, nullptr, &q), XS_OK);
+  open_queue(&dev, &s, &q);
   std::vector<int> order;
   ASSERT_EQ(xs_queue_suspend(q, 0), XS_OK);
   const xs_command_t f = host_func(&append, &order);
