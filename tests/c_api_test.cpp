@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -274,6 +276,103 @@ TEST(ApiMisc, ResultStringsPoliciesAndVersion) {
   EXPECT_EQ(xs_get_policy(nullptr), XS_ERR_INVALID_ARG);
   EXPECT_STREQ(xs_policy_name(static_cast<xs_policy_t>(7)), "unknown");
   EXPECT_EQ(xs_version(), 100u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(Api, EventMayBeDestroyedRightAfterSubmit) {
+  xs_host_event_t ev = nullptr;
+  ASSERT_EQ(xs_host_event_create(dev, &ev), XS_OK);
+  ASSERT_EQ(xs_queue_suspend(q, 0), XS_OK);  // the record stays buffered on the host
+  xs_command_t rec{};
+  rec.kind = XS_CMD_EVENT_RECORD;
+  rec.u.event.event = ev;
+  ASSERT_EQ(xs_queue_submit(q, &rec, nullptr), XS_OK);
+  ASSERT_EQ(xs_host_event_destroy(ev), XS_OK);
+  ASSERT_EQ(xs_queue_resume(q), XS_OK);  // launching it used the freed event (AddressSanitizer saw it)
+  EXPECT_EQ(xs_queue_wait_all(q, 5'000'000'000), XS_OK);
+}
+
+TEST(ApiRegression, DestroyReleasesHoldsSoOtherThreadsWaitsEnd) {
+  xs_host_device_t dev = nullptr;
+  xs_host_stream_t s = nullptr;
+  xs_queue_t q = nullptr;
+  open_queue(&dev, &s, &q);
+  ASSERT_EQ(xs_queue_suspend(q, 0), XS_OK);
+  const xs_host_kernel_t k{1'000'000, nullptr, nullptr};
+  const xs_command_t kc = kernel(&k);
+  uint64_t id = 0;
+  ASSERT_EQ(xs_queue_submit(q, &kc, &id), XS_OK);
+  std::atomic<int> waited{-1};
+  std::thread waiter([&] { waited = xs_queue_wait(q, id, 5'000'000'000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the waiter holds the queue now
+  ASSERT_EQ(xs_queue_destroy(q), XS_OK);
+  waiter.join();
+  // Destroy used to return at once and leave the waiter behind a hold that
+  // no handle could release any more.
+  EXPECT_TRUE(waited == XS_OK || waited == XS_ERR_INVALID_HANDLE) << waited;
+  EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev), XS_OK);
+}
+
+TEST_F(Api, TimesliceHintIsBounded) {
+  xs_hints_t h{0, 1, INT64_MAX};  // made the bandwidth timer overflow and spin
+  EXPECT_EQ(xs_queue_set_hints(q, &h), XS_ERR_INVALID_ARG);
+  h.timeslice_ns = 10'000'000'000;
+  EXPECT_EQ(xs_queue_set_hints(q, &h), XS_OK);
+}
+
+// A kernel whose host function submits to a higher-priority queue preempts
+// its own queue from inside its own unit (Level 3).
+struct Preemptor {
+  xs_queue_t hi;
+  std::atomic<uint64_t> id{0};
+};
+
+void submit_high(void* arg) {
+  auto* p = static_cast<Preemptor*>(arg);
+  static const xs_host_kernel_t k{1'000'000, nullptr, nullptr};
+  const xs_command_t c = kernel(&k);
+  uint64_t id = 0;
+  if (xs_queue_submit(p->hi, &c, &id) == XS_OK) p->id = id;
+}
+
+TEST(ApiRegression, KernelThatPreemptsItsOwnQueueDoesNotDeadlock) {
+  ASSERT_EQ(xs_set_policy(XS_POLICY_PRIORITY), XS_OK);
+  xs_host_device_t dev = nullptr;
+  xs_host_stream_t s_lo = nullptr, s_hi = nullptr;
+  xs_queue_t lo = nullptr;
+  Preemptor p{};
+  open_queue(&dev, &s_lo, &lo);
+  ASSERT_EQ(xs_host_stream_create(dev, &s_hi), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_hi, nullptr, &p.hi), XS_OK);  // Level 3 (auto)
+  ASSERT_EQ(xs_queue_set_priority(p.hi, 10), XS_OK);
+  const xs_host_kernel_t k{20'000'000, &submit_high, &p};
+  const xs_command_t kc = kernel(&k);
+  uint64_t lo_id = 0;
+  ASSERT_EQ(xs_queue_submit(lo, &kc, &lo_id), XS_OK);
+  // The interrupt used to wait for the unit that was running it: a deadlock
+  // with the scheduler's lock held. A watchdog turns a hang into a failure.
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1000 && !finished; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!finished) {
+      std::fprintf(stderr, "deadlock: a kernel preempting its own queue never finished\n");
+      std::_Exit(1);
+    }
+  });
+  EXPECT_EQ(xs_queue_wait(lo, lo_id, XS_WAIT_FOREVER), XS_OK);
+  EXPECT_NE(p.id.load(), 0u);
+  EXPECT_EQ(xs_queue_wait(p.hi, p.id.load(), XS_WAIT_FOREVER), XS_OK);
+  finished = true;
+  watchdog.join();
+  EXPECT_EQ(xs_queue_destroy(p.hi), XS_OK);
+  EXPECT_EQ(xs_queue_destroy(lo), XS_OK);
+  EXPECT_EQ(xs_host_stream_destroy(s_hi), XS_OK);
+  EXPECT_EQ(xs_host_stream_destroy(s_lo), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev), XS_OK);
 }
 
 }  // namespace

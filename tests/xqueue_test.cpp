@@ -336,3 +336,74 @@ TEST(XQueue, ConcurrentSubmitSuspendResumeKeepsOrderAndLosesNothing) {
 
 }  // namespace
 }  // namespace xsched
+
+namespace xsched {
+namespace {
+
+TEST(XQueueRegression, HugeTimeoutWaitsInsteadOfOverflowing) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  uint64_t id = 0;
+  ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+  std::thread completer([&] {
+    std::this_thread::sleep_for(20ms);
+    hw.complete_all();
+  });
+  EXPECT_EQ(q->wait(id, INT64_MAX), XS_OK);  // was XS_ERR_TIMEOUT at once: now + INT64_MAX overflowed
+  completer.join();
+}
+
+TEST(XQueueRegression, HugeEstimatesDoNotOverflowTheTimeWindow) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 100, XS_LEVEL_AUTO, 10'000'000);
+  ASSERT_EQ(q->submit(kernel(INT64_MAX), nullptr), XS_OK);
+  ASSERT_EQ(q->submit(kernel(INT64_MAX), nullptr), XS_OK);
+  std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(hw.launched(), 1u);  // the overflowed sum went negative and let the second through
+  while (hw.launched() < 2) hw.complete_all();
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+}
+
+TEST(XQueueRegression, CommandsBehindAFailedLaunchAreNotLaunched) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 1);
+  uint64_t last = 0;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(q->submit(kernel(), &last), XS_OK);
+  ASSERT_EQ(hw.launched(), 1u);
+  hw.fail_next_launch(XS_ERR_PLATFORM);
+  hw.complete_all();  // the worker now launches command 2, which fails
+  EXPECT_EQ(q->wait(last, 5'000'000'000), XS_ERR_PLATFORM);
+  EXPECT_EQ(hw.launched_seqs(), (std::vector<uint64_t>{1}));  // command 3 may depend on 2: never launched
+}
+
+TEST(XQueueRegression, CloseReleasesHoldsWhileOthersHoldTheQueue) {
+  ManualHwQueue hw(2);
+  auto q = make_queue(hw);
+  q->suspend(kHoldUser, false);
+  uint64_t id = 0;
+  ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+  std::atomic<xs_result_t> waited{XS_ERR_INTERNAL};
+  std::thread waiter([&] { waited = q->wait(id, 5'000'000'000); });
+  q->close();
+  EXPECT_FALSE(hw.deactivated());
+  EXPECT_TRUE(hw.wait_launched(1));
+  hw.complete_all();
+  waiter.join();
+  EXPECT_EQ(waited.load(), XS_OK);
+  EXPECT_EQ(q->submit(kernel(), nullptr), XS_ERR_STATE);
+}
+
+TEST(XQueueRegression, UpdateHintsChangesOneField) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  q->set_hints({5, 7, 9});
+  q->update_hints([](xs_hints_t& h) { h.priority = 1; });
+  const xs_hints_t h = q->hints();
+  EXPECT_EQ(h.priority, 1);
+  EXPECT_EQ(h.share, 7u);
+  EXPECT_EQ(h.timeslice_ns, 9);
+}
+
+}  // namespace
+}  // namespace xsched

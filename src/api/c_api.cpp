@@ -1,5 +1,8 @@
 // The C API of XQueues and the scheduler.
 #include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "api/api_internal.h"
 #include "api/handle_table.h"
@@ -15,7 +18,23 @@ namespace {
 struct ApiQueue {
   std::shared_ptr<XQueue> queue;
   xs_platform_t platform;
+  // Host events named by commands not yet known complete: a user may destroy
+  // an event handle right after submitting, before the queue launches the
+  // command. Event commands are rare; kernels never touch this.
+  std::mutex events_mu;
+  std::vector<std::pair<uint64_t, std::shared_ptr<host::Event>>> events_in_use;
+
+  void keep_event(uint64_t id, std::shared_ptr<host::Event> ev) {
+    xs_queue_info_t info{};
+    queue->query(&info);
+    std::lock_guard lk(events_mu);
+    std::erase_if(events_in_use, [&](const auto& e) { return e.first <= info.completed; });
+    events_in_use.emplace_back(id, std::move(ev));
+  }
 };
+
+// Longest timeslice a hint may ask for (as XSCHED_TIMESLICE_US allows).
+constexpr int64_t kMaxTimesliceNs = 10'000'000'000;
 
 HandleTable<ApiQueue>& queues() {
   static HandleTable<ApiQueue> t;
@@ -39,10 +58,14 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw) {
   return XS_ERR_INVALID_ARG;
 }
 
-bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.share <= 1000000 && h.timeslice_ns >= 0; }
+bool valid_hints(const xs_hints_t& h) {
+  return h.share >= 1 && h.share <= 1000000 && h.timeslice_ns >= 0 && h.timeslice_ns <= kMaxTimesliceNs;
+}
 
 // Translates a C command into the core's form, checking what can be checked.
-xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out) {
+// *event receives the host event the command names, if any.
+xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out,
+                       std::shared_ptr<host::Event>* event) {
   if (in.est_ns < 0) return XS_ERR_INVALID_ARG;
   out->kind = in.kind;
   out->est_ns = in.est_ns;
@@ -67,9 +90,9 @@ xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out)
     case XS_CMD_EVENT_RECORD:
     case XS_CMD_EVENT_WAIT: {
       if (aq.platform != XS_PLATFORM_HOST) return XS_ERR_UNSUPPORTED;
-      std::shared_ptr<host::Event> ev = host_event(in.u.event.event);
-      if (ev == nullptr) return XS_ERR_INVALID_HANDLE;
-      out->op.event = {ev.get(), 0};
+      *event = host_event(in.u.event.event);
+      if (*event == nullptr) return XS_ERR_INVALID_HANDLE;
+      out->op.event = {event->get(), 0};
       return XS_OK;
     }
     case XS_CMD_HOST_FUNC:
@@ -132,10 +155,16 @@ XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, c
     if (opts.window > 65536) return XS_ERR_INVALID_ARG;
     HwQueue hw;
     if (xs_result_t r = hw_queue_for(platform, native_queue, &hw); r != XS_OK) return r;
-    std::shared_ptr<XQueue> q;
-    if (xs_result_t r = XQueue::create(hw, opts, &q); r != XS_OK) return r;
-    process_scheduler().add(*q);
-    *out = queues().insert<xs_queue_t>(std::make_shared<ApiQueue>(ApiQueue{q, platform}));
+    auto aq = std::make_shared<ApiQueue>();
+    aq->platform = platform;
+    if (xs_result_t r = XQueue::create(hw, opts, &aq->queue); r != XS_OK) return r;
+    process_scheduler().add(*aq->queue);
+    try {
+      *out = queues().insert<xs_queue_t>(aq);
+    } catch (...) {
+      process_scheduler().remove(*aq->queue);  // the scheduler must not keep a queue about to go
+      throw;
+    }
     return XS_OK;
   });
 }
@@ -145,7 +174,11 @@ XS_API xs_result_t xs_queue_destroy(xs_queue_t q) {
     std::shared_ptr<ApiQueue> aq = queues().take(q);
     if (aq == nullptr) return XS_ERR_INVALID_HANDLE;
     process_scheduler().remove(*aq->queue);
-    return XS_OK;  // the queue drains and goes when its last user lets go
+    // Other threads may still be inside calls on this queue: closing releases
+    // every hold so that their waits end, whoever lets go of it last.
+    aq->queue->close();
+    aq->queue->wait_all(XS_WAIT_FOREVER);  // a sticky error changes nothing: the handle is gone
+    return XS_OK;
   });
 }
 
@@ -153,8 +186,13 @@ XS_API xs_result_t xs_queue_submit(xs_queue_t q, const xs_command_t* cmd, uint64
   return with_queue(__func__, q, [&](ApiQueue& aq) {
     if (cmd == nullptr) return XS_ERR_INVALID_ARG;
     Command c;
-    if (xs_result_t r = to_command(aq, *cmd, &c); r != XS_OK) return r;
-    return aq.queue->submit(c, out_id);
+    std::shared_ptr<host::Event> event;
+    if (xs_result_t r = to_command(aq, *cmd, &c, &event); r != XS_OK) return r;
+    uint64_t id = 0;
+    const xs_result_t r = aq.queue->submit(c, &id);
+    if (r == XS_OK && event != nullptr) aq.keep_event(id, std::move(event));
+    if (out_id != nullptr) *out_id = id;
+    return r;
   });
 }
 
@@ -195,19 +233,15 @@ XS_API xs_result_t xs_queue_set_hints(xs_queue_t q, const xs_hints_t* hints) {
 
 XS_API xs_result_t xs_queue_set_priority(xs_queue_t q, int32_t priority) {
   return with_queue(__func__, q, [&](ApiQueue& aq) {
-    xs_hints_t h = aq.queue->hints();
-    h.priority = priority;
-    aq.queue->set_hints(h);
+    aq.queue->update_hints([&](xs_hints_t& h) { h.priority = priority; });
     return XS_OK;
   });
 }
 
 XS_API xs_result_t xs_queue_set_share(xs_queue_t q, uint32_t share) {
   return with_queue(__func__, q, [&](ApiQueue& aq) {
-    xs_hints_t h = aq.queue->hints();
-    h.share = share;
-    if (!valid_hints(h)) return XS_ERR_INVALID_ARG;
-    aq.queue->set_hints(h);
+    if (share < 1 || share > 1000000) return XS_ERR_INVALID_ARG;
+    aq.queue->update_hints([&](xs_hints_t& h) { h.share = share; });
     return XS_OK;
   });
 }

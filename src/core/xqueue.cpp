@@ -13,6 +13,13 @@ namespace {
 
 std::atomic<uint64_t> g_next_queue_id{1};
 
+// Estimates are summed over the window: capping them (at ~13 days) keeps the
+// sums far from overflow whatever a caller passes.
+constexpr int64_t kMaxEstimateNs = int64_t{1} << 50;
+// Timeouts longer than this (~146 years) mean forever; adding them to the
+// clock would overflow.
+constexpr int64_t kForeverNs = int64_t{1} << 62;
+
 bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.timeslice_ns >= 0; }
 
 }  // namespace
@@ -61,15 +68,20 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       hints_(opts.hints) {}
 
 XQueue::~XQueue() {
-  {
-    std::lock_guard lk(mu_);
-    closing_ = true;
-    holds_ = 0;
-    release_hardware_locked();
-    worker_cv_.notify_one();
-  }
+  close();
   if (worker_.joinable()) worker_.join();
   if (hw_.ops->release != nullptr) hw_.ops->release(hw_.ctx);
+}
+
+void XQueue::close() {
+  std::lock_guard lk(mu_);
+  if (closing_) return;
+  closing_ = true;
+  holds_ = 0;
+  release_hardware_locked();
+  launch_pending_locked();
+  worker_cv_.notify_one();
+  done_cv_.notify_all();
 }
 
 bool XQueue::can_launch_locked(const Command& c) const {
@@ -84,15 +96,17 @@ void XQueue::launch_locked(Command* c) {
     c->sync_point = true;
     since_sync_point_ = 0;
   }
-  const xs_result_t r = hw_.ops->launch(hw_.ctx, c);
-  if (r != XS_OK) {
-    // The command never reached the device; it completes (as failed) with
-    // the next sync so that completions stay in order.
-    c->sync_point = false;
-    if (error_ == XS_OK) error_ = r;
+  // After a failure, later commands may depend on the failed one: they
+  // complete as failed instead of running.
+  const xs_result_t r = error_ == XS_OK ? hw_.ops->launch(hw_.ctx, c) : error_;
+  if (r != XS_OK && error_ == XS_OK) {
+    error_ = r;
     log(LogLevel::kWarn, "queue %llu: launch of command %llu failed: %s", static_cast<unsigned long long>(id_),
         static_cast<unsigned long long>(c->seq), xs_result_string(r));
   }
+  // A command that never reached the device completes (as failed) with the
+  // next sync, so that completions stay in order.
+  if (r != XS_OK) c->sync_point = false;
   in_flight_.push(c);
   in_flight_est_ns_ += c->est_ns;
   if (worker_waiting_) worker_cv_.notify_one();
@@ -111,7 +125,7 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
     Command* c = pool_.acquire();
     if (c == nullptr) return XS_ERR_NO_MEMORY;
     c->kind = cmd.kind;
-    c->est_ns = std::max<int64_t>(0, cmd.est_ns);
+    c->est_ns = std::clamp<int64_t>(cmd.est_ns, 0, kMaxEstimateNs);
     c->op = cmd.op;
     c->platform_slot = cmd.platform_slot;
     if (hw_.ops->prepare != nullptr) {
@@ -193,7 +207,7 @@ void XQueue::notify_listener() {
 
 xs_result_t XQueue::wait_until_completed(std::unique_lock<std::mutex>& lk, uint64_t seq, int64_t timeout_ns) {
   auto done = [&] { return completed_ >= seq; };
-  if (timeout_ns < 0) {
+  if (timeout_ns < 0 || timeout_ns >= kForeverNs) {
     done_cv_.wait(lk, done);
   } else if (!done_cv_.wait_for(lk, std::chrono::nanoseconds(timeout_ns), done)) {
     return XS_ERR_TIMEOUT;

@@ -58,6 +58,11 @@ class XQueue {
 
   // Completes every submitted command (suspended or not), then releases hw.
   ~XQueue();
+
+  // Stops taking commands and releases every hold, so that everything
+  // submitted runs to completion even while other threads still hold the
+  // queue; later submits fail with XS_ERR_STATE. Idempotent.
+  void close();
   XQueue(const XQueue&) = delete;
   XQueue& operator=(const XQueue&) = delete;
 
@@ -65,15 +70,20 @@ class XQueue {
   xs_level_t level() const { return level_; }
 
   // Copies cmd (its kind, estimate and operands) into the queue and returns
-  // its id (1, 2, ...). Returns the queue's sticky error if it has one.
+  // its id (1, 2, ...). Returns the queue's sticky error if it has one; once a
+  // launch has failed, commands still waiting are completed as failed, never
+  // launched, since they may depend on the one that failed.
   xs_result_t submit(const Command& cmd, uint64_t* id);
 
-  // Waits until command `id` completed; timeout_ns < 0 waits forever.
+  // Waits until command `id` completed; timeout_ns < 0 (or longer than a
+  // century) waits forever.
   xs_result_t wait(uint64_t id, int64_t timeout_ns);
   xs_result_t wait_all(int64_t timeout_ns);
 
-  // Holds / releases the queue for `by`. With sync, suspend returns once
-  // the in-flight window has drained (Level 1) or is held (Levels 2 and 3).
+  // Holds / releases the queue for `by`. With sync, suspend returns once the
+  // in-flight window has drained (Level 1), or once the hardware queue holds
+  // its launched commands (Levels 2 and 3: at Level 2 the one already running
+  // may still be finishing).
   xs_result_t suspend(HoldBy by, bool sync);
   xs_result_t resume(HoldBy by);
 
@@ -82,6 +92,16 @@ class XQueue {
 
   xs_hints_t hints() const;
   void set_hints(const xs_hints_t& hints);
+  // Changes hints in place under the queue's lock: concurrent updates of
+  // different fields do not undo each other.
+  template <class F>
+  void update_hints(F&& change) {
+    {
+      std::lock_guard lk(mu_);
+      change(hints_);
+    }
+    notify_listener();
+  }
 
   // Set before the first submit; the listener must outlive its registration.
   void set_listener(QueueListener* listener) { listener_.store(listener, std::memory_order_release); }

@@ -7,6 +7,9 @@ int64_t Engine::add(uint64_t id, bool ready, const xs_hints_t& hints, int64_t no
     if (q.id == id) return update(id, ready, hints, now_ns);
   }
   QueueView v{id, ready, hints, true};
+  // Both grow or neither does, even if memory runs out.
+  queues_.reserve(queues_.size() + 1);
+  applied_run_.reserve(applied_run_.size() + 1);
   queues_.push_back(v);
   applied_run_.push_back(true);  // a new queue starts running
   policy_->added(v, now_ns);
@@ -15,13 +18,17 @@ int64_t Engine::add(uint64_t id, bool ready, const xs_hints_t& hints, int64_t no
 
 int64_t Engine::update(uint64_t id, bool ready, const xs_hints_t& hints, int64_t now_ns) {
   for (QueueView& q : queues_) {
-    if (q.id == id) {
-      q.ready = ready;
-      q.hints = hints;
-      return decide(now_ns);
-    }
+    if (q.id != id) continue;
+    // Reports often repeat what the engine knows; deciding again would change
+    // nothing for a policy without a timer, and the timer keeps its deadline.
+    const bool same = q.ready == ready && q.hints.priority == hints.priority && q.hints.share == hints.share &&
+                      q.hints.timeslice_ns == hints.timeslice_ns;
+    if (same) return next_ns_;
+    q.ready = ready;
+    q.hints = hints;
+    return decide(now_ns);
   }
-  return decide(now_ns);
+  return next_ns_;
 }
 
 int64_t Engine::remove(uint64_t id, int64_t now_ns) {
@@ -44,6 +51,7 @@ int64_t Engine::set_policy(std::unique_ptr<Policy> policy, int64_t now_ns) {
 
 int64_t Engine::decide(int64_t now_ns) {
   const int64_t next = policy_->decide(queues_, now_ns);
+  next_ns_ = next;
   // Resume before suspending: a queue handed the device should not wait for
   // the others to be held.
   for (std::size_t i = 0; i < queues_.size(); ++i) {

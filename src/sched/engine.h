@@ -43,6 +43,7 @@ class Engine {
   Executor& exec_;
   std::vector<QueueView> queues_;
   std::vector<bool> applied_run_;  // what exec_ was last told, parallel to queues_
+  int64_t next_ns_ = 0;            // what the last decide() returned
 };
 
 }  // namespace xsched

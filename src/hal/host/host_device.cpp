@@ -243,6 +243,10 @@ void run_unlocked(Command& cmd, Lock& lk) {
   lk.lock();
 }
 
+// The unit the calling thread runs, if it is a unit thread: code inside a
+// command (a kernel's fn, a host function) runs there.
+thread_local Unit* t_current_unit = nullptr;
+
 // Returns false if interrupted, with the remaining time saved in s.
 bool run_kernel(StreamState& s, Unit& u, Command& cmd, int64_t start, Lock& lk) {
   const auto& k = cmd.kernel_desc<xs_host_kernel_t>();
@@ -294,6 +298,7 @@ void unit_main(DeviceState& d, Unit& u) {
   // The default 50 µs slack would blur kernel durations and preemption latency.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 #endif
+  t_current_unit = &u;
   Lock lk(d.mu);
   while (!d.stopping) {
     StreamState* s = pick(d);
@@ -503,6 +508,10 @@ xs_result_t Stream::interrupt() {
   Lock lk(d.mu);
   if (!d.accepting || !s.running || s.fifo.front().cmd->kind != XS_CMD_KERNEL) return XS_OK;
   s.interrupt_requested = true;
+  // Called from inside the very command being interrupted (its fn submitted
+  // work that preempts its own stream): waiting for the unit to let go would
+  // wait for ourselves. The kernel leaves its unit as soon as fn returns.
+  if (s.unit == t_current_unit) return XS_OK;
   s.unit->wake.notify_one();
   const uint64_t releases = s.releases;
   s.changed.wait(lk, [&] { return s.releases != releases; });

@@ -13,8 +13,9 @@
 // has been launched (simplest: until they complete); from launch on, the
 // device holds the event's state itself.
 //
-// A command's fn may launch, but must not wait on its own device (sync,
-// interrupt, shutdown, ~Stream, ~Device): it would wait for itself.
+// A command's fn may launch and submit (so may preempt its own stream), but
+// must not wait on its own device (sync, shutdown, ~Stream, ~Device): it
+// would wait for itself.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,8 @@ class Stream {
   xs_result_t reactivate();
   // Returns once the running kernel has left its unit, its remaining time
   // saved; a running command of another kind is short and just finishes.
+  // Called from inside the running kernel itself (its fn), it returns at once
+  // and the kernel leaves its unit when fn returns.
   xs_result_t interrupt();
   // The interrupted kernel keeps its remaining time, whatever the order of
   // restore and reactivate; it continues once the stream is active.
