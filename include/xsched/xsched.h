@@ -98,7 +98,8 @@ typedef struct xs_host_kernel {
 } xs_host_kernel_t;
 
 /* One command, copied by xs_queue_submit: nothing it points to is kept except
- * the memory its operands name. */
+ * the memory its operands name. An event handle may be destroyed right after
+ * submitting: the queue keeps the event until the command has completed. */
 typedef struct xs_command {
   xs_command_kind_t kind;
   int64_t est_ns; /* estimated device time; 0 = unknown */
@@ -151,12 +152,15 @@ XS_API void xs_queue_info_init(xs_queue_info_t* info);
 XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue,
                                    const xs_queue_config_t* cfg, xs_queue_t* out);
 
-/* Leaves the scheduler, completes every submitted command (suspended or not),
- * then frees the queue. */
+/* Leaves the scheduler, releases every hold, completes every submitted
+ * command, then frees the queue. Calls on the handle in other threads finish
+ * normally; later ones get XS_ERR_INVALID_HANDLE. */
 XS_API xs_result_t xs_queue_destroy(xs_queue_t q);
 
 /* Copies cmd into the queue; *out_id (may be null) receives its id. Never
- * blocks because the queue is suspended. */
+ * blocks because the queue is suspended. After a failed launch the queue's
+ * error is sticky: it is returned here and by the waits, and commands that
+ * were waiting behind the failed one complete as failed without running. */
 XS_API xs_result_t xs_queue_submit(xs_queue_t q, const xs_command_t* cmd, uint64_t* out_id);
 
 #define XS_WAIT_FOREVER (-1)
@@ -168,7 +172,10 @@ XS_API xs_result_t xs_queue_wait(xs_queue_t q, uint64_t id, int64_t timeout_ns);
 XS_API xs_result_t xs_queue_wait_all(xs_queue_t q, int64_t timeout_ns);
 
 /* Suspend flags. */
-#define XS_SUSPEND_SYNC 1u /* return once the queue's device work has stopped */
+/* Return once the in-flight window completed (Level 1), or once the
+ * hardware queue holds its launched commands (Levels 2 and 3; at Level 2 the
+ * command already running may still be finishing). */
+#define XS_SUSPEND_SYNC 1u
 
 /* Holds the queue (user suspension, independent of the scheduler's). */
 XS_API xs_result_t xs_queue_suspend(xs_queue_t q, uint32_t flags);
