@@ -33,8 +33,11 @@ struct ApiQueue {
   }
 };
 
-// Longest timeslice a hint may ask for (as XSCHED_TIMESLICE_US allows).
+// Bounds of hints (as XSCHED_SHARE and XSCHED_TIMESLICE_US allow).
+constexpr uint32_t kMaxShare = 1'000'000;
 constexpr int64_t kMaxTimesliceNs = 10'000'000'000;
+
+bool valid_share(uint32_t share) { return share >= 1 && share <= kMaxShare; }
 
 HandleTable<ApiQueue>& queues() {
   static HandleTable<ApiQueue> t;
@@ -59,7 +62,7 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw) {
 }
 
 bool valid_hints(const xs_hints_t& h) {
-  return h.share >= 1 && h.share <= 1000000 && h.timeslice_ns >= 0 && h.timeslice_ns <= kMaxTimesliceNs;
+  return valid_share(h.share) && h.timeslice_ns >= 0 && h.timeslice_ns <= kMaxTimesliceNs;
 }
 
 // Translates a C command into the core's form, checking what can be checked.
@@ -240,7 +243,7 @@ XS_API xs_result_t xs_queue_set_priority(xs_queue_t q, int32_t priority) {
 
 XS_API xs_result_t xs_queue_set_share(xs_queue_t q, uint32_t share) {
   return with_queue(__func__, q, [&](ApiQueue& aq) {
-    if (share < 1 || share > 1000000) return XS_ERR_INVALID_ARG;
+    if (!valid_share(share)) return XS_ERR_INVALID_ARG;
     aq.queue->update_hints([&](xs_hints_t& h) { h.share = share; });
     return XS_OK;
   });
