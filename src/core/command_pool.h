@@ -29,8 +29,6 @@ class CommandPool {
     free_ = c;
   }
 
-  std::size_t capacity() const { return chunks_.size() * kChunk; }
-
  private:
   bool grow() {
     std::unique_ptr<Command[]> chunk(new (std::nothrow) Command[kChunk]);
