@@ -18,11 +18,15 @@ class ManualHwQueue {
   explicit ManualHwQueue(int level = 1) : level_(level) {}
 
   HwQueue hw_queue() {
-    static const HwQueueOps l1{"manual", nullptr, &launch_op, &sync_op, nullptr, nullptr, nullptr, nullptr, &release_op};
-    static const HwQueueOps l2{"manual", nullptr, &launch_op, &sync_op, &deactivate_op, &reactivate_op,
-                               nullptr,  nullptr, &release_op};
-    static const HwQueueOps l3{"manual",      nullptr,     &launch_op,  &sync_op,   &deactivate_op,
-                               &reactivate_op, &interrupt_op, &restore_op, &release_op};
+    static const HwQueueOps l1{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
+                               .sync = &sync_op, .deactivate = nullptr, .reactivate = nullptr, .interrupt = nullptr,
+                               .restore = nullptr, .release = &release_op};
+    static const HwQueueOps l2{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
+                               .sync = &sync_op, .deactivate = &deactivate_op, .reactivate = &reactivate_op,
+                               .interrupt = nullptr, .restore = nullptr, .release = &release_op};
+    static const HwQueueOps l3{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
+                               .sync = &sync_op, .deactivate = &deactivate_op, .reactivate = &reactivate_op,
+                               .interrupt = &interrupt_op, .restore = &restore_op, .release = &release_op};
     return HwQueue{level_ == 1 ? &l1 : level_ == 2 ? &l2 : &l3, this};
   }
 
@@ -43,6 +47,11 @@ class ManualHwQueue {
   uint64_t launched() const {
     std::lock_guard lk(mu_);
     return launched_.size();
+  }
+  // Commands persisted (held back at submit), by id.
+  std::vector<uint64_t> persisted_seqs() const {
+    std::lock_guard lk(mu_);
+    return persisted_;
   }
   std::vector<uint64_t> launched_seqs() const {
     std::lock_guard lk(mu_);
@@ -85,6 +94,11 @@ class ManualHwQueue {
     q->cv_.notify_all();
     return XS_OK;
   }
+  static xs_result_t persist_op(void* ctx, Command* c) {
+    std::lock_guard lk(self(ctx)->mu_);
+    self(ctx)->persisted_.push_back(c->seq);
+    return XS_OK;
+  }
   static xs_result_t sync_op(void* ctx, Command* c) {
     ManualHwQueue* q = self(ctx);
     std::unique_lock lk(q->mu_);
@@ -114,6 +128,7 @@ class ManualHwQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<uint64_t> launched_;
+  std::vector<uint64_t> persisted_;
   uint64_t completed_ = 0;
   bool deactivated_ = false;
   int interrupts_ = 0;

@@ -260,17 +260,56 @@ TEST(XQueue, ReportsReadyAndIdle) {
   q->set_listener(nullptr);
 }
 
-TEST(XQueue, LaunchFailureIsStickyAndNothingHangs) {
+TEST(XQueue, AnInlineLaunchFailureIsReturnedAndNotSticky) {
   ManualHwQueue hw;
   auto q = make_queue(hw);
   hw.fail_next_launch(XS_ERR_PLATFORM);
   uint64_t id = 0;
+  EXPECT_EQ(q->submit(kernel(), &id), XS_ERR_PLATFORM);
+  EXPECT_EQ(q->submitted(), 0u);
   ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+  EXPECT_EQ(id, 1u);
+  EXPECT_TRUE(hw.persisted_seqs().empty());  // launched at once: nothing to copy
+  hw.complete_all();
+  EXPECT_EQ(q->wait(id, 1'000'000'000), XS_OK);
+  xs_queue_info_t info{};
+  q->query(&info);
+  EXPECT_EQ(info.error, XS_OK);
+}
+
+TEST(XQueue, ADeferredLaunchFailureIsStickyAndNothingHangs) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw);
+  q->suspend(kHoldUser, false);
+  uint64_t id = 0;
+  ASSERT_EQ(q->submit(kernel(), &id), XS_OK);
+  hw.fail_next_launch(XS_ERR_PLATFORM);
+  q->resume(kHoldUser);
   EXPECT_EQ(q->wait(id, 1'000'000'000), XS_ERR_PLATFORM);
   EXPECT_EQ(q->submit(kernel(), nullptr), XS_ERR_PLATFORM);
   xs_queue_info_t info{};
   q->query(&info);
   EXPECT_EQ(info.error, XS_ERR_PLATFORM);
+}
+
+TEST(XQueue, FlushLaunchesThroughASuspension) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 2);
+  q->suspend(kHoldUser, false);
+  uint64_t last = 0;
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(q->submit(kernel(), &last), XS_OK);
+  EXPECT_EQ(hw.launched(), 0u);
+  EXPECT_EQ(hw.persisted_seqs(), (std::vector<uint64_t>{1, 2, 3, 4, 5}));  // held back: their data is copied
+  EXPECT_TRUE(q->has_unlaunched());
+  EXPECT_EQ(q->flush(3), XS_OK);
+  EXPECT_EQ(hw.launched_seqs(), (std::vector<uint64_t>{1, 2, 3}));  // past the window of 2 too
+  EXPECT_EQ(q->launched(), 3u);
+  EXPECT_EQ(q->flush(), XS_OK);
+  EXPECT_EQ(q->launched(), 5u);
+  EXPECT_FALSE(q->has_unlaunched());
+  hw.complete_all();
+  EXPECT_EQ(q->wait(last, 5'000'000'000), XS_OK);
+  q->resume(kHoldUser);
 }
 
 TEST(XQueue, RejectsBadOptions) {

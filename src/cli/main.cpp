@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cli/demo.h"
+#include "cli/run.h"
 #include "xsched/xsched.h"
 
 namespace {
@@ -10,6 +11,7 @@ namespace {
 const char* const kUsage =
     "usage: xsched <command> [args]\n"
     "commands:\n"
+    "  run       run a CUDA program with its streams scheduled: xsched run [options] -- program args\n"
     "  demo      a high-priority task beside a non-stop low-priority one, without and with xsched\n"
     "  version   print the version\n"
     "  help      print this text\n"
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   }
   const char* cmd = argv[1];
   if (std::strcmp(cmd, "demo") == 0) return xsched::cli::demo_main(argc - 2, argv + 2);
+  if (std::strcmp(cmd, "run") == 0) return xsched::cli::run_main(argc - 2, argv + 2);
   if (std::strcmp(cmd, "version") == 0) {
     const uint32_t v = xs_version();
     std::printf("xsched %u.%u.%u\n", v / 10000, v / 100 % 100, v % 100);

@@ -111,9 +111,10 @@ constexpr Var kVars[] = {
     {"XSCHED_LOG_LEVEL", parse_choice<&Config::log_level, kLogLevels>, "diagnostics on stderr"},
     {"XSCHED_SCHEDULER", nullptr, "reserved"},
     {"XSCHED_SOCKET", nullptr, "reserved"},
-    {"XSCHED_TRACE", nullptr, "reserved"},
-    {"XSCHED_TRACE_FILE", nullptr, "reserved"},
-    {"XSCHED_REAL_LIBCUDA", nullptr, "reserved"},
+    // Read by the CUDA interposer itself (src/interpose/cuda).
+    {"XSCHED_TRACE", nullptr, "CUDA interposer: one line per intercepted call, summary at exit"},
+    {"XSCHED_TRACE_FILE", nullptr, "CUDA interposer: trace file instead of stderr"},
+    {"XSCHED_REAL_LIBCUDA", nullptr, "CUDA interposer: path of the real libcuda.so.1"},
 };
 
 const Var* find_var(std::string_view name) {

@@ -6,8 +6,13 @@
 //   Level 2  deactivate / reactivate       (optional) hold launched commands
 //   Level 3  interrupt / restore           (optional) stop the running command
 //
+// Fill tables with designated initializers: the order of the members is
+// not part of the interface.
+//
 // Operations are called by one XQueue, serialised by it, never concurrently
 // with each other except sync(), which may run while the others are called.
+// A launch at submit runs in the submitter's thread; later ones run in the
+// queue's worker thread or in a thread that flushes the queue.
 // None of them may call back into the XQueue.
 #pragma once
 
@@ -24,6 +29,9 @@ struct HwQueueOps {
   xs_result_t (*prepare)(void* ctx, Command* cmd);
   // Start cmd on the native queue after everything launched before it; must not wait for device work.
   xs_result_t (*launch)(void* ctx, Command* cmd);
+  // cmd was not launched at submit and will be launched later, maybe by another thread: copy what it
+  // borrows from the caller (kernel arguments, descriptors) (optional).
+  xs_result_t (*persist)(void* ctx, Command* cmd);
   // Block until cmd (launched, cmd->sync_point set) has completed; cmd == nullptr: everything launched so far.
   xs_result_t (*sync)(void* ctx, Command* cmd);
 

@@ -107,13 +107,21 @@ void XQueue::launch_locked(Command* c) {
   // A command that never reached the device completes (as failed) with the
   // next sync, so that completions stay in order.
   if (r != XS_OK) c->sync_point = false;
-  in_flight_.push(c);
-  in_flight_est_ns_ += c->est_ns;
-  if (worker_waiting_) worker_cv_.notify_one();
+  track_launched_locked(c);
 }
 
 void XQueue::launch_pending_locked() {
   while (!pending_.empty() && can_launch_locked(*pending_.front())) launch_locked(pending_.pop());
+}
+
+void XQueue::launch_through_locked(uint64_t seq) {
+  while (!pending_.empty() && pending_.front()->seq <= seq) launch_locked(pending_.pop());
+}
+
+xs_result_t XQueue::flush(uint64_t through) {
+  std::lock_guard lk(mu_);
+  launch_through_locked(through);
+  return error_;
 }
 
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
@@ -135,21 +143,57 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
         return r;
       }
     }
-    c->seq = ++submitted_;
-    if (id != nullptr) *id = c->seq;
-    became_ready = !ready_.load(std::memory_order_relaxed);
-    ready_.store(true, std::memory_order_release);
+    c->seq = submitted_ + 1;
     if (pending_.empty() && can_launch_locked(*c)) {
-      launch_locked(c);
+      // Launched in the caller's thread: a failure is the caller's to see,
+      // as the native call's would be, and nothing later depends on it.
+      const xs_result_t r = launch_inline_locked(c);
+      if (r != XS_OK) return r;
     } else {
+      if (hw_.ops->persist != nullptr) {
+        const xs_result_t r = hw_.ops->persist(hw_.ctx, c);
+        if (r != XS_OK) {
+          pool_.release(c);
+          return r;
+        }
+      }
+      commit_submit_locked(c);
       pending_.push(c);
       if (worker_waiting_) worker_cv_.notify_one();
     }
+    if (id != nullptr) *id = c->seq;
+    became_ready = !ready_.load(std::memory_order_relaxed);
+    ready_.store(true, std::memory_order_release);
   }
   // The launch happened first: a high-priority queue never waits for the
   // scheduler to react to it.
   if (became_ready) notify_listener();
   return XS_OK;
+}
+
+void XQueue::commit_submit_locked(Command* c) {
+  submitted_ = c->seq;
+  submitted_pub_.store(submitted_, std::memory_order_release);
+}
+
+xs_result_t XQueue::launch_inline_locked(Command* c) {
+  c->sync_point = since_sync_point_ + 1 >= sync_interval_;
+  const xs_result_t r = hw_.ops->launch(hw_.ctx, c);
+  if (r != XS_OK) {
+    pool_.release(c);
+    return r;
+  }
+  since_sync_point_ = c->sync_point ? 0 : since_sync_point_ + 1;
+  commit_submit_locked(c);
+  track_launched_locked(c);
+  return XS_OK;
+}
+
+void XQueue::track_launched_locked(Command* c) {
+  launched_.store(c->seq, std::memory_order_release);
+  in_flight_.push(c);
+  in_flight_est_ns_ += c->est_ns;
+  if (worker_waiting_) worker_cv_.notify_one();
 }
 
 void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {

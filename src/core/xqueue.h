@@ -70,10 +70,26 @@ class XQueue {
   xs_level_t level() const { return level_; }
 
   // Copies cmd (its kind, estimate and operands) into the queue and returns
-  // its id (1, 2, ...). Returns the queue's sticky error if it has one; once a
-  // launch has failed, commands still waiting are completed as failed, never
-  // launched, since they may depend on the one that failed.
+  // its id (1, 2, ...). When the command can start at once it is launched in
+  // the caller's thread; if that launch fails, submit returns the error and
+  // the command is dropped (the queue stays usable, as a failed native call
+  // would leave it). A command held back is persisted (HwQueueOps::persist)
+  // and launched later; if that later launch fails, the error is sticky:
+  // submit returns it from then on, and commands still waiting are completed
+  // as failed, never launched, since they may depend on the one that failed.
   xs_result_t submit(const Command& cmd, uint64_t* id);
+
+  // Launches every command up to and including `through` now, suspended or
+  // not and whatever the window: for callers whose correctness needs those
+  // commands on the hardware queue (an event another queue waits for, memory
+  // about to be freed). Returns the sticky error, if any.
+  xs_result_t flush(uint64_t through = UINT64_MAX);
+
+  // Commands submitted so far / launched so far (launches happen in order).
+  uint64_t submitted() const { return submitted_pub_.load(std::memory_order_acquire); }
+  uint64_t launched() const { return launched_.load(std::memory_order_acquire); }
+  // True while some command waits on the host (not launched yet).
+  bool has_unlaunched() const { return launched() < submitted(); }
 
   // Waits until command `id` completed; timeout_ns < 0 (or longer than a
   // century) waits forever.
@@ -112,6 +128,10 @@ class XQueue {
   bool can_launch_locked(const Command& c) const;
   void launch_locked(Command* c);
   void launch_pending_locked();
+  void launch_through_locked(uint64_t seq);
+  xs_result_t launch_inline_locked(Command* c);
+  void commit_submit_locked(Command* c);
+  void track_launched_locked(Command* c);
   void complete_through_locked(uint64_t seq, xs_result_t sync_result);
   void hold_hardware_locked();
   void release_hardware_locked();
@@ -136,6 +156,8 @@ class XQueue {
   uint32_t since_sync_point_ = 0;
   uint64_t submitted_ = 0;
   uint64_t completed_ = 0;
+  std::atomic<uint64_t> submitted_pub_{0};  // submitted_, readable without the lock
+  std::atomic<uint64_t> launched_{0};       // the last command handed to the hardware queue
   uint64_t suspensions_ = 0;
   uint32_t holds_ = 0;
   bool hardware_held_ = false;

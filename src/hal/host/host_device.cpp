@@ -407,9 +407,18 @@ xs_result_t op_interrupt(void* ctx) { return stream_of(ctx)->interrupt(); }
 xs_result_t op_restore(void* ctx) { return stream_of(ctx)->restore(); }
 void op_release(void* ctx) { delete static_cast<std::shared_ptr<Stream>*>(ctx); }
 
+// Host commands borrow nothing from the caller: no persist.
 const HwQueueOps kHostOps = {
-    "host",        op_prepare,   op_launch,  op_sync,    op_deactivate,
-    op_reactivate, op_interrupt, op_restore, op_release,
+    .platform = "host",
+    .prepare = op_prepare,
+    .launch = op_launch,
+    .persist = nullptr,
+    .sync = op_sync,
+    .deactivate = op_deactivate,
+    .reactivate = op_reactivate,
+    .interrupt = op_interrupt,
+    .restore = op_restore,
+    .release = op_release,
 };
 
 }  // namespace

@@ -1,0 +1,140 @@
+#include "cli/run.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace xsched::cli {
+namespace {
+
+const char* const kUsage =
+    "usage: xsched run [options] -- program [args...]\n"
+    "Runs program with every CUDA stream it uses scheduled by xsched. Options set\n"
+    "the XSCHED_* variables of docs/configuration.md for the program:\n"
+    "  --priority N     priority of the program's queues (XSCHED_PRIORITY); a stream's\n"
+    "                   own CUDA priority adds to it\n"
+    "  --share S        bandwidth share (XSCHED_SHARE)\n"
+    "  --level L        preemption level: auto, 1, 2 or 3 (XSCHED_LEVEL)\n"
+    "  --window N       commands in flight per queue at level 1 (XSCHED_WINDOW)\n"
+    "  --policy P       none, priority or bandwidth (XSCHED_POLICY)\n"
+    "  --trace          print one line per intercepted CUDA call (XSCHED_TRACE=1)\n"
+    "  --trace-file F   write the trace to F instead of stderr (XSCHED_TRACE_FILE)\n"
+    "  --log-level L    error, warn, info or debug (XSCHED_LOG_LEVEL)\n"
+    "The interposer is found next to this program (or through XSCHED_INTERPOSER).\n";
+
+// Option -> the variable it sets.
+struct VarOption {
+  const char* option;
+  const char* variable;
+};
+constexpr VarOption kVarOptions[] = {
+    {"--priority", "XSCHED_PRIORITY"}, {"--share", "XSCHED_SHARE"},         {"--level", "XSCHED_LEVEL"},
+    {"--window", "XSCHED_WINDOW"},     {"--policy", "XSCHED_POLICY"},       {"--trace-file", "XSCHED_TRACE_FILE"},
+    {"--log-level", "XSCHED_LOG_LEVEL"},
+};
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  std::string path(buf, static_cast<std::size_t>(n));
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// The interposer library: XSCHED_INTERPOSER, else beside this program (build
+// tree), else in ../lib (installed).
+std::string find_interposer() {
+  if (const char* v = std::getenv("XSCHED_INTERPOSER"); v != nullptr && *v != '\0') return access(v, R_OK) == 0 ? v : "";
+  const std::string dir = self_dir();
+  for (const char* rel : {"/libxsched_cuda.so", "/src/interpose/cuda/libxsched_cuda.so", "/../lib/libxsched_cuda.so"}) {
+    const std::string p = dir + rel;
+    if (access(p.c_str(), R_OK) == 0) {
+      char real[PATH_MAX];
+      return realpath(p.c_str(), real) != nullptr ? std::string(real) : p;
+    }
+  }
+  return "";
+}
+
+// Checks value as the program's configuration would read it: a value the
+// program would warn about and ignore is an error here, where the user can fix it.
+bool valid_value(const char* variable, const char* value) {
+  if (std::strcmp(variable, "XSCHED_TRACE_FILE") == 0) return *value != '\0';
+  const std::string entry = std::string(variable) + "=" + value;
+  const char* envp[] = {entry.c_str(), nullptr};
+  std::vector<std::string> warnings;
+  parse_config(envp, &warnings);
+  return warnings.empty();
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv) {
+  int i = 0;
+  for (; i < argc; ++i) {
+    const char* a = argv[i];
+    if (std::strcmp(a, "--") == 0) {
+      ++i;
+      break;
+    }
+    if (std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (std::strcmp(a, "--trace") == 0) {
+      setenv("XSCHED_TRACE", "1", 1);
+      continue;
+    }
+    const VarOption* opt = nullptr;
+    for (const VarOption& o : kVarOptions) {
+      if (std::strcmp(a, o.option) == 0) opt = &o;
+    }
+    if (opt == nullptr) {
+      // The program starts at the first word that is not an option.
+      if (a[0] != '-') break;
+      std::fprintf(stderr, "xsched run: unknown option '%s'\n%s", a, kUsage);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "xsched run: %s needs a value\n", a);
+      return 2;
+    }
+    const char* value = argv[++i];
+    if (!valid_value(opt->variable, value)) {
+      std::fprintf(stderr, "xsched run: %s '%s' is not valid (docs/configuration.md gives the ranges)\n", a, value);
+      return 2;
+    }
+    setenv(opt->variable, value, 1);
+  }
+  if (i >= argc) {
+    std::fprintf(stderr, "xsched run: no program given\n%s", kUsage);
+    return 2;
+  }
+  const std::string lib = find_interposer();
+  if (lib.empty()) {
+    std::fprintf(stderr,
+                 "xsched run: the CUDA interposer (libxsched_cuda.so) was not found next to %s; "
+                 "set XSCHED_INTERPOSER to its path\n",
+                 self_dir().c_str());
+    return 1;
+  }
+  // Preloaded, it answers for libcuda.so.1 by its soname: the CUDA runtime's
+  // dlopen and programs linked with -lcuda both get it.
+  std::string preload = lib;
+  if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  execvp(argv[i], argv + i);
+  std::fprintf(stderr, "xsched run: cannot run '%s': %s\n", argv[i], std::strerror(errno));
+  return errno == ENOENT ? 127 : 126;
+}
+
+}  // namespace xsched::cli

@@ -1,0 +1,533 @@
+#include "hal/cuda/cuda_queue.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "core/log.h"
+#include "hal/cuda/byte_blocks.h"
+#include "hal/cuda/cuda_command.h"
+#include "hal/cuda/param_layout.h"
+#include "hal/cuda/pinned_memory.h"
+
+namespace xsched::cuda {
+namespace {
+
+thread_local CUresult t_last_error = CUDA_SUCCESS;
+
+xs_result_t fail(CUresult r) {
+  t_last_error = r;
+  return XS_ERR_PLATFORM;
+}
+
+// Sync points wait by blocking, not spinning: a worker thread per queue must
+// not burn a core.
+constexpr unsigned kSyncEventFlags = CU_EVENT_DISABLE_TIMING | CU_EVENT_BLOCKING_SYNC;
+
+struct Queue {
+  explicit Queue(const QueueSpec& spec)
+      : d(spec.driver), ctx(spec.ctx), stream(spec.stream), owns_stream(spec.owns_stream) {}
+
+  const Driver* d;
+  CUcontext ctx;
+  CUstream stream;
+  bool owns_stream;
+
+  ByteBlocks blocks;                   // persisted data; under the XQueue's lock
+  std::vector<CUevent> free_snapshots;  // event-wait snapshots; under the XQueue's lock
+  CUstream companion = nullptr;        // takes event-wait snapshots; under the XQueue's lock
+
+  std::mutex events_mu;  // sync() returns events while launch() takes them
+  std::vector<CUevent> free_sync_events;
+  std::vector<CUevent> all_events;
+
+  CUevent tail_event = nullptr;  // sync(nullptr); the worker thread's alone
+
+  std::atomic<CUresult> deferred_error{CUDA_SUCCESS};
+
+  void note_deferred(CUresult r) {
+    CUresult none = CUDA_SUCCESS;
+    deferred_error.compare_exchange_strong(none, r);
+  }
+};
+
+Queue* self(void* ctx) { return static_cast<Queue*>(ctx); }
+
+// Makes the queue's context current for a call made outside the
+// application's own launch, and puts the thread's previous one back after.
+// A thread with none (our worker threads) keeps it: the next launch finds it
+// already current.
+class ContextScope {
+ public:
+  ContextScope(const Driver& d, CUcontext ctx) : d_(d) {
+    if (d_.cuCtxGetCurrent(&prev_) != CUDA_SUCCESS) prev_ = nullptr;
+    switched_ = prev_ != ctx && d_.cuCtxSetCurrent(ctx) == CUDA_SUCCESS;
+  }
+  ~ContextScope() {
+    if (switched_ && prev_ != nullptr) d_.cuCtxSetCurrent(prev_);
+  }
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  const Driver& d_;
+  CUcontext prev_ = nullptr;
+  bool switched_ = false;
+};
+
+// ---- persist: copy what a held-back command borrows ----
+
+// Kernel arguments: either kernelParams (one pointer per parameter) or an
+// `extra` buffer. Returns the copy's kernelParams/extra in *params/*extra,
+// allocated at *cursor in a block already sized by args_bytes().
+struct ArgsPlan {
+  const ParamLayout* layout = nullptr;
+  const void* buffer = nullptr;  // extra's CU_LAUNCH_PARAM_BUFFER_POINTER
+  std::size_t buffer_bytes = 0;
+  bool ok = true;
+};
+
+ArgsPlan plan_args(const Driver& d, CUfunction f, void** params, void** extra) {
+  ArgsPlan plan;
+  if (params != nullptr) {
+    plan.layout = param_layout(d, f);
+    plan.ok = plan.layout != nullptr;
+    return plan;
+  }
+  if (extra == nullptr) return plan;
+  for (void** e = extra; *e != CU_LAUNCH_PARAM_END; e += 2) {
+    if (*e == CU_LAUNCH_PARAM_BUFFER_POINTER) {
+      plan.buffer = e[1];
+    } else if (*e == CU_LAUNCH_PARAM_BUFFER_SIZE) {
+      plan.buffer_bytes = *static_cast<const std::size_t*>(e[1]);
+    } else {
+      plan.ok = false;  // an extra option this version does not know how to copy
+      return plan;
+    }
+  }
+  return plan;
+}
+
+constexpr std::size_t align16(std::size_t n) { return (n + 15) & ~std::size_t{15}; }
+
+std::size_t args_bytes(const ArgsPlan& plan) {
+  if (plan.layout != nullptr) {
+    std::size_t n = align16(plan.layout->sizes.size() * sizeof(void*));
+    for (std::size_t s : plan.layout->sizes) n += align16(s);
+    return n;
+  }
+  if (plan.buffer != nullptr) return align16(5 * sizeof(void*)) + align16(sizeof(std::size_t)) + align16(plan.buffer_bytes);
+  return 0;
+}
+
+void copy_args(const ArgsPlan& plan, void** params, unsigned char* out, void*** new_params, void*** new_extra) {
+  if (plan.layout != nullptr) {
+    void** array = reinterpret_cast<void**>(out);
+    unsigned char* data = out + align16(plan.layout->sizes.size() * sizeof(void*));
+    for (std::size_t i = 0; i < plan.layout->sizes.size(); ++i) {
+      std::memcpy(data, params[i], plan.layout->sizes[i]);
+      array[i] = data;
+      data += align16(plan.layout->sizes[i]);
+    }
+    *new_params = array;
+    *new_extra = nullptr;
+  } else if (plan.buffer != nullptr) {
+    void** extra = reinterpret_cast<void**>(out);
+    auto* size = reinterpret_cast<std::size_t*>(out + align16(5 * sizeof(void*)));
+    unsigned char* data = reinterpret_cast<unsigned char*>(size) + align16(sizeof(std::size_t));
+    std::memcpy(data, plan.buffer, plan.buffer_bytes);
+    *size = plan.buffer_bytes;
+    extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
+    extra[1] = data;
+    extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;
+    extra[3] = size;
+    extra[4] = CU_LAUNCH_PARAM_END;
+    *new_params = nullptr;
+    *new_extra = extra;
+  } else {
+    *new_params = nullptr;
+    *new_extra = nullptr;
+  }
+}
+
+// The block that a persisted call owns (its first pointer), or nullptr.
+void* owned_block(const Call& c) {
+  if (!c.owned) return nullptr;
+  switch (c.op) {
+    case Op::kLaunch:
+    case Op::kLaunchCooperative:
+      return c.launch.params != nullptr ? static_cast<void*>(c.launch.params) : static_cast<void*>(c.launch.extra);
+    case Op::kLaunchEx: return const_cast<CUlaunchConfig*>(c.launch_ex.config);
+    case Op::kMemcpy2D:
+    case Op::kMemcpy3D: return const_cast<void*>(c.memcpy_nd.desc);
+    case Op::kBatchMemOp: return c.batch.ops;
+    default: return nullptr;
+  }
+}
+
+xs_result_t persist_launch(Queue& q, Launch& l) {
+  const ArgsPlan plan = plan_args(*q.d, l.f, l.params, l.extra);
+  if (!plan.ok) return XS_ERR_UNSUPPORTED;
+  const std::size_t bytes = args_bytes(plan);
+  if (bytes == 0) {
+    l.params = nullptr;
+    l.extra = nullptr;
+    return XS_OK;
+  }
+  auto* block = static_cast<unsigned char*>(q.blocks.acquire(bytes));
+  if (block == nullptr) return XS_ERR_NO_MEMORY;
+  copy_args(plan, l.params, block, &l.params, &l.extra);
+  return XS_OK;
+}
+
+xs_result_t persist_launch_ex(Queue& q, LaunchEx& l) {
+  const ArgsPlan plan = plan_args(*q.d, l.f, l.params, l.extra);
+  if (!plan.ok) return XS_ERR_UNSUPPORTED;
+  const CUlaunchConfig& cfg = *l.config;
+  const std::size_t attrs_bytes = align16(sizeof(CUlaunchAttribute) * cfg.numAttrs);
+  const std::size_t head = align16(sizeof(CUlaunchConfig));
+  auto* block = static_cast<unsigned char*>(q.blocks.acquire(head + attrs_bytes + args_bytes(plan)));
+  if (block == nullptr) return XS_ERR_NO_MEMORY;
+  auto* copy = reinterpret_cast<CUlaunchConfig*>(block);
+  *copy = cfg;
+  if (cfg.numAttrs > 0) {
+    auto* attrs = reinterpret_cast<CUlaunchAttribute*>(block + head);
+    std::memcpy(attrs, cfg.attrs, sizeof(CUlaunchAttribute) * cfg.numAttrs);
+    copy->attrs = attrs;
+  }
+  copy_args(plan, l.params, block + head + attrs_bytes, &l.params, &l.extra);
+  l.config = copy;
+  return XS_OK;
+}
+
+template <class Desc>
+xs_result_t persist_desc(Queue& q, MemcpyND& m) {
+  auto* copy = static_cast<Desc*>(q.blocks.acquire(sizeof(Desc)));
+  if (copy == nullptr) return XS_ERR_NO_MEMORY;
+  std::memcpy(copy, m.desc, sizeof(Desc));
+  m.desc = copy;
+  return XS_OK;
+}
+
+// A copy from or to pageable memory is synchronous with respect to the host
+// in the driver (or stages its source before returning): the caller may
+// reuse the buffer at once, so such a copy cannot be held back; the caller
+// launches it at once instead (XS_ERR_UNSUPPORTED).
+template <class Desc>
+bool may_defer_nd(const Driver& d, const Desc& desc) {
+  auto side_ok = [&](CUmemorytype type, const void* host, CUdeviceptr dev) {
+    if (type == CU_MEMORYTYPE_HOST) return may_defer_access(d, host, 1);
+    if (type == CU_MEMORYTYPE_UNIFIED) return may_defer_access(d, reinterpret_cast<const void*>(dev), 1);
+    return true;  // device memory or arrays
+  };
+  return side_ok(desc.srcMemoryType, desc.srcHost, desc.srcDevice) && side_ok(desc.dstMemoryType, desc.dstHost, desc.dstDevice);
+}
+
+CUevent take_snapshot_event(Queue& q) {
+  if (!q.free_snapshots.empty()) {
+    CUevent e = q.free_snapshots.back();
+    q.free_snapshots.pop_back();
+    return e;
+  }
+  CUevent e = nullptr;
+  if (q.d->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) return nullptr;
+  return e;
+}
+
+// A wait uses the event's latest record at the time of the call. Launched
+// later, it would see a record made in between, so the queue fixes the
+// record now: a private stream waits for it and records a private event,
+// which the deferred launch waits for instead.
+xs_result_t persist_event_wait(Queue& q, EventOp& e) {
+  ContextScope scope(*q.d, q.ctx);
+  if (q.companion == nullptr) {
+    const CUresult r = q.d->cuStreamCreate(&q.companion, CU_STREAM_NON_BLOCKING);
+    if (r != CUDA_SUCCESS) return fail(r);
+  }
+  CUevent snapshot = take_snapshot_event(q);
+  if (snapshot == nullptr) return fail(CUDA_ERROR_OUT_OF_MEMORY);
+  CUresult r = q.d->cuStreamWaitEvent(q.companion, e.event, 0);
+  if (r == CUDA_SUCCESS) r = q.d->cuEventRecord(snapshot, q.companion);
+  if (r != CUDA_SUCCESS) {
+    q.free_snapshots.push_back(snapshot);
+    return fail(r);
+  }
+  e.event = snapshot;
+  return XS_OK;
+}
+
+xs_result_t op_persist(void* ctx, Command* cmd) {
+  Queue& q = *self(ctx);
+  Call& c = call_of(*cmd);
+  xs_result_t r = XS_OK;
+  switch (c.op) {
+    case Op::kLaunch:
+    case Op::kLaunchCooperative: r = persist_launch(q, c.launch); break;
+    case Op::kLaunchEx: r = persist_launch_ex(q, c.launch_ex); break;
+    case Op::kMemcpyHtoD:
+    case Op::kMemcpyDtoH:
+    case Op::kMemcpy: {
+      const Memcpy& m = c.memcpy;
+      if (!may_defer_access(*q.d, reinterpret_cast<const void*>(m.src), m.bytes) ||
+          !may_defer_access(*q.d, reinterpret_cast<const void*>(m.dst), m.bytes))
+        r = XS_ERR_UNSUPPORTED;
+      break;
+    }
+    case Op::kMemcpy2D:
+      r = may_defer_nd(*q.d, *static_cast<const CUDA_MEMCPY2D*>(c.memcpy_nd.desc)) ? persist_desc<CUDA_MEMCPY2D>(q, c.memcpy_nd)
+                                                                                   : XS_ERR_UNSUPPORTED;
+      break;
+    case Op::kMemcpy3D:
+      r = may_defer_nd(*q.d, *static_cast<const CUDA_MEMCPY3D*>(c.memcpy_nd.desc)) ? persist_desc<CUDA_MEMCPY3D>(q, c.memcpy_nd)
+                                                                                   : XS_ERR_UNSUPPORTED;
+      break;
+    case Op::kEventWait: r = persist_event_wait(q, c.event); break;
+    case Op::kBatchMemOp: {
+      auto* copy = static_cast<CUstreamBatchMemOpParams*>(q.blocks.acquire(sizeof(CUstreamBatchMemOpParams) * c.batch.count));
+      if (copy == nullptr) return XS_ERR_NO_MEMORY;
+      std::memcpy(copy, c.batch.ops, sizeof(CUstreamBatchMemOpParams) * c.batch.count);
+      c.batch.ops = copy;
+      break;
+    }
+    default: break;  // operands are values
+  }
+  if (r == XS_OK) c.owned = true;
+  return r;
+}
+
+// ---- launch ----
+
+CUresult issue(Queue& q, const Call& c) {
+  const Driver& d = *q.d;
+  CUstream s = q.stream;
+  switch (c.op) {
+    case Op::kLaunch: {
+      const Launch& l = c.launch;
+      return d.cuLaunchKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2], l.shared_bytes, s,
+                              l.params, l.extra);
+    }
+    case Op::kLaunchCooperative: {
+      const Launch& l = c.launch;
+      if (d.cuLaunchCooperativeKernel == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
+      return d.cuLaunchCooperativeKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
+                                         l.shared_bytes, s, l.params);
+    }
+    case Op::kLaunchEx: {
+      if (d.cuLaunchKernelEx == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
+      CUlaunchConfig cfg = *c.launch_ex.config;
+      cfg.hStream = s;
+      return d.cuLaunchKernelEx(&cfg, c.launch_ex.f, c.launch_ex.params, c.launch_ex.extra);
+    }
+    case Op::kMemcpy: return d.cuMemcpyAsync(c.memcpy.dst, c.memcpy.src, c.memcpy.bytes, s);
+    case Op::kMemcpyHtoD:
+      return d.cuMemcpyHtoDAsync_v2(c.memcpy.dst, reinterpret_cast<const void*>(c.memcpy.src), c.memcpy.bytes, s);
+    case Op::kMemcpyDtoH:
+      return d.cuMemcpyDtoHAsync_v2(reinterpret_cast<void*>(c.memcpy.dst), c.memcpy.src, c.memcpy.bytes, s);
+    case Op::kMemcpyDtoD: return d.cuMemcpyDtoDAsync_v2(c.memcpy.dst, c.memcpy.src, c.memcpy.bytes, s);
+    case Op::kMemcpyPeer:
+      if (d.cuMemcpyPeerAsync == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
+      return d.cuMemcpyPeerAsync(c.memcpy.dst, c.memcpy.dst_ctx, c.memcpy.src, c.memcpy.src_ctx, c.memcpy.bytes, s);
+    case Op::kMemcpy2D:
+      if (d.cuMemcpy2DAsync_v2 == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
+      return d.cuMemcpy2DAsync_v2(static_cast<const CUDA_MEMCPY2D*>(c.memcpy_nd.desc), s);
+    case Op::kMemcpy3D:
+      if (d.cuMemcpy3DAsync_v2 == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
+      return d.cuMemcpy3DAsync_v2(static_cast<const CUDA_MEMCPY3D*>(c.memcpy_nd.desc), s);
+    case Op::kMemset: {
+      const Memset& m = c.memset;
+      if (m.pitch == 0) {
+        switch (m.element_bytes) {
+          case 1: return d.cuMemsetD8Async(m.dst, static_cast<unsigned char>(m.value), m.width, s);
+          case 2: return d.cuMemsetD16Async(m.dst, static_cast<unsigned short>(m.value), m.width, s);
+          default: return d.cuMemsetD32Async(m.dst, m.value, m.width, s);
+        }
+      }
+      switch (m.element_bytes) {
+        case 1:
+          return d.cuMemsetD2D8Async != nullptr
+                     ? d.cuMemsetD2D8Async(m.dst, m.pitch, static_cast<unsigned char>(m.value), m.width, m.height, s)
+                     : CUDA_ERROR_NOT_SUPPORTED;
+        case 2:
+          return d.cuMemsetD2D16Async != nullptr
+                     ? d.cuMemsetD2D16Async(m.dst, m.pitch, static_cast<unsigned short>(m.value), m.width, m.height, s)
+                     : CUDA_ERROR_NOT_SUPPORTED;
+        default:
+          return d.cuMemsetD2D32Async != nullptr ? d.cuMemsetD2D32Async(m.dst, m.pitch, m.value, m.width, m.height, s)
+                                                 : CUDA_ERROR_NOT_SUPPORTED;
+      }
+    }
+    case Op::kEventRecord:
+      if (c.event.with_flags) {
+        return d.cuEventRecordWithFlags != nullptr ? d.cuEventRecordWithFlags(c.event.event, s, c.event.flags)
+                                                   : CUDA_ERROR_NOT_SUPPORTED;
+      }
+      return d.cuEventRecord(c.event.event, s);
+    case Op::kEventWait: return d.cuStreamWaitEvent(s, c.event.event, c.event.flags);
+    case Op::kHostFunc: return d.cuLaunchHostFunc(s, reinterpret_cast<CUhostFn>(c.host_fn.fn), c.host_fn.data);
+    case Op::kCallback:
+      return d.cuStreamAddCallback(s, reinterpret_cast<CUstreamCallback>(c.host_fn.fn), c.host_fn.data, c.host_fn.flags);
+    case Op::kGraphLaunch:
+      return d.cuGraphLaunch != nullptr ? d.cuGraphLaunch(c.graph.exec, s) : CUDA_ERROR_NOT_SUPPORTED;
+    case Op::kMemFree:
+      return d.cuMemFreeAsync != nullptr ? d.cuMemFreeAsync(c.mem_free.ptr, s) : CUDA_ERROR_NOT_SUPPORTED;
+    case Op::kWaitValue32:
+      return d.cuStreamWaitValue32_v2 != nullptr
+                 ? d.cuStreamWaitValue32_v2(s, c.value.addr, static_cast<cuuint32_t>(c.value.value), c.value.flags)
+                 : CUDA_ERROR_NOT_SUPPORTED;
+    case Op::kWaitValue64:
+      return d.cuStreamWaitValue64_v2 != nullptr ? d.cuStreamWaitValue64_v2(s, c.value.addr, c.value.value, c.value.flags)
+                                                 : CUDA_ERROR_NOT_SUPPORTED;
+    case Op::kWriteValue32:
+      return d.cuStreamWriteValue32_v2 != nullptr
+                 ? d.cuStreamWriteValue32_v2(s, c.value.addr, static_cast<cuuint32_t>(c.value.value), c.value.flags)
+                 : CUDA_ERROR_NOT_SUPPORTED;
+    case Op::kWriteValue64:
+      return d.cuStreamWriteValue64_v2 != nullptr
+                 ? d.cuStreamWriteValue64_v2(s, c.value.addr, c.value.value, c.value.flags)
+                 : CUDA_ERROR_NOT_SUPPORTED;
+    case Op::kBatchMemOp:
+      return d.cuStreamBatchMemOp_v2 != nullptr ? d.cuStreamBatchMemOp_v2(s, c.batch.count, c.batch.ops, c.batch.flags)
+                                                : CUDA_ERROR_NOT_SUPPORTED;
+  }
+  return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUevent take_sync_event(Queue& q) {
+  std::lock_guard lk(q.events_mu);
+  if (!q.free_sync_events.empty()) {
+    CUevent e = q.free_sync_events.back();
+    q.free_sync_events.pop_back();
+    return e;
+  }
+  CUevent e = nullptr;
+  if (q.d->cuEventCreate(&e, kSyncEventFlags) != CUDA_SUCCESS) return nullptr;
+  try {
+    q.all_events.push_back(e);
+    q.free_sync_events.reserve(q.all_events.size());  // returning an event never allocates
+  } catch (const std::bad_alloc&) {
+    q.d->cuEventDestroy_v2(e);
+    return nullptr;
+  }
+  return e;
+}
+
+void give_back_sync_event(Queue& q, CUevent e) {
+  std::lock_guard lk(q.events_mu);
+  q.free_sync_events.push_back(e);
+}
+
+// The caller's own call goes through as the caller made it; a deferred one
+// runs in the stream's context.
+CUresult issue_in_context(Queue& q, const Call& c) {
+  if (!c.owned) return issue(q, c);
+  ContextScope scope(*q.d, q.ctx);
+  return issue(q, c);
+}
+
+xs_result_t op_launch(void* ctx, Command* cmd) {
+  Queue& q = *self(ctx);
+  Call& c = call_of(*cmd);
+  const bool deferred = c.owned;
+  const CUresult r = issue_in_context(q, c);
+  q.blocks.release(owned_block(c));
+  if (c.op == Op::kEventWait && deferred) q.free_snapshots.push_back(c.event.event);  // the wait has read it
+  c.owned = false;
+  if (r != CUDA_SUCCESS) {
+    if (deferred) q.note_deferred(r);
+    return fail(r);
+  }
+  cmd->platform_slot = 0;
+  if (cmd->sync_point) {
+    // Without an event the sync falls back to the whole stream: slower, still right.
+    CUevent e = take_sync_event(q);
+    if (e != nullptr && q.d->cuEventRecord(e, q.stream) == CUDA_SUCCESS) {
+      cmd->platform_slot = reinterpret_cast<uintptr_t>(e);
+    } else if (e != nullptr) {
+      give_back_sync_event(q, e);
+    }
+  }
+  return XS_OK;
+}
+
+// ---- sync ----
+
+// Our worker threads wait on events while the application may be capturing
+// a graph in another thread in global mode: relaxed mode keeps those waits
+// from invalidating the capture.
+void relax_capture_mode_once(const Driver& d) {
+  thread_local bool relaxed = false;
+  if (relaxed || d.cuThreadExchangeStreamCaptureMode == nullptr) return;
+  CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
+  d.cuThreadExchangeStreamCaptureMode(&mode);
+  relaxed = true;
+}
+
+xs_result_t op_sync(void* ctx, Command* cmd) {
+  Queue& q = *self(ctx);
+  relax_capture_mode_once(*q.d);
+  CUresult r = CUDA_SUCCESS;
+  CUevent e = cmd != nullptr ? reinterpret_cast<CUevent>(cmd->platform_slot) : nullptr;
+  if (e != nullptr) {
+    r = q.d->cuEventSynchronize(e);
+    give_back_sync_event(q, e);
+  } else {
+    // Everything launched so far: an event recorded now comes after it.
+    ContextScope scope(*q.d, q.ctx);
+    if (q.tail_event == nullptr) r = q.d->cuEventCreate(&q.tail_event, kSyncEventFlags);
+    if (r == CUDA_SUCCESS) r = q.d->cuEventRecord(q.tail_event, q.stream);
+    if (r == CUDA_SUCCESS) r = q.d->cuEventSynchronize(q.tail_event);
+  }
+  if (r != CUDA_SUCCESS) {
+    q.note_deferred(r);
+    return fail(r);
+  }
+  return XS_OK;
+}
+
+void op_release(void* ctx) {
+  Queue* q = self(ctx);
+  {
+    ContextScope scope(*q->d, q->ctx);
+    for (CUevent e : q->all_events) q->d->cuEventDestroy_v2(e);
+    for (CUevent e : q->free_snapshots) q->d->cuEventDestroy_v2(e);
+    if (q->tail_event != nullptr) q->d->cuEventDestroy_v2(q->tail_event);
+    if (q->companion != nullptr) q->d->cuStreamDestroy_v2(q->companion);
+    if (q->owns_stream) q->d->cuStreamDestroy_v2(q->stream);
+  }
+  delete q;
+}
+
+const HwQueueOps kCudaOps = {
+    .platform = "cuda",
+    .prepare = nullptr,
+    .launch = op_launch,
+    .persist = op_persist,
+    .sync = op_sync,
+    .deactivate = nullptr,
+    .reactivate = nullptr,
+    .interrupt = nullptr,
+    .restore = nullptr,
+    .release = op_release,
+};
+
+}  // namespace
+
+xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out) {
+  if (spec.driver == nullptr || out == nullptr) return XS_ERR_INVALID_ARG;
+  Queue* q = new (std::nothrow) Queue(spec);
+  if (q == nullptr) return XS_ERR_NO_MEMORY;
+  *out = HwQueue{&kCudaOps, q};
+  return XS_OK;
+}
+
+CUresult last_error_in_thread() { return t_last_error; }
+
+CUresult deferred_error(const HwQueue& hw) {
+  if (hw.ops != &kCudaOps) return CUDA_SUCCESS;
+  return self(hw.ctx)->deferred_error.load(std::memory_order_acquire);
+}
+
+}  // namespace xsched::cuda

@@ -1,0 +1,35 @@
+// The CUDA hardware queue, Level 1: one CUstream of one context.
+//
+// launch() issues the command's driver call on the stream (and, for a sync
+// point, records an event behind it); sync() waits for that event. Commands
+// held back by the XQueue are persisted first: the arguments they borrow
+// from the caller are copied into blocks the queue owns and reuses, so a
+// deferred launch sees exactly what the caller passed, and steady state
+// allocates nothing.
+#pragma once
+
+#include "core/hw_queue.h"
+#include "hal/cuda/cuda_driver.h"
+
+namespace xsched::cuda {
+
+struct QueueSpec {
+  const Driver* driver = nullptr;
+  CUcontext ctx = nullptr;    // the stream's context: made current for deferred launches
+  CUstream stream = nullptr;  // may be CU_STREAM_LEGACY
+  bool owns_stream = false;   // destroy the stream on release
+};
+
+// A hardware queue over spec.stream; XS_ERR_NO_MEMORY if host memory ran out.
+xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out);
+
+// The CUresult behind the last XS_ERR_PLATFORM that a launch or persist in
+// this thread returned (the interposer hands it to the application).
+CUresult last_error_in_thread();
+
+// The first failure of a deferred launch or of a sync on hw (a queue made by
+// make_hw_queue), CUDA_SUCCESS if none: what the application sees at its
+// next synchronisation, as it would the driver's own asynchronous errors.
+CUresult deferred_error(const HwQueue& hw);
+
+}  // namespace xsched::cuda

@@ -1,0 +1,77 @@
+// What the call wrappers share: the real entry points, and the one path by
+// which a stream operation becomes a command on its stream's queue.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+
+#include "hal/cuda/cuda_command.h"
+#include "interpose/cuda/export.h"
+#include "interpose/cuda/real_driver.h"
+#include "interpose/cuda/state.h"
+#include "interpose/cuda/trace.h"
+
+// The real driver's entry point `name`, typed as cuda.h declares it; null if
+// the driver lacks it. Resolved once per call site.
+#define XS_REAL(name)                                                                                  \
+  ([]() {                                                                                              \
+    static const auto real_fn_ = reinterpret_cast<decltype(&::name)>(::xsched::interpose::real_symbol(#name)); \
+    return real_fn_;                                                                                   \
+  }())
+
+namespace xsched::interpose {
+
+// Calls fn, or answers CUDA_ERROR_NOT_INITIALIZED when the driver lacks it.
+template <class Fn, class... Args>
+CUresult call_real(Fn fn, Args... args) {
+  return fn != nullptr ? fn(args...) : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+inline void* as_ptr(CUdeviceptr p) { return reinterpret_cast<void*>(p); }
+
+struct StreamOpResult {
+  CUresult result = CUDA_SUCCESS;
+  std::shared_ptr<StreamQueue> queue;  // null: the call went straight through
+  uint64_t seq = 0;                    // its command, 0 if none
+};
+
+// Runs a stream operation: as a command on its stream's queue (launched at
+// once or held back, never blocking on a suspended queue), or by
+// direct(stream) when no queue takes it (streams being captured, no
+// context, unknown handles), with stream the handle to give the driver.
+template <class Direct>
+StreamOpResult run_stream_op(CUstream s, Flavor f, xs_command_kind_t kind, const cuda::Call& call, Direct&& direct) {
+  StreamOpResult out;
+  out.queue = stream_queue(s, f);
+  StreamQueue* sq = out.queue.get();
+  if (sq == nullptr) {
+    out.result = direct(spelled_out(s, f));
+    return out;
+  }
+  if (sq->capturing()) {
+    out.result = direct(sq->stream);
+    return out;
+  }
+  order_after_implicit_dependencies(*sq);
+  xs_result_t r = sq->xq->submit(cuda::make_command(kind, call), &out.seq);
+  if (r == XS_ERR_UNSUPPORTED) {
+    // The call cannot be held back (its data cannot be copied, or the driver
+    // runs it synchronously): everything before it goes first, then it.
+    out.seq = 0;
+    r = sq->xq->flush();
+    out.result = r == XS_OK ? direct(sq->stream) : to_cuda(r, sq);
+    return out;
+  }
+  if (r == XS_OK && sq->blocking && sq->kind != StreamKind::kLegacy && sq->xq->has_unlaunched()) {
+    sq->context->blocking_held.store(true, std::memory_order_release);
+  }
+  out.result = to_cuda(r, sq);
+  return out;
+}
+
+// The queue id for trace lines (0: none).
+inline unsigned long long queue_id(const StreamOpResult& r) {
+  return r.queue != nullptr ? static_cast<unsigned long long>(r.queue->xq->id()) : 0ULL;
+}
+
+}  // namespace xsched::interpose

@@ -1,0 +1,430 @@
+#include "interpose/cuda/state.h"
+
+#include <array>
+#include <exception>
+#include <new>
+#include <unordered_map>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "hal/cuda/cuda_queue.h"
+#include "interpose/cuda/real_driver.h"
+#include "sched/local_scheduler.h"
+
+namespace xsched::interpose {
+namespace {
+
+// ---- explicit streams: a sharded map, and a one-entry cache per thread ----
+
+constexpr std::size_t kShards = 64;
+
+struct Shard {
+  std::mutex mu;
+  std::unordered_map<CUstream, std::shared_ptr<StreamQueue>> queues;
+};
+
+struct EventShard {
+  std::mutex mu;
+  std::unordered_map<CUevent, PendingRecord> records;
+};
+
+struct Registry {
+  std::array<Shard, kShards> streams;
+  // Bumped whenever a stream is forgotten: per-thread caches older than it are stale.
+  std::atomic<uint64_t> generation{1};
+
+  std::mutex contexts_mu;
+  std::unordered_map<CUcontext, ContextState*> contexts;  // never freed: threads may hold them
+
+  std::array<EventShard, kShards> events;
+};
+
+// Immortal: queues and threads may still call in while the process exits.
+Registry& registry() {
+  static Registry* r = new Registry;
+  return *r;
+}
+
+template <class S>
+S& shard_of(std::array<S, kShards>& shards, const void* key) {
+  return shards[(reinterpret_cast<uintptr_t>(key) >> 4) % kShards];
+}
+
+// The queue this thread used last: most calls name the same stream again.
+// For default streams the key is the special handle and the context.
+struct StreamCache {
+  CUstream stream = nullptr;
+  CUcontext ctx = nullptr;
+  uint64_t generation = 0;
+  std::shared_ptr<StreamQueue> queue;
+
+  std::shared_ptr<StreamQueue> get(CUstream s, CUcontext c, uint64_t gen) const {
+    return stream == s && ctx == c && generation == gen ? queue : nullptr;
+  }
+};
+thread_local StreamCache t_cache;
+
+ContextState& context_state(CUcontext ctx) {
+  Registry& r = registry();
+  std::lock_guard lk(r.contexts_mu);
+  ContextState*& cs = r.contexts[ctx];
+  if (cs == nullptr) {
+    cs = new ContextState;
+    cs->ctx = ctx;
+  }
+  return *cs;
+}
+
+// An XQueue for a CUDA stream, registered with the process's scheduler and
+// its context. nullptr when it cannot be made (the call then goes through).
+std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKind kind, bool blocking, int cuda_priority,
+                                        bool owns_stream) {
+  const cuda::Driver* d = driver();
+  const Config& cfg = process_config();
+  auto sq = std::make_shared<StreamQueue>();
+  sq->ctx = ctx;
+  sq->stream = stream;
+  sq->kind = kind;
+  sq->blocking = blocking;
+  sq->cuda_priority = cuda_priority;
+  sq->context = &context_state(ctx);
+
+  XQueueOptions o;
+  o.level = cfg.level;
+  o.window = cfg.window;
+  o.window_ns = cfg.window_ns;
+  // A higher CUDA priority (a lower number) is a higher xsched priority.
+  o.hints = xs_hints_t{cfg.priority - cuda_priority, cfg.share, 0};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    HwQueue hw;
+    if (cuda::make_hw_queue(cuda::QueueSpec{d, ctx, stream, owns_stream}, &hw) != XS_OK) return nullptr;
+    const xs_result_t r = XQueue::create(hw, o, &sq->xq);
+    if (r == XS_OK) {
+      sq->hw = hw;
+      break;
+    }
+    owns_stream = false;  // the failed hardware queue released it
+    if (r != XS_ERR_UNSUPPORTED || o.level == XS_LEVEL_AUTO) return nullptr;
+    log(LogLevel::kWarn, "CUDA queues support level %d at most; XSCHED_LEVEL=%d is lowered", static_cast<int>(XS_LEVEL_BLOCK),
+        static_cast<int>(o.level));
+    o.level = XS_LEVEL_AUTO;
+  }
+  if (sq->xq == nullptr) return nullptr;
+  process_scheduler().add(*sq->xq);
+  {
+    std::lock_guard lk(sq->context->mu);
+    sq->context->queues.push_back(sq);
+  }
+  static const char* const kKinds[] = {"stream", "legacy default stream", "per-thread default stream"};
+  log(LogLevel::kInfo, "queue %llu: %s %p of context %p, CUDA priority %d -> priority %d, level %d",
+      static_cast<unsigned long long>(sq->xq->id()), kKinds[static_cast<int>(kind)], static_cast<void*>(stream),
+      static_cast<void*>(ctx), cuda_priority, o.hints.priority, static_cast<int>(sq->xq->level()));
+  return sq;
+}
+
+std::shared_ptr<StreamQueue> explicit_queue(CUstream s, bool create) {
+  Registry& r = registry();
+  const uint64_t gen = r.generation.load(std::memory_order_acquire);
+  if (auto cached = t_cache.get(s, nullptr, gen)) return cached;
+  Shard& sh = shard_of(r.streams, s);
+  std::shared_ptr<StreamQueue> sq;
+  {
+    std::lock_guard lk(sh.mu);
+    auto it = sh.queues.find(s);
+    if (it != sh.queues.end()) sq = it->second;
+  }
+  if (sq == nullptr) {
+    if (!create) return nullptr;
+    // The stream's own context, never the calling thread's: a stream made on
+    // one thread is used from others.
+    const cuda::Driver* d = driver();
+    CUcontext ctx = nullptr;
+    unsigned flags = 0;
+    int priority = 0;
+    if (d->cuStreamGetCtx(s, &ctx) != CUDA_SUCCESS || ctx == nullptr) return nullptr;
+    if (d->cuStreamGetFlags(s, &flags) != CUDA_SUCCESS) return nullptr;
+    if (d->cuStreamGetPriority(s, &priority) != CUDA_SUCCESS) priority = 0;
+    auto made = make_queue(ctx, s, StreamKind::kExplicit, (flags & CU_STREAM_NON_BLOCKING) == 0, priority, false);
+    if (made == nullptr) return nullptr;
+    std::lock_guard lk(sh.mu);
+    auto [it, inserted] = sh.queues.try_emplace(s, made);
+    sq = it->second;  // another thread may have made one first: use theirs
+  }
+  t_cache = StreamCache{s, nullptr, gen, sq};
+  return sq;
+}
+
+std::shared_ptr<StreamQueue> legacy_queue(CUcontext ctx, bool create) {
+  const uint64_t gen = registry().generation.load(std::memory_order_acquire);
+  if (auto cached = t_cache.get(CU_STREAM_LEGACY, ctx, gen)) return cached;
+  ContextState& cs = context_state(ctx);
+  std::shared_ptr<StreamQueue> sq;
+  {
+    std::lock_guard lk(cs.mu);
+    sq = cs.legacy;
+  }
+  if (sq == nullptr) {
+    if (!create) return nullptr;
+    auto made = make_queue(ctx, CU_STREAM_LEGACY, StreamKind::kLegacy, true, 0, false);
+    if (made == nullptr) return nullptr;
+    std::lock_guard lk(cs.mu);
+    if (cs.legacy == nullptr) {
+      cs.legacy = made;
+      cs.legacy_raw.store(made.get(), std::memory_order_release);
+    }
+    sq = cs.legacy;  // another thread may have made one first: use theirs
+  }
+  t_cache = StreamCache{CU_STREAM_LEGACY, ctx, gen, sq};
+  return sq;
+}
+
+// The calling thread's per-thread default streams: one private blocking
+// stream per context stands in for it, since our worker threads cannot name
+// another thread's per-thread stream. Every call that names it is routed there.
+struct PerThreadQueues {
+  std::vector<std::shared_ptr<StreamQueue>> queues;
+  ~PerThreadQueues() {
+    for (auto& q : queues) {
+      q->xq->flush();
+      q->xq->wait_all(-1);
+    }
+  }
+};
+thread_local PerThreadQueues t_per_thread;
+
+std::shared_ptr<StreamQueue> per_thread_queue(CUcontext ctx, bool create) {
+  for (auto& q : t_per_thread.queues) {
+    if (q->ctx == ctx) return q;
+  }
+  if (!create) return nullptr;
+  const cuda::Driver* d = driver();
+  CUstream own = nullptr;
+  if (d->cuStreamCreate(&own, CU_STREAM_DEFAULT) != CUDA_SUCCESS) return nullptr;
+  auto made = make_queue(ctx, own, StreamKind::kPerThread, true, 0, true);
+  if (made == nullptr) return nullptr;
+  t_per_thread.queues.push_back(made);
+  return made;
+}
+
+std::shared_ptr<StreamQueue> lookup(CUstream s, Flavor f, bool create) {
+  if (driver() == nullptr) return nullptr;
+  if (s != nullptr && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD) return explicit_queue(s, create);
+  CUcontext ctx = nullptr;
+  if (driver()->cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || ctx == nullptr) return nullptr;
+  const bool per_thread = s == CU_STREAM_PER_THREAD || (s == nullptr && f == Flavor::kPerThread);
+  return per_thread ? per_thread_queue(ctx, create) : legacy_queue(ctx, create);
+}
+
+template <class F>
+void for_each_queue(CUcontext ctx, F&& f) {
+  std::vector<ContextState*> states;
+  {
+    Registry& r = registry();
+    std::lock_guard lk(r.contexts_mu);
+    for (auto& [c, cs] : r.contexts) {
+      if (ctx == nullptr || c == ctx) states.push_back(cs);
+    }
+  }
+  for (ContextState* cs : states) {
+    std::vector<std::shared_ptr<StreamQueue>> live;
+    {
+      std::lock_guard lk(cs->mu);
+      std::erase_if(cs->queues, [](const std::weak_ptr<StreamQueue>& w) { return w.expired(); });
+      for (auto& w : cs->queues) {
+        if (auto q = w.lock()) live.push_back(std::move(q));
+      }
+    }
+    for (auto& q : live) f(*q);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<StreamQueue> StreamQueue::capture_root() const {
+  std::lock_guard lk(capture_mu_);
+  return capturing() ? capture_root_.lock() : nullptr;
+}
+
+void StreamQueue::join_capture(const std::shared_ptr<StreamQueue>& root) {
+  std::lock_guard lk(capture_mu_);
+  capture_root_ = root;
+  capturing_.store(true, std::memory_order_release);
+}
+
+void StreamQueue::leave_capture() {
+  std::lock_guard lk(capture_mu_);
+  capture_root_.reset();
+  capturing_.store(false, std::memory_order_release);
+}
+
+void end_capture(const StreamQueue& root) {
+  for_each_queue(nullptr, [&](StreamQueue& q) {
+    if (q.capturing() && (&q == &root || q.capture_root().get() == &root)) q.leave_capture();
+  });
+}
+
+StreamQueue::~StreamQueue() {
+  if (xq == nullptr) return;
+  process_scheduler().remove(*xq);
+  xq->close();  // the XQueue's destructor then completes what it holds
+}
+
+const cuda::Driver* driver() {
+  static const cuda::Driver* const d = []() -> const cuda::Driver* {
+    if (real_driver() == nullptr) {
+      log(LogLevel::kError, "no CUDA driver: %s", real_driver_error());
+      return nullptr;
+    }
+    auto* drv = new (std::nothrow) cuda::Driver;
+    if (drv == nullptr) return nullptr;
+    if (const char* missing = drv->load(&real_symbol)) {
+      log(LogLevel::kError, "the CUDA driver at %s lacks %s: calls pass through unscheduled", real_driver_path(), missing);
+      delete drv;
+      return nullptr;
+    }
+    return drv;
+  }();
+  return d;
+}
+
+std::shared_ptr<StreamQueue> stream_queue(CUstream s, Flavor f) {
+  try {
+    return lookup(s, f, true);
+  } catch (const std::exception& e) {
+    log(LogLevel::kWarn, "stream %p goes unscheduled: %s", static_cast<void*>(s), e.what());
+    return nullptr;
+  }
+}
+
+std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, Flavor f) {
+  try {
+    return lookup(s, f, false);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+CUstream spelled_out(CUstream s, Flavor f) {
+  if (s != nullptr) return s;
+  return f == Flavor::kPerThread ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;
+}
+
+void order_after_implicit_dependencies(StreamQueue& sq) {
+  ContextState& cs = *sq.context;
+  if (sq.kind == StreamKind::kLegacy) {
+    if (!cs.blocking_held.exchange(false, std::memory_order_acq_rel)) return;
+    for_each_queue(sq.ctx, [&](StreamQueue& q) {
+      if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
+    });
+  } else if (sq.blocking) {
+    StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire);
+    if (legacy != nullptr && legacy->xq->has_unlaunched()) legacy->xq->flush();
+  }
+}
+
+void flush_context(CUcontext ctx) {
+  for_each_queue(ctx, [](StreamQueue& q) { q.xq->flush(); });
+}
+
+void flush_all() { flush_context(nullptr); }
+
+CUresult wait_context(CUcontext ctx) {
+  CUresult result = CUDA_SUCCESS;
+  for_each_queue(ctx, [&](StreamQueue& q) {
+    const xs_result_t r = q.xq->wait_all(-1);
+    if (r != XS_OK && result == CUDA_SUCCESS) result = to_cuda(r, &q);
+  });
+  return result;
+}
+
+CUresult retire_stream(CUstream s) {
+  Registry& r = registry();
+  std::shared_ptr<StreamQueue> sq;
+  {
+    Shard& sh = shard_of(r.streams, s);
+    std::lock_guard lk(sh.mu);
+    auto it = sh.queues.find(s);
+    if (it == sh.queues.end()) return CUDA_SUCCESS;
+    sq = std::move(it->second);
+    sh.queues.erase(it);
+  }
+  r.generation.fetch_add(1, std::memory_order_acq_rel);
+  if (t_cache.stream == s) t_cache = StreamCache{};
+  sq->xq->flush();
+  const xs_result_t w = sq->xq->wait_all(-1);
+  return w == XS_OK ? CUDA_SUCCESS : to_cuda(w, sq.get());
+}
+
+void retire_context(CUcontext ctx) {
+  flush_context(ctx);
+  wait_context(ctx);
+  Registry& r = registry();
+  {
+    for (Shard& sh : r.streams) {
+      std::lock_guard lk(sh.mu);
+      std::erase_if(sh.queues, [&](const auto& kv) { return kv.second->ctx == ctx; });
+    }
+  }
+  r.generation.fetch_add(1, std::memory_order_acq_rel);
+  t_cache = StreamCache{};
+  ContextState& cs = context_state(ctx);
+  std::lock_guard lk(cs.mu);
+  cs.legacy_raw.store(nullptr, std::memory_order_release);
+  cs.legacy.reset();
+  std::erase_if(t_per_thread.queues, [&](const auto& q) { return q->ctx == ctx; });
+}
+
+// ---- events ----
+
+void note_event_record(CUevent e, const std::shared_ptr<StreamQueue>& q, uint64_t seq,
+                       const std::shared_ptr<StreamQueue>& capture_root) {
+  EventShard& sh = shard_of(registry().events, e);
+  const bool held = q != nullptr && q->xq->launched() < seq;
+  std::lock_guard lk(sh.mu);
+  if (!held && capture_root == nullptr) {
+    sh.records.erase(e);
+    return;
+  }
+  PendingRecord& rec = sh.records[e];
+  rec.queue = held ? q : nullptr;
+  rec.seq = seq;
+  rec.capture_root = capture_root;
+}
+
+PendingRecord pending_record(CUevent e) {
+  EventShard& sh = shard_of(registry().events, e);
+  std::lock_guard lk(sh.mu);
+  auto it = sh.records.find(e);
+  if (it == sh.records.end()) return {};
+  PendingRecord rec = it->second;
+  if (rec.queue != nullptr && rec.queue->xq->launched() >= rec.seq) {
+    rec.queue = nullptr;  // launched since: the driver knows it now
+    if (rec.capture_root.expired()) sh.records.erase(it);
+  }
+  return rec;
+}
+
+void forget_event(CUevent e) {
+  EventShard& sh = shard_of(registry().events, e);
+  std::lock_guard lk(sh.mu);
+  sh.records.erase(e);
+}
+
+CUresult to_cuda(xs_result_t r, const StreamQueue* sq) {
+  switch (r) {
+    case XS_OK: return CUDA_SUCCESS;
+    case XS_ERR_PLATFORM: {
+      const CUresult deferred = sq != nullptr ? cuda::deferred_error(sq->hw) : CUDA_SUCCESS;
+      if (deferred != CUDA_SUCCESS) return deferred;
+      const CUresult here = cuda::last_error_in_thread();
+      return here != CUDA_SUCCESS ? here : CUDA_ERROR_UNKNOWN;
+    }
+    case XS_ERR_NO_MEMORY: return CUDA_ERROR_OUT_OF_MEMORY;
+    case XS_ERR_STATE: return CUDA_ERROR_INVALID_HANDLE;
+    case XS_ERR_TIMEOUT: return CUDA_ERROR_NOT_READY;
+    case XS_ERR_INVALID_ARG: return CUDA_ERROR_INVALID_VALUE;
+    default: return CUDA_ERROR_UNKNOWN;
+  }
+}
+
+}  // namespace xsched::interpose

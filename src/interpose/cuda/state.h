@@ -1,0 +1,128 @@
+// What the interposer knows about the application's CUDA streams: one
+// StreamQueue (an XQueue over a CUDA hardware queue) per stream it has used,
+// per context's legacy default stream, and per thread's per-thread default
+// stream; the contexts they belong to (for implicit synchronisation and
+// context-wide operations); and the events whose records are still held
+// back on the host.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/xqueue.h"
+#include "hal/cuda/cuda_driver.h"
+
+namespace xsched::interpose {
+
+// How a stream handle of 0 is read: the legacy default stream, or the
+// calling thread's per-thread default stream (the _ptsz / _ptds entry points).
+enum class Flavor : uint8_t { kLegacy, kPerThread };
+
+enum class StreamKind : uint8_t { kExplicit, kLegacy, kPerThread };
+
+struct ContextState;
+
+struct StreamQueue {
+  std::shared_ptr<XQueue> xq;
+  HwQueue hw;              // the XQueue's hardware queue (for its deferred CUDA error)
+  CUcontext ctx = nullptr;
+  CUstream stream = nullptr;  // what the driver is called with: the handle, CU_STREAM_LEGACY or our own stream
+  StreamKind kind = StreamKind::kExplicit;
+  bool blocking = true;      // synchronises with the legacy default stream
+  int cuda_priority = 0;
+  ContextState* context = nullptr;
+  ~StreamQueue();
+
+  // While the stream is captured into a graph (it began a capture, or waited
+  // on an event recorded in a captured stream), its calls go straight
+  // through: capture records them instead of running them.
+  bool capturing() const { return capturing_.load(std::memory_order_acquire); }
+  // The stream that began the capture this one takes part in (null: none).
+  std::shared_ptr<StreamQueue> capture_root() const;
+  void join_capture(const std::shared_ptr<StreamQueue>& root);
+  void leave_capture();
+
+ private:
+  std::atomic<bool> capturing_{false};
+  mutable std::mutex capture_mu_;
+  std::weak_ptr<StreamQueue> capture_root_;  // under capture_mu_
+};
+
+struct ContextState {
+  CUcontext ctx = nullptr;
+  std::mutex mu;
+  std::vector<std::weak_ptr<StreamQueue>> queues;  // every queue of the context
+  std::shared_ptr<StreamQueue> legacy;
+  std::atomic<StreamQueue*> legacy_raw{nullptr};  // legacy, read without the lock on the hot path
+  // Some blocking stream may hold commands back: the next legacy-stream
+  // operation must launch them first. Cleared by the scan that finds none.
+  std::atomic<bool> blocking_held{false};
+};
+
+// The real driver, loaded on first use; nullptr if it cannot be (the
+// interposer then passes calls through and reports why once).
+const cuda::Driver* driver();
+
+// The queue of stream s as named with flavour f, creating it on first use;
+// nullptr when the call should go straight through (no current context for a
+// default stream, a handle the driver does not know, or the queue could not
+// be made). Never blocks on the scheduler.
+std::shared_ptr<StreamQueue> stream_queue(CUstream s, Flavor f);
+// The queue of s if it exists already (no creation).
+std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, Flavor f);
+
+// The handle to pass to the driver for stream s named with flavour f when
+// no queue takes the call: 0 spelled out as the stream it means.
+CUstream spelled_out(CUstream s, Flavor f);
+
+// Implicit synchronisation, before an operation on sq: work on the legacy
+// stream comes after earlier work of blocking streams, and work on blocking
+// streams after earlier legacy work. Launches what is held back on the other side.
+void order_after_implicit_dependencies(StreamQueue& sq);
+
+// Launches everything held back in every queue of ctx (nullptr: of every
+// context): before calls that free memory or otherwise wait for all work.
+void flush_context(CUcontext ctx);
+void flush_all();
+// Waits until every queue of ctx has completed what it holds.
+CUresult wait_context(CUcontext ctx);
+
+// Forgets stream s (being destroyed): its queue launches what it holds and
+// goes once complete. Returns the queue's deferred error, if any.
+CUresult retire_stream(CUstream s);
+// Forgets every queue of ctx (the context is being destroyed or reset).
+void retire_context(CUcontext ctx);
+
+// Ends the capture that root began: root and every stream that joined it
+// are scheduled again.
+void end_capture(const StreamQueue& root);
+
+// ---- events ----
+
+// Records of events that are held back in a queue, so that queries and
+// waits on the event see them.
+struct PendingRecord {
+  std::shared_ptr<StreamQueue> queue;  // null: none held back
+  uint64_t seq = 0;
+  std::weak_ptr<StreamQueue> capture_root;  // recorded into a stream being captured
+};
+
+// Notes that e was last recorded as command seq of q (q null: straight
+// through to the driver), while q took part in the capture of capture_root (or null).
+void note_event_record(CUevent e, const std::shared_ptr<StreamQueue>& q, uint64_t seq,
+                       const std::shared_ptr<StreamQueue>& capture_root);
+// The event's latest record if it is still held back (queue non-null), and
+// its capture origin.
+PendingRecord pending_record(CUevent e);
+void forget_event(CUevent e);
+
+// ---- errors ----
+
+// The CUresult an XQueue result stands for on queue sq.
+CUresult to_cuda(xs_result_t r, const StreamQueue* sq);
+
+}  // namespace xsched::interpose

@@ -1,0 +1,232 @@
+// Allocation, release and capture. Whatever frees or unloads something that
+// held-back commands may use is preceded by launching every held-back
+// command: the driver then orders the release after them, as it would have
+// without xsched. Allocations are only traced.
+#include "hal/cuda/param_layout.h"
+#include "hal/cuda/pinned_memory.h"
+#include "interpose/cuda/call_helpers.h"
+
+namespace xsched::interpose {
+namespace {
+
+// Launches everything held back, then calls fn.
+template <class Fn>
+CUresult after_flushing_all(const char* api, const void* what, Fn&& fn) {
+  flush_all();
+  const CUresult r = fn();
+  if (trace_enabled()) trace_call(api, r, "ptr=%p", what);
+  return r;
+}
+
+template <class Direct>
+CUresult begin_capture(const char* api, Flavor fl, CUstream s, Direct&& direct) {
+  auto sq = stream_queue(s, fl);
+  if (sq != nullptr) sq->xq->flush();
+  const CUresult r = direct(sq != nullptr ? sq->stream : spelled_out(s, fl));
+  if (r == CUDA_SUCCESS && sq != nullptr) sq->join_capture(sq);
+  if (trace_enabled()) trace_call(api, r, "stream=%p", static_cast<void*>(s));
+  return r;
+}
+
+CUresult end_capture_call(const char* api, Flavor fl, CUstream s, CUgraph* graph) {
+  auto sq = find_stream_queue(s, fl);
+  const CUresult r = call_real(XS_REAL(cuStreamEndCapture), sq != nullptr ? sq->stream : spelled_out(s, fl), graph);
+  if (sq != nullptr) end_capture(*sq);  // ended or invalidated, the capture is over
+  if (trace_enabled()) trace_call(api, r, "stream=%p", static_cast<void*>(s));
+  return r;
+}
+
+CUresult destroy_stream(const char* api, CUstream s, CUresult (*real)(CUstream)) {
+  const CUresult held = retire_stream(s);
+  const CUresult r = real != nullptr ? real(s) : CUDA_ERROR_NOT_INITIALIZED;
+  if (trace_enabled()) trace_call(api, r, "stream=%p", static_cast<void*>(s));
+  return r == CUDA_SUCCESS ? held : r;
+}
+
+CUresult destroy_event(const char* api, CUevent e, CUresult (*real)(CUevent)) {
+  const PendingRecord rec = pending_record(e);
+  if (rec.queue != nullptr) rec.queue->xq->flush(rec.seq);  // the record goes first; the driver frees after it
+  forget_event(e);
+  const CUresult r = real != nullptr ? real(e) : CUDA_ERROR_NOT_INITIALIZED;
+  if (trace_enabled()) trace_call(api, r, "event=%p", static_cast<void*>(e));
+  return r;
+}
+
+CUresult destroy_context(const char* api, CUcontext ctx, CUresult (*real)(CUcontext)) {
+  retire_context(ctx);
+  const CUresult r = real != nullptr ? real(ctx) : CUDA_ERROR_NOT_INITIALIZED;
+  if (trace_enabled()) trace_call(api, r, "ctx=%p", static_cast<void*>(ctx));
+  return r;
+}
+
+}  // namespace
+}  // namespace xsched::interpose
+
+using xsched::interpose::Flavor;
+namespace ip = xsched::interpose;
+
+extern "C" {
+
+// ---- allocations (traced) ----
+
+XS_CUDA_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemAlloc_v2), p, bytes);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu ptr=%p", bytes, r == CUDA_SUCCESS ? ip::as_ptr(*p) : nullptr);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemAllocHost_v2), p, bytes);
+  if (r == CUDA_SUCCESS) xsched::cuda::note_pinned(*p, bytes);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu ptr=%p", bytes, r == CUDA_SUCCESS ? *p : nullptr);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned flags) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemHostAlloc), p, bytes, flags);
+  if (r == CUDA_SUCCESS) xsched::cuda::note_pinned(*p, bytes);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu flags=%u ptr=%p", bytes, flags, r == CUDA_SUCCESS ? *p : nullptr);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* p, size_t bytes, unsigned flags) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemAllocManaged), p, bytes, flags);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu ptr=%p", bytes, r == CUDA_SUCCESS ? ip::as_ptr(*p) : nullptr);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t w, size_t h, unsigned elem) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemAllocPitch_v2), p, pitch, w, h, elem);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "width=%zu height=%zu ptr=%p", w, h, r == CUDA_SUCCESS ? ip::as_ptr(*p) : nullptr);
+  return r;
+}
+// Stream-ordered allocations go straight to the driver: memory that becomes
+// usable earlier than its stream position is still correct, and the pool
+// cannot hand out memory whose free is still held back (the driver has not seen it).
+XS_CUDA_EXPORT CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream s) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemAllocAsync), p, bytes, s);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu stream=%p ptr=%p", bytes, static_cast<void*>(s), r == CUDA_SUCCESS ? ip::as_ptr(*p) : nullptr);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr* p, size_t bytes, CUstream s) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemAllocAsync_ptsz), p, bytes, s);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu stream=%p ptr=%p", bytes, static_cast<void*>(s), r == CUDA_SUCCESS ? ip::as_ptr(*p) : nullptr);
+  return r;
+}
+
+// ---- releases: everything held back is launched first ----
+
+XS_CUDA_EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
+  return ip::after_flushing_all(__func__, ip::as_ptr(p), [&] { return ip::call_real(XS_REAL(cuMemFree_v2), p); });
+}
+XS_CUDA_EXPORT CUresult cuMemHostRegister_v2(void* p, size_t bytes, unsigned flags) {
+  const CUresult r = ip::call_real(XS_REAL(cuMemHostRegister_v2), p, bytes, flags);
+  if (r == CUDA_SUCCESS) xsched::cuda::note_pinned(p, bytes);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "ptr=%p size=%zu flags=%u", p, bytes, flags);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuMemFreeHost(void* p) {
+  return ip::after_flushing_all(__func__, p, [&] {
+    xsched::cuda::forget_pinned(p);
+    return ip::call_real(XS_REAL(cuMemFreeHost), p);
+  });
+}
+XS_CUDA_EXPORT CUresult cuMemHostUnregister(void* p) {
+  return ip::after_flushing_all(__func__, p, [&] {
+    xsched::cuda::forget_pinned(p);
+    return ip::call_real(XS_REAL(cuMemHostUnregister), p);
+  });
+}
+XS_CUDA_EXPORT CUresult cuArrayDestroy(CUarray a) {
+  return ip::after_flushing_all(__func__, a, [&] { return ip::call_real(XS_REAL(cuArrayDestroy), a); });
+}
+XS_CUDA_EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray a) {
+  return ip::after_flushing_all(__func__, a, [&] { return ip::call_real(XS_REAL(cuMipmappedArrayDestroy), a); });
+}
+XS_CUDA_EXPORT CUresult cuMemUnmap(CUdeviceptr p, size_t bytes) {
+  return ip::after_flushing_all(__func__, ip::as_ptr(p), [&] { return ip::call_real(XS_REAL(cuMemUnmap), p, bytes); });
+}
+XS_CUDA_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h) {
+  return ip::after_flushing_all(__func__, reinterpret_cast<void*>(h), [&] { return ip::call_real(XS_REAL(cuMemRelease), h); });
+}
+XS_CUDA_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool) {
+  return ip::after_flushing_all(__func__, pool, [&] { return ip::call_real(XS_REAL(cuMemPoolDestroy), pool); });
+}
+XS_CUDA_EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) {
+  return ip::after_flushing_all(__func__, pool, [&] { return ip::call_real(XS_REAL(cuMemPoolTrimTo), pool, keep); });
+}
+XS_CUDA_EXPORT CUresult cuIpcCloseMemHandle(CUdeviceptr p) {
+  return ip::after_flushing_all(__func__, ip::as_ptr(p), [&] { return ip::call_real(XS_REAL(cuIpcCloseMemHandle), p); });
+}
+XS_CUDA_EXPORT CUresult cuGraphExecDestroy(CUgraphExec g) {
+  return ip::after_flushing_all(__func__, g, [&] { return ip::call_real(XS_REAL(cuGraphExecDestroy), g); });
+}
+XS_CUDA_EXPORT CUresult cuTexObjectDestroy(CUtexObject t) {
+  return ip::after_flushing_all(__func__, reinterpret_cast<void*>(t), [&] { return ip::call_real(XS_REAL(cuTexObjectDestroy), t); });
+}
+XS_CUDA_EXPORT CUresult cuSurfObjectDestroy(CUsurfObject t) {
+  return ip::after_flushing_all(__func__, reinterpret_cast<void*>(t), [&] { return ip::call_real(XS_REAL(cuSurfObjectDestroy), t); });
+}
+XS_CUDA_EXPORT CUresult cuModuleUnload(CUmodule m) {
+  return ip::after_flushing_all(__func__, m, [&] {
+    const CUresult r = ip::call_real(XS_REAL(cuModuleUnload), m);
+    xsched::cuda::forget_param_layouts();  // its function handles may come back for other kernels
+    return r;
+  });
+}
+XS_CUDA_EXPORT CUresult cuLibraryUnload(CUlibrary l) {
+  return ip::after_flushing_all(__func__, l, [&] {
+    const CUresult r = ip::call_real(XS_REAL(cuLibraryUnload), l);
+    xsched::cuda::forget_param_layouts();
+    return r;
+  });
+}
+XS_CUDA_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
+  return ip::after_flushing_all(__func__, nullptr, [&] { return ip::call_real(XS_REAL(cuDevicePrimaryCtxRelease_v2), dev); });
+}
+
+XS_CUDA_EXPORT CUresult cuStreamDestroy_v2(CUstream s) { return ip::destroy_stream(__func__, s, XS_REAL(cuStreamDestroy_v2)); }
+XS_CUDA_EXPORT CUresult cuStreamDestroy(CUstream s) { return ip::destroy_stream(__func__, s, XS_REAL(cuStreamDestroy)); }
+XS_CUDA_EXPORT CUresult cuEventDestroy_v2(CUevent e) { return ip::destroy_event(__func__, e, XS_REAL(cuEventDestroy_v2)); }
+XS_CUDA_EXPORT CUresult cuEventDestroy(CUevent e) { return ip::destroy_event(__func__, e, XS_REAL(cuEventDestroy)); }
+XS_CUDA_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) { return ip::destroy_context(__func__, ctx, XS_REAL(cuCtxDestroy_v2)); }
+XS_CUDA_EXPORT CUresult cuCtxDestroy(CUcontext ctx) { return ip::destroy_context(__func__, ctx, XS_REAL(cuCtxDestroy)); }
+XS_CUDA_EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
+  CUcontext primary = nullptr;
+  unsigned flags = 0;
+  int active = 0;
+  // The primary context's handle, without retaining it (which would create it).
+  if (ip::call_real(XS_REAL(cuDevicePrimaryCtxGetState), dev, &flags, &active) == CUDA_SUCCESS && active != 0 &&
+      ip::call_real(XS_REAL(cuDevicePrimaryCtxRetain), &primary, dev) == CUDA_SUCCESS) {
+    ip::retire_context(primary);
+    ip::call_real(XS_REAL(cuDevicePrimaryCtxRelease_v2), dev);
+  }
+  const CUresult r = ip::call_real(XS_REAL(cuDevicePrimaryCtxReset_v2), dev);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "device=%d", dev);
+  return r;
+}
+
+// ---- graph capture: captured streams are not scheduled ----
+
+XS_CUDA_EXPORT CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
+  return ip::begin_capture(__func__, Flavor::kLegacy, s,
+                           [&](CUstream st) { return ip::call_real(XS_REAL(cuStreamBeginCapture_v2), st, mode); });
+}
+XS_CUDA_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode) {
+  return ip::begin_capture(__func__, Flavor::kPerThread, s,
+                           [&](CUstream st) { return ip::call_real(XS_REAL(cuStreamBeginCapture_v2), st, mode); });
+}
+XS_CUDA_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream s, CUgraph g, const CUgraphNode* deps,
+                                                    const CUgraphEdgeData* edges, size_t n, CUstreamCaptureMode mode) {
+  return ip::begin_capture(__func__, Flavor::kLegacy, s, [&](CUstream st) {
+    return ip::call_real(XS_REAL(cuStreamBeginCaptureToGraph), st, g, deps, edges, n, mode);
+  });
+}
+XS_CUDA_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream s, CUgraph g, const CUgraphNode* deps,
+                                                         const CUgraphEdgeData* edges, size_t n, CUstreamCaptureMode mode) {
+  return ip::begin_capture(__func__, Flavor::kPerThread, s, [&](CUstream st) {
+    return ip::call_real(XS_REAL(cuStreamBeginCaptureToGraph), st, g, deps, edges, n, mode);
+  });
+}
+XS_CUDA_EXPORT CUresult cuStreamEndCapture(CUstream s, CUgraph* g) { return ip::end_capture_call(__func__, Flavor::kLegacy, s, g); }
+XS_CUDA_EXPORT CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph* g) {
+  return ip::end_capture_call(__func__, Flavor::kPerThread, s, g);
+}
+
+}  // extern "C"
