@@ -19,6 +19,15 @@ constexpr int64_t kMaxEstimateNs = int64_t{1} << 50;
 // Timeouts longer than this (~146 years) mean forever; adding them to the
 // clock would overflow.
 constexpr int64_t kForeverNs = int64_t{1} << 62;
+// With no sync point in flight, the worker waits this long after the last
+// launch before it syncs on everything in flight: a burst of launches then
+// costs one sync per sync interval, not one per command. A waiter, or a
+// caller that saw the device finish (device_caught_up), cuts the wait short,
+// so a queue whose program synchronises is known idle at once.
+constexpr int64_t kBurstQuietNs = 1'000'000;
+// Sync interval without a window: completions are tracked more coarsely,
+// one event per this many launches.
+constexpr uint32_t kUnboundedSyncInterval = 32;
 
 bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.timeslice_ns >= 0; }
 
@@ -86,13 +95,30 @@ void XQueue::close() {
 
 bool XQueue::can_launch_locked(const Command& c) const {
   if (holds_ != 0 && !closing_) return false;
+  if (!window_bounded_) return true;
   if (in_flight_.size() >= window_) return false;
   if (window_ns_ > 0 && !in_flight_.empty() && in_flight_est_ns_ + c.est_ns > window_ns_) return false;
   return true;
 }
 
+uint32_t XQueue::sync_interval_locked() const { return window_bounded_ ? sync_interval_ : kUnboundedSyncInterval; }
+
+void XQueue::device_caught_up() {
+  std::lock_guard lk(mu_);
+  if (in_flight_.empty()) return;
+  caught_up_ = true;
+  if (worker_waiting_) worker_cv_.notify_one();
+}
+
+void XQueue::set_window_bounded(bool bounded) {
+  std::lock_guard lk(mu_);
+  if (window_bounded_ == bounded) return;
+  window_bounded_ = bounded;
+  if (!bounded) launch_pending_locked();
+}
+
 void XQueue::launch_locked(Command* c) {
-  if (++since_sync_point_ >= sync_interval_) {
+  if (++since_sync_point_ >= sync_interval_locked()) {
     c->sync_point = true;
     since_sync_point_ = 0;
   }
@@ -177,7 +203,7 @@ void XQueue::commit_submit_locked(Command* c) {
 }
 
 xs_result_t XQueue::launch_inline_locked(Command* c) {
-  c->sync_point = since_sync_point_ + 1 >= sync_interval_;
+  c->sync_point = since_sync_point_ + 1 >= sync_interval_locked();
   const xs_result_t r = hw_.ops->launch(hw_.ctx, c);
   if (r != XS_OK) {
     pool_.release(c);
@@ -191,9 +217,14 @@ xs_result_t XQueue::launch_inline_locked(Command* c) {
 
 void XQueue::track_launched_locked(Command* c) {
   launched_.store(c->seq, std::memory_order_release);
+  // The worker needs to hear of a launch only when it has a new sync point
+  // to wait on, or nothing in flight to watch yet: one wake-up per sync
+  // interval, not per command.
+  const bool wake = worker_waiting_ && (c->sync_point || in_flight_.empty());
   in_flight_.push(c);
   in_flight_est_ns_ += c->est_ns;
-  if (worker_waiting_) worker_cv_.notify_one();
+  last_launch_ns_ = now_ns();
+  if (wake) worker_cv_.notify_one();
 }
 
 void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {
@@ -228,8 +259,8 @@ void XQueue::worker_main() {
       worker_waiting_ = false;
       continue;
     }
-    // Sync on the oldest sync point; if none is in flight (the window is not
-    // full and nothing more was launched), on everything in flight.
+    // Sync on the oldest sync point; if none is in flight, on everything in
+    // flight, once the burst of launches has ended or someone waits.
     Command* target = nullptr;
     for (Command* c = in_flight_.front(); c != nullptr; c = c->next) {
       if (c->sync_point) {
@@ -237,7 +268,17 @@ void XQueue::worker_main() {
         break;
       }
     }
+    if (target == nullptr && waiters_ == 0 && !closing_ && !caught_up_) {
+      const int64_t quiet_left = last_launch_ns_ + kBurstQuietNs - now_ns();
+      if (quiet_left > 0) {
+        worker_waiting_ = true;
+        worker_cv_.wait_for(lk, std::chrono::nanoseconds(quiet_left));
+        worker_waiting_ = false;
+        continue;
+      }
+    }
     const uint64_t through = target != nullptr ? target->seq : in_flight_.back()->seq;
+    if (target == nullptr) caught_up_ = false;
     lk.unlock();
     const xs_result_t r = hw_.ops->sync(hw_.ctx, target);
     lk.lock();
@@ -251,6 +292,14 @@ void XQueue::notify_listener() {
 
 xs_result_t XQueue::wait_until_completed(std::unique_lock<std::mutex>& lk, uint64_t seq, int64_t timeout_ns) {
   auto done = [&] { return completed_ >= seq; };
+  if (done()) return error_;
+  // The worker may be letting a burst settle before it syncs: not with a waiter.
+  ++waiters_;
+  if (worker_waiting_) worker_cv_.notify_one();
+  struct Leave {
+    uint32_t& n;
+    ~Leave() { --n; }
+  } leave{waiters_};
   if (timeout_ns < 0 || timeout_ns >= kForeverNs) {
     done_cv_.wait(lk, done);
   } else if (!done_cv_.wait_for(lk, std::chrono::nanoseconds(timeout_ns), done)) {
@@ -303,8 +352,11 @@ xs_result_t XQueue::suspend(HoldBy by, bool sync) {
     hold_hardware_locked();
   }
   holds_ |= by;
-  if (sync && level_ == XS_LEVEL_BLOCK) {
+  if (sync && level_ == XS_LEVEL_BLOCK && !in_flight_.empty()) {
+    ++waiters_;  // the worker syncs at once instead of letting a burst settle
+    if (worker_waiting_) worker_cv_.notify_one();
     done_cv_.wait(lk, [&] { return in_flight_.empty() || holds_ == 0; });
+    --waiters_;
   }
   return XS_OK;
 }

@@ -84,6 +84,19 @@ class XQueue {
   // commands on the hardware queue (an event another queue waits for, memory
   // about to be freed). Returns the sticky error, if any.
   xs_result_t flush(uint64_t through = UINT64_MAX);
+  // Launches up to and including the last held-back command for which
+  // pred(const Command&) is true (none: nothing). For calls that change state
+  // those commands read at launch (a kernel's attributes).
+  template <class Pred>
+  xs_result_t flush_matching(Pred&& pred) {
+    std::lock_guard lk(mu_);
+    uint64_t last = 0;
+    for (Command* c = pending_.front(); c != nullptr; c = c->next) {
+      if (pred(static_cast<const Command&>(*c))) last = c->seq;
+    }
+    if (last != 0) launch_through_locked(last);
+    return error_;
+  }
 
   // Commands submitted so far / launched so far (launches happen in order).
   uint64_t submitted() const { return submitted_pub_.load(std::memory_order_acquire); }
@@ -102,6 +115,17 @@ class XQueue {
   // may still be finishing).
   xs_result_t suspend(HoldBy by, bool sync);
   xs_result_t resume(HoldBy by);
+
+  // The caller saw the hardware queue finish everything launched so far (a
+  // native synchronisation returned): the worker confirms it now instead of
+  // waiting for the burst of launches to settle, so the queue turns idle at once.
+  void device_caught_up();
+
+  // Whether the in-flight window applies. A queue that nothing can preempt
+  // gains nothing from it and only pays for it (launches handed to the
+  // worker thread, syncs), so the scheduler lifts it for such queues and sets
+  // it again as soon as a queue that could preempt this one appears.
+  void set_window_bounded(bool bounded);
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   void query(xs_queue_info_t* info) const;
@@ -132,6 +156,7 @@ class XQueue {
   xs_result_t launch_inline_locked(Command* c);
   void commit_submit_locked(Command* c);
   void track_launched_locked(Command* c);
+  uint32_t sync_interval_locked() const;
   void complete_through_locked(uint64_t seq, xs_result_t sync_result);
   void hold_hardware_locked();
   void release_hardware_locked();
@@ -154,6 +179,10 @@ class XQueue {
   CommandFifo in_flight_;
   int64_t in_flight_est_ns_ = 0;
   uint32_t since_sync_point_ = 0;
+  bool window_bounded_ = true;
+  int64_t last_launch_ns_ = 0;
+  uint32_t waiters_ = 0;     // threads in wait()/wait_all()
+  bool caught_up_ = false;  // device_caught_up() since the last sync of everything
   uint64_t submitted_ = 0;
   uint64_t completed_ = 0;
   std::atomic<uint64_t> submitted_pub_{0};  // submitted_, readable without the lock

@@ -1,5 +1,8 @@
 #include "sched/local_scheduler.h"
 
+#include <algorithm>
+#include <climits>
+
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -23,8 +26,10 @@ LocalScheduler::~LocalScheduler() {
 void LocalScheduler::add(XQueue& q) {
   std::lock_guard lk(mu_);
   queues_[q.id()] = &q;
+  priorities_[q.id()] = q.hints().priority;
   q.set_listener(this);
   schedule_timer_locked(engine_.add(q.id(), q.ready(), q.hints(), now_ns()));
+  update_windows_locked();
 }
 
 void LocalScheduler::remove(XQueue& q) {
@@ -33,13 +38,37 @@ void LocalScheduler::remove(XQueue& q) {
   if (queues_.count(q.id()) == 0) return;
   schedule_timer_locked(engine_.remove(q.id(), now_ns()));
   queues_.erase(q.id());
+  priorities_.erase(q.id());
+  update_windows_locked();
 }
 
 void LocalScheduler::on_queue_changed(XQueue& q) {
   std::lock_guard lk(mu_);
   // A queue that left may still report its last change from its own thread.
   if (queues_.count(q.id()) == 0) return;
-  schedule_timer_locked(engine_.update(q.id(), q.ready(), q.hints(), now_ns()));
+  const xs_hints_t hints = q.hints();
+  schedule_timer_locked(engine_.update(q.id(), q.ready(), hints, now_ns()));
+  int32_t& known = priorities_[q.id()];
+  if (known != hints.priority) {
+    known = hints.priority;
+    update_windows_locked();
+  }
+}
+
+// A queue needs its in-flight window only if some other queue could make the
+// policy suspend it: one of higher priority (priority), any other
+// (bandwidth), none (no policy).
+void LocalScheduler::update_windows_locked() {
+  const xs_policy_t policy = engine_.policy_kind();
+  int32_t top = INT32_MIN;
+  for (const auto& [id, prio] : priorities_) top = std::max(top, prio);
+  for (const auto& [id, q] : queues_) {
+    bool bounded = true;
+    if (policy == XS_POLICY_NONE) bounded = false;
+    if (policy == XS_POLICY_PRIORITY) bounded = priorities_[id] < top;
+    if (policy == XS_POLICY_BANDWIDTH) bounded = queues_.size() > 1;
+    q->set_window_bounded(bounded);
+  }
 }
 
 xs_result_t LocalScheduler::set_policy(xs_policy_t policy) {
@@ -47,6 +76,7 @@ xs_result_t LocalScheduler::set_policy(xs_policy_t policy) {
   if (p == nullptr) return XS_ERR_INVALID_ARG;
   std::lock_guard lk(mu_);
   schedule_timer_locked(engine_.set_policy(std::move(p), now_ns()));
+  update_windows_locked();
   return XS_OK;
 }
 

@@ -36,6 +36,7 @@ class LocalScheduler final : public QueueListener, private Executor {
   void suspend(uint64_t id) override;
   void resume(uint64_t id) override;
   void schedule_timer_locked(int64_t deadline_ns);
+  void update_windows_locked();
   void timer_main();
 
   const int64_t default_timeslice_ns_;
@@ -43,6 +44,7 @@ class LocalScheduler final : public QueueListener, private Executor {
   std::condition_variable timer_cv_;
   Engine engine_;
   std::unordered_map<uint64_t, XQueue*> queues_;
+  std::unordered_map<uint64_t, int32_t> priorities_;  // as last seen, to notice changes
   int64_t deadline_ns_ = 0;  // 0 = no timer armed
   bool stopping_ = false;
   std::thread timer_;

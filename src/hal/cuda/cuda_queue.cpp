@@ -1,7 +1,6 @@
 #include "hal/cuda/cuda_queue.h"
 
 #include <atomic>
-#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -94,7 +93,9 @@ ArgsPlan plan_args(const Driver& d, CUfunction f, void** params, void** extra) {
   ArgsPlan plan;
   if (params != nullptr) {
     plan.layout = param_layout(d, f);
-    plan.ok = plan.layout != nullptr;
+    // No parameters reported for a launch that passes some: the driver
+    // cannot describe this kernel, so its arguments cannot be copied.
+    plan.ok = plan.layout != nullptr && !plan.layout->sizes.empty();
     return plan;
   }
   if (extra == nullptr) return plan;
@@ -300,6 +301,19 @@ xs_result_t op_persist(void* ctx, Command* cmd) {
 
 // ---- launch ----
 
+const char* op_name(Op op) {
+  static const char* const kNames[] = {
+      "cuLaunchKernel",      "cuLaunchCooperativeKernel", "cuLaunchKernelEx",     "cuMemcpyAsync",
+      "cuMemcpyHtoDAsync",   "cuMemcpyDtoHAsync",         "cuMemcpyDtoDAsync",    "cuMemcpyPeerAsync",
+      "cuMemcpy2DAsync",     "cuMemcpy3DAsync",           "cuMemset*Async",       "cuEventRecord",
+      "cuStreamWaitEvent",   "cuLaunchHostFunc",          "cuStreamAddCallback",  "cuGraphLaunch",
+      "cuMemFreeAsync",      "cuStreamWaitValue32",       "cuStreamWaitValue64",  "cuStreamWriteValue32",
+      "cuStreamWriteValue64", "cuStreamBatchMemOp",
+  };
+  const auto i = static_cast<std::size_t>(op);
+  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "?";
+}
+
 CUresult issue(Queue& q, const Call& c) {
   const Driver& d = *q.d;
   CUstream s = q.stream;
@@ -436,7 +450,16 @@ xs_result_t op_launch(void* ctx, Command* cmd) {
   if (c.op == Op::kEventWait && deferred) q.free_snapshots.push_back(c.event.event);  // the wait has read it
   c.owned = false;
   if (r != CUDA_SUCCESS) {
-    if (deferred) q.note_deferred(r);
+    if (deferred) {
+      q.note_deferred(r);
+      char buf[32];
+      const char* kernel = "";
+      if ((c.op == Op::kLaunch || c.op == Op::kLaunchCooperative) && q.d->cuFuncGetName != nullptr) {
+        q.d->cuFuncGetName(&kernel, c.launch.f);
+      }
+      log(LogLevel::kWarn, "stream %p: held-back operation %s %s failed at launch: %s", static_cast<void*>(q.stream),
+          op_name(c.op), kernel != nullptr ? kernel : "", q.d->error_name(r, buf));
+    }
     return fail(r);
   }
   cmd->platform_slot = 0;

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "hal/cuda/cuda_command.h"
 #include "hal/cuda/cuda_queue.h"
 #include "interpose/cuda/real_driver.h"
 #include "sched/local_scheduler.h"
@@ -328,9 +329,26 @@ void flush_context(CUcontext ctx) {
 
 void flush_all() { flush_context(nullptr); }
 
+void flush_launches_of(CUfunction f) {
+  for_each_queue(nullptr, [&](StreamQueue& q) {
+    if (!q.xq->has_unlaunched()) return;
+    q.xq->flush_matching([&](const Command& c) {
+      const cuda::Call& call = cuda::call_of(const_cast<Command&>(c));
+      switch (call.op) {
+        case cuda::Op::kLaunch:
+        case cuda::Op::kLaunchCooperative: return call.launch.f == f;
+        case cuda::Op::kLaunchEx: return call.launch_ex.f == f;
+        default: return false;
+      }
+    });
+  });
+}
+
 CUresult wait_context(CUcontext ctx) {
   CUresult result = CUDA_SUCCESS;
   for_each_queue(ctx, [&](StreamQueue& q) {
+    // What is launched, the caller's own driver wait covers.
+    if (!q.xq->has_unlaunched()) return;
     const xs_result_t r = q.xq->wait_all(-1);
     if (r != XS_OK && result == CUDA_SUCCESS) result = to_cuda(r, &q);
   });

@@ -88,7 +88,12 @@ void order_after_implicit_dependencies(StreamQueue& sq);
 // context): before calls that free memory or otherwise wait for all work.
 void flush_context(CUcontext ctx);
 void flush_all();
-// Waits until every queue of ctx has completed what it holds.
+// Launches, in every queue, everything up to the last held-back launch of
+// kernel f (a CUfunction or CUkernel): before f's attributes change, since a
+// launch reads them when it reaches the driver.
+void flush_launches_of(CUfunction f);
+// Waits until every queue of ctx holding commands back has completed them
+// (what is launched already, the caller's driver wait covers).
 CUresult wait_context(CUcontext ctx);
 
 // Forgets stream s (being destroyed): its queue launches what it holds and

@@ -121,6 +121,34 @@ XS_CUDA_EXPORT CUresult cuStreamAddCallback(CUstream s, CUstreamCallback fn, voi
 XS_CUDA_EXPORT CUresult cuStreamAddCallback_ptsz(CUstream s, CUstreamCallback fn, void* data, unsigned flags) {
   return ip::add_callback(__func__, Flavor::kPerThread, s, fn, data, flags);
 }
+// A kernel's attributes are read when a launch reaches the driver: launches
+// held back must reach it before they change (cuDNN sets the dynamic shared
+// memory size of a kernel before launching it with that size).
+XS_CUDA_EXPORT CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attr, int value) {
+  ip::flush_launches_of(f);
+  const CUresult r = ip::call_real(XS_REAL(cuFuncSetAttribute), f, attr, value);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "func=%p attr=%d value=%d", static_cast<void*>(f), attr, value);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuKernelSetAttribute(CUfunction_attribute attr, int value, CUkernel k, CUdevice dev) {
+  ip::flush_launches_of(reinterpret_cast<CUfunction>(k));
+  const CUresult r = ip::call_real(XS_REAL(cuKernelSetAttribute), attr, value, k, dev);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "kernel=%p attr=%d value=%d", static_cast<void*>(k), attr, value);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuFuncSetCacheConfig(CUfunction f, CUfunc_cache config) {
+  ip::flush_launches_of(f);
+  const CUresult r = ip::call_real(XS_REAL(cuFuncSetCacheConfig), f, config);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "func=%p config=%d", static_cast<void*>(f), config);
+  return r;
+}
+XS_CUDA_EXPORT CUresult cuKernelSetCacheConfig(CUkernel k, CUfunc_cache config, CUdevice dev) {
+  ip::flush_launches_of(reinterpret_cast<CUfunction>(k));
+  const CUresult r = ip::call_real(XS_REAL(cuKernelSetCacheConfig), k, config, dev);
+  if (ip::trace_enabled()) ip::trace_call(__func__, r, "kernel=%p config=%d", static_cast<void*>(k), config);
+  return r;
+}
+
 XS_CUDA_EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream s) {
   return ip::graph_launch(__func__, Flavor::kLegacy, exec, s);
 }

@@ -17,10 +17,13 @@ CUresult stream_synchronize(const char* api, Flavor fl, CUstream s) {
   auto sq = find_stream_queue(s, fl);
   CUresult r = CUDA_SUCCESS;
   if (sq != nullptr) {
-    const xs_result_t w = sq->xq->wait_all(-1);
+    // Once everything is launched the driver's own wait covers it, without
+    // a hand-off to the queue's worker thread.
+    const xs_result_t w = sq->xq->has_unlaunched() ? sq->xq->wait_all(-1) : XS_OK;
     r = w == XS_OK ? call_real(XS_REAL(cuStreamSynchronize), sq->stream) : to_cuda(w, sq.get());
     const CUresult deferred = cuda::deferred_error(sq->hw);
     if (r == CUDA_SUCCESS && deferred != CUDA_SUCCESS) r = deferred;
+    if (r == CUDA_SUCCESS) sq->xq->device_caught_up();
   }
   // The per-thread stream itself may carry calls that went straight through.
   if (sq == nullptr || sq->kind == StreamKind::kPerThread) {

@@ -7,7 +7,8 @@
   /* launches (wrap_launch.cpp) */                                                                                \
   X(cuLaunchKernel) X(cuLaunchKernel_ptsz) X(cuLaunchCooperativeKernel) X(cuLaunchCooperativeKernel_ptsz)         \
   X(cuLaunchKernelEx) X(cuLaunchKernelEx_ptsz) X(cuLaunchHostFunc) X(cuLaunchHostFunc_ptsz) X(cuStreamAddCallback) \
-  X(cuStreamAddCallback_ptsz) X(cuGraphLaunch) X(cuGraphLaunch_ptsz)                                              \
+  X(cuStreamAddCallback_ptsz) X(cuGraphLaunch) X(cuGraphLaunch_ptsz) X(cuFuncSetAttribute)            \
+  X(cuKernelSetAttribute) X(cuFuncSetCacheConfig) X(cuKernelSetCacheConfig)                                              \
   /* copies, fills, memory words (wrap_copy.cpp) */                                                               \
   X(cuMemcpyAsync) X(cuMemcpyAsync_ptsz) X(cuMemcpyHtoDAsync_v2) X(cuMemcpyHtoDAsync_v2_ptsz)                     \
   X(cuMemcpyDtoHAsync_v2) X(cuMemcpyDtoHAsync_v2_ptsz) X(cuMemcpyDtoDAsync_v2) X(cuMemcpyDtoDAsync_v2_ptsz)       \
