@@ -1,7 +1,5 @@
 #include "interpose/cuda/export_table.h"
 
-#include <cstring>
-
 #include "core/log.h"
 #include "interpose/cuda/real_driver.h"
 
@@ -17,6 +15,7 @@ __attribute__((visibility("hidden"))) void* xs_resolve_export(unsigned i) noexce
 namespace xsched::interpose {
 namespace {
 
+// See export_table.h.
 constexpr int kNotInitialized = 3;  // CUDA_ERROR_NOT_INITIALIZED
 constexpr int kNotFound = 500;      // CUDA_ERROR_NOT_FOUND
 
@@ -29,22 +28,6 @@ int no_symbol() { return kNotFound; }
 
 const char* const* export_names() { return xs_export_names; }
 size_t export_count() { return xs_export_count; }
-
-long export_index(const char* name) {
-  if (name == nullptr) return -1;
-  size_t lo = 0, hi = xs_export_count;  // the list is sorted (LC_ALL=C)
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    const int c = std::strcmp(xs_export_names[mid], name);
-    if (c == 0) return static_cast<long>(mid);
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return -1;
-}
-
-int missing_driver_result() { return kNotInitialized; }
-int missing_symbol_result() { return kNotFound; }
 
 }  // namespace xsched::interpose
 

@@ -11,14 +11,10 @@ namespace xsched::interpose {
 const char* const* export_names();
 size_t export_count();
 
-// The index of `name` in export_names(), or -1 when it is not a driver export.
-long export_index(const char* name);
-
-// What a forwarded call becomes when there is nothing to forward it to:
-// without a real driver every call returns CUDA_ERROR_NOT_INITIALIZED (3), as
-// a driver would before a successful cuInit; a symbol this driver does not
-// have returns CUDA_ERROR_NOT_FOUND (500), as cuGetProcAddress says for it.
-int missing_driver_result();
-int missing_symbol_result();
+// A forwarded call with nothing to forward to fails without touching its
+// arguments: without a real driver every call returns
+// CUDA_ERROR_NOT_INITIALIZED (3), as a driver does before a successful
+// cuInit; a symbol the real driver lacks (an older driver) returns
+// CUDA_ERROR_NOT_FOUND (500), which is what cuGetProcAddress says of it.
 
 }  // namespace xsched::interpose
