@@ -28,5 +28,21 @@ check "demo runs with bad environment" $rc
 [ "$(grep -c 'XSCHED_WINDOW="abc"' <<<"$out")" -eq 1 ]; check "one warning for a malformed value" $?
 [ "$(grep -c 'unknown variable XSCHED_BOGUS' <<<"$out")" -eq 1 ]; check "one warning for an unknown name" $?
 
+# xsched run: options become the program's XSCHED_* variables, the interposer is preloaded.
+out=$("$xsched" run 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "no program given" <<<"$out"; check "run without a program is explained" $?
+out=$("$xsched" run --priority high -- true 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q -- "--priority 'high' is not valid" <<<"$out"; check "run rejects a bad priority" $?
+out=$("$xsched" run --frob -- true 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "unknown option '--frob'" <<<"$out"; check "run rejects an unknown option" $?
+out=$("$xsched" run --priority 5 --level 1 --trace -- sh -c 'echo "$XSCHED_PRIORITY $XSCHED_LEVEL $XSCHED_TRACE $LD_PRELOAD"' 2>&1); rc=$?
+if grep -q "was not found" <<<"$out"; then
+  [ $rc -eq 1 ]; check "run without an interposer says so" $?
+else
+  [ $rc -eq 0 ] && grep -q "^5 1 1 /.*libxsched_cuda.so" <<<"$out"; check "run sets the variables and preloads the interposer" $?
+  out=$("$xsched" run -- /nonexistent/program 2>&1); rc=$?
+  [ $rc -eq 127 ] && grep -q "cannot run '/nonexistent/program'" <<<"$out"; check "run of a missing program exits 127" $?
+fi
+
 [ $fail -eq 0 ] && echo "cli_test: all passed" || echo "cli_test: failures"
 exit $fail

@@ -171,5 +171,32 @@ TEST(LocalScheduler, StressConcurrentSubmitsHintsPoliciesAndMembership) {
   for (auto& q : queues) sched.remove(*q);
 }
 
+TEST(LocalScheduler, OnlyQueuesThatCanBePreemptedKeepTheirWindow) {
+  LocalScheduler sched(XS_POLICY_PRIORITY, 2'000'000);
+  ManualHwQueue hw_a, hw_b;
+  XQueueOptions o;
+  o.window = 2;
+  std::shared_ptr<XQueue> a, b;
+  o.hints = {0, 1, 0};
+  ASSERT_EQ(XQueue::create(hw_a.hw_queue(), o, &a), XS_OK);
+  ASSERT_EQ(XQueue::create(hw_b.hw_queue(), o, &b), XS_OK);
+  sched.add(*a);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(a->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw_a.launched(), 5u);  // alone: nothing can preempt it, no window
+  sched.add(*b);
+  b->set_hints({5, 1, 0});  // b outranks a: a's window applies again
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(a->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw_a.launched(), 5u);
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(b->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw_b.launched(), 4u);  // the top priority runs without one
+  sched.remove(*b);  // a is on top again: what it held goes
+  EXPECT_TRUE(hw_a.wait_launched(8));
+  sched.remove(*a);
+  hw_a.complete_all();
+  hw_b.complete_all();
+  EXPECT_EQ(a->wait_all(5'000'000'000), XS_OK);
+  EXPECT_EQ(b->wait_all(5'000'000'000), XS_OK);
+}
+
 }  // namespace
 }  // namespace xsched

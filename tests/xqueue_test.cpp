@@ -444,5 +444,41 @@ TEST(XQueueRegression, UpdateHintsChangesOneField) {
   EXPECT_EQ(h.timeslice_ns, 9);
 }
 
+TEST(XQueue, AnUnboundedWindowLaunchesEverythingAtOnceAndBoundingStopsAgain) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 4);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw.launched(), 4u);
+  q->set_window_bounded(false);  // what was held back goes at once
+  EXPECT_EQ(hw.launched(), 10u);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw.launched(), 20u);  // and new commands launch past the window
+  q->set_window_bounded(true);
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw.launched(), 20u);  // 20 in flight: the window holds the next one
+  while (hw.launched() < 21) hw.complete_all();
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(5'000'000'000), XS_OK);
+}
+
+TEST(XQueue, DeviceCaughtUpTurnsTheQueueIdleWithoutWaitingForTheBurstToSettle) {
+  ManualHwQueue hw;
+  auto q = make_queue(hw, 8);  // sync interval 4: one command has no sync point
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  hw.complete_all();
+  // Without a sync point in flight the worker lets the burst settle (1 ms)
+  // before it syncs; told that the device caught up, it syncs at once.
+  const auto t0 = std::chrono::steady_clock::now();
+  q->device_caught_up();
+  for (int i = 0; i < 5000 && q->ready(); ++i) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  EXPECT_FALSE(q->ready());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  // A burst that nobody waits for still turns idle once it settles.
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  hw.complete_all();
+  for (int i = 0; i < 5000 && q->ready(); ++i) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  EXPECT_FALSE(q->ready());
+}
+
 }  // namespace
 }  // namespace xsched
