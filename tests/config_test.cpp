@@ -218,7 +218,8 @@ TEST(ConfigTest, UnknownXschedNameWarnsWithKnownNames) {
 TEST(ConfigTest, ReservedNamesAreAcceptedSilently) {
   std::vector<std::string> warnings;
   expect_defaults(parse({"XSCHED_SCHEDULER=global", "XSCHED_SOCKET=/tmp/x.sock", "XSCHED_TRACE=1",
-                         "XSCHED_TRACE_FILE=/tmp/t.json", "XSCHED_REAL_LIBCUDA=/usr/lib/libcuda.so.1"},
+                         "XSCHED_TRACE_FILE=/tmp/t.json", "XSCHED_REAL_LIBCUDA=/usr/lib/libcuda.so.1",
+                         "XSCHED_INTERPOSER=/opt/xsched/lib/libxsched_cuda.so"},
                         &warnings));
   EXPECT_TRUE(warnings.empty());
 }

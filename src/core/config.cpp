@@ -115,6 +115,8 @@ constexpr Var kVars[] = {
     {"XSCHED_TRACE", nullptr, "CUDA interposer: one line per intercepted call, summary at exit"},
     {"XSCHED_TRACE_FILE", nullptr, "CUDA interposer: trace file instead of stderr"},
     {"XSCHED_REAL_LIBCUDA", nullptr, "CUDA interposer: path of the real libcuda.so.1"},
+    // Read by `xsched run` (src/cli/run.cpp).
+    {"XSCHED_INTERPOSER", nullptr, "xsched run: path of libxsched_cuda.so"},
 };
 
 const Var* find_var(std::string_view name) {
