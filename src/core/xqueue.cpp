@@ -25,9 +25,11 @@ constexpr int64_t kForeverNs = int64_t{1} << 62;
 // caller that saw the device finish (device_caught_up), cuts the wait short,
 // so a queue whose program synchronises is known idle at once.
 constexpr int64_t kBurstQuietNs = 1'000'000;
-// Sync interval without a window: completions are tracked more coarsely,
-// one event per this many launches.
-constexpr uint32_t kUnboundedSyncInterval = 32;
+// Sync interval without a window: nothing waits for a window to drain, so
+// completions are confirmed coarsely (each confirmation costs the worker a
+// wake-up, ~10-30 µs of CPU with a blocking CUDA event), and a burst's tail
+// when it settles or the program synchronises.
+constexpr uint32_t kUnboundedSyncInterval = 256;
 
 bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.timeslice_ns >= 0; }
 

@@ -355,6 +355,10 @@ CUresult wait_context(CUcontext ctx) {
   return result;
 }
 
+void context_caught_up(CUcontext ctx) {
+  for_each_queue(ctx, [](StreamQueue& q) { q.xq->device_caught_up(); });
+}
+
 CUresult retire_stream(CUstream s) {
   Registry& r = registry();
   std::shared_ptr<StreamQueue> sq;

@@ -96,6 +96,10 @@ void flush_launches_of(CUfunction f);
 // (what is launched already, the caller's driver wait covers).
 CUresult wait_context(CUcontext ctx);
 
+// The program saw every queue of ctx finish what it launched (a context
+// synchronisation returned): their workers confirm it now.
+void context_caught_up(CUcontext ctx);
+
 // Forgets stream s (being destroyed): its queue launches what it holds and
 // goes once complete. Returns the queue's deferred error, if any.
 CUresult retire_stream(CUstream s);

@@ -96,6 +96,7 @@ CUresult context_synchronize(const char* api, CUcontext ctx, bool explicit_ctx) 
   const CUresult direct =
       explicit_ctx ? call_real(XS_REAL(cuCtxSynchronize_v2), ctx) : call_real(XS_REAL(cuCtxSynchronize));
   if (r == CUDA_SUCCESS) r = direct;
+  if (r == CUDA_SUCCESS && ctx != nullptr) context_caught_up(ctx);
   if (trace_enabled()) trace_call(api, r, "ctx=%p", static_cast<void*>(ctx));
   return r;
 }
