@@ -3,6 +3,7 @@
 set(XSCHED_INTERPOSER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/state.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_copy.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/wrap_flushed.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_launch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_lifetime.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_sync.cpp

@@ -38,4 +38,14 @@
   X(cuLibraryUnload) X(cuDevicePrimaryCtxRelease_v2) X(cuStreamDestroy_v2) X(cuStreamDestroy) X(cuEventDestroy_v2) \
   X(cuEventDestroy) X(cuCtxDestroy_v2) X(cuCtxDestroy) X(cuDevicePrimaryCtxReset_v2) X(cuStreamBeginCapture_v2)   \
   X(cuStreamBeginCapture_v2_ptsz) X(cuStreamBeginCaptureToGraph) X(cuStreamBeginCaptureToGraph_ptsz)              \
-  X(cuStreamEndCapture) X(cuStreamEndCapture_ptsz)
+  X(cuStreamEndCapture) X(cuStreamEndCapture_ptsz)                                                               \
+  /* other stream operations: flushed, then forwarded (wrap_flushed.cpp) */                                     \
+  X(cuMemPrefetchAsync_v2) X(cuMemPrefetchAsync_v2_ptsz) X(cuMemcpyBatchAsync_v2) X(cuMemcpyBatchAsync_v2_ptsz)   \
+  X(cuMemcpy3DBatchAsync_v2) X(cuMemcpy3DBatchAsync_v2_ptsz) X(cuMemcpy3DPeerAsync) X(cuMemcpy3DPeerAsync_ptsz)   \
+  X(cuMemcpyHtoAAsync_v2) X(cuMemcpyHtoAAsync_v2_ptsz) X(cuMemcpyAtoHAsync_v2) X(cuMemcpyAtoHAsync_v2_ptsz)       \
+  X(cuSignalExternalSemaphoresAsync) X(cuSignalExternalSemaphoresAsync_ptsz) X(cuWaitExternalSemaphoresAsync)    \
+  X(cuWaitExternalSemaphoresAsync_ptsz) X(cuStreamAttachMemAsync) X(cuStreamAttachMemAsync_ptsz) X(cuGraphUpload) \
+  X(cuGraphUpload_ptsz) X(cuMemMapArrayAsync) X(cuMemMapArrayAsync_ptsz) X(cuGraphicsMapResources)                \
+  X(cuGraphicsMapResources_ptsz) X(cuGraphicsUnmapResources) X(cuGraphicsUnmapResources_ptsz)                    \
+  X(cuMemPrefetchBatchAsync) X(cuMemPrefetchBatchAsync_ptsz) X(cuMemDiscardBatchAsync) X(cuMemDiscardBatchAsync_ptsz) \
+  X(cuMemDiscardAndPrefetchBatchAsync) X(cuMemDiscardAndPrefetchBatchAsync_ptsz) X(cuCtxWaitEvent)
