@@ -469,7 +469,7 @@ TEST(XQueue, DeviceCaughtUpTurnsTheQueueIdleWithoutWaitingForTheBurstToSettle) {
   // Without a sync point in flight the worker lets the burst settle (1 ms)
   // before it syncs; told that the device caught up, it syncs at once.
   const auto t0 = std::chrono::steady_clock::now();
-  q->device_caught_up();
+  q->device_caught_up(q->launched());
   for (int i = 0; i < 5000 && q->ready(); ++i) std::this_thread::sleep_for(std::chrono::microseconds(100));
   EXPECT_FALSE(q->ready());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));

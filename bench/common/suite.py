@@ -163,3 +163,23 @@ class Workload:
         parts = [t.detach().reshape(-1).float().cpu() for t in self.model.state_dict().values()
                  if t.is_floating_point()]
         return torch.cat(parts)
+
+
+def import_torch_for_gpu() -> Any:
+    """Sets the deterministic environment, imports torch and makes it deterministic.
+
+    Returns torch, or None after printing why the GPU tests must be skipped
+    (torch or torchvision missing, or no usable GPU).
+    """
+    set_deterministic_env()  # before torch is imported
+    try:
+        import torch
+        import torchvision  # noqa: F401
+    except ImportError as exc:
+        print(f"SKIP: torch/torchvision not importable ({exc})")
+        return None
+    if not torch.cuda.is_available():
+        print("SKIP: torch.cuda.is_available() is False (no GPU or no driver)")
+        return None
+    set_deterministic(torch)
+    return torch

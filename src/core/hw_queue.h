@@ -32,6 +32,8 @@ struct HwQueueOps {
   // cmd was not launched at submit and will be launched later, maybe by another thread: copy what it
   // borrows from the caller (kernel arguments, descriptors) (optional).
   xs_result_t (*persist)(void* ctx, Command* cmd);
+  // cmd, persisted, will never be launched (a command before it failed): release what persist took (optional).
+  void (*discard)(void* ctx, Command* cmd);
   // Block until cmd (launched, cmd->sync_point set) has completed; cmd == nullptr: everything launched so far.
   xs_result_t (*sync)(void* ctx, Command* cmd);
 

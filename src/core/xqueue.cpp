@@ -105,11 +105,10 @@ bool XQueue::can_launch_locked(const Command& c) const {
 
 uint32_t XQueue::sync_interval_locked() const { return window_bounded_ ? sync_interval_ : kUnboundedSyncInterval; }
 
-void XQueue::device_caught_up() {
+void XQueue::device_caught_up(uint64_t through) {
   std::lock_guard lk(mu_);
-  if (in_flight_.empty()) return;
-  caught_up_ = true;
-  if (worker_waiting_) worker_cv_.notify_one();
+  caught_up_through_ = std::max(caught_up_through_, std::min(through, launched_.load(std::memory_order_relaxed)));
+  if (!in_flight_.empty() && worker_waiting_) worker_cv_.notify_one();
 }
 
 void XQueue::set_window_bounded(bool bounded) {
@@ -127,6 +126,7 @@ void XQueue::launch_locked(Command* c) {
   // After a failure, later commands may depend on the failed one: they
   // complete as failed instead of running.
   const xs_result_t r = error_ == XS_OK ? hw_.ops->launch(hw_.ctx, c) : error_;
+  if (error_ != XS_OK && r == error_ && hw_.ops->discard != nullptr) hw_.ops->discard(hw_.ctx, c);
   if (r != XS_OK && error_ == XS_OK) {
     error_ = r;
     log(LogLevel::kWarn, "queue %llu: launch of command %llu failed: %s", static_cast<unsigned long long>(id_),
@@ -270,7 +270,7 @@ void XQueue::worker_main() {
         break;
       }
     }
-    if (target == nullptr && waiters_ == 0 && !closing_ && !caught_up_) {
+    if (target == nullptr && waiters_ == 0 && !closing_ && caught_up_through_ < in_flight_.back()->seq) {
       const int64_t quiet_left = last_launch_ns_ + kBurstQuietNs - now_ns();
       if (quiet_left > 0) {
         worker_waiting_ = true;
@@ -280,7 +280,12 @@ void XQueue::worker_main() {
       }
     }
     const uint64_t through = target != nullptr ? target->seq : in_flight_.back()->seq;
-    if (target == nullptr) caught_up_ = false;
+    if (target == nullptr && caught_up_through_ >= through) {
+      // The caller's own synchronisation saw all of it complete: confirming
+      // it needs no sync (which would put an event on the caller's stream).
+      complete_through_locked(through, XS_OK);
+      continue;
+    }
     lk.unlock();
     const xs_result_t r = hw_.ops->sync(hw_.ctx, target);
     lk.lock();

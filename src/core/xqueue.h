@@ -116,10 +116,12 @@ class XQueue {
   xs_result_t suspend(HoldBy by, bool sync);
   xs_result_t resume(HoldBy by);
 
-  // The caller saw the hardware queue finish everything launched so far (a
-  // native synchronisation returned): the worker confirms it now instead of
-  // waiting for the burst of launches to settle, so the queue turns idle at once.
-  void device_caught_up();
+  // The caller saw the hardware queue finish every command up to `through`
+  // (a native synchronisation that began after launched() read `through`
+  // returned): the worker completes them now, without a sync of its own and
+  // without waiting for the burst of launches to settle, so the queue turns
+  // idle at once.
+  void device_caught_up(uint64_t through);
 
   // Whether the in-flight window applies. A queue that nothing can preempt
   // gains nothing from it and only pays for it (launches handed to the
@@ -182,7 +184,7 @@ class XQueue {
   bool window_bounded_ = true;
   int64_t last_launch_ns_ = 0;
   uint32_t waiters_ = 0;     // threads in wait()/wait_all()
-  bool caught_up_ = false;  // device_caught_up() since the last sync of everything
+  uint64_t caught_up_through_ = 0;  // device_caught_up(): known complete on the device
   uint64_t submitted_ = 0;
   uint64_t completed_ = 0;
   std::atomic<uint64_t> submitted_pub_{0};  // submitted_, readable without the lock

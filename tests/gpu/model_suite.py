@@ -142,17 +142,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.iters < 1:
         p.error("--iters must be >= 1")
 
-    suite.set_deterministic_env()  # before torch is imported
-    try:
-        import torch
-        import torchvision  # noqa: F401
-    except ImportError as exc:
-        print(f"SKIP: torch/torchvision not importable ({exc})")
+    torch = suite.import_torch_for_gpu()
+    if torch is None:
         return SKIP
-    if not torch.cuda.is_available():
-        print("SKIP: torch.cuda.is_available() is False (no GPU or no driver)")
-        return SKIP
-    suite.set_deterministic(torch)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

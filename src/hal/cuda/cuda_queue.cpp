@@ -475,6 +475,16 @@ xs_result_t op_launch(void* ctx, Command* cmd) {
   return XS_OK;
 }
 
+// A persisted command that will never launch: its copies go back.
+void op_discard(void* ctx, Command* cmd) {
+  Queue& q = *self(ctx);
+  Call& c = call_of(*cmd);
+  if (!c.owned) return;
+  q.blocks.release(owned_block(c));
+  if (c.op == Op::kEventWait) q.free_snapshots.push_back(c.event.event);
+  c.owned = false;
+}
+
 // ---- sync ----
 
 // Our worker threads wait on events while the application may be capturing
@@ -528,6 +538,7 @@ const HwQueueOps kCudaOps = {
     .prepare = nullptr,
     .launch = op_launch,
     .persist = op_persist,
+    .discard = op_discard,
     .sync = op_sync,
     .deactivate = nullptr,
     .reactivate = nullptr,

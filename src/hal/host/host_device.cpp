@@ -413,6 +413,7 @@ const HwQueueOps kHostOps = {
     .prepare = op_prepare,
     .launch = op_launch,
     .persist = nullptr,
+    .discard = nullptr,
     .sync = op_sync,
     .deactivate = op_deactivate,
     .reactivate = op_reactivate,

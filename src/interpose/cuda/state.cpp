@@ -355,8 +355,18 @@ CUresult wait_context(CUcontext ctx) {
   return result;
 }
 
-void context_caught_up(CUcontext ctx) {
-  for_each_queue(ctx, [](StreamQueue& q) { q.xq->device_caught_up(); });
+std::vector<LaunchMark> mark_launched(CUcontext ctx) {
+  std::vector<LaunchMark> marks;
+  try {
+    for_each_queue(ctx, [&](StreamQueue& q) { marks.push_back({q.shared_from_this(), q.xq->launched()}); });
+  } catch (const std::bad_alloc&) {
+    marks.clear();  // the queues then find out by themselves, a little later
+  }
+  return marks;
+}
+
+void caught_up(const std::vector<LaunchMark>& marks) {
+  for (const LaunchMark& m : marks) m.queue->xq->device_caught_up(m.launched);
 }
 
 CUresult retire_stream(CUstream s) {

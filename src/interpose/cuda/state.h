@@ -26,7 +26,7 @@ enum class StreamKind : uint8_t { kExplicit, kLegacy, kPerThread };
 
 struct ContextState;
 
-struct StreamQueue {
+struct StreamQueue : std::enable_shared_from_this<StreamQueue> {
   std::shared_ptr<XQueue> xq;
   HwQueue hw;              // the XQueue's hardware queue (for its deferred CUDA error)
   CUcontext ctx = nullptr;
@@ -96,9 +96,14 @@ void flush_launches_of(CUfunction f);
 // (what is launched already, the caller's driver wait covers).
 CUresult wait_context(CUcontext ctx);
 
-// The program saw every queue of ctx finish what it launched (a context
-// synchronisation returned): their workers confirm it now.
-void context_caught_up(CUcontext ctx);
+// What each queue of ctx had launched, read before a context-wide driver
+// synchronisation; once it returned, caught_up() tells the queues.
+struct LaunchMark {
+  std::shared_ptr<StreamQueue> queue;
+  uint64_t launched = 0;
+};
+std::vector<LaunchMark> mark_launched(CUcontext ctx);
+void caught_up(const std::vector<LaunchMark>& marks);
 
 // Forgets stream s (being destroyed): its queue launches what it holds and
 // goes once complete. Returns the queue's deferred error, if any.

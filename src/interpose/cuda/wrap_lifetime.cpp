@@ -21,7 +21,13 @@ CUresult after_flushing_all(const char* api, const void* what, Fn&& fn) {
 template <class Direct>
 CUresult begin_capture(const char* api, Flavor fl, CUstream s, Direct&& direct) {
   auto sq = stream_queue(s, fl);
-  if (sq != nullptr) sq->xq->flush();
+  // Everything before the capture runs, and completes: the queue's worker
+  // must not confirm a completion on the stream (an event record) while it
+  // is being captured, or the record would become part of the graph.
+  if (sq != nullptr) {
+    sq->xq->flush();
+    sq->xq->wait_all(-1);
+  }
   const CUresult r = direct(sq != nullptr ? sq->stream : spelled_out(s, fl));
   if (r == CUDA_SUCCESS && sq != nullptr) sq->join_capture(sq);
   if (trace_enabled()) trace_call(api, r, "stream=%p", static_cast<void*>(s));
@@ -66,6 +72,20 @@ using xsched::interpose::Flavor;
 namespace ip = xsched::interpose;
 
 extern "C" {
+
+// ---- streams ----
+
+// A stream more urgent than the default gets its queue now, not at its first
+// use: the scheduler must know of it from the start, so that the queues it
+// can preempt keep their in-flight window.
+XS_CUDA_EXPORT CUresult cuStreamCreateWithPriority(CUstream* s, unsigned flags, int priority) {
+  const CUresult r = ip::call_real(XS_REAL(cuStreamCreateWithPriority), s, flags, priority);
+  if (r == CUDA_SUCCESS && priority < 0) ip::stream_queue(*s, Flavor::kLegacy);
+  if (ip::trace_enabled()) {
+    ip::trace_call(__func__, r, "flags=%u priority=%d stream=%p", flags, priority, r == CUDA_SUCCESS ? static_cast<void*>(*s) : nullptr);
+  }
+  return r;
+}
 
 // ---- allocations (traced) ----
 

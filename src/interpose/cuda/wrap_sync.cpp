@@ -20,10 +20,11 @@ CUresult stream_synchronize(const char* api, Flavor fl, CUstream s) {
     // Once everything is launched the driver's own wait covers it, without
     // a hand-off to the queue's worker thread.
     const xs_result_t w = sq->xq->has_unlaunched() ? sq->xq->wait_all(-1) : XS_OK;
+    const uint64_t launched = sq->xq->launched();  // what the driver's wait below covers
     r = w == XS_OK ? call_real(XS_REAL(cuStreamSynchronize), sq->stream) : to_cuda(w, sq.get());
     const CUresult deferred = cuda::deferred_error(sq->hw);
     if (r == CUDA_SUCCESS && deferred != CUDA_SUCCESS) r = deferred;
-    if (r == CUDA_SUCCESS) sq->xq->device_caught_up();
+    if (r == CUDA_SUCCESS) sq->xq->device_caught_up(launched);
   }
   // The per-thread stream itself may carry calls that went straight through.
   if (sq == nullptr || sq->kind == StreamKind::kPerThread) {
@@ -50,6 +51,13 @@ CUresult stream_query(const char* api, Flavor fl, CUstream s) {
 }
 
 CUresult event_record(const char* api, Flavor fl, CUevent e, CUstream s, bool with_flags, unsigned flags) {
+  // An earlier record of e still held back in another queue must reach the
+  // driver first: launched after this one, it would become the event's
+  // latest record there, and later queries and waits would see it instead.
+  // (In the same queue, launches keep the order.)
+  if (const PendingRecord prev = pending_record(e); prev.queue != nullptr && prev.queue != find_stream_queue(s, fl)) {
+    prev.queue->xq->flush(prev.seq);
+  }
   cuda::Call c{};
   c.op = cuda::Op::kEventRecord;
   c.event = cuda::EventOp{e, flags, with_flags};
@@ -75,6 +83,7 @@ CUresult stream_wait_event(const char* api, Flavor fl, CUstream s, CUevent e, un
     // capture: what it held goes first, what follows is captured.
     if (auto sq = stream_queue(s, fl); sq != nullptr && !sq->capturing()) {
       sq->xq->flush();
+      sq->xq->wait_all(-1);  // no completion event of ours may land in the capture
       sq->join_capture(root);
     }
   }
@@ -93,10 +102,11 @@ CUresult stream_wait_event(const char* api, Flavor fl, CUstream s, CUevent e, un
 // explicit: a context named by the caller (cuCtxSynchronize_v2), else the current one.
 CUresult context_synchronize(const char* api, CUcontext ctx, bool explicit_ctx) {
   CUresult r = ctx != nullptr ? wait_context(ctx) : CUDA_SUCCESS;
+  const std::vector<LaunchMark> marks = ctx != nullptr ? mark_launched(ctx) : std::vector<LaunchMark>{};
   const CUresult direct =
       explicit_ctx ? call_real(XS_REAL(cuCtxSynchronize_v2), ctx) : call_real(XS_REAL(cuCtxSynchronize));
   if (r == CUDA_SUCCESS) r = direct;
-  if (r == CUDA_SUCCESS && ctx != nullptr) context_caught_up(ctx);
+  if (r == CUDA_SUCCESS) caught_up(marks);
   if (trace_enabled()) trace_call(api, r, "ctx=%p", static_cast<void*>(ctx));
   return r;
 }

@@ -31,6 +31,7 @@
   X(cuStreamWaitEvent_ptsz) X(cuEventQuery) X(cuEventSynchronize) X(cuEventElapsedTime_v2) X(cuEventElapsedTime)  \
   X(cuCtxSynchronize) X(cuCtxSynchronize_v2)                                                                      \
   /* allocation, release, capture (wrap_lifetime.cpp) */                                                          \
+  X(cuStreamCreateWithPriority)                                                                                   \
   X(cuMemAlloc_v2) X(cuMemAllocHost_v2) X(cuMemHostAlloc) X(cuMemAllocManaged) X(cuMemAllocPitch_v2)              \
   X(cuMemAllocAsync) X(cuMemAllocAsync_ptsz) X(cuMemHostRegister_v2) X(cuMemFree_v2) X(cuMemFreeHost) X(cuMemHostUnregister)              \
   X(cuArrayDestroy) X(cuMipmappedArrayDestroy) X(cuMemUnmap) X(cuMemRelease) X(cuMemPoolDestroy) X(cuMemPoolTrimTo) \
