@@ -9,8 +9,8 @@
 namespace xsched::cuda {
 namespace {
 
-// A kernel has at most this many parameters (32 KiB of arguments, 1 byte each
-// would be more, but the driver caps the count far lower in practice).
+// More parameters than any kernel has (arguments are limited to 32 KiB): a
+// driver that kept answering would otherwise keep the loop going.
 constexpr std::size_t kMaxParams = 4096;
 
 struct Cache {
