@@ -35,7 +35,6 @@ bool query(Fn get_info, Handle h, ParamLayout* out) {
     if (r == CUDA_ERROR_INVALID_VALUE) return true;  // past the last parameter
     if (r != CUDA_SUCCESS) return false;
     out->sizes.push_back(size);
-    out->total += size;
   }
   return false;
 }

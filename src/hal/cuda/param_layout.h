@@ -13,7 +13,6 @@ namespace xsched::cuda {
 
 struct ParamLayout {
   std::vector<std::size_t> sizes;
-  std::size_t total = 0;  // sum of sizes
 };
 
 // The layout of f (a CUfunction or a CUkernel), or nullptr when the driver

@@ -313,6 +313,9 @@ CUstream spelled_out(CUstream s, Flavor f) {
 void order_after_implicit_dependencies(StreamQueue& sq) {
   ContextState& cs = *sq.context;
   if (sq.kind == StreamKind::kLegacy) {
+    // A plain load first: the flag is almost always clear, and an exchange
+    // on every legacy-stream launch would bounce its cache line between threads.
+    if (!cs.blocking_held.load(std::memory_order_acquire)) return;
     if (!cs.blocking_held.exchange(false, std::memory_order_acq_rel)) return;
     for_each_queue(sq.ctx, [&](StreamQueue& q) {
       if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
@@ -321,6 +324,11 @@ void order_after_implicit_dependencies(StreamQueue& sq) {
     StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire);
     if (legacy != nullptr && legacy->xq->has_unlaunched()) legacy->xq->flush();
   }
+}
+
+void launch_everything_before(StreamQueue& sq) {
+  order_after_implicit_dependencies(sq);
+  sq.xq->flush();
 }
 
 void flush_context(CUcontext ctx) {

@@ -83,6 +83,9 @@ CUstream spelled_out(CUstream s, Flavor f);
 // stream comes after earlier work of blocking streams, and work on blocking
 // streams after earlier legacy work. Launches what is held back on the other side.
 void order_after_implicit_dependencies(StreamQueue& sq);
+// For a call that goes to the driver directly on sq's stream: launches what
+// the implicit synchronisation puts before it and everything sq holds.
+void launch_everything_before(StreamQueue& sq);
 
 // Launches everything held back in every queue of ctx (nullptr: of every
 // context): before calls that free memory or otherwise wait for all work.

@@ -69,8 +69,7 @@ template <class Fn>
 CUresult default_stream_sync(const char* api, Flavor fl, Fn&& fn) {
   auto sq = stream_queue(nullptr, fl);
   if (sq != nullptr && !sq->capturing()) {
-    order_after_implicit_dependencies(*sq);
-    sq->xq->flush();
+    launch_everything_before(*sq);
     if (sq->kind == StreamKind::kPerThread) sq->xq->wait_all(-1);
   }
   const CUresult r = fn();

@@ -11,8 +11,7 @@ template <class Fn>
 CUresult after_flushing_stream(const char* api, CUstream s, Flavor fl, Fn&& fn) {
   auto sq = stream_queue(s, fl);
   if (sq != nullptr && !sq->capturing()) {
-    order_after_implicit_dependencies(*sq);
-    sq->xq->flush();
+    launch_everything_before(*sq);
   }
   const CUresult r = fn(sq != nullptr ? sq->stream : spelled_out(s, fl));
   if (trace_enabled()) {

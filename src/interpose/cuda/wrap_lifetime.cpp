@@ -25,7 +25,7 @@ CUresult begin_capture(const char* api, Flavor fl, CUstream s, Direct&& direct) 
   // must not confirm a completion on the stream (an event record) while it
   // is being captured, or the record would become part of the graph.
   if (sq != nullptr) {
-    sq->xq->flush();
+    launch_everything_before(*sq);
     sq->xq->wait_all(-1);
   }
   const CUresult r = direct(sq != nullptr ? sq->stream : spelled_out(s, fl));

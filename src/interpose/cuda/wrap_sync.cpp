@@ -82,7 +82,7 @@ CUresult stream_wait_event(const char* api, Flavor fl, CUstream s, CUevent e, un
     // Waiting on an event of a captured stream makes this stream part of the
     // capture: what it held goes first, what follows is captured.
     if (auto sq = stream_queue(s, fl); sq != nullptr && !sq->capturing()) {
-      sq->xq->flush();
+      launch_everything_before(*sq);
       sq->xq->wait_all(-1);  // no completion event of ours may land in the capture
       sq->join_capture(root);
     }
