@@ -13,7 +13,7 @@
 //   InterposeSchedTiming  call latencies (label `timing`)
 //
 // Run with XSCHED_REAL_LIBCUDA=<libfake_cuda.so> (ctest sets it); the default
-// policy (priority), level (1 for CUDA queues) and window (8) are assumed.
+// policy (priority), XSCHED_LEVEL=1 (ctest sets it) and window (8) are assumed.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -23,70 +23,10 @@
 #include "interpose_sched_fixture.h"
 #include "timing_retry.h"
 
-#ifndef FAKE_CUDA_PATH
-#error "FAKE_CUDA_PATH must name libfake_cuda.so"
-#endif
-
 namespace xs_sched_test {
 namespace {
 
-class Env : public ::testing::Environment {
- public:
-  void SetUp() override {
-    setenv("XSCHED_REAL_LIBCUDA", FAKE_CUDA_PATH, 0);  // for runs outside ctest
-    void* self = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-    ASSERT_NE(self, nullptr);
-    ASSERT_NE(dlsym(self, "xsched_interposer_abi"), nullptr) << "libcuda.so.1 is not the xsched interposer";
-    void* fake = dlopen(FAKE_CUDA_PATH, RTLD_NOW | RTLD_LOCAL);  // never closed
-    ASSERT_NE(fake, nullptr) << dlerror();
-    ASSERT_TRUE(fake_cuda_api_load(fake, &g_fake));
-    ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
-    CUdevice dev = 0;
-    ASSERT_EQ(cuDeviceGet(&dev, 0), CUDA_SUCCESS);
-    ASSERT_EQ(cuDevicePrimaryCtxRetain(&g_ctx, dev), CUDA_SUCCESS);
-    ASSERT_EQ(cuCtxSetCurrent(g_ctx), CUDA_SUCCESS);
-    // The fake counts as the driver only if the interposer opened the same file.
-    const unsigned long long before = g_fake.launch_count();
-    CUstream s = nullptr;
-    ASSERT_EQ(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
-    ASSERT_EQ(work(s, 0), CUDA_SUCCESS);
-    ASSERT_EQ(cuStreamSynchronize(s), CUDA_SUCCESS);
-    ASSERT_EQ(cuStreamDestroy_v2(s), CUDA_SUCCESS);
-    ASSERT_EQ(g_fake.launch_count(), before + 1) << "the interposer forwards to another driver than " FAKE_CUDA_PATH;
-  }
-};
-[[maybe_unused]] ::testing::Environment* const g_env = ::testing::AddGlobalTestEnvironment(new Env);
-
-// Each test starts with an idle driver, an empty op log and zeroed counters,
-// the primary context current, and destroys the streams it made.
-class Sched : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_EQ(cuCtxSetCurrent(g_ctx), CUDA_SUCCESS);
-    holder().settle();
-    ASSERT_EQ(g_fake.wait_idle(5000), 0);
-    g_fake.log_clear();
-    g_fake.reset_counters();
-  }
-  void TearDown() override {
-    holder().release();
-    g_fake.inject_error("cuLaunchKernel", CUDA_SUCCESS, 0);
-    for (CUstream s : streams_) cuStreamDestroy_v2(s);  // a held error may come back here: not this test's concern
-    EXPECT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
-    EXPECT_EQ(g_fake.wait_idle(5000), 0);
-  }
-
-  // A stream this test owns (destroyed at the end unless the test did).
-  CUstream stream(int cuda_priority = 0, unsigned flags = CU_STREAM_DEFAULT) {
-    CUstream s = nullptr;
-    EXPECT_EQ(cuStreamCreateWithPriority(&s, flags, cuda_priority), CUDA_SUCCESS);
-    streams_.push_back(s);
-    return s;
-  }
-  void destroyed(CUstream s) { std::erase(streams_, s); }
-
-  std::vector<CUstream> streams_;
-};
+[[maybe_unused]] ::testing::Environment* const g_env = ::testing::AddGlobalTestEnvironment(new FakeDriverEnv);
 
 class InterposeSched : public Sched {};
 class InterposeSchedCold : public Sched {};

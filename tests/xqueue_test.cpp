@@ -312,6 +312,59 @@ TEST(XQueue, FlushLaunchesThroughASuspension) {
   q->resume(kHoldUser);
 }
 
+// Priority inheritance: something depends on commands of a held Level 2
+// queue. expedite() launches them and lets the hardware queue run until they
+// completed, then holds it again; what was not launched stays on the host.
+TEST(XQueue, ExpediteRunsAHeldQueueThroughTheCommandThenHoldsItAgain) {
+  ManualHwQueue hw(2);
+  auto q = make_queue(hw, 2);
+  uint64_t last = 0;
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(q->submit(kernel(), &last), XS_OK);  // in flight
+  q->suspend(kHoldScheduler, false);
+  ASSERT_TRUE(hw.deactivated());
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(q->submit(kernel(), &last), XS_OK);  // held on the host: 3..6
+  EXPECT_EQ(hw.launched(), 2u);
+
+  EXPECT_EQ(q->expedite(4), XS_OK);
+  EXPECT_EQ(hw.launched_seqs(), (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_FALSE(hw.deactivated()) << "the hardware queue must run the expedited commands";
+  // A new suspension while expedited does not hold the hardware queue yet.
+  q->suspend(kHoldUser, false);
+  EXPECT_FALSE(hw.deactivated());
+  q->resume(kHoldUser);
+  hw.complete(4);
+  ASSERT_TRUE(eventually([&] { return q->completed() >= 4; }));
+  EXPECT_TRUE(eventually([&] { return hw.deactivated(); })) << "held again once the expedited commands completed";
+  EXPECT_EQ(hw.launched(), 4u) << "commands after the expedited one stay held";
+
+  // Expediting what has completed already changes nothing.
+  EXPECT_EQ(q->expedite(2), XS_OK);
+  EXPECT_TRUE(hw.deactivated());
+
+  q->resume(kHoldScheduler);
+  EXPECT_FALSE(hw.deactivated());
+  hw.complete_all();
+  ASSERT_TRUE(hw.wait_launched(6));
+  hw.complete_all();
+  EXPECT_EQ(q->wait(last, 5'000'000'000), XS_OK);
+}
+
+// At Level 1 there is no hardware hold: expedite() launches, like flush().
+TEST(XQueue, ExpediteAtLevelOneLaunchesThroughTheCommand) {
+  ManualHwQueue hw(1);
+  auto q = make_queue(hw, 2);
+  q->suspend(kHoldScheduler, false);
+  uint64_t last = 0;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(q->submit(kernel(), &last), XS_OK);
+  EXPECT_EQ(q->expedite(2), XS_OK);
+  EXPECT_EQ(hw.launched_seqs(), (std::vector<uint64_t>{1, 2}));
+  q->resume(kHoldScheduler);
+  hw.complete_all();  // the window (2) is full
+  ASSERT_TRUE(hw.wait_launched(3));
+  hw.complete_all();
+  EXPECT_EQ(q->wait(last, 5'000'000'000), XS_OK);
+}
+
 TEST(XQueue, RejectsBadOptions) {
   ManualHwQueue hw;
   XQueueOptions o;

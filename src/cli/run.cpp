@@ -24,10 +24,13 @@ const char* const kUsage =
     "  --share S        bandwidth share (XSCHED_SHARE)\n"
     "  --level L        preemption level: auto, 1, 2 or 3 (XSCHED_LEVEL)\n"
     "  --window N       commands in flight per queue at level 1 (XSCHED_WINDOW)\n"
+    "  --gated-window N commands in flight per queue at level 2 (XSCHED_GATED_WINDOW)\n"
     "  --policy P       none, priority or bandwidth (XSCHED_POLICY)\n"
     "  --trace          print one line per intercepted CUDA call (XSCHED_TRACE=1)\n"
     "  --trace-file F   write the trace to F instead of stderr (XSCHED_TRACE_FILE)\n"
     "  --log-level L    error, warn, info or debug (XSCHED_LOG_LEVEL)\n"
+    "  --quiet          do not say which level the program's CUDA queues use\n"
+    "                   (by default each process says so once on stderr: XSCHED_ANNOUNCE=1)\n"
     "The interposer is found next to this program (or through XSCHED_INTERPOSER).\n";
 
 // Option -> the variable it sets.
@@ -38,7 +41,7 @@ struct VarOption {
 constexpr VarOption kVarOptions[] = {
     {"--priority", "XSCHED_PRIORITY"}, {"--share", "XSCHED_SHARE"},         {"--level", "XSCHED_LEVEL"},
     {"--window", "XSCHED_WINDOW"},     {"--policy", "XSCHED_POLICY"},       {"--trace-file", "XSCHED_TRACE_FILE"},
-    {"--log-level", "XSCHED_LOG_LEVEL"},
+    {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"},
 };
 
 std::string self_dir() {
@@ -80,6 +83,7 @@ bool valid_value(const char* variable, const char* value) {
 
 int run_main(int argc, char** argv) {
   int i = 0;
+  bool quiet = false;
   for (; i < argc; ++i) {
     const char* a = argv[i];
     if (std::strcmp(a, "--") == 0) {
@@ -92,6 +96,10 @@ int run_main(int argc, char** argv) {
     }
     if (std::strcmp(a, "--trace") == 0) {
       setenv("XSCHED_TRACE", "1", 1);
+      continue;
+    }
+    if (std::strcmp(a, "--quiet") == 0) {
+      quiet = true;
       continue;
     }
     const VarOption* opt = nullptr;
@@ -132,6 +140,11 @@ int run_main(int argc, char** argv) {
   std::string preload = lib;
   if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
   setenv("LD_PRELOAD", preload.c_str(), 1);
+  if (quiet) {
+    setenv("XSCHED_ANNOUNCE", "0", 1);
+  } else {
+    setenv("XSCHED_ANNOUNCE", "1", 0);
+  }
   execvp(argv[i], argv + i);
   std::fprintf(stderr, "xsched run: cannot run '%s': %s\n", argv[i], std::strerror(errno));
   return errno == ENOENT ? 127 : 126;

@@ -103,7 +103,8 @@ struct Var {
 constexpr Var kVars[] = {
     {"XSCHED_POLICY", parse_choice<&Config::policy, kPolicies>, "in-process scheduling policy"},
     {"XSCHED_LEVEL", parse_choice<&Config::level, kLevels>, "preemption level of new queues"},
-    {"XSCHED_WINDOW", parse_int<&Config::window, 1, 65536>, "commands in flight per queue"},
+    {"XSCHED_WINDOW", parse_int<&Config::window, 1, 65536>, "commands in flight per queue at Level 1"},
+    {"XSCHED_GATED_WINDOW", parse_int<&Config::gated_window, 1, 65536>, "commands in flight per queue at Level 2"},
     {"XSCHED_WINDOW_US", parse_int<&Config::window_ns, 0, 10'000'000, 1000>, "device time in flight per queue"},
     {"XSCHED_PRIORITY", parse_int<&Config::priority, -1'000'000, 1'000'000>, "priority hint of new queues"},
     {"XSCHED_SHARE", parse_int<&Config::share, 1, 1'000'000>, "bandwidth share of new queues"},
@@ -115,6 +116,7 @@ constexpr Var kVars[] = {
     {"XSCHED_TRACE", nullptr, "CUDA interposer: one line per intercepted call, summary at exit"},
     {"XSCHED_TRACE_FILE", nullptr, "CUDA interposer: trace file instead of stderr"},
     {"XSCHED_REAL_LIBCUDA", nullptr, "CUDA interposer: path of the real libcuda.so.1"},
+    {"XSCHED_ANNOUNCE", nullptr, "CUDA interposer: say once per process which level its queues use"},
     // Read by `xsched run` (src/cli/run.cpp).
     {"XSCHED_INTERPOSER", nullptr, "xsched run: path of libxsched_cuda.so"},
 };

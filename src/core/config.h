@@ -16,7 +16,8 @@ namespace xsched {
 struct Config {
   xs_policy_t policy = XS_POLICY_PRIORITY;  // XSCHED_POLICY: none | priority | bandwidth
   xs_level_t level = XS_LEVEL_AUTO;         // XSCHED_LEVEL: auto | 1 | 2 | 3
-  uint32_t window = 8;                      // XSCHED_WINDOW: commands in flight, 1..65536
+  uint32_t window = 8;                      // XSCHED_WINDOW: commands in flight at Level 1, 1..65536
+  uint32_t gated_window = 32;               // XSCHED_GATED_WINDOW: commands in flight at Level 2, 1..65536
   int64_t window_ns = 0;                    // XSCHED_WINDOW_US: device time in flight, 0 = no limit
   int32_t priority = 0;                     // XSCHED_PRIORITY: -1000000..1000000
   uint32_t share = 1;                       // XSCHED_SHARE: 1..1000000

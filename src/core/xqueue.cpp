@@ -152,6 +152,18 @@ xs_result_t XQueue::flush(uint64_t through) {
   return error_;
 }
 
+xs_result_t XQueue::expedite(uint64_t through) {
+  std::lock_guard lk(mu_);
+  through = std::min(through, submitted_);
+  launch_through_locked(through);
+  if (completed_ >= through) return error_;
+  expedite_through_ = std::max(expedite_through_, through);
+  release_hardware_locked();
+  // The worker confirms completion at once instead of letting a burst settle.
+  if (worker_waiting_) worker_cv_.notify_one();
+  return error_;
+}
+
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   bool became_ready = false;
   {
@@ -237,6 +249,9 @@ void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {
     pool_.release(c);
   }
   completed_ = std::max(completed_, seq);
+  completed_pub_.store(completed_, std::memory_order_release);
+  // An expedited run is over: a queue still held stops again.
+  if (holds_ != 0 && !closing_ && completed_ >= expedite_through_) hold_hardware_locked();
   done_cv_.notify_all();
 }
 
@@ -270,7 +285,8 @@ void XQueue::worker_main() {
         break;
       }
     }
-    if (target == nullptr && waiters_ == 0 && !closing_ && caught_up_through_ < in_flight_.back()->seq) {
+    if (target == nullptr && waiters_ == 0 && !closing_ && completed_ >= expedite_through_ &&
+        caught_up_through_ < in_flight_.back()->seq) {
       const int64_t quiet_left = last_launch_ns_ + kBurstQuietNs - now_ns();
       if (quiet_left > 0) {
         worker_waiting_ = true;
@@ -327,7 +343,8 @@ xs_result_t XQueue::wait_all(int64_t timeout_ns) {
 }
 
 void XQueue::hold_hardware_locked() {
-  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE) return;
+  // While expedited, the hardware queue runs until the expedited commands completed.
+  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE || completed_ < expedite_through_) return;
   xs_result_t r = hw_.ops->deactivate(hw_.ctx);
   if (r == XS_OK && level_ >= XS_LEVEL_INTERRUPT) r = hw_.ops->interrupt(hw_.ctx);
   if (r != XS_OK) {

@@ -98,9 +98,20 @@ class XQueue {
     return error_;
   }
 
-  // Commands submitted so far / launched so far (launches happen in order).
+  // Launches every command up to and including `through`, like flush(), and
+  // lets the hardware queue run until they have completed, even while the
+  // queue is held: something that cannot wait for the scheduler depends on
+  // them (a queue that waits on an event they record, implicit stream
+  // ordering). Priority inheritance: the queue runs with its dependant's
+  // urgency until then. At Level 1 this is flush(); at Level 2 a held
+  // hardware queue is let go, and held again once they completed (commands
+  // launched behind them may run on until then). Returns the sticky error.
+  xs_result_t expedite(uint64_t through);
+
+  // Commands submitted / launched / known complete so far (launches happen in order).
   uint64_t submitted() const { return submitted_pub_.load(std::memory_order_acquire); }
   uint64_t launched() const { return launched_.load(std::memory_order_acquire); }
+  uint64_t completed() const { return completed_pub_.load(std::memory_order_acquire); }
   // True while some command waits on the host (not launched yet).
   bool has_unlaunched() const { return launched() < submitted(); }
 
@@ -187,6 +198,8 @@ class XQueue {
   uint64_t caught_up_through_ = 0;  // device_caught_up(): known complete on the device
   uint64_t submitted_ = 0;
   uint64_t completed_ = 0;
+  std::atomic<uint64_t> completed_pub_{0};  // completed_, readable without the lock
+  uint64_t expedite_through_ = 0;           // expedite(): run through this one whatever the holds
   std::atomic<uint64_t> submitted_pub_{0};  // submitted_, readable without the lock
   std::atomic<uint64_t> launched_{0};       // the last command handed to the hardware queue
   uint64_t suspensions_ = 0;

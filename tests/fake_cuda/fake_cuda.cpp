@@ -46,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -185,6 +186,10 @@ struct Registry {
   std::map<std::string, u64, std::less<>> calls;
   std::vector<const char*> call_list;
   std::map<std::string, Injection, std::less<>> injections;
+
+  // Kernels made lazy by fake_cuda_set_unloaded and not loaded since.
+  std::mutex lazy_m;
+  std::set<const void*> unloaded;
 
   std::atomic<u64> launches{0};
   std::atomic<unsigned> launch_delay_us{0};
@@ -437,6 +442,22 @@ void sync_context(Context& c) {
     for (const auto& t : c.streams) add_pending(deps, t);
   }
   for (const Dep& d : deps) wait_seq(*d.s, d.seq);
+}
+
+bool is_unloaded(const void* f) {
+  Registry& r = reg();
+  std::lock_guard lk(r.lazy_m);
+  return r.unloaded.count(f) != 0;
+}
+
+// Loads a lazy kernel like the real driver does with lazy loading: after
+// everything enqueued on the context's streams so far.
+void load_kernel(Context& c, const void* f) {
+  if (!is_unloaded(f)) return;
+  sync_context(c);
+  Registry& r = reg();
+  std::lock_guard lk(r.lazy_m);
+  r.unloaded.erase(f);
 }
 
 // ---- contexts ----
@@ -711,6 +732,11 @@ CUresult launch(CUfunction f, const LaunchDims& d, CUstream h, void** params, vo
     return CUDA_ERROR_INVALID_VALUE;
   if (d.shared_mem > 227 * 1024) return CUDA_ERROR_INVALID_VALUE;
   if (params != nullptr && extra != nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (is_unloaded(k)) {
+    Context* c = nullptr;
+    if (CUresult e = need_ctx(c); e != CUDA_SUCCESS) return e;
+    load_kernel(*c, k);
+  }
 
   // Copy the arguments now, as the real driver does.
   std::vector<unsigned char> buf(std::max<size_t>(l.total, 1));
@@ -2089,13 +2115,17 @@ FAKE_EXPORT CUresult CUDAAPI cuFuncIsLoaded(CUfunctionLoadingState* state, CUfun
   FAKE_ENTRY_INIT();
   if (function == nullptr) return CUDA_ERROR_INVALID_HANDLE;
   if (state == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  *state = CU_FUNCTION_LOADING_STATE_LOADED;
+  *state = is_unloaded(function) ? CU_FUNCTION_LOADING_STATE_UNLOADED : CU_FUNCTION_LOADING_STATE_LOADED;
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuFuncLoad(CUfunction function) {
   FAKE_ENTRY_INIT();
-  return function == nullptr ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
+  if (function == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  Context* c = nullptr;
+  if (CUresult e = need_ctx(c); e != CUDA_SUCCESS) return e;
+  load_kernel(*c, function);
+  return CUDA_SUCCESS;
 }
 
 // Graphs are not modelled: no graph can be made, so a launch is refused.
@@ -2165,6 +2195,12 @@ FAKE_EXPORT void fake_cuda_reset_counters(void) {
 }
 
 FAKE_EXPORT void fake_cuda_set_launch_delay_us(unsigned microseconds) { reg().launch_delay_us.store(microseconds); }
+
+FAKE_EXPORT void fake_cuda_set_unloaded(CUfunction f) {
+  Registry& r = reg();
+  std::lock_guard lk(r.lazy_m);
+  r.unloaded.insert(f);
+}
 
 FAKE_EXPORT void fake_cuda_inject_error(const char* name, CUresult err, unsigned count) {
   if (name == nullptr) return;

@@ -67,6 +67,11 @@ FAKE_CUDA_API size_t fake_cuda_calls_read(const char** out, size_t capacity);
 FAKE_CUDA_API void fake_cuda_reset_counters(void);
 // Makes every kernel launch call sleep this long before it returns (0: off).
 FAKE_CUDA_API void fake_cuda_set_launch_delay_us(unsigned microseconds);
+// Makes kernel f lazy, as with CUDA_MODULE_LOADING=LAZY: cuFuncIsLoaded says
+// unloaded until cuFuncLoad or its first launch loads it, which first waits
+// for everything enqueued on the current context's streams (as the real
+// driver's loading does).
+FAKE_CUDA_API void fake_cuda_set_unloaded(CUfunction f);
 // Makes the next `count` calls of driver function `name` fail with `err`
 // without doing anything (count 0 clears it).
 FAKE_CUDA_API void fake_cuda_inject_error(const char* name, CUresult err, unsigned count);
@@ -104,6 +109,7 @@ struct FakeCudaApi {
   decltype(&fake_cuda_calls_read) calls_read;
   decltype(&fake_cuda_reset_counters) reset_counters;
   decltype(&fake_cuda_set_launch_delay_us) set_launch_delay_us;
+  decltype(&fake_cuda_set_unloaded) set_unloaded;
   decltype(&fake_cuda_inject_error) inject_error;
   decltype(&fake_cuda_stream_pending) stream_pending;
   decltype(&fake_cuda_event_id) event_id;
@@ -128,6 +134,7 @@ inline bool fake_cuda_api_load(void* handle, FakeCudaApi* api) {
   get(api->calls_read, "fake_cuda_calls_read");
   get(api->reset_counters, "fake_cuda_reset_counters");
   get(api->set_launch_delay_us, "fake_cuda_set_launch_delay_us");
+  get(api->set_unloaded, "fake_cuda_set_unloaded");
   get(api->inject_error, "fake_cuda_inject_error");
   get(api->stream_pending, "fake_cuda_stream_pending");
   get(api->event_id, "fake_cuda_event_id");

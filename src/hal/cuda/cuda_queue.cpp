@@ -1,5 +1,6 @@
 #include "hal/cuda/cuda_queue.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -8,7 +9,9 @@
 
 #include "core/log.h"
 #include "hal/cuda/byte_blocks.h"
+#include "hal/cuda/context_scope.h"
 #include "hal/cuda/cuda_command.h"
+#include "hal/cuda/gates.h"
 #include "hal/cuda/param_layout.h"
 #include "hal/cuda/pinned_memory.h"
 
@@ -23,8 +26,11 @@ xs_result_t fail(CUresult r) {
 }
 
 // Sync points wait by blocking, not spinning: a worker thread per queue must
-// not burn a core.
+// not burn a core. A gated queue times them, to size its gate groups.
 constexpr unsigned kSyncEventFlags = CU_EVENT_DISABLE_TIMING | CU_EVENT_BLOCKING_SYNC;
+constexpr unsigned kTimedSyncEventFlags = CU_EVENT_BLOCKING_SYNC;
+// Most commands behind one gate, however short they are.
+constexpr uint32_t kMaxGateGroup = 64;
 
 struct Queue {
   explicit Queue(const QueueSpec& spec)
@@ -47,6 +53,23 @@ struct Queue {
 
   std::atomic<CUresult> deferred_error{CUDA_SUCCESS};
 
+  // ---- Level 2 ----
+  Gate gate;  // valid: the queue is gated
+  // Commands launched since the last gate; under the XQueue's lock.
+  uint32_t since_gate = UINT32_MAX;
+  // Commands per gate, from measured durations (written by sync, read by launch).
+  std::atomic<uint32_t> group{1};
+  // Deactivations so far: a duration measured across one is not the commands'.
+  std::atomic<uint64_t> hold_epoch{0};
+  bool gate_failed = false;  // the driver refused a gate: launches go ungated
+  // The last timed sync point (the worker thread's alone).
+  CUevent timed_prev = nullptr;
+  uint64_t timed_prev_seq = 0;
+  uint64_t timed_prev_epoch = 0;
+  double avg_command_ns = 0;
+
+  unsigned sync_event_flags() const { return gate.valid() ? kTimedSyncEventFlags : kSyncEventFlags; }
+
   void note_deferred(CUresult r) {
     CUresult none = CUDA_SUCCESS;
     deferred_error.compare_exchange_strong(none, r);
@@ -54,28 +77,6 @@ struct Queue {
 };
 
 Queue* self(void* ctx) { return static_cast<Queue*>(ctx); }
-
-// Makes the queue's context current for a call made outside the
-// application's own launch, and puts the thread's previous one back after.
-// A thread with none (our worker threads) keeps it: the next launch finds it
-// already current.
-class ContextScope {
- public:
-  ContextScope(const Driver& d, CUcontext ctx) : d_(d) {
-    if (d_.cuCtxGetCurrent(&prev_) != CUDA_SUCCESS) prev_ = nullptr;
-    switched_ = prev_ != ctx && d_.cuCtxSetCurrent(ctx) == CUDA_SUCCESS;
-  }
-  ~ContextScope() {
-    if (switched_ && prev_ != nullptr) d_.cuCtxSetCurrent(prev_);
-  }
-  ContextScope(const ContextScope&) = delete;
-  ContextScope& operator=(const ContextScope&) = delete;
-
- private:
-  const Driver& d_;
-  CUcontext prev_ = nullptr;
-  bool switched_ = false;
-};
 
 // ---- persist: copy what a held-back command borrows ----
 
@@ -417,7 +418,7 @@ CUevent take_sync_event(Queue& q) {
     return e;
   }
   CUevent e = nullptr;
-  if (q.d->cuEventCreate(&e, kSyncEventFlags) != CUDA_SUCCESS) return nullptr;
+  if (q.d->cuEventCreate(&e, q.sync_event_flags()) != CUDA_SUCCESS) return nullptr;
   try {
     q.all_events.push_back(e);
     q.free_sync_events.reserve(q.all_events.size());  // returning an event never allocates
@@ -433,18 +434,49 @@ void give_back_sync_event(Queue& q, CUevent e) {
   q.free_sync_events.push_back(e);
 }
 
+// The command, behind a gate when its group is full (or the queue was held
+// since the last gate: what is launched while held must wait behind it).
+CUresult issue_gated(Queue& q, const Call& c) {
+  if (q.gate.valid() && !q.gate_failed && q.since_gate >= q.group.load(std::memory_order_relaxed)) {
+    const CUresult g = q.d->cuStreamWaitValue32_v2(q.stream, q.gate.device, kGateOpen, CU_STREAM_WAIT_VALUE_EQ);
+    if (g == CUDA_SUCCESS) {
+      q.since_gate = 0;
+    } else {
+      q.gate_failed = true;
+      char buf[32];
+      log(LogLevel::kWarn, "stream %p: the driver refused a gate (%s): its launches go ungated, preemption waits for them",
+          static_cast<void*>(q.stream), q.d->error_name(g, buf));
+    }
+  }
+  const CUresult r = issue(q, c);
+  if (r == CUDA_SUCCESS && q.since_gate != UINT32_MAX) ++q.since_gate;
+  return r;
+}
+
 // The caller's own call goes through as the caller made it; a deferred one
 // runs in the stream's context.
 CUresult issue_in_context(Queue& q, const Call& c) {
-  if (!c.owned) return issue(q, c);
+  if (!c.owned) return issue_gated(q, c);
   ContextScope scope(*q.d, q.ctx);
-  return issue(q, c);
+  return issue_gated(q, c);
+}
+
+// A kernel the driver would load lazily at this launch is loaded first, with
+// the gates open: loading waits for every stream of the context.
+void load_kernel(const Queue& q, const Call& c) {
+  switch (c.op) {
+    case Op::kLaunch:
+    case Op::kLaunchCooperative: load_function_before_launch(*q.d, c.launch.f, q.ctx); break;
+    case Op::kLaunchEx: load_function_before_launch(*q.d, c.launch_ex.f, q.ctx); break;
+    default: break;
+  }
 }
 
 xs_result_t op_launch(void* ctx, Command* cmd) {
   Queue& q = *self(ctx);
   Call& c = call_of(*cmd);
   const bool deferred = c.owned;
+  load_kernel(q, c);
   const CUresult r = issue_in_context(q, c);
   q.blocks.release(owned_block(c));
   if (c.op == Op::kEventWait && deferred) q.free_snapshots.push_back(c.event.event);  // the wait has read it
@@ -498,6 +530,29 @@ void relax_capture_mode_once(const Driver& d) {
   relaxed = true;
 }
 
+// A gated queue's sync point completed: the device time since the previous
+// one, over the commands in between, sizes the gate groups. Idle gaps count
+// as command time, which only makes groups smaller; an interval with a hold
+// in it is skipped. Keeps e as the next interval's start.
+void measure_commands(Queue& q, CUevent e, uint64_t seq) {
+  const uint64_t epoch = q.hold_epoch.load(std::memory_order_relaxed);
+  if (q.timed_prev != nullptr) {
+    float ms = 0;
+    if (epoch == q.timed_prev_epoch && seq > q.timed_prev_seq && q.d->cuEventElapsedTime_v2 != nullptr &&
+        q.d->cuEventElapsedTime_v2(&ms, q.timed_prev, e) == CUDA_SUCCESS) {
+      const double per_command = static_cast<double>(ms) * 1e6 / static_cast<double>(seq - q.timed_prev_seq);
+      q.avg_command_ns = q.avg_command_ns == 0 ? per_command : 0.75 * q.avg_command_ns + 0.25 * per_command;
+      const double fit = static_cast<double>(kGateGroupNs) / std::max(q.avg_command_ns, 1.0);
+      q.group.store(static_cast<uint32_t>(std::clamp(fit, 1.0, static_cast<double>(kMaxGateGroup))),
+                    std::memory_order_relaxed);
+    }
+    give_back_sync_event(q, q.timed_prev);
+  }
+  q.timed_prev = e;
+  q.timed_prev_seq = seq;
+  q.timed_prev_epoch = epoch;
+}
+
 xs_result_t op_sync(void* ctx, Command* cmd) {
   Queue& q = *self(ctx);
   relax_capture_mode_once(*q.d);
@@ -505,7 +560,11 @@ xs_result_t op_sync(void* ctx, Command* cmd) {
   CUevent e = cmd != nullptr ? reinterpret_cast<CUevent>(cmd->platform_slot) : nullptr;
   if (e != nullptr) {
     r = q.d->cuEventSynchronize(e);
-    give_back_sync_event(q, e);
+    if (r == CUDA_SUCCESS && q.gate.valid()) {
+      measure_commands(q, e, cmd->seq);
+    } else {
+      give_back_sync_event(q, e);
+    }
   } else {
     // Everything launched so far: an event recorded now comes after it.
     ContextScope scope(*q.d, q.ctx);
@@ -520,8 +579,24 @@ xs_result_t op_sync(void* ctx, Command* cmd) {
   return XS_OK;
 }
 
+// ---- Level 2 ----
+
+xs_result_t op_deactivate(void* ctx) {
+  Queue& q = *self(ctx);
+  hold_gate(q.gate);
+  q.hold_epoch.fetch_add(1, std::memory_order_relaxed);
+  q.since_gate = UINT32_MAX;  // what is launched while held goes behind a gate
+  return XS_OK;
+}
+
+xs_result_t op_reactivate(void* ctx) {
+  let_go_gate(self(ctx)->gate);
+  return XS_OK;
+}
+
 void op_release(void* ctx) {
   Queue* q = self(ctx);
+  release_gate(q->gate);
   {
     ContextScope scope(*q->d, q->ctx);
     for (CUevent e : q->all_events) q->d->cuEventDestroy_v2(e);
@@ -547,20 +622,36 @@ const HwQueueOps kCudaOps = {
     .release = op_release,
 };
 
+const HwQueueOps kCudaGatedOps = {
+    .platform = "cuda",
+    .prepare = nullptr,
+    .launch = op_launch,
+    .persist = op_persist,
+    .discard = op_discard,
+    .sync = op_sync,
+    .deactivate = op_deactivate,
+    .reactivate = op_reactivate,
+    .interrupt = nullptr,
+    .restore = nullptr,
+    .release = op_release,
+};
+
 }  // namespace
 
 xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out) {
   if (spec.driver == nullptr || out == nullptr) return XS_ERR_INVALID_ARG;
   Queue* q = new (std::nothrow) Queue(spec);
   if (q == nullptr) return XS_ERR_NO_MEMORY;
-  *out = HwQueue{&kCudaOps, q};
+  q->gate.held_count = spec.held_count;
+  const bool gated = spec.gate && acquire_gate(*spec.driver, spec.ctx, &q->gate);
+  *out = HwQueue{gated ? &kCudaGatedOps : &kCudaOps, q};
   return XS_OK;
 }
 
 CUresult last_error_in_thread() { return t_last_error; }
 
 CUresult deferred_error(const HwQueue& hw) {
-  if (hw.ops != &kCudaOps) return CUDA_SUCCESS;
+  if (hw.ops != &kCudaOps && hw.ops != &kCudaGatedOps) return CUDA_SUCCESS;
   return self(hw.ctx)->deferred_error.load(std::memory_order_acquire);
 }
 

@@ -1,12 +1,19 @@
-// The CUDA hardware queue, Level 1: one CUstream of one context.
+// The CUDA hardware queue: one CUstream of one context, Level 1, and Level 2
+// with a gate (gates.h) when the device allows it.
 //
 // launch() issues the command's driver call on the stream (and, for a sync
-// point, records an event behind it); sync() waits for that event. Commands
+// point, records an event behind it); sync() waits for that event. At Level
+// 2 a gate goes before each command, or before each group of commands short
+// enough that the group takes about kGateGroupNs of device time (durations
+// are measured between sync points); deactivate() closes it. Commands
 // held back by the XQueue are persisted first: the arguments they borrow
 // from the caller are copied into blocks the queue owns and reuses, so a
 // deferred launch sees exactly what the caller passed, and steady state
 // allocates nothing.
 #pragma once
+
+#include <atomic>
+#include <cstdint>
 
 #include "core/hw_queue.h"
 #include "hal/cuda/cuda_driver.h"
@@ -18,7 +25,14 @@ struct QueueSpec {
   CUcontext ctx = nullptr;    // the stream's context: made current for deferred launches
   CUstream stream = nullptr;  // may be CU_STREAM_LEGACY
   bool owns_stream = false;   // destroy the stream on release
+  bool gate = false;          // Level 2 if the device can: gate the stream
+  std::atomic<int>* held_count = nullptr;  // counts this queue's gate while it is held (optional)
 };
+
+// Device time a group of commands behind one gate may take: a preemption
+// waits at most for the rest of the running group, and a gate costs ~1 µs of
+// the GPU front end, so short commands share one.
+constexpr int64_t kGateGroupNs = 50'000;
 
 // A hardware queue over spec.stream; XS_ERR_NO_MEMORY if host memory ran out.
 xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out);

@@ -6,6 +6,7 @@ set(XSCHED_INTERPOSER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/wrap_flushed.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_launch.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_lifetime.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/wrap_loading.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_sync.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrapper_table.cpp
 )

@@ -1,6 +1,12 @@
 #include "interpose/cuda/state.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <unordered_map>
@@ -9,7 +15,9 @@
 #include "core/log.h"
 #include "hal/cuda/cuda_command.h"
 #include "hal/cuda/cuda_queue.h"
+#include "hal/cuda/gates.h"
 #include "interpose/cuda/real_driver.h"
+#include "interpose/cuda/trace.h"
 #include "sched/local_scheduler.h"
 
 namespace xsched::interpose {
@@ -76,6 +84,28 @@ ContextState& context_state(CUcontext ctx) {
   return *cs;
 }
 
+void warn_level_lowered(xs_level_t asked, xs_level_t got) {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  log(LogLevel::kWarn, "XSCHED_LEVEL=%d: this device's CUDA queues support level %d at most; using it", static_cast<int>(asked),
+      static_cast<int>(got));
+}
+
+// Once per level per process, when XSCHED_ANNOUNCE is set (xsched run sets it):
+// which level the program's queues use.
+void announce_level(xs_level_t level, uint32_t window) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("XSCHED_ANNOUNCE");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  static std::atomic<unsigned> announced{0};
+  const unsigned bit = 1u << static_cast<unsigned>(level);
+  if (!enabled || (announced.fetch_or(bit) & bit) != 0) return;
+  std::fprintf(stderr, "xsched: pid %d: CUDA queues at level %d (%s), window %u\n", static_cast<int>(getpid()),
+               static_cast<int>(level), level >= XS_LEVEL_DEACTIVATE ? "stream-ordered gates" : "progressive launching",
+               window);
+}
+
 // An XQueue for a CUDA stream, registered with the process's scheduler and
 // its context. nullptr when it cannot be made (the call then goes through).
 std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKind kind, bool blocking, int cuda_priority,
@@ -90,26 +120,27 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   sq->cuda_priority = cuda_priority;
   sq->context = &context_state(ctx);
 
+  // Level 2 where the device can gate the stream, unless configured lower.
+  cuda::QueueSpec spec{d, ctx, stream, owns_stream};
+  spec.gate = cfg.level != XS_LEVEL_BLOCK;
+  if (kind == StreamKind::kLegacy) {
+    spec.held_count = &sq->context->legacy_gates_held;
+  } else if (blocking) {
+    spec.held_count = &sq->context->blocking_gates_held;
+  }
+  HwQueue hw;
+  if (cuda::make_hw_queue(spec, &hw) != XS_OK) return nullptr;
+  const xs_level_t supported = max_level(hw);
   XQueueOptions o;
-  o.level = cfg.level;
-  o.window = cfg.window;
+  o.level = cfg.level == XS_LEVEL_AUTO ? supported : std::min(cfg.level, supported);
+  if (o.level != cfg.level && cfg.level != XS_LEVEL_AUTO) warn_level_lowered(cfg.level, o.level);
+  o.window = o.level >= XS_LEVEL_DEACTIVATE ? cfg.gated_window : cfg.window;
   o.window_ns = cfg.window_ns;
   // A higher CUDA priority (a lower number) is a higher xsched priority.
   o.hints = xs_hints_t{cfg.priority - cuda_priority, cfg.share, 0};
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    HwQueue hw;
-    if (cuda::make_hw_queue(cuda::QueueSpec{d, ctx, stream, owns_stream}, &hw) != XS_OK) return nullptr;
-    const xs_result_t r = XQueue::create(hw, o, &sq->xq);
-    if (r == XS_OK) {
-      sq->hw = hw;
-      break;
-    }
-    owns_stream = false;  // the failed hardware queue released it
-    if (r != XS_ERR_UNSUPPORTED || o.level == XS_LEVEL_AUTO) return nullptr;
-    log(LogLevel::kWarn, "CUDA queues support level %d at most; XSCHED_LEVEL=%d is lowered", static_cast<int>(XS_LEVEL_BLOCK),
-        static_cast<int>(o.level));
-    o.level = XS_LEVEL_AUTO;
-  }
+  if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // hw is released either way
+  sq->hw = hw;
+  announce_level(o.level, o.window);
   if (sq->xq == nullptr) return nullptr;
   process_scheduler().add(*sq->xq);
   {
@@ -117,6 +148,11 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
     sq->context->queues.push_back(sq);
   }
   static const char* const kKinds[] = {"stream", "legacy default stream", "per-thread default stream"};
+  if (trace_enabled()) {
+    trace_call("xsched-queue", CUDA_SUCCESS, "queue=%llu stream=%p ctx=%p kind=%s cuda_priority=%d priority=%d level=%d window=%u",
+               static_cast<unsigned long long>(sq->xq->id()), static_cast<void*>(stream), static_cast<void*>(ctx),
+               kKinds[static_cast<int>(kind)], cuda_priority, o.hints.priority, static_cast<int>(sq->xq->level()), o.window);
+  }
   log(LogLevel::kInfo, "queue %llu: %s %p of context %p, CUDA priority %d -> priority %d, level %d",
       static_cast<unsigned long long>(sq->xq->id()), kKinds[static_cast<int>(kind)], static_cast<void*>(stream),
       static_cast<void*>(ctx), cuda_priority, o.hints.priority, static_cast<int>(sq->xq->level()));
@@ -186,7 +222,7 @@ struct PerThreadQueues {
   std::vector<std::shared_ptr<StreamQueue>> queues;
   ~PerThreadQueues() {
     for (auto& q : queues) {
-      q->xq->flush();
+      q->xq->expedite(UINT64_MAX);  // the thread is going: its work runs now, held or not
       q->xq->wait_all(-1);
     }
   }
@@ -315,14 +351,27 @@ void order_after_implicit_dependencies(StreamQueue& sq) {
   if (sq.kind == StreamKind::kLegacy) {
     // A plain load first: the flag is almost always clear, and an exchange
     // on every legacy-stream launch would bounce its cache line between threads.
-    if (!cs.blocking_held.load(std::memory_order_acquire)) return;
-    if (!cs.blocking_held.exchange(false, std::memory_order_acq_rel)) return;
-    for_each_queue(sq.ctx, [&](StreamQueue& q) {
-      if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
-    });
+    if (cs.blocking_held.load(std::memory_order_acquire) && cs.blocking_held.exchange(false, std::memory_order_acq_rel)) {
+      for_each_queue(sq.ctx, [&](StreamQueue& q) {
+        if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
+      });
+    }
+    // Level 2: the driver makes this operation wait for the blocking streams'
+    // earlier work, which a held gate would stall until the scheduler lets
+    // it go: they run until that work is done.
+    if (cs.blocking_gates_held.load(std::memory_order_acquire) > 0) {
+      for_each_queue(sq.ctx, [&](StreamQueue& q) {
+        if (&q != &sq && q.blocking && q.xq->completed() < q.xq->submitted()) q.xq->expedite(q.xq->submitted());
+      });
+    }
   } else if (sq.blocking) {
     StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire);
-    if (legacy != nullptr && legacy->xq->has_unlaunched()) legacy->xq->flush();
+    if (legacy == nullptr) return;
+    if (cs.legacy_gates_held.load(std::memory_order_acquire) > 0) {
+      legacy->xq->expedite(legacy->xq->submitted());  // launches what it holds, too
+    } else if (legacy->xq->has_unlaunched()) {
+      legacy->xq->flush();
+    }
   }
 }
 
@@ -390,14 +439,16 @@ CUresult retire_stream(CUstream s) {
   }
   r.generation.fetch_add(1, std::memory_order_acq_rel);
   if (t_cache.stream == s) t_cache = StreamCache{};
-  sq->xq->flush();
+  // Held or not, its work runs now: the caller waits for it, not for the scheduler.
+  sq->xq->expedite(UINT64_MAX);
   const xs_result_t w = sq->xq->wait_all(-1);
   return w == XS_OK ? CUDA_SUCCESS : to_cuda(w, sq.get());
 }
 
 void retire_context(CUcontext ctx) {
-  flush_context(ctx);
-  wait_context(ctx);
+  // Held or not, the context's work runs now: destroying it waits for that, not for the scheduler.
+  for_each_queue(ctx, [](StreamQueue& q) { q.xq->expedite(UINT64_MAX); });
+  for_each_queue(ctx, [](StreamQueue& q) { q.xq->wait_all(-1); });
   Registry& r = registry();
   {
     for (Shard& sh : r.streams) {
@@ -412,6 +463,7 @@ void retire_context(CUcontext ctx) {
   cs.legacy_raw.store(nullptr, std::memory_order_release);
   cs.legacy.reset();
   std::erase_if(t_per_thread.queues, [&](const auto& q) { return q->ctx == ctx; });
+  cuda::retire_gates(ctx);  // the driver frees the gate page with the context
 }
 
 // ---- events ----
@@ -419,15 +471,18 @@ void retire_context(CUcontext ctx) {
 void note_event_record(CUevent e, const std::shared_ptr<StreamQueue>& q, uint64_t seq,
                        const std::shared_ptr<StreamQueue>& capture_root) {
   EventShard& sh = shard_of(registry().events, e);
-  const bool held = q != nullptr && q->xq->launched() < seq;
+  // A launched record still matters at Level 2 while it is incomplete: its
+  // queue may be held behind its gate, and a waiter must lend it urgency.
+  const bool tracked = q != nullptr && (q->xq->launched() < seq || q->xq->level() >= XS_LEVEL_DEACTIVATE);
   std::lock_guard lk(sh.mu);
-  if (!held && capture_root == nullptr) {
+  if (!tracked && capture_root == nullptr) {
     sh.records.erase(e);
     return;
   }
   PendingRecord& rec = sh.records[e];
-  rec.queue = held ? q : nullptr;
+  rec.queue = tracked ? q : nullptr;
   rec.seq = seq;
+  rec.held = tracked && q->xq->launched() < seq;
   rec.capture_root = capture_root;
 }
 
@@ -436,12 +491,14 @@ PendingRecord pending_record(CUevent e) {
   std::lock_guard lk(sh.mu);
   auto it = sh.records.find(e);
   if (it == sh.records.end()) return {};
-  PendingRecord rec = it->second;
-  if (rec.queue != nullptr && rec.queue->xq->launched() >= rec.seq) {
-    rec.queue = nullptr;  // launched since: the driver knows it now
-    if (rec.capture_root.expired()) sh.records.erase(it);
+  PendingRecord& rec = it->second;
+  if (rec.queue != nullptr) {
+    rec.held = rec.queue->xq->launched() < rec.seq;
+    if (rec.queue->xq->completed() >= rec.seq) rec.queue = nullptr;  // done: the driver has the rest to say
   }
-  return rec;
+  PendingRecord out = rec;
+  if (rec.queue == nullptr && rec.capture_root.expired()) sh.records.erase(it);
+  return out;
 }
 
 void forget_event(CUevent e) {

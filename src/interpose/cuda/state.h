@@ -61,6 +61,11 @@ struct ContextState {
   // Some blocking stream may hold commands back: the next legacy-stream
   // operation must launch them first. Cleared by the scan that finds none.
   std::atomic<bool> blocking_held{false};
+  // Gates held now (Level 2): of the legacy stream's queue, of blocking
+  // streams' queues. Implicit synchronisation with a held queue must lend it
+  // urgency, or the operation would wait behind its gate.
+  std::atomic<int> legacy_gates_held{0};
+  std::atomic<int> blocking_gates_held{0};
 };
 
 // The real driver, loaded on first use; nullptr if it cannot be (the
@@ -120,11 +125,14 @@ void end_capture(const StreamQueue& root);
 
 // ---- events ----
 
-// Records of events that are held back in a queue, so that queries and
-// waits on the event see them.
+// The latest record of an event made through a queue, while the driver may
+// not know of it yet (held back) or, at Level 2, while it has not completed
+// (its queue may be held behind a gate), so that queries, waits and
+// synchronisations on the event see it.
 struct PendingRecord {
-  std::shared_ptr<StreamQueue> queue;  // null: none held back
+  std::shared_ptr<StreamQueue> queue;  // null: none of ours outstanding
   uint64_t seq = 0;
+  bool held = false;  // not launched yet: the driver has not seen it
   std::weak_ptr<StreamQueue> capture_root;  // recorded into a stream being captured
 };
 
@@ -132,8 +140,8 @@ struct PendingRecord {
 // through to the driver), while q took part in the capture of capture_root (or null).
 void note_event_record(CUevent e, const std::shared_ptr<StreamQueue>& q, uint64_t seq,
                        const std::shared_ptr<StreamQueue>& capture_root);
-// The event's latest record if it is still held back (queue non-null), and
-// its capture origin.
+// The event's latest record if it is outstanding in a queue (queue non-null),
+// and its capture origin.
 PendingRecord pending_record(CUevent e);
 void forget_event(CUevent e);
 

@@ -75,10 +75,11 @@ XS_FLUSHED(cuMemDiscardAndPrefetchBatchAsync,
             unsigned long long flags, CUstream s),
            s, XS_ARGS(p, sizes, n, locs, idx, nlocs, flags, st))
 
-// A context-wide wait on an event: its record, if held back, goes first.
+// A context-wide wait on an event: its record, if outstanding, goes first
+// and runs until done (priority inheritance, as for cuStreamWaitEvent).
 XS_CUDA_EXPORT CUresult cuCtxWaitEvent(CUcontext ctx, CUevent e) {
   const ip::PendingRecord rec = ip::pending_record(e);
-  if (rec.queue != nullptr) rec.queue->xq->flush(rec.seq);
+  if (rec.queue != nullptr) rec.queue->xq->expedite(rec.seq);
   const CUresult r = ip::call_real(XS_REAL(cuCtxWaitEvent), ctx, e);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "ctx=%p event=%p", static_cast<void*>(ctx), static_cast<void*>(e));
   return r;

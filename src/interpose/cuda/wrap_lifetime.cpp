@@ -2,6 +2,7 @@
 // held-back commands may use is preceded by launching every held-back
 // command: the driver then orders the release after them, as it would have
 // without xsched. Allocations are only traced.
+#include "hal/cuda/gates.h"
 #include "hal/cuda/param_layout.h"
 #include "hal/cuda/pinned_memory.h"
 #include "interpose/cuda/call_helpers.h"
@@ -9,10 +10,13 @@
 namespace xsched::interpose {
 namespace {
 
-// Launches everything held back, then calls fn.
+// Launches everything held back, then calls fn with every gate open: a
+// release waits for the context's streams (cuMemFree, cuMemFreeHost, module
+// unloading), and a gate the scheduler keeps closed would stall it.
 template <class Fn>
 CUresult after_flushing_all(const char* api, const void* what, Fn&& fn) {
   flush_all();
+  cuda::GatesOpen open;
   const CUresult r = fn();
   if (trace_enabled()) trace_call(api, r, "ptr=%p", what);
   return r;
@@ -51,7 +55,7 @@ CUresult destroy_stream(const char* api, CUstream s, CUresult (*real)(CUstream))
 
 CUresult destroy_event(const char* api, CUevent e, CUresult (*real)(CUevent)) {
   const PendingRecord rec = pending_record(e);
-  if (rec.queue != nullptr) rec.queue->xq->flush(rec.seq);  // the record goes first; the driver frees after it
+  if (rec.held) rec.queue->xq->flush(rec.seq);  // the record goes first; the driver frees after it
   forget_event(e);
   const CUresult r = real != nullptr ? real(e) : CUDA_ERROR_NOT_INITIALIZED;
   if (trace_enabled()) trace_call(api, r, "event=%p", static_cast<void*>(e));

@@ -55,7 +55,7 @@ CUresult event_record(const char* api, Flavor fl, CUevent e, CUstream s, bool wi
   // driver first: launched after this one, it would become the event's
   // latest record there, and later queries and waits would see it instead.
   // (In the same queue, launches keep the order.)
-  if (const PendingRecord prev = pending_record(e); prev.queue != nullptr && prev.queue != find_stream_queue(s, fl)) {
+  if (const PendingRecord prev = pending_record(e); prev.held && prev.queue != find_stream_queue(s, fl)) {
     prev.queue->xq->flush(prev.seq);
   }
   cuda::Call c{};
@@ -75,9 +75,12 @@ CUresult event_record(const char* api, Flavor fl, CUevent e, CUstream s, bool wi
 
 CUresult stream_wait_event(const char* api, Flavor fl, CUstream s, CUevent e, unsigned flags) {
   const PendingRecord rec = pending_record(e);
-  // The record must reach the driver before the wait can: the waiting queue
-  // lends its urgency to the recording one up to that record.
-  if (rec.queue != nullptr) rec.queue->xq->flush(rec.seq);
+  // The record must reach the driver before the wait can, and complete
+  // before what follows the wait can run: the waiting queue lends its
+  // urgency to the recording one up to that record (priority inheritance;
+  // at Level 2 a held recording queue would otherwise stall the waiter
+  // behind its gate for as long as the waiter keeps it held).
+  if (rec.queue != nullptr && rec.queue != find_stream_queue(s, fl)) rec.queue->xq->expedite(rec.seq);
   if (auto root = rec.capture_root.lock(); root != nullptr && root->capturing()) {
     // Waiting on an event of a captured stream makes this stream part of the
     // capture: what it held goes first, what follows is captured.
@@ -146,7 +149,7 @@ XS_CUDA_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned f
 }
 
 XS_CUDA_EXPORT CUresult cuEventQuery(CUevent e) {
-  const CUresult r = ip::pending_record(e).queue != nullptr ? CUDA_ERROR_NOT_READY : ip::call_real(XS_REAL(cuEventQuery), e);
+  const CUresult r = ip::pending_record(e).held ? CUDA_ERROR_NOT_READY : ip::call_real(XS_REAL(cuEventQuery), e);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "event=%p", static_cast<void*>(e));
   return r;
 }
@@ -154,7 +157,7 @@ XS_CUDA_EXPORT CUresult cuEventQuery(CUevent e) {
 XS_CUDA_EXPORT CUresult cuEventSynchronize(CUevent e) {
   const ip::PendingRecord rec = ip::pending_record(e);
   CUresult r = CUDA_SUCCESS;
-  if (rec.queue != nullptr) {
+  if (rec.held) {
     const xs_result_t w = rec.queue->xq->wait(rec.seq, -1);
     if (w != XS_OK) r = ip::to_cuda(w, rec.queue.get());
   }
@@ -164,13 +167,13 @@ XS_CUDA_EXPORT CUresult cuEventSynchronize(CUevent e) {
 }
 
 XS_CUDA_EXPORT CUresult cuEventElapsedTime_v2(float* ms, CUevent start, CUevent end) {
-  const bool held = ip::pending_record(start).queue != nullptr || ip::pending_record(end).queue != nullptr;
+  const bool held = ip::pending_record(start).held || ip::pending_record(end).held;
   const CUresult r = held ? CUDA_ERROR_NOT_READY : ip::call_real(XS_REAL(cuEventElapsedTime_v2), ms, start, end);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "start=%p end=%p", static_cast<void*>(start), static_cast<void*>(end));
   return r;
 }
 XS_CUDA_EXPORT CUresult cuEventElapsedTime(float* ms, CUevent start, CUevent end) {
-  const bool held = ip::pending_record(start).queue != nullptr || ip::pending_record(end).queue != nullptr;
+  const bool held = ip::pending_record(start).held || ip::pending_record(end).held;
   const CUresult r = held ? CUDA_ERROR_NOT_READY : ip::call_real(XS_REAL(cuEventElapsedTime), ms, start, end);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "start=%p end=%p", static_cast<void*>(start), static_cast<void*>(end));
   return r;

@@ -40,6 +40,11 @@
   X(cuEventDestroy) X(cuCtxDestroy_v2) X(cuCtxDestroy) X(cuDevicePrimaryCtxReset_v2) X(cuStreamBeginCapture_v2)   \
   X(cuStreamBeginCapture_v2_ptsz) X(cuStreamBeginCaptureToGraph) X(cuStreamBeginCaptureToGraph_ptsz)              \
   X(cuStreamEndCapture) X(cuStreamEndCapture_ptsz)                                                               \
+  /* loading, with the gates open (wrap_loading.cpp) */                                                          \
+  X(cuModuleLoad) X(cuModuleLoadData) X(cuModuleLoadDataEx) X(cuModuleLoadFatBinary) X(cuLibraryLoadData)         \
+  X(cuLibraryLoadFromFile) X(cuModuleGetFunction) X(cuModuleGetGlobal_v2) X(cuLibraryGetKernel)                  \
+  X(cuLibraryGetModule) X(cuLibraryGetGlobal) X(cuLibraryGetManaged) X(cuKernelGetFunction) X(cuFuncLoad)        \
+  X(cuGraphInstantiateWithFlags) X(cuGraphInstantiateWithParams) X(cuGraphInstantiateWithParams_ptsz)           \
   /* other stream operations: flushed, then forwarded (wrap_flushed.cpp) */                                     \
   X(cuMemPrefetchAsync_v2) X(cuMemPrefetchAsync_v2_ptsz) X(cuMemcpyBatchAsync_v2) X(cuMemcpyBatchAsync_v2_ptsz)   \
   X(cuMemcpy3DBatchAsync_v2) X(cuMemcpy3DBatchAsync_v2_ptsz) X(cuMemcpy3DPeerAsync) X(cuMemcpy3DPeerAsync_ptsz)   \

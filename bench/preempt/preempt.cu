@@ -1,0 +1,683 @@
+// Preemption latency: how long a high-priority kernel waits for the GPU while
+// a low-priority stream keeps every SM busy with kernels of T µs.
+//
+//   preempt --t-us T --samples N --mean-gap-us G --high-priority P --out FILE.json
+//           [--seed S] [--low-depth D] [--warmup W] [--watchdog-s S]
+//
+// A low thread launches, non-stop, a kernel that fills every SM for T µs; a
+// high thread, at random times (exponential gaps of mean G µs), launches a
+// one-warp kernel whose first act is to write %globaltimer to host-mapped
+// memory. Latency = that device start time, converted to the host clock,
+// minus the host time just before the launch. The clocks are related by a
+// ping-pong calibration before and after the run (see calibrate()). Native,
+// with CUDA stream priorities, or under `xsched run`; bench/preempt/preempt.py
+// runs the variants and bench/preempt/README.md explains the method.
+//
+// Build: nvcc -O2 -std=c++20 -arch=sm_90 -Xcompiler -Wall,-Wextra -o preempt preempt.cu
+// Exit codes: 0 done, 1 CUDA error or watchdog, 2 bad arguments, 77 no GPU.
+#include <cuda_runtime.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using u64 = unsigned long long;  // the type %globaltimer and the mapped words use on both sides
+
+constexpr int kSpinThreads = 256;      // low kernel block size; 8 blocks fill an SM's 64 warps
+constexpr int kHighThreads = 32;       // the high kernel: one warp
+constexpr int kIdleSamples = 20;       // high kernels on an idle GPU: the launch-latency floor
+constexpr int kCalibTrips = 200;       // ping-pong round trips per calibration
+constexpr int64_t kLowRampNs = 50'000'000;       // low runs this long before the first sample
+constexpr int64_t kStartTimeoutNs = 10'000'000'000;  // a kernel that has not started by then never will
+
+// ---------------------------------------------------------------------------------------------
+// Errors, phases and the watchdog
+// ---------------------------------------------------------------------------------------------
+
+// What each thread is doing, for the watchdog's message (lock-free, so a signal handler may read it).
+std::atomic<const char*> g_main_phase{"start"};
+std::atomic<const char*> g_low_phase{"not started"};
+std::atomic<const char*> g_high_phase{"not started"};
+char g_watchdog_msg[96];
+
+void write_str(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') ++n;
+  while (n > 0) {
+    const ssize_t w = ::write(STDERR_FILENO, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// SIGALRM: a hang (a kernel that never starts, a sync that never returns) must not block the
+// benchmark. Only async-signal-safe calls here.
+extern "C" void on_watchdog(int) {
+  write_str(g_watchdog_msg);
+  write_str(" main: ");
+  write_str(g_main_phase.load());
+  write_str("; low thread: ");
+  write_str(g_low_phase.load());
+  write_str("; high thread: ");
+  write_str(g_high_phase.load());
+  write_str("\n");
+  _exit(1);
+}
+
+void arm_watchdog(int seconds) {
+  std::snprintf(g_watchdog_msg, sizeof g_watchdog_msg, "preempt: watchdog: not done after %d s;", seconds);
+  struct sigaction sa {};
+  sa.sa_handler = on_watchdog;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, nullptr);
+  alarm(static_cast<unsigned>(seconds));
+}
+
+// Any failure ends the process at once: another thread may be inside the CUDA runtime, so
+// exit()'s static destructors could race with it.
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "preempt: %s\n", what);
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+void check(cudaError_t e, const char* call, int line) {
+  if (e == cudaSuccess) return;
+  char msg[512];
+  std::snprintf(msg, sizeof msg, "%s failed (line %d): %s: %s", call, line, cudaGetErrorName(e),
+                cudaGetErrorString(e));
+  fail(msg);
+}
+#define CK(call) check((call), #call, __LINE__)
+
+int64_t now_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+// Spin until word == want (host side of a host-mapped word the GPU writes); false on timeout.
+bool wait_for(u64* word, u64 want, int64_t timeout_ns) {
+  std::atomic_ref<u64> w(*word);
+  const int64_t deadline = now_ns() + timeout_ns;
+  while (w.load(std::memory_order_acquire) != want) {
+    if (now_ns() > deadline) return false;
+  }
+  return true;
+}
+
+// Spin until word != 0; false on timeout.
+bool wait_nonzero(u64* word, int64_t timeout_ns) {
+  std::atomic_ref<u64> w(*word);
+  const int64_t deadline = now_ns() + timeout_ns;
+  while (w.load(std::memory_order_acquire) == 0) {
+    if (now_ns() > deadline) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ u64 globaltimer() {
+  u64 t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");  // not moved across memory accesses
+  return t;
+}
+
+// Occupies its SM slot for spin_ns from the block's own start. Every thread spins, so the block's
+// warps stay resident and no other block fits beside it.
+__global__ void __launch_bounds__(kSpinThreads) spin_kernel(u64 spin_ns) {
+  const u64 end = globaltimer() + spin_ns;
+  while (globaltimer() < end) {
+  }
+}
+
+// The high-priority probe: its first act is to stamp its start where the host can read it.
+__global__ void high_kernel(volatile u64* slot) {
+  if (threadIdx.x == 0) {
+    *slot = globaltimer();
+    __threadfence_system();
+  }
+}
+
+// Host-mapped words of the clock calibration; each on its own cache line so the GPU's polling
+// read of one does not contend with the host's writes to another.
+struct alignas(64) Word {
+  u64 v;
+};
+struct Mailbox {
+  Word ping;     // host -> GPU: round-trip number
+  Word pong;     // GPU -> host: the last number answered
+  Word pong_ns;  // GPU -> host: %globaltimer when it saw that number
+  Word quit;     // host -> GPU: stop
+};
+
+// One thread: answer every new ping with the device time, until told to quit.
+__global__ void calib_kernel(Mailbox* mb) {
+  volatile u64* ping = &mb->ping.v;
+  volatile u64* pong = &mb->pong.v;
+  volatile u64* pong_ns = &mb->pong_ns.v;
+  volatile u64* quit = &mb->quit.v;
+  u64 seen = 0;
+  while (*quit == 0) {
+    const u64 p = *ping;
+    if (p == seen) continue;
+    *pong_ns = globaltimer();
+    __threadfence_system();  // the time reaches the host before the number that announces it
+    *pong = p;
+    __threadfence_system();
+    seen = p;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+struct Options {
+  double t_us = -1;
+  int samples = -1;
+  double mean_gap_us = 5000;
+  int high_priority = 0;
+  bool have_priority = false;
+  std::string out;
+  u64 seed = 1;
+  int low_depth = 8;
+  int warmup = 5;
+  int watchdog_s = 120;
+};
+
+[[noreturn]] void usage(const char* msg) {
+  if (msg) std::fprintf(stderr, "preempt: %s\n", msg);
+  std::fprintf(stderr,
+               "usage: preempt --t-us T --samples N --mean-gap-us G --high-priority P --out FILE.json\n"
+               "               [--seed S] [--low-depth D] [--warmup W] [--watchdog-s S]\n"
+               "  --t-us T          low kernel length, µs (each block spins T µs on %%globaltimer)\n"
+               "  --samples N       timed high kernels\n"
+               "  --mean-gap-us G   mean of the random (exponential) gap between high kernels (default 5000)\n"
+               "  --high-priority P CUDA priority of the high stream (0 default, -1 higher; clamped to the range)\n"
+               "  --out FILE        JSON results\n"
+               "  --seed S          seed of the gaps (default 1)\n"
+               "  --low-depth D     low kernels in flight before the low thread waits (default 8)\n"
+               "  --warmup W        untimed high kernels under load before the samples (default 5)\n"
+               "  --watchdog-s S    give up (exit 1) after S seconds (default 120)\n");
+  std::exit(2);
+}
+
+double parse_double(const char* name, const char* s, double lo, double hi) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "%s: '%s' is not a number in %g..%g", name, s, lo, hi);
+    usage(msg);
+  }
+  return v;
+}
+
+long long parse_int(const char* name, const char* s, long long lo, long long hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "%s: '%s' is not an integer in %lld..%lld", name, s, lo, hi);
+    usage(msg);
+  }
+  return v;
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(nullptr);
+    }
+    if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+    const char* v = argv[++i];
+    if (a == "--t-us") o.t_us = parse_double("--t-us", v, 1, 10'000'000);
+    else if (a == "--samples") o.samples = static_cast<int>(parse_int("--samples", v, 1, 10'000'000));
+    else if (a == "--mean-gap-us") o.mean_gap_us = parse_double("--mean-gap-us", v, 1, 10'000'000);
+    else if (a == "--high-priority") {
+      o.high_priority = static_cast<int>(parse_int("--high-priority", v, -1000, 1000));
+      o.have_priority = true;
+    } else if (a == "--out") o.out = v;
+    else if (a == "--seed") o.seed = static_cast<u64>(parse_int("--seed", v, 0, LLONG_MAX));
+    else if (a == "--low-depth") o.low_depth = static_cast<int>(parse_int("--low-depth", v, 1, 4096));
+    else if (a == "--warmup") o.warmup = static_cast<int>(parse_int("--warmup", v, 0, 100'000));
+    else if (a == "--watchdog-s") o.watchdog_s = static_cast<int>(parse_int("--watchdog-s", v, 1, 86'400));
+    else usage(("unknown option " + a).c_str());
+  }
+  if (o.t_us < 0) usage("--t-us is required");
+  if (o.samples < 0) usage("--samples is required");
+  if (!o.have_priority) usage("--high-priority is required");
+  if (o.out.empty()) usage("--out is required");
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock calibration
+// ---------------------------------------------------------------------------------------------
+
+struct Calibration {
+  int64_t mid_ns = 0;     // host time of the best round trip's middle
+  int64_t offset_ns = 0;  // device time - host time at that moment
+  int64_t rtt_ns = 0;     // the best round trip: the offset is known to within half of it
+};
+
+// The device writes pong_ns somewhere between the host's t0 (ping written) and t1 (pong seen);
+// taking the middle errs by at most (t1 - t0) / 2, so keep the shortest of many round trips.
+// The kernel runs alone (before the low thread starts and after it stops) so that nothing
+// delays its answers.
+Calibration calibrate(Mailbox* host, Mailbox* dev, cudaStream_t stream) {
+  std::atomic_ref<u64> ping(host->ping.v), quit(host->quit.v), pong_ns(host->pong_ns.v);
+  std::memset(host, 0, sizeof *host);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  calib_kernel<<<1, 1, 0, stream>>>(dev);
+  CK(cudaGetLastError());
+  // Round trip 1 waits for the kernel to start; it is not counted.
+  ping.store(1, std::memory_order_release);
+  if (!wait_for(&host->pong.v, 1, kStartTimeoutNs)) fail("calibration kernel never answered");
+  Calibration best;
+  best.rtt_ns = INT64_MAX;
+  for (u64 k = 2; k < 2 + kCalibTrips; ++k) {
+    const int64_t t0 = now_ns();
+    ping.store(k, std::memory_order_release);
+    if (!wait_for(&host->pong.v, k, 1'000'000'000)) fail("calibration kernel stopped answering");
+    const int64_t t1 = now_ns();
+    if (t1 - t0 < best.rtt_ns) {
+      best.rtt_ns = t1 - t0;
+      best.mid_ns = t0 + (t1 - t0) / 2;
+      best.offset_ns = static_cast<int64_t>(pong_ns.load(std::memory_order_acquire)) - best.mid_ns;
+    }
+  }
+  quit.store(1, std::memory_order_release);
+  CK(cudaStreamSynchronize(stream));
+  return best;
+}
+
+// Device time -> host time, with the offset interpolated linearly between two calibrations.
+// In integers: %globaltimer counts from 1970 (~1.8e18 ns), beyond a double's exact range.
+struct ClockMap {
+  Calibration before, after;
+
+  int64_t to_host_ns(u64 device_ns) const {
+    const int64_t h = static_cast<int64_t>(device_ns) - before.offset_ns;
+    const int64_t span = after.mid_ns - before.mid_ns;
+    if (span <= 0) return h;
+    const double frac = static_cast<double>(h - before.mid_ns) / static_cast<double>(span);
+    return h - std::llround(frac * static_cast<double>(after.offset_ns - before.offset_ns));
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The two sides
+// ---------------------------------------------------------------------------------------------
+
+struct Setup {
+  int sm_count = 0;
+  int blocks_per_sm = 0;
+  int max_threads_per_sm = 0;
+  int prio_least = 0, prio_greatest = 0;
+  int high_priority = 0;  // after clamping
+  int cuda_runtime = 0, cuda_driver = 0;
+  bool interposed = false;  // an xsched library is mapped into this process
+  std::string device;
+};
+
+// The low side: non-stop full-GPU kernels, at most `depth` in flight, like a program that
+// syncs now and then. Under xsched launches never block, so without the waits the host would
+// buffer kernels without bound.
+struct Low {
+  cudaStream_t stream = nullptr;
+  dim3 grid;
+  u64 spin_ns = 0;
+  int depth = 8;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> started{false};
+  u64 kernels = 0;  // read by main after join
+};
+
+void low_loop(Low& low) {
+  g_low_phase = "creating events";
+  std::vector<cudaEvent_t> ring(static_cast<size_t>(low.depth));
+  for (cudaEvent_t& e : ring) CK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  g_low_phase = "launching";
+  for (u64 i = 0; !low.stop.load(std::memory_order_relaxed); ++i) {
+    cudaEvent_t ev = ring[i % ring.size()];
+    if (i >= ring.size()) CK(cudaEventSynchronize(ev));  // the kernel `depth` launches ago is done
+    spin_kernel<<<low.grid, kSpinThreads, 0, low.stream>>>(low.spin_ns);
+    CK(cudaGetLastError());
+    CK(cudaEventRecord(ev, low.stream));
+    ++low.kernels;
+    if (i == 0) low.started.store(true, std::memory_order_release);
+  }
+  g_low_phase = "draining";
+  CK(cudaStreamSynchronize(low.stream));  // nothing of ours in flight before the events go
+  for (cudaEvent_t e : ring) CK(cudaEventDestroy(e));
+  g_low_phase = "done";
+}
+
+// One probe: launch the high kernel, wait (spinning) until its start stamp is visible, then
+// synchronise as a real program would (under xsched that also ends the high burst at once).
+struct Probe {
+  int64_t submit_ns;
+  int64_t seen_ns;
+};
+
+Probe probe(cudaStream_t stream, u64* host_slot, u64* dev_slot) {
+  const int64_t submit = now_ns();
+  high_kernel<<<1, kHighThreads, 0, stream>>>(dev_slot);
+  CK(cudaGetLastError());
+  if (!wait_nonzero(host_slot, kStartTimeoutNs)) fail("a high kernel did not start within 10 s");
+  const int64_t seen = now_ns();
+  CK(cudaStreamSynchronize(stream));
+  return {submit, seen};
+}
+
+struct High {
+  cudaStream_t stream = nullptr;
+  u64* host_slots = nullptr;  // one zeroed slot per probe, host-mapped
+  u64* dev_slots = nullptr;
+  int first = 0;  // slot of the first probe of this run
+  int count = 0;
+  int warmup = 0;  // the first `warmup` of them are not samples
+  double mean_gap_us = 0;
+  u64 seed = 0;
+  std::vector<Probe> probes;
+};
+
+void sleep_ns(int64_t ns) { std::this_thread::sleep_for(std::chrono::nanoseconds(ns)); }
+
+// Probes at exponentially distributed gaps (a Poisson arrival process), after the low side has
+// been running for kLowRampNs.
+void high_loop(High& high, const Low& low) {
+  g_high_phase = "waiting for the low thread";
+  while (!low.started.load(std::memory_order_acquire)) sleep_ns(100'000);
+  sleep_ns(kLowRampNs);
+  std::mt19937_64 rng(high.seed);
+  std::exponential_distribution<double> gap_us(1.0 / high.mean_gap_us);
+  high.probes.reserve(static_cast<size_t>(high.count));
+  for (int i = 0; i < high.count; ++i) {
+    g_high_phase = "sleeping";
+    sleep_ns(std::llround(gap_us(rng) * 1e3));
+    g_high_phase = i < high.warmup ? "warm-up probe" : "probe";
+    const int slot = high.first + i;
+    high.probes.push_back(probe(high.stream, high.host_slots + slot, high.dev_slots + slot));
+  }
+  g_high_phase = "done";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------------
+
+double percentile(std::vector<double> xs, double q) {
+  if (xs.empty()) return NAN;
+  std::sort(xs.begin(), xs.end());
+  const double pos = (static_cast<double>(xs.size()) - 1) * q / 100.0;
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = static_cast<size_t>(std::ceil(pos));
+  return xs[lo] + (xs[hi] - xs[lo]) * (pos - static_cast<double>(lo));
+}
+
+std::string json_string(const std::string& s) {
+  std::string r = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      r += '\\';
+      r += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      r += buf;
+    } else {
+      r += c;
+    }
+  }
+  return r + "\"";
+}
+
+void write_list(FILE* f, const char* name, const std::vector<double>& xs) {
+  std::fprintf(f, " \"%s\": [", name);
+  for (size_t i = 0; i < xs.size(); ++i) std::fprintf(f, "%s%.3f", i ? ", " : "", xs[i]);
+  std::fprintf(f, "],\n");
+}
+
+struct Results {
+  std::vector<double> latency_us, seen_us, idle_us, idle_seen_us;
+  ClockMap clocks;
+  u64 low_kernels = 0;
+  double run_s = 0;
+};
+
+void write_json(const Options& o, const Setup& s, const Results& r) {
+  FILE* f = std::fopen(o.out.c_str(), "w");
+  if (!f) fail(("cannot write " + o.out + ": " + std::strerror(errno)).c_str());
+  const Calibration& b = r.clocks.before;
+  const Calibration& a = r.clocks.after;
+  const int64_t span = a.mid_ns - b.mid_ns;
+  std::fprintf(f, "{\n \"t_us\": %.3f,\n", o.t_us);
+  write_list(f, "samples", r.latency_us);
+  write_list(f, "host_seen_us", r.seen_us);
+  write_list(f, "idle_us", r.idle_us);
+  write_list(f, "idle_host_seen_us", r.idle_seen_us);
+  std::fprintf(f,
+               " \"calib\": {\"rtt_ns_before\": %" PRId64 ", \"rtt_ns_after\": %" PRId64
+               ", \"drift_ns\": %" PRId64 ", \"span_ns\": %" PRId64 ", \"drift_ppm\": %.4f},\n",
+               b.rtt_ns, a.rtt_ns, a.offset_ns - b.offset_ns, span,
+               span > 0 ? 1e6 * static_cast<double>(a.offset_ns - b.offset_ns) / static_cast<double>(span) : 0.0);
+  std::fprintf(f, " \"low_kernels\": %llu,\n \"high_priority\": %d,\n \"high_priority_requested\": %d,\n",
+               r.low_kernels, s.high_priority, o.high_priority);
+  std::fprintf(f, " \"priority_range\": [%d, %d],\n", s.prio_greatest, s.prio_least);
+  std::fprintf(f, " \"sm_count\": %d,\n \"blocks_per_sm\": %d,\n \"threads_per_block\": %d,\n", s.sm_count,
+               s.blocks_per_sm, kSpinThreads);
+  std::fprintf(f, " \"max_threads_per_sm\": %d,\n", s.max_threads_per_sm);
+  std::fprintf(f, " \"low_depth\": %d,\n \"mean_gap_us\": %.3f,\n \"seed\": %llu,\n \"warmup\": %d,\n", o.low_depth,
+               o.mean_gap_us, o.seed, o.warmup);
+  std::fprintf(f, " \"cuda_runtime\": %d,\n \"cuda_driver\": %d,\n \"interposed\": %s,\n", s.cuda_runtime,
+               s.cuda_driver, s.interposed ? "true" : "false");
+  std::fprintf(f, " \"run_s\": %.3f,\n \"device\": %s\n}\n", r.run_s, json_string(s.device).c_str());
+  if (std::fclose(f) != 0) fail(("cannot write " + o.out).c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup and main
+// ---------------------------------------------------------------------------------------------
+
+// 77 (the "skipped" code of test harnesses) when there is no GPU to measure.
+void require_gpu() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    std::fprintf(stderr, "preempt: no CUDA device (%s); skipped\n",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "device count 0");
+    std::exit(77);
+  }
+}
+
+// Whether `xsched run` put its interposer in this process: a run meant to be scheduled that
+// was not would measure nothing (the runner checks this flag).
+bool xsched_mapped() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const size_t slash = line.rfind('/');
+    if (slash != std::string::npos && line.find("xsched", slash) != std::string::npos) return true;
+  }
+  return false;
+}
+
+Setup query_device(int requested_priority) {
+  Setup s;
+  CK(cudaSetDevice(0));
+  CK(cudaFree(nullptr));  // create the context now, so the driver (or its stand-in) is loaded
+  CK(cudaRuntimeGetVersion(&s.cuda_runtime));
+  CK(cudaDriverGetVersion(&s.cuda_driver));
+  s.interposed = xsched_mapped();
+  cudaDeviceProp p{};
+  CK(cudaGetDeviceProperties(&p, 0));
+  if (!p.canMapHostMemory) fail("the device cannot map host memory");
+  s.device = p.name;
+  s.sm_count = p.multiProcessorCount;
+  s.max_threads_per_sm = p.maxThreadsPerMultiProcessor;
+  CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&s.blocks_per_sm, spin_kernel, kSpinThreads, 0));
+  if (s.blocks_per_sm < 1) fail("the spin kernel does not fit on an SM");
+  if (s.blocks_per_sm * kSpinThreads < s.max_threads_per_sm) {
+    std::fprintf(stderr, "preempt: warning: the low kernel fills %d of %d threads per SM; a high kernel may fit "
+                 "beside it\n", s.blocks_per_sm * kSpinThreads, s.max_threads_per_sm);
+  }
+  CK(cudaDeviceGetStreamPriorityRange(&s.prio_least, &s.prio_greatest));
+  // Lower numbers are more urgent: greatest <= P <= least.
+  s.high_priority = std::clamp(requested_priority, s.prio_greatest, s.prio_least);
+  return s;
+}
+
+template <typename T>
+T* host_mapped(size_t count, T** dev) {
+  void* p = nullptr;
+  CK(cudaHostAlloc(&p, count * sizeof(T), cudaHostAllocMapped));
+  std::memset(p, 0, count * sizeof(T));
+  void* d = nullptr;
+  CK(cudaHostGetDevicePointer(&d, p, 0));
+  *dev = static_cast<T*>(d);
+  return static_cast<T*>(p);
+}
+
+// Submit -> device start (on the host clock), µs, for probes[from..].
+std::vector<double> start_latencies_us(const std::vector<Probe>& probes, size_t from, u64* slots,
+                                       const ClockMap& clocks) {
+  std::vector<double> out;
+  for (size_t i = from; i < probes.size(); ++i) {
+    const u64 device_start = std::atomic_ref<u64>(slots[i]).load(std::memory_order_acquire);
+    out.push_back(static_cast<double>(clocks.to_host_ns(device_start) - probes[i].submit_ns) / 1e3);
+  }
+  return out;
+}
+
+// Submit -> the host saw the start stamp, µs, for probes[from..]: the same without the clock map.
+std::vector<double> seen_latencies_us(const std::vector<Probe>& probes, size_t from) {
+  std::vector<double> out;
+  for (size_t i = from; i < probes.size(); ++i) {
+    out.push_back(static_cast<double>(probes[i].seen_ns - probes[i].submit_ns) / 1e3);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options opt = parse_options(argc, argv);
+  arm_watchdog(opt.watchdog_s);
+  g_main_phase = "initialising CUDA";
+  require_gpu();
+  const Setup setup = query_device(opt.high_priority);
+  const int64_t t_start = now_ns();
+
+  // Streams. The calibration stream gets the greatest priority so that, under xsched too,
+  // nothing holds it back.
+  cudaStream_t low_stream, high_stream, calib_stream;
+  CK(cudaStreamCreateWithPriority(&low_stream, cudaStreamNonBlocking, 0));
+  CK(cudaStreamCreateWithPriority(&high_stream, cudaStreamNonBlocking, setup.high_priority));
+  CK(cudaStreamCreateWithPriority(&calib_stream, cudaStreamNonBlocking, setup.prio_greatest));
+
+  // One host-mapped slot per probe: the idle probes, then the warm-up and timed ones.
+  const int n_probes = kIdleSamples + opt.warmup + opt.samples;
+  u64* dev_slots = nullptr;
+  u64* slots = host_mapped<u64>(static_cast<size_t>(n_probes) + 1, &dev_slots);  // + 1: the load probe
+  Mailbox* dev_mb = nullptr;
+  Mailbox* mb = host_mapped<Mailbox>(1, &dev_mb);
+
+  // Load both kernels (lazy module loading) before anything is timed.
+  g_main_phase = "warming up";
+  spin_kernel<<<1, kSpinThreads, 0, low_stream>>>(1000);
+  CK(cudaGetLastError());
+  CK(cudaStreamSynchronize(low_stream));
+  probe(high_stream, slots + n_probes, dev_slots + n_probes);
+
+  Results res;
+  g_main_phase = "calibrating (before)";
+  res.clocks.before = calibrate(mb, dev_mb, calib_stream);
+
+  // The floor: high kernels on an idle GPU.
+  g_main_phase = "idle probes";
+  std::vector<Probe> idle;
+  for (int i = 0; i < kIdleSamples; ++i) {
+    sleep_ns(1'000'000);
+    idle.push_back(probe(high_stream, slots + i, dev_slots + i));
+  }
+
+  g_main_phase = "running (low and high threads)";
+  Low low;
+  low.stream = low_stream;
+  low.grid = dim3(static_cast<unsigned>(setup.sm_count * setup.blocks_per_sm));
+  low.spin_ns = static_cast<u64>(std::llround(opt.t_us * 1e3));
+  low.depth = opt.low_depth;
+  High high;
+  high.stream = high_stream;
+  high.host_slots = slots;
+  high.dev_slots = dev_slots;
+  high.first = kIdleSamples;
+  high.count = opt.warmup + opt.samples;
+  high.warmup = opt.warmup;
+  high.mean_gap_us = opt.mean_gap_us;
+  high.seed = opt.seed;
+  std::thread low_thread(low_loop, std::ref(low));
+  std::thread high_thread(high_loop, std::ref(high), std::cref(low));
+  high_thread.join();
+  low.stop.store(true, std::memory_order_relaxed);
+  low_thread.join();
+
+  g_main_phase = "calibrating (after)";
+  res.clocks.after = calibrate(mb, dev_mb, calib_stream);
+
+  g_main_phase = "writing results";
+  const size_t warm = static_cast<size_t>(opt.warmup);
+  res.latency_us = start_latencies_us(high.probes, warm, slots + kIdleSamples, res.clocks);
+  res.seen_us = seen_latencies_us(high.probes, warm);
+  res.idle_us = start_latencies_us(idle, 0, slots, res.clocks);
+  res.idle_seen_us = seen_latencies_us(idle, 0);
+  res.low_kernels = low.kernels;
+  res.run_s = static_cast<double>(now_ns() - t_start) / 1e9;
+  write_json(opt, setup, res);
+
+  g_main_phase = "cleaning up";
+  CK(cudaFreeHost(mb));
+  CK(cudaFreeHost(slots));
+  CK(cudaStreamDestroy(calib_stream));
+  CK(cudaStreamDestroy(high_stream));
+  CK(cudaStreamDestroy(low_stream));
+  alarm(0);
+
+  std::printf("preempt: T=%g us, high priority %d, %zu samples: latency p50 %.1f p99 %.1f max %.1f us "
+              "(host-seen p50 %.1f p99 %.1f; idle p50 %.1f); %llu low kernels; calibration rtt %" PRId64
+              "/%" PRId64 " ns, drift %" PRId64 " ns\n",
+              opt.t_us, setup.high_priority, res.latency_us.size(), percentile(res.latency_us, 50),
+              percentile(res.latency_us, 99), percentile(res.latency_us, 100), percentile(res.seen_us, 50),
+              percentile(res.seen_us, 99), percentile(res.idle_us, 50), res.low_kernels, res.clocks.before.rtt_ns,
+              res.clocks.after.rtt_ns, res.clocks.after.offset_ns - res.clocks.before.offset_ns);
+  return 0;
+}

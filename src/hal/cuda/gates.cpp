@@ -1,0 +1,238 @@
+#include "hal/cuda/gates.h"
+
+#include <array>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "core/log.h"
+#include "hal/cuda/context_scope.h"
+
+namespace xsched::cuda {
+
+constexpr uint32_t kGateClosed = 0;
+// One page of gates per context: PyTorch's stream pools and every thread's
+// default stream together stay far below this.
+constexpr uint32_t kSlotsPerPage = 1024;
+
+struct GatePage {
+  CUcontext ctx = nullptr;
+  uint32_t* words = nullptr;  // host side of the mapped page
+  CUdeviceptr device = 0;
+  std::vector<uint32_t> free_slots;
+  std::array<bool, kSlotsPerPage> held{};
+  std::array<std::atomic<int>*, kSlotsPerPage> held_counts{};
+  bool dead = false;  // its context is gone, and the page with it
+};
+
+namespace {
+
+// Process-wide; immortal, since queues and exit handlers may use it late.
+struct Bank {
+  std::mutex mu;
+  std::vector<GatePage*> pages;  // pages are never freed: a dead one is only marked
+  uint32_t forced_open = 0;      // live GatesOpen scopes (+1 for good once the process exits)
+  std::atomic<int> held{0};
+  std::atomic<bool> in_use{false};
+};
+
+Bank& bank() {
+  static Bank* b = new Bank;
+  return *b;
+}
+
+void store(GatePage& p, uint32_t slot, uint32_t value) {
+  if (p.dead) return;
+  std::atomic_ref<uint32_t>(p.words[slot]).store(value, std::memory_order_seq_cst);
+}
+
+// Under the bank's lock: what the word must say now.
+void write_locked(const Bank& b, GatePage& p, uint32_t slot) {
+  store(p, slot, p.held[slot] && b.forced_open == 0 ? kGateClosed : kGateOpen);
+}
+
+void rewrite_all_locked(Bank& b) {
+  for (GatePage* p : b.pages) {
+    for (uint32_t s = 0; s < kSlotsPerPage; ++s) {
+      if (p->held[s]) write_locked(b, *p, s);
+    }
+  }
+}
+
+// At exit nothing may stay behind a gate: the driver's teardown waits for streams.
+void open_all_at_exit() {
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  ++b.forced_open;
+  rewrite_all_locked(b);
+}
+
+GatePage* make_page_locked(Bank& b, const Driver& d, CUcontext ctx) {
+  if (d.cuMemHostAlloc == nullptr || d.cuMemHostGetDevicePointer_v2 == nullptr || d.cuStreamWaitValue32_v2 == nullptr) {
+    return nullptr;
+  }
+  auto* page = new (std::nothrow) GatePage;
+  if (page == nullptr) return nullptr;
+  try {
+    page->free_slots.reserve(kSlotsPerPage);
+    b.pages.reserve(b.pages.size() + 1);
+  } catch (const std::bad_alloc&) {
+    delete page;
+    return nullptr;
+  }
+  ContextScope scope(d, ctx);
+  void* host = nullptr;
+  CUresult r = d.cuMemHostAlloc(&host, kSlotsPerPage * sizeof(uint32_t), CU_MEMHOSTALLOC_DEVICEMAP);
+  if (r == CUDA_SUCCESS) r = d.cuMemHostGetDevicePointer_v2(&page->device, host, 0);
+  if (r != CUDA_SUCCESS) {
+    char buf[32];
+    log(LogLevel::kInfo, "context %p: no host-mapped gate page (%s): its queues stay at Level 1", static_cast<void*>(ctx),
+        d.error_name(r, buf));
+    delete page;
+    return nullptr;
+  }
+  page->ctx = ctx;
+  page->words = static_cast<uint32_t*>(host);
+  for (uint32_t s = kSlotsPerPage; s-- > 0;) {
+    page->words[s] = kGateOpen;
+    page->free_slots.push_back(s);
+  }
+  if (!b.in_use.exchange(true)) std::atexit(open_all_at_exit);
+  b.pages.push_back(page);
+  return page;
+}
+
+}  // namespace
+
+bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out) {
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  GatePage* page = nullptr;
+  for (GatePage* p : b.pages) {
+    if (!p->dead && p->ctx == ctx) page = p;
+  }
+  if (page == nullptr) page = make_page_locked(b, d, ctx);
+  if (page == nullptr || page->free_slots.empty()) return false;
+  const uint32_t slot = page->free_slots.back();
+  page->free_slots.pop_back();
+  page->held[slot] = false;
+  page->held_counts[slot] = out->held_count;
+  store(*page, slot, kGateOpen);
+  out->page = page;
+  out->slot = slot;
+  out->device = page->device + slot * sizeof(uint32_t);
+  return true;
+}
+
+void release_gate(Gate& g) {
+  if (!g.valid()) return;
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  GatePage& p = *g.page;
+  if (p.held[g.slot]) {
+    p.held[g.slot] = false;
+    b.held.fetch_sub(1, std::memory_order_relaxed);
+    if (g.held_count != nullptr) g.held_count->fetch_sub(1, std::memory_order_relaxed);
+  }
+  store(p, g.slot, kGateOpen);
+  p.held_counts[g.slot] = nullptr;
+  p.free_slots.push_back(g.slot);  // reserved to full size: never allocates
+  g.page = nullptr;
+}
+
+void hold_gate(Gate& g) {
+  if (!g.valid()) return;
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  GatePage& p = *g.page;
+  if (p.held[g.slot]) return;
+  p.held[g.slot] = true;
+  b.held.fetch_add(1, std::memory_order_relaxed);
+  if (g.held_count != nullptr) g.held_count->fetch_add(1, std::memory_order_release);
+  write_locked(b, p, g.slot);
+}
+
+void let_go_gate(Gate& g) {
+  if (!g.valid()) return;
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  GatePage& p = *g.page;
+  if (!p.held[g.slot]) return;
+  p.held[g.slot] = false;
+  b.held.fetch_sub(1, std::memory_order_relaxed);
+  if (g.held_count != nullptr) g.held_count->fetch_sub(1, std::memory_order_release);
+  write_locked(b, p, g.slot);
+}
+
+int held_gates() { return bank().held.load(std::memory_order_acquire); }
+
+bool gates_in_use() { return bank().in_use.load(std::memory_order_acquire); }
+
+GatesOpen::GatesOpen() {
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  if (b.forced_open++ == 0) rewrite_all_locked(b);
+}
+
+GatesOpen::~GatesOpen() {
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  if (--b.forced_open == 0) rewrite_all_locked(b);
+}
+
+void retire_gates(CUcontext ctx) {
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  for (GatePage* p : b.pages) {
+    if (p->ctx == ctx) p->dead = true;
+  }
+}
+
+// ---- lazy kernel loading ----
+
+namespace {
+
+// The kernels this thread has seen loaded, per context: a small
+// direct-mapped cache, so that a launch costs one lookup.
+struct LoadedCache {
+  struct Entry {
+    CUfunction f = nullptr;
+    CUcontext ctx = nullptr;
+  };
+  std::array<Entry, 64> entries{};
+  Entry& slot(CUfunction f, CUcontext ctx) {
+    const auto h = (reinterpret_cast<uintptr_t>(f) >> 4) ^ (reinterpret_cast<uintptr_t>(ctx) >> 8);
+    return entries[h % entries.size()];
+  }
+};
+thread_local LoadedCache t_loaded;
+
+// Loads f into ctx (current) if it is not. False if the driver could not say.
+bool load(const Driver& d, CUfunction f) {
+  CUfunctionLoadingState state = CU_FUNCTION_LOADING_STATE_LOADED;
+  if (d.cuFuncIsLoaded != nullptr && d.cuFuncIsLoaded(&state, f) == CUDA_SUCCESS) {
+    if (state == CU_FUNCTION_LOADING_STATE_LOADED) return true;
+    GatesOpen open;
+    return d.cuFuncLoad != nullptr && d.cuFuncLoad(f) == CUDA_SUCCESS;
+  }
+  // Not a CUfunction: a library's CUkernel, loaded per context on demand.
+  if (d.cuKernelGetFunction == nullptr) return false;
+  GatesOpen open;
+  CUfunction in_ctx = nullptr;
+  return d.cuKernelGetFunction(&in_ctx, reinterpret_cast<CUkernel>(f)) == CUDA_SUCCESS;
+}
+
+}  // namespace
+
+void load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx) {
+  if (f == nullptr || !gates_in_use()) return;
+  LoadedCache::Entry& e = t_loaded.slot(f, ctx);
+  if (e.f == f && e.ctx == ctx) return;
+  ContextScope scope(d, ctx);
+  // A kernel the driver cannot describe is not cached: its launch then loads
+  // it, and may wait for a gate, as without this check.
+  if (load(d, f)) e = LoadedCache::Entry{f, ctx};
+}
+
+}  // namespace xsched::cuda

@@ -1,0 +1,76 @@
+// Level 2 for CUDA: stream-ordered gates.
+//
+// A gated queue owns one 32-bit word in host-mapped pinned memory of its
+// context and puts cuStreamWaitValue32(word == open) in its stream before a
+// command, or before a group of short ones. Closing the gate is one host
+// store: whatever the stream has not started yet stays behind it on the GPU,
+// untouched; opening it lets the stream go on. A closed gate stalls only its
+// own stream (measured on H100: probes/README.md).
+//
+// Hazard: some driver calls wait for every stream of their context
+// (cuMemFree, cuMemFreeHost, module and library loading, a kernel's lazy
+// loading at its first launch). Made while a gate is closed, they would wait
+// for the scheduler, which may wait for them: the thread that makes the call
+// is often the one whose work keeps the gate closed. `GatesOpen` keeps every
+// gate of the process open for the length of such a call.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "hal/cuda/cuda_driver.h"
+
+namespace xsched::cuda {
+
+struct GatePage;
+
+// One queue's gate; all members are set by acquire_gate.
+struct Gate {
+  GatePage* page = nullptr;
+  uint32_t slot = 0;
+  CUdeviceptr device = 0;  // what cuStreamWaitValue32 waits on
+  // The context-wide count this gate adds to while it is held (optional,
+  // for callers that must know whether some gate of a kind is held).
+  std::atomic<int>* held_count = nullptr;
+  bool valid() const { return page != nullptr; }
+};
+
+// The value the stream waits for.
+constexpr uint32_t kGateOpen = 1;
+
+// A gate in ctx's page (made on first use), open. False when the device or
+// driver cannot gate (no host-mapped memory, no cuStreamWaitValue32), or
+// every slot is taken: the queue stays at Level 1.
+bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out);
+// The queue is done with its gate (open by then).
+void release_gate(Gate& g);
+
+// Hold / let go: the gate is closed while held, unless GatesOpen is in force.
+void hold_gate(Gate& g);
+void let_go_gate(Gate& g);
+
+// Gates held now, process-wide (a hint for fast paths: may be stale at once).
+int held_gates();
+// Whether any gate was ever made: no gate, no hazard.
+bool gates_in_use();
+
+// Keeps every gate open while it lives (nests; any thread).
+class GatesOpen {
+ public:
+  GatesOpen();
+  ~GatesOpen();
+  GatesOpen(const GatesOpen&) = delete;
+  GatesOpen& operator=(const GatesOpen&) = delete;
+};
+
+// ctx is being destroyed: its page goes with it, so its gates are never
+// written again.
+void retire_gates(CUcontext ctx);
+
+// Before launching kernel f (a CUfunction, or a CUkernel passed as one) in
+// context ctx: makes sure it is loaded, with the gates open while it
+// loads, so that lazy loading at launch never waits for a closed gate.
+// Cheap once f has been seen by this thread.
+void load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx);
+
+}  // namespace xsched::cuda
