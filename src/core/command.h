@@ -30,6 +30,9 @@ struct Command {
   // ---- set by the XQueue ----
   uint64_t seq = 0;         // 1-based position in its queue
   bool sync_point = false;  // the queue will call sync() on it: the platform must allow that
+  // Some queue could preempt this one when it was launched: at Level 2 the
+  // platform puts it behind a gate; otherwise a gate would only cost.
+  bool preemptible = true;
   Command* next = nullptr;  // FIFO link
 
   // ---- free for the platform ----

@@ -119,6 +119,7 @@ void XQueue::set_window_bounded(bool bounded) {
 }
 
 void XQueue::launch_locked(Command* c) {
+  c->preemptible = window_bounded_;
   if (++since_sync_point_ >= sync_interval_locked()) {
     c->sync_point = true;
     since_sync_point_ = 0;
@@ -217,6 +218,7 @@ void XQueue::commit_submit_locked(Command* c) {
 }
 
 xs_result_t XQueue::launch_inline_locked(Command* c) {
+  c->preemptible = window_bounded_;
   c->sync_point = since_sync_point_ + 1 >= sync_interval_locked();
   const xs_result_t r = hw_.ops->launch(hw_.ctx, c);
   if (r != XS_OK) {

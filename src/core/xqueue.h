@@ -138,6 +138,8 @@ class XQueue {
   // gains nothing from it and only pays for it (launches handed to the
   // worker thread, syncs), so the scheduler lifts it for such queues and sets
   // it again as soon as a queue that could preempt this one appears.
+  // Commands launched while it is lifted are not preemptible
+  // (Command::preemptible): at Level 2 they go without gates.
   void set_window_bounded(bool bounded);
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }

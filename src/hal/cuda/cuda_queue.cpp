@@ -436,8 +436,10 @@ void give_back_sync_event(Queue& q, CUevent e) {
 
 // The command, behind a gate when its group is full (or the queue was held
 // since the last gate: what is launched while held must wait behind it).
-CUresult issue_gated(Queue& q, const Call& c) {
-  if (q.gate.valid() && !q.gate_failed && q.since_gate >= q.group.load(std::memory_order_relaxed)) {
+// A command that nothing could preempt when it was launched goes ungated.
+CUresult issue_gated(Queue& q, const Call& c, bool preemptible) {
+  if (!preemptible) q.since_gate = UINT32_MAX;  // the next preemptible one gets a gate
+  if (preemptible && q.gate.valid() && !q.gate_failed && q.since_gate >= q.group.load(std::memory_order_relaxed)) {
     const CUresult g = q.d->cuStreamWaitValue32_v2(q.stream, q.gate.device, kGateOpen, CU_STREAM_WAIT_VALUE_EQ);
     if (g == CUDA_SUCCESS) {
       q.since_gate = 0;
@@ -455,29 +457,17 @@ CUresult issue_gated(Queue& q, const Call& c) {
 
 // The caller's own call goes through as the caller made it; a deferred one
 // runs in the stream's context.
-CUresult issue_in_context(Queue& q, const Call& c) {
-  if (!c.owned) return issue_gated(q, c);
+CUresult issue_in_context(Queue& q, const Call& c, bool preemptible) {
+  if (!c.owned) return issue_gated(q, c, preemptible);
   ContextScope scope(*q.d, q.ctx);
-  return issue_gated(q, c);
-}
-
-// A kernel the driver would load lazily at this launch is loaded first, with
-// the gates open: loading waits for every stream of the context.
-void load_kernel(const Queue& q, const Call& c) {
-  switch (c.op) {
-    case Op::kLaunch:
-    case Op::kLaunchCooperative: load_function_before_launch(*q.d, c.launch.f, q.ctx); break;
-    case Op::kLaunchEx: load_function_before_launch(*q.d, c.launch_ex.f, q.ctx); break;
-    default: break;
-  }
+  return issue_gated(q, c, preemptible);
 }
 
 xs_result_t op_launch(void* ctx, Command* cmd) {
   Queue& q = *self(ctx);
   Call& c = call_of(*cmd);
   const bool deferred = c.owned;
-  load_kernel(q, c);
-  const CUresult r = issue_in_context(q, c);
+  const CUresult r = issue_in_context(q, c, cmd->preemptible);
   q.blocks.release(owned_block(c));
   if (c.op == Op::kEventWait && deferred) q.free_snapshots.push_back(c.event.event);  // the wait has read it
   c.owned = false;

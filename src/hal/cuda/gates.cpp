@@ -208,31 +208,36 @@ struct LoadedCache {
 };
 thread_local LoadedCache t_loaded;
 
-// Loads f into ctx (current) if it is not. False if the driver could not say.
-bool load(const Driver& d, CUfunction f) {
+enum class Load { kWasLoaded, kLoadedNow, kUnknown };
+
+// Loads f into ctx (current) if it is not.
+Load load(const Driver& d, CUfunction f) {
   CUfunctionLoadingState state = CU_FUNCTION_LOADING_STATE_LOADED;
   if (d.cuFuncIsLoaded != nullptr && d.cuFuncIsLoaded(&state, f) == CUDA_SUCCESS) {
-    if (state == CU_FUNCTION_LOADING_STATE_LOADED) return true;
+    if (state == CU_FUNCTION_LOADING_STATE_LOADED) return Load::kWasLoaded;
     GatesOpen open;
-    return d.cuFuncLoad != nullptr && d.cuFuncLoad(f) == CUDA_SUCCESS;
+    return d.cuFuncLoad != nullptr && d.cuFuncLoad(f) == CUDA_SUCCESS ? Load::kLoadedNow : Load::kUnknown;
   }
   // Not a CUfunction: a library's CUkernel, loaded per context on demand.
-  if (d.cuKernelGetFunction == nullptr) return false;
+  if (d.cuKernelGetFunction == nullptr) return Load::kUnknown;
   GatesOpen open;
   CUfunction in_ctx = nullptr;
-  return d.cuKernelGetFunction(&in_ctx, reinterpret_cast<CUkernel>(f)) == CUDA_SUCCESS;
+  return d.cuKernelGetFunction(&in_ctx, reinterpret_cast<CUkernel>(f)) == CUDA_SUCCESS ? Load::kLoadedNow
+                                                                                        : Load::kUnknown;
 }
 
 }  // namespace
 
-void load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx) {
-  if (f == nullptr || !gates_in_use()) return;
+bool load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx) {
+  if (f == nullptr || !gates_in_use()) return false;
   LoadedCache::Entry& e = t_loaded.slot(f, ctx);
-  if (e.f == f && e.ctx == ctx) return;
+  if (e.f == f && e.ctx == ctx) return false;
   ContextScope scope(d, ctx);
   // A kernel the driver cannot describe is not cached: its launch then loads
   // it, and may wait for a gate, as without this check.
-  if (load(d, f)) e = LoadedCache::Entry{f, ctx};
+  const Load l = load(d, f);
+  if (l != Load::kUnknown) e = LoadedCache::Entry{f, ctx};
+  return l == Load::kLoadedNow;
 }
 
 }  // namespace xsched::cuda

@@ -68,9 +68,12 @@ class GatesOpen {
 void retire_gates(CUcontext ctx);
 
 // Before launching kernel f (a CUfunction, or a CUkernel passed as one) in
-// context ctx: makes sure it is loaded, with the gates open while it
-// loads, so that lazy loading at launch never waits for a closed gate.
-// Cheap once f has been seen by this thread.
-void load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx);
+// context ctx: makes sure it is loaded, with the gates open while it loads,
+// so that lazy loading at launch never waits for a closed gate. Returns true
+// if it loaded f now: the driver's loading may leave a barrier on the GPU
+// behind everything launched so far in the context, so work held behind
+// closed gates must run through (the caller sees to it). Cheap once this
+// thread has seen f.
+bool load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx);
 
 }  // namespace xsched::cuda

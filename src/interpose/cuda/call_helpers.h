@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "hal/cuda/cuda_command.h"
+#include "hal/cuda/gates.h"
 #include "interpose/cuda/export.h"
 #include "interpose/cuda/real_driver.h"
 #include "interpose/cuda/state.h"
@@ -67,6 +68,22 @@ StreamOpResult run_stream_op(CUstream s, Flavor f, xs_command_kind_t kind, const
   }
   out.result = to_cuda(r, sq);
   return out;
+}
+
+// Runs fn (a call that loads code or releases memory) with every gate open:
+// the driver waits for every stream of the context then, and a gate kept
+// closed while the caller's own work runs would stall it for good. Loading
+// may also leave a barrier on the GPU behind the work launched so far, so
+// held queues run that work before they are held again.
+template <class Fn>
+CUresult with_gates_open(Fn&& fn) {
+  CUresult r;
+  {
+    cuda::GatesOpen open;
+    r = fn();
+  }
+  if (cuda::held_gates() > 0) expedite_launched_everywhere();
+  return r;
 }
 
 // The queue id for trace lines (0: none).

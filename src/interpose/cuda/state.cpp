@@ -401,6 +401,13 @@ void flush_launches_of(CUfunction f) {
   });
 }
 
+void expedite_launched_everywhere() {
+  for_each_queue(nullptr, [](StreamQueue& q) {
+    const uint64_t launched = q.xq->launched();
+    if (q.xq->completed() < launched) q.xq->expedite(launched);
+  });
+}
+
 CUresult wait_context(CUcontext ctx) {
   CUresult result = CUDA_SUCCESS;
   for_each_queue(ctx, [&](StreamQueue& q) {

@@ -100,6 +100,10 @@ void flush_all();
 // kernel f (a CUfunction or CUkernel): before f's attributes change, since a
 // launch reads them when it reaches the driver.
 void flush_launches_of(CUfunction f);
+// Level 2: every queue runs what it has launched, held or not, and is held
+// again once that completed. After a call that loads code: the driver's
+// loading may leave a barrier on the GPU behind all work launched so far.
+void expedite_launched_everywhere();
 // Waits until every queue of ctx holding commands back has completed them
 // (what is launched already, the caller's driver wait covers).
 CUresult wait_context(CUcontext ctx);

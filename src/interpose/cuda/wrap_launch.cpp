@@ -11,8 +11,18 @@ const char* kernel_name(CUfunction f) {
   return name;
 }
 
+// A kernel the driver would load lazily at this launch is loaded first, with
+// the gates open (gates.h): loading waits for every stream of the context.
+void load_before_launch(CUfunction f, CUstream s, Flavor fl) {
+  if (!cuda::gates_in_use()) return;
+  auto sq = stream_queue(s, fl);
+  if (sq == nullptr || sq->capturing()) return;
+  if (cuda::load_function_before_launch(*driver(), f, sq->ctx) && cuda::held_gates() > 0) expedite_launched_everywhere();
+}
+
 CUresult launch_kernel(const char* api, Flavor fl, bool cooperative, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                        unsigned bx, unsigned by, unsigned bz, unsigned shared, CUstream s, void** params, void** extra) {
+  load_before_launch(f, s, fl);
   cuda::Call c{};
   c.op = cooperative ? cuda::Op::kLaunchCooperative : cuda::Op::kLaunch;
   c.launch = cuda::Launch{f, params, extra, {gx, gy, gz}, {bx, by, bz}, shared};
@@ -30,6 +40,7 @@ CUresult launch_kernel(const char* api, Flavor fl, bool cooperative, CUfunction 
 CUresult launch_kernel_ex(const char* api, Flavor fl, const CUlaunchConfig* config, CUfunction f, void** params,
                           void** extra) {
   if (config == nullptr) return call_real(XS_REAL(cuLaunchKernelEx), config, f, params, extra);
+  load_before_launch(f, config->hStream, fl);
   cuda::Call c{};
   c.op = cuda::Op::kLaunchEx;
   c.launch_ex = cuda::LaunchEx{config, f, params, extra};

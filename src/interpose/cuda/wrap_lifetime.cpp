@@ -2,7 +2,6 @@
 // held-back commands may use is preceded by launching every held-back
 // command: the driver then orders the release after them, as it would have
 // without xsched. Allocations are only traced.
-#include "hal/cuda/gates.h"
 #include "hal/cuda/param_layout.h"
 #include "hal/cuda/pinned_memory.h"
 #include "interpose/cuda/call_helpers.h"
@@ -16,8 +15,7 @@ namespace {
 template <class Fn>
 CUresult after_flushing_all(const char* api, const void* what, Fn&& fn) {
   flush_all();
-  cuda::GatesOpen open;
-  const CUresult r = fn();
+  const CUresult r = with_gates_open(fn);
   if (trace_enabled()) trace_call(api, r, "ptr=%p", what);
   return r;
 }
@@ -29,7 +27,8 @@ CUresult begin_capture(const char* api, Flavor fl, CUstream s, Direct&& direct) 
   // must not confirm a completion on the stream (an event record) while it
   // is being captured, or the record would become part of the graph.
   if (sq != nullptr) {
-    launch_everything_before(*sq);
+    order_after_implicit_dependencies(*sq);
+    sq->xq->expedite(UINT64_MAX);  // held or not: the caller waits for it, not for the scheduler
     sq->xq->wait_all(-1);
   }
   const CUresult r = direct(sq != nullptr ? sq->stream : spelled_out(s, fl));

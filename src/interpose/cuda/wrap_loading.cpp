@@ -2,24 +2,18 @@
 // waits for every stream of the context while it loads code, so these calls
 // run with every gate open (Level 2): a gate that the scheduler keeps closed
 // while the caller's own work runs would otherwise stall them for good.
-// Lazy loading at a kernel's first launch is handled where launches are
-// issued (hal/cuda/gates.h, load_function_before_launch).
-#include "hal/cuda/gates.h"
+// Lazy loading at a kernel's first launch is handled in wrap_launch.cpp.
 #include "interpose/cuda/call_helpers.h"
 
 namespace ip = xsched::interpose;
 
 #define XS_ARGS(...) __VA_ARGS__
 // NAME(PARAMS), forwarded as NAME(ARGS) with the gates open.
-#define XS_GATES_OPEN(NAME, PARAMS, ARGS)                              \
-  XS_CUDA_EXPORT CUresult NAME PARAMS {                                \
-    CUresult r;                                                        \
-    {                                                                  \
-      xsched::cuda::GatesOpen open;                                    \
-      r = ip::call_real(XS_REAL(NAME), ARGS);                          \
-    }                                                                  \
-    if (ip::trace_enabled()) ip::trace_call(#NAME, r, nullptr);        \
-    return r;                                                          \
+#define XS_GATES_OPEN(NAME, PARAMS, ARGS)                                                    \
+  XS_CUDA_EXPORT CUresult NAME PARAMS {                                                      \
+    const CUresult r = ip::with_gates_open([&] { return ip::call_real(XS_REAL(NAME), ARGS); }); \
+    if (ip::trace_enabled()) ip::trace_call(#NAME, r, nullptr);                              \
+    return r;                                                                                \
   }
 
 extern "C" {
