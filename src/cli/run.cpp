@@ -31,7 +31,9 @@ const char* const kUsage =
     "  --log-level L    error, warn, info or debug (XSCHED_LOG_LEVEL)\n"
     "  --quiet          do not say which level the program's CUDA queues use\n"
     "                   (by default each process says so once on stderr: XSCHED_ANNOUNCE=1)\n"
-    "The interposer is found next to this program (or through XSCHED_INTERPOSER).\n";
+    "The interposer is found next to this program (or through XSCHED_INTERPOSER).\n"
+    "CUDA_DEVICE_MAX_CONNECTIONS is set to 32 unless already set: a context holds at\n"
+    "most that many minus one streams at Level 2 gates (docs/interposer.md).\n";
 
 // Option -> the variable it sets.
 struct VarOption {
@@ -140,6 +142,8 @@ int run_main(int argc, char** argv) {
   std::string preload = lib;
   if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
   setenv("LD_PRELOAD", preload.c_str(), 1);
+  // More hardware connections let more streams wait at closed gates (gates.h).
+  setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
   if (quiet) {
     setenv("XSCHED_ANNOUNCE", "0", 1);
   } else {

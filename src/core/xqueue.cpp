@@ -119,6 +119,8 @@ void XQueue::set_window_bounded(bool bounded) {
 }
 
 void XQueue::launch_locked(Command* c) {
+  // Launched while held (a flush): behind the held hardware queue.
+  if (holds_ != 0 && !closing_) hold_hardware_locked();
   c->preemptible = window_bounded_;
   if (++since_sync_point_ >= sync_interval_locked()) {
     c->sync_point = true;
@@ -252,8 +254,13 @@ void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {
   }
   completed_ = std::max(completed_, seq);
   completed_pub_.store(completed_, std::memory_order_release);
-  // An expedited run is over: a queue still held stops again.
-  if (holds_ != 0 && !closing_ && completed_ >= expedite_through_) hold_hardware_locked();
+  if (holds_ != 0 && !closing_) {
+    if (in_flight_.empty()) {
+      release_hardware_locked();  // nothing is behind it: a held gate would only block a hardware channel
+    } else if (completed_ >= expedite_through_) {
+      hold_hardware_locked();  // an expedited run is over: a queue still held stops again
+    }
+  }
   done_cv_.notify_all();
 }
 
@@ -345,8 +352,10 @@ xs_result_t XQueue::wait_all(int64_t timeout_ns) {
 }
 
 void XQueue::hold_hardware_locked() {
-  // While expedited, the hardware queue runs until the expedited commands completed.
-  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE || completed_ < expedite_through_) return;
+  // While expedited, the hardware queue runs until the expedited commands
+  // completed. With nothing in flight there is nothing to hold: it is held
+  // when something is launched while the queue is held.
+  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE || completed_ < expedite_through_ || in_flight_.empty()) return;
   xs_result_t r = hw_.ops->deactivate(hw_.ctx);
   if (r == XS_OK && level_ >= XS_LEVEL_INTERRUPT) r = hw_.ops->interrupt(hw_.ctx);
   if (r != XS_OK) {

@@ -571,6 +571,8 @@ xs_result_t op_sync(void* ctx, Command* cmd) {
 
 // ---- Level 2 ----
 
+// Over the context's limit of held gates (gates.h) the queue is held as at
+// Level 1: its XQueue launches nothing more, and what is launched runs.
 xs_result_t op_deactivate(void* ctx) {
   Queue& q = *self(ctx);
   hold_gate(q.gate);
@@ -632,7 +634,6 @@ xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out) {
   if (spec.driver == nullptr || out == nullptr) return XS_ERR_INVALID_ARG;
   Queue* q = new (std::nothrow) Queue(spec);
   if (q == nullptr) return XS_ERR_NO_MEMORY;
-  q->gate.held_count = spec.held_count;
   const bool gated = spec.gate && acquire_gate(*spec.driver, spec.ctx, &q->gate);
   *out = HwQueue{gated ? &kCudaGatedOps : &kCudaOps, q};
   return XS_OK;

@@ -12,7 +12,6 @@
 // allocates nothing.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 #include "core/hw_queue.h"
@@ -26,7 +25,6 @@ struct QueueSpec {
   CUstream stream = nullptr;  // may be CU_STREAM_LEGACY
   bool owns_stream = false;   // destroy the stream on release
   bool gate = false;          // Level 2 if the device can: gate the stream
-  std::atomic<int>* held_count = nullptr;  // counts this queue's gate while it is held (optional)
 };
 
 // Device time a group of commands behind one gate may take: a preemption

@@ -1,6 +1,8 @@
 #include "hal/cuda/gates.h"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -16,13 +18,33 @@ constexpr uint32_t kGateClosed = 0;
 // default stream together stay far below this.
 constexpr uint32_t kSlotsPerPage = 1024;
 
+// Once as many streams of a context wait at closed gates as the context has
+// hardware connections (CUDA_DEVICE_MAX_CONNECTIONS, 8 by default, at most
+// 32), no other stream of the context starts work at all, whatever its
+// priority (measured on H100: connections - 1 held streams are harmless,
+// `connections` block everything). So at most connections - 1 gates of a
+// context are held; a queue held beyond that is held at Level 1 (it
+// launches nothing more; what it launched runs).
+uint32_t max_held_gates_per_context() {
+  static const uint32_t n = [] {
+    long connections = 8;
+    if (const char* v = std::getenv("CUDA_DEVICE_MAX_CONNECTIONS"); v != nullptr && *v != '\0') {
+      char* end = nullptr;
+      const long parsed = std::strtol(v, &end, 10);
+      if (end != v && *end == '\0' && parsed >= 1) connections = std::min(parsed, 32L);
+    }
+    return static_cast<uint32_t>(connections - 1);
+  }();
+  return n;
+}
+
 struct GatePage {
   CUcontext ctx = nullptr;
   uint32_t* words = nullptr;  // host side of the mapped page
   CUdeviceptr device = 0;
   std::vector<uint32_t> free_slots;
   std::array<bool, kSlotsPerPage> held{};
-  std::array<std::atomic<int>*, kSlotsPerPage> held_counts{};
+  uint32_t held_now = 0;  // slots held
   bool dead = false;  // its context is gone, and the page with it
 };
 
@@ -117,7 +139,6 @@ bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out) {
   const uint32_t slot = page->free_slots.back();
   page->free_slots.pop_back();
   page->held[slot] = false;
-  page->held_counts[slot] = out->held_count;
   store(*page, slot, kGateOpen);
   out->page = page;
   out->slot = slot;
@@ -132,25 +153,26 @@ void release_gate(Gate& g) {
   GatePage& p = *g.page;
   if (p.held[g.slot]) {
     p.held[g.slot] = false;
+    --p.held_now;
     b.held.fetch_sub(1, std::memory_order_relaxed);
-    if (g.held_count != nullptr) g.held_count->fetch_sub(1, std::memory_order_relaxed);
   }
   store(p, g.slot, kGateOpen);
-  p.held_counts[g.slot] = nullptr;
   p.free_slots.push_back(g.slot);  // reserved to full size: never allocates
   g.page = nullptr;
 }
 
-void hold_gate(Gate& g) {
-  if (!g.valid()) return;
+bool hold_gate(Gate& g) {
+  if (!g.valid()) return false;
   Bank& b = bank();
   std::lock_guard lk(b.mu);
   GatePage& p = *g.page;
-  if (p.held[g.slot]) return;
+  if (p.held[g.slot]) return true;
+  if (p.held_now >= max_held_gates_per_context()) return false;
   p.held[g.slot] = true;
+  ++p.held_now;
   b.held.fetch_add(1, std::memory_order_relaxed);
-  if (g.held_count != nullptr) g.held_count->fetch_add(1, std::memory_order_release);
   write_locked(b, p, g.slot);
+  return true;
 }
 
 void let_go_gate(Gate& g) {
@@ -160,8 +182,8 @@ void let_go_gate(Gate& g) {
   GatePage& p = *g.page;
   if (!p.held[g.slot]) return;
   p.held[g.slot] = false;
+  --p.held_now;
   b.held.fetch_sub(1, std::memory_order_relaxed);
-  if (g.held_count != nullptr) g.held_count->fetch_sub(1, std::memory_order_release);
   write_locked(b, p, g.slot);
 }
 

@@ -15,7 +15,6 @@
 // gate of the process open for the length of such a call.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 #include "hal/cuda/cuda_driver.h"
@@ -29,9 +28,6 @@ struct Gate {
   GatePage* page = nullptr;
   uint32_t slot = 0;
   CUdeviceptr device = 0;  // what cuStreamWaitValue32 waits on
-  // The context-wide count this gate adds to while it is held (optional,
-  // for callers that must know whether some gate of a kind is held).
-  std::atomic<int>* held_count = nullptr;
   bool valid() const { return page != nullptr; }
 };
 
@@ -46,7 +42,10 @@ bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out);
 void release_gate(Gate& g);
 
 // Hold / let go: the gate is closed while held, unless GatesOpen is in force.
-void hold_gate(Gate& g);
+// hold_gate returns false, holding nothing, when the context holds as many
+// gates as it safely can (its hardware connections less one: beyond that,
+// every stream of the context stalls).
+bool hold_gate(Gate& g);
 void let_go_gate(Gate& g);
 
 // Gates held now, process-wide (a hint for fast paths: may be stale at once).

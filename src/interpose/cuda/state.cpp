@@ -123,11 +123,6 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   // Level 2 where the device can gate the stream, unless configured lower.
   cuda::QueueSpec spec{d, ctx, stream, owns_stream};
   spec.gate = cfg.level != XS_LEVEL_BLOCK;
-  if (kind == StreamKind::kLegacy) {
-    spec.held_count = &sq->context->legacy_gates_held;
-  } else if (blocking) {
-    spec.held_count = &sq->context->blocking_gates_held;
-  }
   HwQueue hw;
   if (cuda::make_hw_queue(spec, &hw) != XS_OK) return nullptr;
   const xs_level_t supported = max_level(hw);
@@ -142,6 +137,7 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   sq->hw = hw;
   announce_level(o.level, o.window);
   if (sq->xq == nullptr) return nullptr;
+  if (kind != StreamKind::kLegacy && blocking) sq->context->blocking_queues.fetch_add(1, std::memory_order_acq_rel);
   process_scheduler().add(*sq->xq);
   {
     std::lock_guard lk(sq->context->mu);
@@ -302,6 +298,7 @@ void end_capture(const StreamQueue& root) {
 
 StreamQueue::~StreamQueue() {
   if (xq == nullptr) return;
+  if (kind != StreamKind::kLegacy && blocking) context->blocking_queues.fetch_sub(1, std::memory_order_acq_rel);
   process_scheduler().remove(*xq);
   xq->close();  // the XQueue's destructor then completes what it holds
 }
@@ -348,30 +345,30 @@ CUstream spelled_out(CUstream s, Flavor f) {
 
 void order_after_implicit_dependencies(StreamQueue& sq) {
   ContextState& cs = *sq.context;
+  // Level 2: the driver makes this operation wait for the other side's
+  // earlier work. If that side is held now, or the scheduler holds it later
+  // (this operation's queue turning ready may be why), its gate would stall
+  // this operation for as long as this queue keeps it held: the other side
+  // runs until that work is done (priority inheritance).
+  auto lend_urgency = [](StreamQueue& q) {
+    if (q.xq->level() >= XS_LEVEL_DEACTIVATE && q.xq->completed() < q.xq->launched()) q.xq->expedite(q.xq->launched());
+  };
   if (sq.kind == StreamKind::kLegacy) {
-    // A plain load first: the flag is almost always clear, and an exchange
+    // Plain loads first: the flags are almost always clear, and an exchange
     // on every legacy-stream launch would bounce its cache line between threads.
-    if (cs.blocking_held.load(std::memory_order_acquire) && cs.blocking_held.exchange(false, std::memory_order_acq_rel)) {
-      for_each_queue(sq.ctx, [&](StreamQueue& q) {
-        if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
-      });
-    }
-    // Level 2: the driver makes this operation wait for the blocking streams'
-    // earlier work, which a held gate would stall until the scheduler lets
-    // it go: they run until that work is done.
-    if (cs.blocking_gates_held.load(std::memory_order_acquire) > 0) {
-      for_each_queue(sq.ctx, [&](StreamQueue& q) {
-        if (&q != &sq && q.blocking && q.xq->completed() < q.xq->submitted()) q.xq->expedite(q.xq->submitted());
-      });
-    }
+    const bool flush = cs.blocking_held.load(std::memory_order_acquire) &&
+                       cs.blocking_held.exchange(false, std::memory_order_acq_rel);
+    if (!flush && cs.blocking_queues.load(std::memory_order_acquire) == 0) return;
+    for_each_queue(sq.ctx, [&](StreamQueue& q) {
+      if (&q == &sq || !q.blocking) return;
+      if (flush && q.xq->has_unlaunched()) q.xq->flush();
+      lend_urgency(q);
+    });
   } else if (sq.blocking) {
     StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire);
     if (legacy == nullptr) return;
-    if (cs.legacy_gates_held.load(std::memory_order_acquire) > 0) {
-      legacy->xq->expedite(legacy->xq->submitted());  // launches what it holds, too
-    } else if (legacy->xq->has_unlaunched()) {
-      legacy->xq->flush();
-    }
+    if (legacy->xq->has_unlaunched()) legacy->xq->flush();
+    lend_urgency(*legacy);
   }
 }
 

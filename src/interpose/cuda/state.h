@@ -61,11 +61,9 @@ struct ContextState {
   // Some blocking stream may hold commands back: the next legacy-stream
   // operation must launch them first. Cleared by the scan that finds none.
   std::atomic<bool> blocking_held{false};
-  // Gates held now (Level 2): of the legacy stream's queue, of blocking
-  // streams' queues. Implicit synchronisation with a held queue must lend it
-  // urgency, or the operation would wait behind its gate.
-  std::atomic<int> legacy_gates_held{0};
-  std::atomic<int> blocking_gates_held{0};
+  // Queues of blocking streams other than the legacy one: legacy-stream
+  // work is implicitly ordered after theirs.
+  std::atomic<int> blocking_queues{0};
 };
 
 // The real driver, loaded on first use; nullptr if it cannot be (the
