@@ -33,7 +33,7 @@ const char* const kUsage =
     "                   (by default each process says so once on stderr: XSCHED_ANNOUNCE=1)\n"
     "The interposer is found next to this program (or through XSCHED_INTERPOSER).\n"
     "CUDA_DEVICE_MAX_CONNECTIONS is set to 32 unless already set: a context holds at\n"
-    "most that many minus one streams at Level 2 gates (docs/interposer.md).\n";
+    "most half that many streams at Level 2 gates (docs/interposer.md).\n";
 
 // Option -> the variable it sets.
 struct VarOption {

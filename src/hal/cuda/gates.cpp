@@ -18,13 +18,15 @@ constexpr uint32_t kGateClosed = 0;
 // default stream together stay far below this.
 constexpr uint32_t kSlotsPerPage = 1024;
 
-// Once as many streams of a context wait at closed gates as the context has
-// hardware connections (CUDA_DEVICE_MAX_CONNECTIONS, 8 by default, at most
-// 32), no other stream of the context starts work at all, whatever its
-// priority (measured on H100: connections - 1 held streams are harmless,
-// `connections` block everything). So at most connections - 1 gates of a
-// context are held; a queue held beyond that is held at Level 1 (it
-// launches nothing more; what it launched runs).
+// Streams waiting at closed gates take hardware connections
+// (CUDA_DEVICE_MAX_CONNECTIONS: 8 by default, at most 32) away from the rest
+// of their context, and other streams can end up queued behind them.
+// Measured on H100: with as many held streams as connections, no other
+// stream of the context starts work; with 32 connections and 33 other busy
+// streams, 31 held streams stalled a high-priority stream for seconds while
+// 16 and 24 did not. So a context holds at most half its connections at
+// gates; a queue held beyond that is held as at Level 1 (it launches
+// nothing more; what it launched runs).
 uint32_t max_held_gates_per_context() {
   static const uint32_t n = [] {
     long connections = 8;
@@ -33,7 +35,7 @@ uint32_t max_held_gates_per_context() {
       const long parsed = std::strtol(v, &end, 10);
       if (end != v && *end == '\0' && parsed >= 1) connections = std::min(parsed, 32L);
     }
-    return static_cast<uint32_t>(connections - 1);
+    return static_cast<uint32_t>(connections / 2);
   }();
   return n;
 }

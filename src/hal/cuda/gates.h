@@ -43,8 +43,8 @@ void release_gate(Gate& g);
 
 // Hold / let go: the gate is closed while held, unless GatesOpen is in force.
 // hold_gate returns false, holding nothing, when the context holds as many
-// gates as it safely can (its hardware connections less one: beyond that,
-// every stream of the context stalls).
+// gates as it safely can (half its hardware connections, see gates.cpp:
+// with too many streams waiting at gates, the others stall).
 bool hold_gate(Gate& g);
 void let_go_gate(Gate& g);
 
