@@ -438,6 +438,7 @@ void give_back_sync_event(Queue& q, CUevent e) {
 // since the last gate: what is launched while held must wait behind it).
 // A command that nothing could preempt when it was launched goes ungated.
 CUresult issue_gated(Queue& q, const Call& c, bool preemptible) {
+  if (!q.gate.used && q.gate.valid()) note_gate_used(q.gate);
   if (!preemptible) q.since_gate = UINT32_MAX;  // the next preemptible one gets a gate
   if (preemptible && q.gate.valid() && !q.gate_failed && q.since_gate >= q.group.load(std::memory_order_relaxed)) {
     const CUresult g = q.d->cuStreamWaitValue32_v2(q.stream, q.gate.device, kGateOpen, CU_STREAM_WAIT_VALUE_EQ);

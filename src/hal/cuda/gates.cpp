@@ -21,13 +21,15 @@ constexpr uint32_t kSlotsPerPage = 1024;
 // Streams waiting at closed gates take hardware connections
 // (CUDA_DEVICE_MAX_CONNECTIONS: 8 by default, at most 32) away from the rest
 // of their context, and other streams can end up queued behind them.
-// Measured on H100: with as many held streams as connections, no other
-// stream of the context starts work; with 32 connections and 33 other busy
-// streams, 31 held streams stalled a high-priority stream for seconds while
-// 16 and 24 did not. So a context holds at most half its connections at
-// gates; a queue held beyond that is held as at Level 1 (it launches
-// nothing more; what it launched runs).
-uint32_t max_held_gates_per_context() {
+// Measured on H100 (bench/results/preempt/connections/): with as many held
+// streams as connections, no other stream of the context starts work; with
+// 32 connections, 31 held streams beside 33 busy ones stalled a
+// high-priority stream for seconds while 16 and 24 did not, and 16 held
+// among 64 busy streams stalled it too. So gates are held only in a context
+// whose gated streams that ever launched work number at most half its
+// connections, and at most that many at once; a queue held otherwise is held
+// as at Level 1 (it launches nothing more; what it launched runs).
+uint32_t max_gated_streams_per_context() {
   static const uint32_t n = [] {
     long connections = 8;
     if (const char* v = std::getenv("CUDA_DEVICE_MAX_CONNECTIONS"); v != nullptr && *v != '\0') {
@@ -47,6 +49,7 @@ struct GatePage {
   std::vector<uint32_t> free_slots;
   std::array<bool, kSlotsPerPage> held{};
   uint32_t held_now = 0;  // slots held
+  uint32_t used = 0;      // slots whose stream has launched work
   bool dead = false;  // its context is gone, and the page with it
 };
 
@@ -158,6 +161,7 @@ void release_gate(Gate& g) {
     --p.held_now;
     b.held.fetch_sub(1, std::memory_order_relaxed);
   }
+  if (g.used) --p.used;
   store(p, g.slot, kGateOpen);
   p.free_slots.push_back(g.slot);  // reserved to full size: never allocates
   g.page = nullptr;
@@ -169,7 +173,8 @@ bool hold_gate(Gate& g) {
   std::lock_guard lk(b.mu);
   GatePage& p = *g.page;
   if (p.held[g.slot]) return true;
-  if (p.held_now >= max_held_gates_per_context()) return false;
+  const uint32_t limit = max_gated_streams_per_context();
+  if (p.held_now >= limit || p.used > limit) return false;
   p.held[g.slot] = true;
   ++p.held_now;
   b.held.fetch_add(1, std::memory_order_relaxed);
@@ -187,6 +192,14 @@ void let_go_gate(Gate& g) {
   --p.held_now;
   b.held.fetch_sub(1, std::memory_order_relaxed);
   write_locked(b, p, g.slot);
+}
+
+void note_gate_used(Gate& g) {
+  if (!g.valid() || g.used) return;
+  Bank& b = bank();
+  std::lock_guard lk(b.mu);
+  g.used = true;
+  ++g.page->used;
 }
 
 int held_gates() { return bank().held.load(std::memory_order_acquire); }

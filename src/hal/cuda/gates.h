@@ -28,6 +28,7 @@ struct Gate {
   GatePage* page = nullptr;
   uint32_t slot = 0;
   CUdeviceptr device = 0;  // what cuStreamWaitValue32 waits on
+  bool used = false;       // its stream has launched work (note_gate_used)
   bool valid() const { return page != nullptr; }
 };
 
@@ -42,11 +43,14 @@ bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out);
 void release_gate(Gate& g);
 
 // Hold / let go: the gate is closed while held, unless GatesOpen is in force.
-// hold_gate returns false, holding nothing, when the context holds as many
-// gates as it safely can (half its hardware connections, see gates.cpp:
-// with too many streams waiting at gates, the others stall).
+// hold_gate returns false, holding nothing, when holding it would not be
+// safe: the context holds as many gates as it safely can, or has more gated
+// streams at work than that (half its hardware connections; gates.cpp says
+// why: with too many streams at gates or at work, the others can stall).
 bool hold_gate(Gate& g);
 void let_go_gate(Gate& g);
+// g's stream launches work (called once, at its first launch).
+void note_gate_used(Gate& g);
 
 // Gates held now, process-wide (a hint for fast paths: may be stale at once).
 int held_gates();
