@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -230,20 +231,45 @@ void retire_gates(CUcontext ctx) {
 
 namespace {
 
-// The kernels this thread has seen loaded, per context: a small
-// direct-mapped cache, so that a launch costs one lookup.
-struct LoadedCache {
+// The kernels this thread has seen loaded, per context: an open-addressing
+// set, allocated at the thread's first launch, so that a launch costs one
+// lookup. Programs launch hundreds of distinct kernels (a small direct-mapped
+// cache kept evicting them, and each miss costs driver calls).
+class LoadedSet {
+ public:
+  bool contains(CUfunction f, CUcontext ctx) const {
+    if (entries_ == nullptr) return false;
+    for (std::size_t i = home(f, ctx), n = 0; n < kSlots; i = (i + 1) % kSlots, ++n) {
+      const Entry& e = entries_[i];
+      if (e.f == nullptr) return false;
+      if (e.f == f && e.ctx == ctx) return true;
+    }
+    return false;
+  }
+  // Full (or out of memory): not remembered, the next launch checks again.
+  void insert(CUfunction f, CUcontext ctx) {
+    if (entries_ == nullptr) entries_.reset(new (std::nothrow) Entry[kSlots]());
+    if (entries_ == nullptr || size_ >= kSlots * 3 / 4) return;
+    std::size_t i = home(f, ctx);
+    while (entries_[i].f != nullptr) i = (i + 1) % kSlots;
+    entries_[i] = Entry{f, ctx};
+    ++size_;
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 4096;
   struct Entry {
     CUfunction f = nullptr;
     CUcontext ctx = nullptr;
   };
-  std::array<Entry, 64> entries{};
-  Entry& slot(CUfunction f, CUcontext ctx) {
-    const auto h = (reinterpret_cast<uintptr_t>(f) >> 4) ^ (reinterpret_cast<uintptr_t>(ctx) >> 8);
-    return entries[h % entries.size()];
+  static std::size_t home(CUfunction f, CUcontext ctx) {
+    const auto h = (reinterpret_cast<uintptr_t>(f) ^ (reinterpret_cast<uintptr_t>(ctx) << 7)) * 0x9E3779B97F4A7C15ull;
+    return static_cast<std::size_t>(h >> 52) % kSlots;
   }
+  std::unique_ptr<Entry[]> entries_;
+  std::size_t size_ = 0;
 };
-thread_local LoadedCache t_loaded;
+thread_local LoadedSet t_loaded;
 
 enum class Load { kWasLoaded, kLoadedNow, kUnknown };
 
@@ -266,14 +292,12 @@ Load load(const Driver& d, CUfunction f) {
 }  // namespace
 
 bool load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx) {
-  if (f == nullptr || !gates_in_use()) return false;
-  LoadedCache::Entry& e = t_loaded.slot(f, ctx);
-  if (e.f == f && e.ctx == ctx) return false;
+  if (f == nullptr || !gates_in_use() || t_loaded.contains(f, ctx)) return false;
   ContextScope scope(d, ctx);
-  // A kernel the driver cannot describe is not cached: its launch then loads
-  // it, and may wait for a gate, as without this check.
+  // A kernel the driver cannot describe is not remembered: its launch then
+  // loads it, and may wait for a gate, as without this check.
   const Load l = load(d, f);
-  if (l != Load::kUnknown) e = LoadedCache::Entry{f, ctx};
+  if (l != Load::kUnknown) t_loaded.insert(f, ctx);
   return l == Load::kLoadedNow;
 }
 
