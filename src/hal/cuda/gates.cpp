@@ -82,6 +82,7 @@ void write_locked(const Bank& b, GatePage& p, uint32_t slot) {
 
 void rewrite_all_locked(Bank& b) {
   for (GatePage* p : b.pages) {
+    if (p->held_now == 0) continue;  // the common case: GatesOpen then costs two lock round trips
     for (uint32_t s = 0; s < kSlotsPerPage; ++s) {
       if (p->held[s]) write_locked(b, *p, s);
     }

@@ -137,11 +137,14 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   sq->hw = hw;
   announce_level(o.level, o.window);
   if (sq->xq == nullptr) return nullptr;
-  if (kind != StreamKind::kLegacy && blocking) sq->context->blocking_queues.fetch_add(1, std::memory_order_acq_rel);
   process_scheduler().add(*sq->xq);
   {
     std::lock_guard lk(sq->context->mu);
     sq->context->queues.push_back(sq);
+    if (kind != StreamKind::kLegacy && blocking) {
+      sq->context->blocking.push_back(sq.get());
+      sq->context->blocking_queues.fetch_add(1, std::memory_order_acq_rel);
+    }
   }
   static const char* const kKinds[] = {"stream", "legacy default stream", "per-thread default stream"};
   if (trace_enabled()) {
@@ -298,7 +301,10 @@ void end_capture(const StreamQueue& root) {
 
 StreamQueue::~StreamQueue() {
   if (xq == nullptr) return;
-  if (kind != StreamKind::kLegacy && blocking) context->blocking_queues.fetch_sub(1, std::memory_order_acq_rel);
+  if (kind != StreamKind::kLegacy && blocking) {
+    std::lock_guard lk(context->mu);
+    if (std::erase(context->blocking, this) != 0) context->blocking_queues.fetch_sub(1, std::memory_order_acq_rel);
+  }
   process_scheduler().remove(*xq);
   xq->close();  // the XQueue's destructor then completes what it holds
 }
@@ -356,14 +362,14 @@ void order_after_implicit_dependencies(StreamQueue& sq) {
   if (sq.kind == StreamKind::kLegacy) {
     // Plain loads first: the flags are almost always clear, and an exchange
     // on every legacy-stream launch would bounce its cache line between threads.
-    const bool flush = cs.blocking_held.load(std::memory_order_acquire) &&
-                       cs.blocking_held.exchange(false, std::memory_order_acq_rel);
-    if (!flush && cs.blocking_queues.load(std::memory_order_acquire) == 0) return;
-    for_each_queue(sq.ctx, [&](StreamQueue& q) {
-      if (&q == &sq || !q.blocking) return;
-      if (flush && q.xq->has_unlaunched()) q.xq->flush();
-      lend_urgency(q);
-    });
+    if (cs.blocking_held.load(std::memory_order_acquire) && cs.blocking_held.exchange(false, std::memory_order_acq_rel)) {
+      for_each_queue(sq.ctx, [&](StreamQueue& q) {
+        if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
+      });
+    }
+    if (cs.blocking_queues.load(std::memory_order_acquire) == 0 || !cuda::gates_in_use()) return;
+    std::lock_guard lk(cs.mu);  // queues never call back into the interposer: no lock order to break
+    for (StreamQueue* q : cs.blocking) lend_urgency(*q);
   } else if (sq.blocking) {
     StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire);
     if (legacy == nullptr) return;
@@ -463,9 +469,14 @@ void retire_context(CUcontext ctx) {
   r.generation.fetch_add(1, std::memory_order_acq_rel);
   t_cache = StreamCache{};
   ContextState& cs = context_state(ctx);
-  std::lock_guard lk(cs.mu);
-  cs.legacy_raw.store(nullptr, std::memory_order_release);
-  cs.legacy.reset();
+  std::shared_ptr<StreamQueue> legacy;
+  {
+    std::lock_guard lk(cs.mu);
+    cs.legacy_raw.store(nullptr, std::memory_order_release);
+    legacy = std::move(cs.legacy);
+  }
+  // Queues go outside the context's lock: their destructors take it.
+  legacy.reset();
   std::erase_if(t_per_thread.queues, [&](const auto& q) { return q->ctx == ctx; });
   cuda::retire_gates(ctx);  // the driver frees the gate page with the context
 }

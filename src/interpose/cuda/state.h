@@ -61,9 +61,10 @@ struct ContextState {
   // Some blocking stream may hold commands back: the next legacy-stream
   // operation must launch them first. Cleared by the scan that finds none.
   std::atomic<bool> blocking_held{false};
-  // Queues of blocking streams other than the legacy one: legacy-stream
-  // work is implicitly ordered after theirs.
-  std::atomic<int> blocking_queues{0};
+  // Queues of blocking streams other than the legacy one (under mu):
+  // legacy-stream work is implicitly ordered after theirs.
+  std::vector<StreamQueue*> blocking;
+  std::atomic<int> blocking_queues{0};  // blocking.size(), read without the lock
 };
 
 // The real driver, loaded on first use; nullptr if it cannot be (the
