@@ -119,6 +119,21 @@ TEST(ConfigTest, WindowBoundaries) {
   EXPECT_EQ(warnings.size(), 2u);
 }
 
+TEST(ConfigTest, GatedWindowIsSeparateFromTheLevelOneWindow) {
+  std::vector<std::string> warnings;
+  const Config d = parse({}, &warnings);
+  EXPECT_EQ(d.gated_window, 32u);
+  const Config c = parse({"XSCHED_GATED_WINDOW=64", "XSCHED_WINDOW=4"}, &warnings);
+  EXPECT_EQ(c.gated_window, 64u);
+  EXPECT_EQ(c.window, 4u);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(parse({"XSCHED_GATED_WINDOW=0"}, &warnings).gated_window, 32u);
+  EXPECT_EQ(warnings.size(), 1u);
+  warnings.clear();
+  parse({"XSCHED_ANNOUNCE=1"}, &warnings);  // read by the CUDA interposer: known, not a typo
+  EXPECT_TRUE(warnings.empty());
+}
+
 TEST(ConfigTest, MicrosecondBoundaries) {
   std::vector<std::string> warnings;
   EXPECT_EQ(parse({"XSCHED_WINDOW_US=0"}, &warnings).window_ns, 0);
