@@ -615,19 +615,13 @@ const HwQueueOps kCudaOps = {
     .release = op_release,
 };
 
-const HwQueueOps kCudaGatedOps = {
-    .platform = "cuda",
-    .prepare = nullptr,
-    .launch = op_launch,
-    .persist = op_persist,
-    .discard = op_discard,
-    .sync = op_sync,
-    .deactivate = op_deactivate,
-    .reactivate = op_reactivate,
-    .interrupt = nullptr,
-    .restore = nullptr,
-    .release = op_release,
-};
+// Level 2: the same, with gates.
+const HwQueueOps kCudaGatedOps = [] {
+  HwQueueOps ops = kCudaOps;
+  ops.deactivate = op_deactivate;
+  ops.reactivate = op_reactivate;
+  return ops;
+}();
 
 }  // namespace
 
