@@ -364,6 +364,29 @@ TEST(XQueue, ExpediteRunsAHeldQueueThroughTheCommandThenHoldsItAgain) {
   EXPECT_EQ(q->wait(last, 5'000'000'000), XS_OK);
 }
 
+// At Level 2 a flush of a held queue runs what it flushes: launched behind
+// the held hardware queue, enough commands would fill the native queue and
+// block the launch under the queue's lock, which the release needs.
+TEST(XQueue, FlushOfAHeldLevelTwoQueueRunsWhatItFlushes) {
+  ManualHwQueue hw(2);
+  auto q = make_queue(hw, 2);
+  uint64_t last = 0;
+  ASSERT_EQ(q->submit(kernel(), &last), XS_OK);  // in flight: 1
+  q->suspend(kHoldScheduler, false);
+  ASSERT_TRUE(hw.deactivated());
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(q->submit(kernel(), &last), XS_OK);  // held on the host: 2..6
+  EXPECT_EQ(q->flush(4), XS_OK);
+  EXPECT_EQ(hw.launched(), 4u);
+  EXPECT_FALSE(hw.deactivated()) << "flushed commands must not wait behind the held hardware queue";
+  hw.complete(4);
+  ASSERT_TRUE(eventually([&] { return q->completed() >= 4; }));
+  EXPECT_EQ(hw.launched(), 4u) << "what was not flushed stays held";
+  q->resume(kHoldScheduler);
+  ASSERT_TRUE(hw.wait_launched(6));
+  hw.complete_all();
+  EXPECT_EQ(q->wait(last, 5'000'000'000), XS_OK);
+}
+
 // At Level 1 there is no hardware hold: expedite() launches, like flush().
 TEST(XQueue, ExpediteAtLevelOneLaunchesThroughTheCommand) {
   ManualHwQueue hw(1);

@@ -119,8 +119,8 @@ void XQueue::set_window_bounded(bool bounded) {
 }
 
 void XQueue::launch_locked(Command* c) {
-  // Launched while held (a flush): behind the held hardware queue.
-  if (holds_ != 0 && !closing_) hold_hardware_locked();
+  // Launched while held: behind the held hardware queue (unless expedited).
+  if (holds_ != 0 && !closing_) hold_hardware_locked(/*launching=*/true);
   c->preemptible = window_bounded_;
   if (++since_sync_point_ >= sync_interval_locked()) {
     c->sync_point = true;
@@ -151,20 +151,39 @@ void XQueue::launch_through_locked(uint64_t seq) {
 
 xs_result_t XQueue::flush(uint64_t through) {
   std::lock_guard lk(mu_);
-  launch_through_locked(through);
+  flush_locked(through);
   return error_;
+}
+
+void XQueue::flush_locked(uint64_t through) {
+  // Launched behind a held hardware queue, commands would stay in the native
+  // queue; enough of them fill it, and the launch then blocks while holding
+  // this queue's lock, which the release needs. So a held queue at Level 2
+  // runs what it flushes.
+  if (level_ >= XS_LEVEL_DEACTIVATE && holds_ != 0 && !closing_) {
+    expedite_locked(through);
+  } else {
+    launch_through_locked(through);
+  }
 }
 
 xs_result_t XQueue::expedite(uint64_t through) {
   std::lock_guard lk(mu_);
-  through = std::min(through, submitted_);
-  launch_through_locked(through);
-  if (completed_ >= through) return error_;
-  expedite_through_ = std::max(expedite_through_, through);
-  release_hardware_locked();
-  // The worker confirms completion at once instead of letting a burst settle.
-  if (worker_waiting_) worker_cv_.notify_one();
+  expedite_locked(through);
   return error_;
+}
+
+void XQueue::expedite_locked(uint64_t through) {
+  through = std::min(through, submitted_);
+  if (completed_ < through) {
+    // Let the hardware queue go first: launched behind a closed gate, enough
+    // commands would fill the native queue and block this launch.
+    expedite_through_ = std::max(expedite_through_, through);
+    release_hardware_locked();
+  }
+  launch_through_locked(through);
+  // The worker confirms completion at once instead of letting a burst settle.
+  if (completed_ < through && worker_waiting_) worker_cv_.notify_one();
 }
 
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
@@ -351,11 +370,12 @@ xs_result_t XQueue::wait_all(int64_t timeout_ns) {
   return wait_until_completed(lk, submitted_, timeout_ns);
 }
 
-void XQueue::hold_hardware_locked() {
+void XQueue::hold_hardware_locked(bool launching) {
   // While expedited, the hardware queue runs until the expedited commands
-  // completed. With nothing in flight there is nothing to hold: it is held
-  // when something is launched while the queue is held.
-  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE || completed_ < expedite_through_ || in_flight_.empty()) return;
+  // completed. With nothing in flight (and nothing being launched) there is
+  // nothing to hold: it is held when something is launched while the queue is held.
+  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE || completed_ < expedite_through_) return;
+  if (in_flight_.empty() && !launching) return;
   xs_result_t r = hw_.ops->deactivate(hw_.ctx);
   if (r == XS_OK && level_ >= XS_LEVEL_INTERRUPT) r = hw_.ops->interrupt(hw_.ctx);
   if (r != XS_OK) {

@@ -82,7 +82,9 @@ class XQueue {
   // Launches every command up to and including `through` now, suspended or
   // not and whatever the window: for callers whose correctness needs those
   // commands on the hardware queue (an event another queue waits for, memory
-  // about to be freed). Returns the sticky error, if any.
+  // about to be freed). At Level 2 a held queue also runs them, as
+  // expedite() does: behind a closed gate enough of them would fill the
+  // native queue and block the launch. Returns the sticky error, if any.
   xs_result_t flush(uint64_t through = UINT64_MAX);
   // Launches up to and including the last held-back command for which
   // pred(const Command&) is true (none: nothing). For calls that change state
@@ -94,7 +96,7 @@ class XQueue {
     for (Command* c = pending_.front(); c != nullptr; c = c->next) {
       if (pred(static_cast<const Command&>(*c))) last = c->seq;
     }
-    if (last != 0) launch_through_locked(last);
+    if (last != 0) flush_locked(last);
     return error_;
   }
 
@@ -173,7 +175,9 @@ class XQueue {
   void track_launched_locked(Command* c);
   uint32_t sync_interval_locked() const;
   void complete_through_locked(uint64_t seq, xs_result_t sync_result);
-  void hold_hardware_locked();
+  void hold_hardware_locked(bool launching = false);
+  void flush_locked(uint64_t through);
+  void expedite_locked(uint64_t through);
   void release_hardware_locked();
   void worker_main();
   void notify_listener();

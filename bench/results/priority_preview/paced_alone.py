@@ -1,5 +1,6 @@
 import sys, time, torch, torchvision
-hs = torch.cuda.Stream(priority=-1)
+PRIO = int(sys.argv[2]) if len(sys.argv) > 2 else -1
+hs = torch.cuda.Stream(priority=PRIO)
 m = torchvision.models.resnet18(weights=None).cuda().eval(); x = torch.randn(1, 3, 224, 224, device="cuda")
 def run(period, seconds):
     lats = []

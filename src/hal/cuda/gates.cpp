@@ -292,6 +292,12 @@ Load load(const Driver& d, CUfunction f) {
 
 }  // namespace
 
+bool known_loaded(CUfunction f, CUcontext ctx) { return t_loaded.contains(f, ctx); }
+
+void note_loaded(CUfunction f, CUcontext ctx) {
+  if (!t_loaded.contains(f, ctx)) t_loaded.insert(f, ctx);
+}
+
 bool load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx) {
   if (f == nullptr || !gates_in_use() || t_loaded.contains(f, ctx)) return false;
   ContextScope scope(d, ctx);

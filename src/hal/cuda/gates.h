@@ -78,5 +78,8 @@ void retire_gates(CUcontext ctx);
 // closed gates must run through (the caller sees to it). Cheap once this
 // thread has seen f.
 bool load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx);
+// Whether this thread has seen f loaded in ctx / notes that it is.
+bool known_loaded(CUfunction f, CUcontext ctx);
+void note_loaded(CUfunction f, CUcontext ctx);
 
 }  // namespace xsched::cuda

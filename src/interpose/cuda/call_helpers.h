@@ -61,8 +61,10 @@ StreamOpResult run_stream_op(CUstream s, Flavor f, xs_command_kind_t kind, const
     out.seq = 0;
     r = sq->xq->flush();
     out.result = r == XS_OK ? direct(sq->stream) : to_cuda(r, sq);
+    lend_urgency_for_implicit_order(*sq);
     return out;
   }
+  lend_urgency_for_implicit_order(*sq);
   if (r == XS_OK && sq->blocking && sq->kind != StreamKind::kLegacy && sq->xq->has_unlaunched()) {
     sq->context->blocking_held.store(true, std::memory_order_release);
   }
@@ -74,7 +76,8 @@ StreamOpResult run_stream_op(CUstream s, Flavor f, xs_command_kind_t kind, const
 // the driver waits for every stream of the context then, and a gate kept
 // closed while the caller's own work runs would stall it for good. Loading
 // may also leave a barrier on the GPU behind the work launched so far, so
-// held queues run that work before they are held again.
+// every queue runs that work before it is held again (also a queue held
+// only later: the caller's next launch may be why).
 template <class Fn>
 CUresult with_gates_open(Fn&& fn) {
   CUresult r;
@@ -82,7 +85,7 @@ CUresult with_gates_open(Fn&& fn) {
     cuda::GatesOpen open;
     r = fn();
   }
-  if (cuda::held_gates() > 0) expedite_launched_everywhere();
+  expedite_launched_everywhere();
   return r;
 }
 

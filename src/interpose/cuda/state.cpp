@@ -32,9 +32,18 @@ struct Shard {
   std::unordered_map<CUstream, std::shared_ptr<StreamQueue>> queues;
 };
 
+// What the registry keeps of an event's latest record: weak references, so
+// that a record never keeps a destroyed stream's queue alive (or destroys it
+// under the shard's lock).
+struct RecordEntry {
+  std::weak_ptr<StreamQueue> queue;  // expired: none of ours outstanding
+  uint64_t seq = 0;
+  std::weak_ptr<StreamQueue> capture_root;
+};
+
 struct EventShard {
   std::mutex mu;
-  std::unordered_map<CUevent, PendingRecord> records;
+  std::unordered_map<CUevent, RecordEntry> records;
 };
 
 struct Registry {
@@ -351,36 +360,39 @@ CUstream spelled_out(CUstream s, Flavor f) {
 
 void order_after_implicit_dependencies(StreamQueue& sq) {
   ContextState& cs = *sq.context;
-  // Level 2: the driver makes this operation wait for the other side's
-  // earlier work. If that side is held now, or the scheduler holds it later
-  // (this operation's queue turning ready may be why), its gate would stall
-  // this operation for as long as this queue keeps it held: the other side
-  // runs until that work is done (priority inheritance).
-  auto lend_urgency = [](StreamQueue& q) {
+  if (sq.kind == StreamKind::kLegacy) {
+    // A plain load first: the flag is almost always clear, and an exchange
+    // on every legacy-stream launch would bounce its cache line between threads.
+    if (!cs.blocking_held.load(std::memory_order_acquire)) return;
+    if (!cs.blocking_held.exchange(false, std::memory_order_acq_rel)) return;
+    for_each_queue(sq.ctx, [&](StreamQueue& q) {
+      if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
+    });
+  } else if (sq.blocking) {
+    StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire);
+    if (legacy != nullptr && legacy->xq->has_unlaunched()) legacy->xq->flush();
+  }
+}
+
+void lend_urgency_for_implicit_order(StreamQueue& sq) {
+  if (!sq.blocking || !cuda::gates_in_use()) return;
+  ContextState& cs = *sq.context;
+  auto lend = [](StreamQueue& q) {
     if (q.xq->level() >= XS_LEVEL_DEACTIVATE && q.xq->completed() < q.xq->launched()) q.xq->expedite(q.xq->launched());
   };
   if (sq.kind == StreamKind::kLegacy) {
-    // Plain loads first: the flags are almost always clear, and an exchange
-    // on every legacy-stream launch would bounce its cache line between threads.
-    if (cs.blocking_held.load(std::memory_order_acquire) && cs.blocking_held.exchange(false, std::memory_order_acq_rel)) {
-      for_each_queue(sq.ctx, [&](StreamQueue& q) {
-        if (&q != &sq && q.blocking && q.xq->has_unlaunched()) q.xq->flush();
-      });
-    }
-    if (cs.blocking_queues.load(std::memory_order_acquire) == 0 || !cuda::gates_in_use()) return;
+    if (cs.blocking_queues.load(std::memory_order_acquire) == 0) return;
     std::lock_guard lk(cs.mu);  // queues never call back into the interposer: no lock order to break
-    for (StreamQueue* q : cs.blocking) lend_urgency(*q);
-  } else if (sq.blocking) {
-    StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire);
-    if (legacy == nullptr) return;
-    if (legacy->xq->has_unlaunched()) legacy->xq->flush();
-    lend_urgency(*legacy);
+    for (StreamQueue* q : cs.blocking) lend(*q);
+  } else if (StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire); legacy != nullptr) {
+    lend(*legacy);
   }
 }
 
 void launch_everything_before(StreamQueue& sq) {
   order_after_implicit_dependencies(sq);
   sq.xq->flush();
+  lend_urgency_for_implicit_order(sq);
 }
 
 void flush_context(CUcontext ctx) {
@@ -405,6 +417,7 @@ void flush_launches_of(CUfunction f) {
 }
 
 void expedite_launched_everywhere() {
+  if (!cuda::gates_in_use()) return;
   for_each_queue(nullptr, [](StreamQueue& q) {
     const uint64_t launched = q.xq->launched();
     if (q.xq->completed() < launched) q.xq->expedite(launched);
@@ -494,25 +507,36 @@ void note_event_record(CUevent e, const std::shared_ptr<StreamQueue>& q, uint64_
     sh.records.erase(e);
     return;
   }
-  PendingRecord& rec = sh.records[e];
-  rec.queue = tracked ? q : nullptr;
-  rec.seq = seq;
-  rec.held = tracked && q->xq->launched() < seq;
-  rec.capture_root = capture_root;
+  try {
+    RecordEntry& rec = sh.records[e];  // an event's entry is reused by its later records
+    rec.queue = tracked ? q : nullptr;
+    rec.seq = seq;
+    rec.capture_root = capture_root;
+  } catch (const std::bad_alloc&) {
+    // Untracked, the record counts as reached: waits on it may then run
+    // early, but the program goes on.
+    log(LogLevel::kWarn, "out of memory: the record of event %p is not tracked", static_cast<void*>(e));
+  }
 }
 
 PendingRecord pending_record(CUevent e) {
   EventShard& sh = shard_of(registry().events, e);
+  PendingRecord out;
   std::lock_guard lk(sh.mu);
   auto it = sh.records.find(e);
-  if (it == sh.records.end()) return {};
-  PendingRecord& rec = it->second;
-  if (rec.queue != nullptr) {
-    rec.held = rec.queue->xq->launched() < rec.seq;
-    if (rec.queue->xq->completed() >= rec.seq) rec.queue = nullptr;  // done: the driver has the rest to say
+  if (it == sh.records.end()) return out;
+  RecordEntry& rec = it->second;
+  out.queue = rec.queue.lock();
+  out.seq = rec.seq;
+  out.capture_root = rec.capture_root;
+  if (out.queue != nullptr) {
+    out.held = out.queue->xq->launched() < rec.seq;
+    if (out.queue->xq->completed() >= rec.seq) out.queue = nullptr;  // done: the driver has the rest to say
   }
-  PendingRecord out = rec;
-  if (rec.queue == nullptr && rec.capture_root.expired()) sh.records.erase(it);
+  if (out.queue == nullptr) {
+    rec.queue.reset();
+    if (rec.capture_root.expired()) sh.records.erase(it);
+  }
   return out;
 }
 

@@ -87,6 +87,14 @@ CUstream spelled_out(CUstream s, Flavor f);
 // stream comes after earlier work of blocking streams, and work on blocking
 // streams after earlier legacy work. Launches what is held back on the other side.
 void order_after_implicit_dependencies(StreamQueue& sq);
+// Level 2, after an operation on sq reached the driver: the driver orders it
+// after the other side's earlier work (legacy and blocking streams). If that
+// side is held now, or the scheduler holds it later (this operation's queue
+// turning ready may be why), its gate would stall the operation for as long
+// as this queue keeps it held: the other side runs what it had launched
+// (priority inheritance). Read after the launch, so nothing launched in
+// between is missed.
+void lend_urgency_for_implicit_order(StreamQueue& sq);
 // For a call that goes to the driver directly on sq's stream: launches what
 // the implicit synchronisation puts before it and everything sq holds.
 void launch_everything_before(StreamQueue& sq);

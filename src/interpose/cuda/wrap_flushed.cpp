@@ -14,6 +14,7 @@ CUresult after_flushing_stream(const char* api, CUstream s, Flavor fl, Fn&& fn) 
     launch_everything_before(*sq);
   }
   const CUresult r = fn(sq != nullptr ? sq->stream : spelled_out(s, fl));
+  if (sq != nullptr && !sq->capturing()) lend_urgency_for_implicit_order(*sq);
   if (trace_enabled()) {
     trace_call(api, r, "stream=%p queue=%llu", static_cast<void*>(s),
                sq != nullptr ? static_cast<unsigned long long>(sq->xq->id()) : 0ULL);

@@ -17,7 +17,7 @@ void load_before_launch(CUfunction f, CUstream s, Flavor fl) {
   if (!cuda::gates_in_use()) return;
   auto sq = stream_queue(s, fl);
   if (sq == nullptr || sq->capturing()) return;
-  if (cuda::load_function_before_launch(*driver(), f, sq->ctx) && cuda::held_gates() > 0) expedite_launched_everywhere();
+  if (cuda::load_function_before_launch(*driver(), f, sq->ctx)) expedite_launched_everywhere();
 }
 
 CUresult launch_kernel(const char* api, Flavor fl, bool cooperative, CUfunction f, unsigned gx, unsigned gy, unsigned gz,

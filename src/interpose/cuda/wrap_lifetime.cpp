@@ -14,8 +14,10 @@ namespace {
 // unloading), and a gate the scheduler keeps closed would stall it.
 template <class Fn>
 CUresult after_flushing_all(const char* api, const void* what, Fn&& fn) {
-  flush_all();
-  const CUresult r = with_gates_open(fn);
+  const CUresult r = with_gates_open([&] {
+    flush_all();
+    return fn();
+  });
   if (trace_enabled()) trace_call(api, r, "ptr=%p", what);
   return r;
 }
@@ -121,13 +123,18 @@ XS_CUDA_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t
 }
 // Stream-ordered allocations go straight to the driver: memory that becomes
 // usable earlier than its stream position is still correct, and the pool
-// cannot hand out memory whose free is still held back (the driver has not seen it).
+// cannot hand out memory whose free is still held back (the driver has not
+// seen it). At Level 2 a free that was launched may still sit behind a gate,
+// and the pool may make this stream wait for it: every queue first runs what
+// it launched.
 XS_CUDA_EXPORT CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream s) {
+  ip::expedite_launched_everywhere();
   const CUresult r = ip::call_real(XS_REAL(cuMemAllocAsync), p, bytes, s);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu stream=%p ptr=%p", bytes, static_cast<void*>(s), r == CUDA_SUCCESS ? ip::as_ptr(*p) : nullptr);
   return r;
 }
 XS_CUDA_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr* p, size_t bytes, CUstream s) {
+  ip::expedite_launched_everywhere();
   const CUresult r = ip::call_real(XS_REAL(cuMemAllocAsync_ptsz), p, bytes, s);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "size=%zu stream=%p ptr=%p", bytes, static_cast<void*>(s), r == CUDA_SUCCESS ? ip::as_ptr(*p) : nullptr);
   return r;

@@ -80,7 +80,13 @@ CUresult stream_wait_event(const char* api, Flavor fl, CUstream s, CUevent e, un
   // urgency to the recording one up to that record (priority inheritance;
   // at Level 2 a held recording queue would otherwise stall the waiter
   // behind its gate for as long as the waiter keeps it held).
-  if (rec.queue != nullptr && rec.queue != find_stream_queue(s, fl)) rec.queue->xq->expedite(rec.seq);
+  if (rec.queue != nullptr) {
+    if (rec.queue != find_stream_queue(s, fl)) {
+      rec.queue->xq->expedite(rec.seq);
+    } else if (rec.held) {
+      rec.queue->xq->flush(rec.seq);  // same queue: the held wait must see this record, not an older one
+    }
+  }
   if (auto root = rec.capture_root.lock(); root != nullptr && root->capturing()) {
     // Waiting on an event of a captured stream makes this stream part of the
     // capture: what it held goes first, what follows is captured.
