@@ -184,13 +184,16 @@ TEST(LocalScheduler, OnlyQueuesThatCanBePreemptedKeepTheirWindow) {
   for (int i = 0; i < 5; ++i) ASSERT_EQ(a->submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(hw_a.launched(), 5u);  // alone: nothing can preempt it, no window
   sched.add(*b);
-  b->set_hints({5, 1, 0});  // b outranks a: a's window applies again
+  b->set_hints({5, 1, 0});  // b outranks a, but has had no work yet: a keeps going without a window
   for (int i = 0; i < 3; ++i) ASSERT_EQ(a->submit(kernel(), nullptr), XS_OK);
-  EXPECT_EQ(hw_a.launched(), 5u);
+  EXPECT_EQ(hw_a.launched(), 8u);
   for (int i = 0; i < 4; ++i) ASSERT_EQ(b->submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(hw_b.launched(), 4u);  // the top priority runs without one
+  // b has had work: a's window applies again (and a is held while b is ready).
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(a->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(hw_a.launched(), 8u);
   sched.remove(*b);  // a is on top again: what it held goes
-  EXPECT_TRUE(hw_a.wait_launched(8));
+  EXPECT_TRUE(hw_a.wait_launched(11));
   sched.remove(*a);
   hw_a.complete_all();
   hw_b.complete_all();

@@ -39,6 +39,7 @@ void LocalScheduler::remove(XQueue& q) {
   schedule_timer_locked(engine_.remove(q.id(), now_ns()));
   queues_.erase(q.id());
   priorities_.erase(q.id());
+  used_.erase(q.id());
   update_windows_locked();
 }
 
@@ -49,24 +50,29 @@ void LocalScheduler::on_queue_changed(XQueue& q) {
   const xs_hints_t hints = q.hints();
   schedule_timer_locked(engine_.update(q.id(), q.ready(), hints, now_ns()));
   int32_t& known = priorities_[q.id()];
-  if (known != hints.priority) {
-    known = hints.priority;
-    update_windows_locked();
-  }
+  bool changed = known != hints.priority;
+  known = hints.priority;
+  if (q.ready() && used_.insert(q.id()).second) changed = true;
+  if (changed) update_windows_locked();
 }
 
-// A queue needs its in-flight window only if some other queue could make the
-// policy suspend it: one of higher priority (priority), any other
-// (bandwidth), none (no policy).
+// A queue needs its in-flight window (and, at Level 2, gates) only if some
+// other queue could make the policy suspend it: one of higher priority
+// (priority), any other (bandwidth), none (no policy). Only queues that have
+// had work count: a program may make many queues it never uses (PyTorch
+// makes 32 streams of each priority at once), and an unused one would make
+// every used queue below it pay for a window and gates for nothing. The
+// price: the first work of a queue finds the queues below it unbounded, and
+// waits once for what they have in flight.
 void LocalScheduler::update_windows_locked() {
   const xs_policy_t policy = engine_.policy_kind();
   int32_t top = INT32_MIN;
-  for (const auto& [id, prio] : priorities_) top = std::max(top, prio);
+  for (uint64_t id : used_) top = std::max(top, priorities_[id]);
   for (const auto& [id, q] : queues_) {
     bool bounded = true;
     if (policy == XS_POLICY_NONE) bounded = false;
     if (policy == XS_POLICY_PRIORITY) bounded = priorities_[id] < top;
-    if (policy == XS_POLICY_BANDWIDTH) bounded = queues_.size() > 1;
+    if (policy == XS_POLICY_BANDWIDTH) bounded = used_.size() > 1 || (used_.size() == 1 && used_.count(id) == 0);
     q->set_window_bounded(bounded);
   }
 }

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/xqueue.h"
 #include "sched/engine.h"
@@ -45,6 +46,7 @@ class LocalScheduler final : public QueueListener, private Executor {
   Engine engine_;
   std::unordered_map<uint64_t, XQueue*> queues_;
   std::unordered_map<uint64_t, int32_t> priorities_;  // as last seen, to notice changes
+  std::unordered_set<uint64_t> used_;                 // queues that have had work at least once
   int64_t deadline_ns_ = 0;  // 0 = no timer armed
   bool stopping_ = false;
   std::thread timer_;

@@ -80,12 +80,10 @@ extern "C" {
 
 // ---- streams ----
 
-// A stream more urgent than the default gets its queue now, not at its first
-// use: the scheduler must know of it from the start, so that the queues it
-// can preempt keep their in-flight window.
+// Traced; the queue is made at the stream's first use. (Programs make many
+// streams they never use: PyTorch makes 32 of each priority at once.)
 XS_CUDA_EXPORT CUresult cuStreamCreateWithPriority(CUstream* s, unsigned flags, int priority) {
   const CUresult r = ip::call_real(XS_REAL(cuStreamCreateWithPriority), s, flags, priority);
-  if (r == CUDA_SUCCESS && priority < 0) ip::stream_queue(*s, Flavor::kLegacy);
   if (ip::trace_enabled()) {
     ip::trace_call(__func__, r, "flags=%u priority=%d stream=%p", flags, priority, r == CUDA_SUCCESS ? static_cast<void*>(*s) : nullptr);
   }
