@@ -236,9 +236,14 @@ namespace {
 // set, allocated at the thread's first launch, so that a launch costs one
 // lookup. Programs launch hundreds of distinct kernels (a small direct-mapped
 // cache kept evicting them, and each miss costs driver calls).
+// Bumped when code is unloaded or a context goes: a new kernel may then come
+// back at an old handle, so every thread's set starts over.
+std::atomic<uint64_t> g_loaded_generation{0};
+
 class LoadedSet {
  public:
-  bool contains(CUfunction f, CUcontext ctx) const {
+  bool contains(CUfunction f, CUcontext ctx) {
+    forget_if_stale();
     if (entries_ == nullptr) return false;
     for (std::size_t i = home(f, ctx), n = 0; n < kSlots; i = (i + 1) % kSlots, ++n) {
       const Entry& e = entries_[i];
@@ -249,6 +254,7 @@ class LoadedSet {
   }
   // Full (or out of memory): not remembered, the next launch checks again.
   void insert(CUfunction f, CUcontext ctx) {
+    forget_if_stale();
     if (entries_ == nullptr) entries_.reset(new (std::nothrow) Entry[kSlots]());
     if (entries_ == nullptr || size_ >= kSlots * 3 / 4) return;
     std::size_t i = home(f, ctx);
@@ -267,8 +273,17 @@ class LoadedSet {
     const auto h = (reinterpret_cast<uintptr_t>(f) ^ (reinterpret_cast<uintptr_t>(ctx) << 7)) * 0x9E3779B97F4A7C15ull;
     return static_cast<std::size_t>(h >> 52) % kSlots;
   }
+  void forget_if_stale() {
+    const uint64_t now = g_loaded_generation.load(std::memory_order_acquire);
+    if (now == generation_) return;
+    generation_ = now;
+    if (entries_ != nullptr) std::fill(entries_.get(), entries_.get() + kSlots, Entry{});
+    size_ = 0;
+  }
+
   std::unique_ptr<Entry[]> entries_;
   std::size_t size_ = 0;
+  uint64_t generation_ = 0;
 };
 thread_local LoadedSet t_loaded;
 
@@ -293,6 +308,8 @@ Load load(const Driver& d, CUfunction f) {
 }  // namespace
 
 bool known_loaded(CUfunction f, CUcontext ctx) { return t_loaded.contains(f, ctx); }
+
+void forget_loaded_kernels() { g_loaded_generation.fetch_add(1, std::memory_order_acq_rel); }
 
 void note_loaded(CUfunction f, CUcontext ctx) {
   if (!t_loaded.contains(f, ctx)) t_loaded.insert(f, ctx);

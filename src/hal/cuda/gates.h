@@ -81,5 +81,8 @@ bool load_function_before_launch(const Driver& d, CUfunction f, CUcontext ctx);
 // Whether this thread has seen f loaded in ctx / notes that it is.
 bool known_loaded(CUfunction f, CUcontext ctx);
 void note_loaded(CUfunction f, CUcontext ctx);
+// Code was unloaded or a context destroyed: handles may come back for other
+// kernels, so what every thread knows as loaded is forgotten.
+void forget_loaded_kernels();
 
 }  // namespace xsched::cuda

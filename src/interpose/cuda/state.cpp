@@ -492,6 +492,7 @@ void retire_context(CUcontext ctx) {
   legacy.reset();
   std::erase_if(t_per_thread.queues, [&](const auto& q) { return q->ctx == ctx; });
   cuda::retire_gates(ctx);  // the driver frees the gate page with the context
+  cuda::forget_loaded_kernels();
 }
 
 // ---- events ----

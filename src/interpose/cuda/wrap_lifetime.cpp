@@ -194,7 +194,9 @@ XS_CUDA_EXPORT CUresult cuSurfObjectDestroy(CUsurfObject t) {
 XS_CUDA_EXPORT CUresult cuModuleUnload(CUmodule m) {
   return ip::after_flushing_all(__func__, m, [&] {
     const CUresult r = ip::call_real(XS_REAL(cuModuleUnload), m);
-    xsched::cuda::forget_param_layouts();  // its function handles may come back for other kernels
+    // Its function handles may come back for other kernels.
+    xsched::cuda::forget_param_layouts();
+    xsched::cuda::forget_loaded_kernels();
     return r;
   });
 }
@@ -202,6 +204,7 @@ XS_CUDA_EXPORT CUresult cuLibraryUnload(CUlibrary l) {
   return ip::after_flushing_all(__func__, l, [&] {
     const CUresult r = ip::call_real(XS_REAL(cuLibraryUnload), l);
     xsched::cuda::forget_param_layouts();
+    xsched::cuda::forget_loaded_kernels();
     return r;
   });
 }
