@@ -175,15 +175,17 @@ xs_result_t XQueue::expedite(uint64_t through) {
 
 void XQueue::expedite_locked(uint64_t through) {
   through = std::min(through, submitted_);
-  if (completed_ < through) {
+  const bool more = completed_ < through && expedite_through_ < through;
+  if (more) {
     // Let the hardware queue go first: launched behind a closed gate, enough
     // commands would fill the native queue and block this launch.
-    expedite_through_ = std::max(expedite_through_, through);
+    expedite_through_ = through;
+    expedited_pub_.store(through, std::memory_order_release);
     release_hardware_locked();
   }
   launch_through_locked(through);
   // The worker confirms completion at once instead of letting a burst settle.
-  if (completed_ < through && worker_waiting_) worker_cv_.notify_one();
+  if (more && worker_waiting_) worker_cv_.notify_one();
 }
 
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {

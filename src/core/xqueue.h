@@ -114,6 +114,8 @@ class XQueue {
   uint64_t submitted() const { return submitted_pub_.load(std::memory_order_acquire); }
   uint64_t launched() const { return launched_.load(std::memory_order_acquire); }
   uint64_t completed() const { return completed_pub_.load(std::memory_order_acquire); }
+  // The command expedite() runs through at least (0: none yet).
+  uint64_t expedited() const { return expedited_pub_.load(std::memory_order_acquire); }
   // True while some command waits on the host (not launched yet).
   bool has_unlaunched() const { return launched() < submitted(); }
 
@@ -206,6 +208,7 @@ class XQueue {
   uint64_t completed_ = 0;
   std::atomic<uint64_t> completed_pub_{0};  // completed_, readable without the lock
   uint64_t expedite_through_ = 0;           // expedite(): run through this one whatever the holds
+  std::atomic<uint64_t> expedited_pub_{0};  // expedite_through_, readable without the lock
   std::atomic<uint64_t> submitted_pub_{0};  // submitted_, readable without the lock
   std::atomic<uint64_t> launched_{0};       // the last command handed to the hardware queue
   uint64_t suspensions_ = 0;

@@ -291,18 +291,21 @@ enum class Load { kWasLoaded, kLoadedNow, kUnknown };
 
 // Loads f into ctx (current) if it is not.
 Load load(const Driver& d, CUfunction f) {
-  CUfunctionLoadingState state = CU_FUNCTION_LOADING_STATE_LOADED;
-  if (d.cuFuncIsLoaded != nullptr && d.cuFuncIsLoaded(&state, f) == CUDA_SUCCESS) {
-    if (state == CU_FUNCTION_LOADING_STATE_LOADED) return Load::kWasLoaded;
+  // A library's CUkernel (what the runtime launches) is loaded per context on
+  // demand, and cuFuncIsLoaded does not reliably tell about one (seen on the
+  // H100: a freshly loaded library's kernel passed, then loaded lazily in the
+  // launch, behind a closed gate). cuKernelGetFunction loads it; for a
+  // CUfunction it fails, and cuFuncIsLoaded answers.
+  if (d.cuKernelGetFunction != nullptr) {
     GatesOpen open;
-    return d.cuFuncLoad != nullptr && d.cuFuncLoad(f) == CUDA_SUCCESS ? Load::kLoadedNow : Load::kUnknown;
+    CUfunction in_ctx = nullptr;
+    if (d.cuKernelGetFunction(&in_ctx, reinterpret_cast<CUkernel>(f)) == CUDA_SUCCESS) return Load::kLoadedNow;
   }
-  // Not a CUfunction: a library's CUkernel, loaded per context on demand.
-  if (d.cuKernelGetFunction == nullptr) return Load::kUnknown;
+  CUfunctionLoadingState state = CU_FUNCTION_LOADING_STATE_LOADED;
+  if (d.cuFuncIsLoaded == nullptr || d.cuFuncIsLoaded(&state, f) != CUDA_SUCCESS) return Load::kUnknown;
+  if (state == CU_FUNCTION_LOADING_STATE_LOADED) return Load::kWasLoaded;
   GatesOpen open;
-  CUfunction in_ctx = nullptr;
-  return d.cuKernelGetFunction(&in_ctx, reinterpret_cast<CUkernel>(f)) == CUDA_SUCCESS ? Load::kLoadedNow
-                                                                                        : Load::kUnknown;
+  return d.cuFuncLoad != nullptr && d.cuFuncLoad(f) == CUDA_SUCCESS ? Load::kLoadedNow : Load::kUnknown;
 }
 
 }  // namespace

@@ -377,8 +377,12 @@ void order_after_implicit_dependencies(StreamQueue& sq) {
 void lend_urgency_for_implicit_order(StreamQueue& sq) {
   if (!sq.blocking || !cuda::gates_in_use()) return;
   ContextState& cs = *sq.context;
+  // Lock-free checks first: this runs after every launch of such a stream.
   auto lend = [](StreamQueue& q) {
-    if (q.xq->level() >= XS_LEVEL_DEACTIVATE && q.xq->completed() < q.xq->launched()) q.xq->expedite(q.xq->launched());
+    const uint64_t launched = q.xq->launched();
+    if (q.xq->level() >= XS_LEVEL_DEACTIVATE && q.xq->completed() < launched && q.xq->expedited() < launched) {
+      q.xq->expedite(launched);
+    }
   };
   if (sq.kind == StreamKind::kLegacy) {
     if (cs.blocking_queues.load(std::memory_order_acquire) == 0) return;
@@ -420,7 +424,7 @@ void expedite_launched_everywhere() {
   if (!cuda::gates_in_use()) return;
   for_each_queue(nullptr, [](StreamQueue& q) {
     const uint64_t launched = q.xq->launched();
-    if (q.xq->completed() < launched) q.xq->expedite(launched);
+    if (q.xq->completed() < launched && q.xq->expedited() < launched) q.xq->expedite(launched);
   });
 }
 
