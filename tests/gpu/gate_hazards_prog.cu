@@ -487,6 +487,12 @@ Gated gate(Env& e, GateSpec spec) {
     for (int i = 0; i < kDataN; ++i) e.sh->data[s][i] = data_seed(g.round, s, i);
   }
   __sync_synchronize();
+  // The previous round's high work has to be seen idle first: xsched notices
+  // a queue's idleness a little after its stream synchronised, and a low
+  // stream still held then keeps its kernels on the host instead of behind
+  // its gate. (Then a call that waits for the whole context waits for the
+  // hold kernel, which the releaser ends only once the low stream moved.)
+  std::this_thread::sleep_for(std::chrono::milliseconds(kSettleMs));
   // Round-robin over the streams, so that every stream has work queued from the start.
   for (int k = 0; k < g.spec.per_stream; ++k) {
     for (int s = 0; s < ns; ++s) {

@@ -294,18 +294,26 @@ Load load(const Driver& d, CUfunction f) {
   // A library's CUkernel (what the runtime launches) is loaded per context on
   // demand, and cuFuncIsLoaded does not reliably tell about one (seen on the
   // H100: a freshly loaded library's kernel passed, then loaded lazily in the
-  // launch, behind a closed gate). cuKernelGetFunction loads it; for a
-  // CUfunction it fails, and cuFuncIsLoaded answers.
+  // launch, behind a closed gate). Its function in this context is asked for
+  // first (for a CUfunction that fails), then that function is loaded if it
+  // is not: getting it alone did not load everything the launch needs (the
+  // runtime's first launch then still waited behind a closed gate).
+  GatesOpen open;
+  CUfunction fn = f;
+  bool was_kernel = false;
   if (d.cuKernelGetFunction != nullptr) {
-    GatesOpen open;
     CUfunction in_ctx = nullptr;
-    if (d.cuKernelGetFunction(&in_ctx, reinterpret_cast<CUkernel>(f)) == CUDA_SUCCESS) return Load::kLoadedNow;
+    if (d.cuKernelGetFunction(&in_ctx, reinterpret_cast<CUkernel>(f)) == CUDA_SUCCESS && in_ctx != nullptr) {
+      fn = in_ctx;
+      was_kernel = true;
+    }
   }
   CUfunctionLoadingState state = CU_FUNCTION_LOADING_STATE_LOADED;
-  if (d.cuFuncIsLoaded == nullptr || d.cuFuncIsLoaded(&state, f) != CUDA_SUCCESS) return Load::kUnknown;
-  if (state == CU_FUNCTION_LOADING_STATE_LOADED) return Load::kWasLoaded;
-  GatesOpen open;
-  return d.cuFuncLoad != nullptr && d.cuFuncLoad(f) == CUDA_SUCCESS ? Load::kLoadedNow : Load::kUnknown;
+  if (d.cuFuncIsLoaded == nullptr || d.cuFuncIsLoaded(&state, fn) != CUDA_SUCCESS) {
+    return was_kernel ? Load::kLoadedNow : Load::kUnknown;
+  }
+  if (state == CU_FUNCTION_LOADING_STATE_LOADED) return was_kernel ? Load::kLoadedNow : Load::kWasLoaded;
+  return d.cuFuncLoad != nullptr && d.cuFuncLoad(fn) == CUDA_SUCCESS ? Load::kLoadedNow : Load::kUnknown;
 }
 
 }  // namespace
