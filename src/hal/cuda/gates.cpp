@@ -61,7 +61,6 @@ struct Bank {
   std::mutex mu;
   std::vector<GatePage*> pages;  // pages are never freed: a dead one is only marked
   uint32_t forced_open = 0;      // live GatesOpen scopes (+1 for good once the process exits)
-  std::atomic<int> held{0};
   std::atomic<bool> in_use{false};
 };
 
@@ -161,7 +160,6 @@ void release_gate(Gate& g) {
   if (p.held[g.slot]) {
     p.held[g.slot] = false;
     --p.held_now;
-    b.held.fetch_sub(1, std::memory_order_relaxed);
   }
   if (g.used) --p.used;
   store(p, g.slot, kGateOpen);
@@ -179,7 +177,6 @@ bool hold_gate(Gate& g) {
   if (p.held_now >= limit || p.used > limit) return false;
   p.held[g.slot] = true;
   ++p.held_now;
-  b.held.fetch_add(1, std::memory_order_relaxed);
   write_locked(b, p, g.slot);
   return true;
 }
@@ -192,7 +189,6 @@ void let_go_gate(Gate& g) {
   if (!p.held[g.slot]) return;
   p.held[g.slot] = false;
   --p.held_now;
-  b.held.fetch_sub(1, std::memory_order_relaxed);
   write_locked(b, p, g.slot);
 }
 
@@ -203,8 +199,6 @@ void note_gate_used(Gate& g) {
   g.used = true;
   ++g.page->used;
 }
-
-int held_gates() { return bank().held.load(std::memory_order_acquire); }
 
 bool gates_in_use() { return bank().in_use.load(std::memory_order_acquire); }
 

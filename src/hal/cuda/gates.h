@@ -52,8 +52,6 @@ void let_go_gate(Gate& g);
 // g's stream launches work (called once, at its first launch).
 void note_gate_used(Gate& g);
 
-// Gates held now, process-wide (a hint for fast paths: may be stale at once).
-int held_gates();
 // Whether any gate was ever made: no gate, no hazard.
 bool gates_in_use();
 

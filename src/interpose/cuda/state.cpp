@@ -399,11 +399,9 @@ void launch_everything_before(StreamQueue& sq) {
   lend_urgency_for_implicit_order(sq);
 }
 
-void flush_context(CUcontext ctx) {
-  for_each_queue(ctx, [](StreamQueue& q) { q.xq->flush(); });
+void flush_all() {
+  for_each_queue(nullptr, [](StreamQueue& q) { q.xq->flush(); });
 }
-
-void flush_all() { flush_context(nullptr); }
 
 void flush_launches_of(CUfunction f) {
   for_each_queue(nullptr, [&](StreamQueue& q) {

@@ -99,9 +99,8 @@ void lend_urgency_for_implicit_order(StreamQueue& sq);
 // the implicit synchronisation puts before it and everything sq holds.
 void launch_everything_before(StreamQueue& sq);
 
-// Launches everything held back in every queue of ctx (nullptr: of every
-// context): before calls that free memory or otherwise wait for all work.
-void flush_context(CUcontext ctx);
+// Launches everything held back in every queue: before calls that free
+// memory or otherwise wait for all work.
 void flush_all();
 // Launches, in every queue, everything up to the last held-back launch of
 // kernel f (a CUfunction or CUkernel): before f's attributes change, since a
