@@ -132,7 +132,7 @@ TEST_F(Api, EventsOrderWorkAcrossQueues) {
 }
 
 TEST_F(Api, HintsAndSuspension) {
-  xs_hints_t h{7, 3, 1'000'000};
+  xs_hints_t h{7, 3, 1'000'000, 0};
   ASSERT_EQ(xs_queue_set_hints(q, &h), XS_OK);
   ASSERT_EQ(xs_queue_set_priority(q, -4), XS_OK);
   ASSERT_EQ(xs_queue_set_share(q, 9), XS_OK);
@@ -190,7 +190,7 @@ TEST_F(Api, InvalidArgumentsAreRejected) {
   EXPECT_EQ(xs_queue_wait(q, 1000, 0), XS_ERR_INVALID_ARG);
   EXPECT_EQ(xs_queue_suspend(q, 0x80), XS_ERR_INVALID_ARG);
   EXPECT_EQ(xs_queue_set_hints(q, nullptr), XS_ERR_INVALID_ARG);
-  xs_hints_t bad{0, 0, 0};
+  xs_hints_t bad{0, 0, 0, 0};
   EXPECT_EQ(xs_queue_set_hints(q, &bad), XS_ERR_INVALID_ARG);
   EXPECT_EQ(xs_queue_set_share(q, 0), XS_ERR_INVALID_ARG);
   xs_queue_info_t info{};
@@ -318,7 +318,7 @@ TEST(ApiRegression, DestroyReleasesHoldsSoOtherThreadsWaitsEnd) {
 }
 
 TEST_F(Api, TimesliceHintIsBounded) {
-  xs_hints_t h{0, 1, INT64_MAX};  // made the bandwidth timer overflow and spin
+  xs_hints_t h{0, 1, INT64_MAX, 0};  // made the bandwidth timer overflow and spin
   EXPECT_EQ(xs_queue_set_hints(q, &h), XS_ERR_INVALID_ARG);
   h.timeslice_ns = 10'000'000'000;
   EXPECT_EQ(xs_queue_set_hints(q, &h), XS_OK);

@@ -21,7 +21,7 @@ using testing::ManualHwQueue;
 
 std::shared_ptr<XQueue> make_queue(HwQueue hw, int32_t priority, uint32_t share = 1) {
   XQueueOptions o;
-  o.hints = {priority, share, 0};
+  o.hints = {priority, share, 0, 0};
   std::shared_ptr<XQueue> q;
   EXPECT_EQ(XQueue::create(hw, o, &q), XS_OK);
   return q;
@@ -71,7 +71,7 @@ TEST(LocalScheduler, PriorityHoldsLowerQueuesWhileAHigherOneIsReady) {
   // Changing a hint takes effect at once: low overtakes high.
   ASSERT_EQ(hi->submit(kernel(), nullptr), XS_OK);
   EXPECT_TRUE(suspended(*lo));
-  lo->set_hints({20, 1, 0});
+  lo->set_hints({20, 1, 0, 0});
   EXPECT_FALSE(suspended(*lo));
   EXPECT_TRUE(suspended(*hi));
 
@@ -139,7 +139,7 @@ TEST(LocalScheduler, StressConcurrentSubmitsHintsPoliciesAndMembership) {
           ASSERT_EQ(queues[i]->wait(id, 10'000'000'000), XS_OK);
         }
         if (rng() % 16 == 0) {
-          queues[i]->set_hints({static_cast<int32_t>(rng() % 4), static_cast<uint32_t>(1 + rng() % 3), 0});
+          queues[i]->set_hints({static_cast<int32_t>(rng() % 4), static_cast<uint32_t>(1 + rng() % 3), 0, 0});
         }
       }
     });
@@ -177,14 +177,14 @@ TEST(LocalScheduler, OnlyQueuesThatCanBePreemptedKeepTheirWindow) {
   XQueueOptions o;
   o.window = 2;
   std::shared_ptr<XQueue> a, b;
-  o.hints = {0, 1, 0};
+  o.hints = {0, 1, 0, 0};
   ASSERT_EQ(XQueue::create(hw_a.hw_queue(), o, &a), XS_OK);
   ASSERT_EQ(XQueue::create(hw_b.hw_queue(), o, &b), XS_OK);
   sched.add(*a);
   for (int i = 0; i < 5; ++i) ASSERT_EQ(a->submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(hw_a.launched(), 5u);  // alone: nothing can preempt it, no window
   sched.add(*b);
-  b->set_hints({5, 1, 0});  // b outranks a, but has had no work yet: a keeps going without a window
+  b->set_hints({5, 1, 0, 0});  // b outranks a, but has had no work yet: a keeps going without a window
   for (int i = 0; i < 3; ++i) ASSERT_EQ(a->submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(hw_a.launched(), 8u);
   for (int i = 0; i < 4; ++i) ASSERT_EQ(b->submit(kernel(), nullptr), XS_OK);

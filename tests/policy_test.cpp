@@ -12,7 +12,7 @@ namespace {
 
 constexpr int64_t kMs = 1'000'000;
 
-QueueView view(uint64_t id, bool ready, int32_t prio, uint32_t share = 1) { return {id, ready, {prio, share, 0}, true}; }
+QueueView view(uint64_t id, bool ready, int32_t prio, uint32_t share = 1) { return {id, ready, {prio, share, 0, 0}, true}; }
 
 TEST(PriorityPolicy, HighestReadyPriorityRunsAndLowerOnesAreHeldEvenIdle) {
   auto p = make_policy(XS_POLICY_PRIORITY, 2 * kMs);
@@ -81,7 +81,7 @@ TEST(BandwidthPolicy, TurnsFollowShares) {
 
 TEST(BandwidthPolicy, TimesliceHintSetsTheTurnLength) {
   auto p = make_policy(XS_POLICY_BANDWIDTH, 2 * kMs);
-  std::vector<QueueView> qs = {{1, true, {0, 1, 5 * kMs}, true}};
+  std::vector<QueueView> qs = {{1, true, {0, 1, 5 * kMs, 0}, true}};
   p->added(qs[0], 0);
   EXPECT_EQ(p->decide(qs, 0), 5 * kMs);
 }
@@ -131,23 +131,23 @@ class RecordingExecutor final : public Executor {
 TEST(Engine, AppliesOnlyChangesAndResumesBeforeSuspending) {
   RecordingExecutor ex;
   Engine e(make_policy(XS_POLICY_PRIORITY, 2 * kMs), ex);
-  e.add(1, false, {0, 1, 0}, 0);
-  e.add(2, false, {10, 1, 0}, 0);
+  e.add(1, false, {0, 1, 0, 0}, 0);
+  e.add(2, false, {10, 1, 0, 0}, 0);
   EXPECT_TRUE(ex.log.empty());
-  e.update(2, true, {10, 1, 0}, 1);
+  e.update(2, true, {10, 1, 0, 0}, 1);
   EXPECT_EQ(ex.log, (std::vector<int64_t>{-1}));
   EXPECT_FALSE(e.running(1));
-  e.update(2, true, {10, 1, 0}, 2);  // no change, no call
+  e.update(2, true, {10, 1, 0, 0}, 2);  // no change, no call
   EXPECT_EQ(ex.log.size(), 1u);
-  e.update(1, true, {20, 1, 0}, 3);  // 1 overtakes 2: resume 1 first, then hold 2
+  e.update(1, true, {20, 1, 0, 0}, 3);  // 1 overtakes 2: resume 1 first, then hold 2
   EXPECT_EQ(ex.log, (std::vector<int64_t>{-1, 1, -2}));
 }
 
 TEST(Engine, RemovingAHeldQueueResumesIt) {
   RecordingExecutor ex;
   Engine e(make_policy(XS_POLICY_PRIORITY, 2 * kMs), ex);
-  e.add(1, true, {0, 1, 0}, 0);
-  e.add(2, true, {10, 1, 0}, 0);
+  e.add(1, true, {0, 1, 0, 0}, 0);
+  e.add(2, true, {10, 1, 0, 0}, 0);
   ASSERT_EQ(ex.log, (std::vector<int64_t>{-1}));
   e.remove(1, 1);
   EXPECT_EQ(ex.log, (std::vector<int64_t>{-1, 1}));
@@ -158,8 +158,8 @@ TEST(Engine, RemovingAHeldQueueResumesIt) {
 TEST(Engine, SwitchingPolicyTakesEffectAtOnce) {
   RecordingExecutor ex;
   Engine e(make_policy(XS_POLICY_PRIORITY, 2 * kMs), ex);
-  e.add(1, true, {0, 1, 0}, 0);
-  e.add(2, true, {10, 1, 0}, 0);
+  e.add(1, true, {0, 1, 0, 0}, 0);
+  e.add(2, true, {10, 1, 0, 0}, 0);
   EXPECT_FALSE(e.running(1));
   e.set_policy(make_policy(XS_POLICY_NONE, 2 * kMs), 1);
   EXPECT_TRUE(e.running(1));

@@ -527,7 +527,7 @@ TEST(XQueueRegression, CloseReleasesHoldsWhileOthersHoldTheQueue) {
 TEST(XQueueRegression, UpdateHintsChangesOneField) {
   ManualHwQueue hw;
   auto q = make_queue(hw);
-  q->set_hints({5, 7, 9});
+  q->set_hints({5, 7, 9, 0});
   q->update_hints([](xs_hints_t& h) { h.priority = 1; });
   const xs_hints_t h = q->hints();
   EXPECT_EQ(h.priority, 1);

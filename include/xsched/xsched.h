@@ -128,6 +128,8 @@ typedef struct xs_hints {
   int32_t priority;     /* default XSCHED_PRIORITY (0) */
   uint32_t share;       /* >= 1; default XSCHED_SHARE (1) */
   int64_t timeslice_ns; /* bandwidth policy slice; 0 = scheduler default */
+  int64_t deadline_ns;  /* deadline policy: each burst of work is due this long after the
+                           queue turns ready; 0 = none (runs after every queue that has one) */
 } xs_hints_t;
 
 typedef struct xs_queue_info {
@@ -192,13 +194,14 @@ typedef enum xs_policy {
   XS_POLICY_NONE = 0,      /* never suspends anything */
   XS_POLICY_PRIORITY = 1,  /* highest ready priority runs, lower ones are held */
   XS_POLICY_BANDWIDTH = 2, /* timeslices in proportion to shares */
+  XS_POLICY_DEADLINE = 3,  /* earliest deadline first: the ready queue due first runs */
   XS_POLICY_MAX_ENUM = 0x7fffffff
 } xs_policy_t;
 
 XS_API xs_result_t xs_set_policy(xs_policy_t policy);
 XS_API xs_result_t xs_get_policy(xs_policy_t* out);
 
-/* Parses "none", "priority", "bandwidth". */
+/* Parses "none", "priority", "bandwidth", "deadline". */
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out);
 XS_API const char* xs_policy_name(xs_policy_t policy);
 

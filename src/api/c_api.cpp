@@ -62,7 +62,7 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw) {
 }
 
 bool valid_hints(const xs_hints_t& h) {
-  return valid_share(h.share) && h.timeslice_ns >= 0 && h.timeslice_ns <= kMaxTimesliceNs;
+  return valid_share(h.share) && h.timeslice_ns >= 0 && h.timeslice_ns <= kMaxTimesliceNs && h.deadline_ns >= 0;
 }
 
 // Translates a C command into the core's form, checking what can be checked.
@@ -154,7 +154,7 @@ XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, c
     opts.level = cfg != nullptr ? cfg->level : c.level;
     opts.window = cfg != nullptr && cfg->window != 0 ? cfg->window : c.window;
     opts.window_ns = cfg != nullptr ? cfg->window_ns : c.window_ns;
-    opts.hints = xs_hints_t{c.priority, c.share, 0};
+    opts.hints = xs_hints_t{c.priority, c.share, 0, c.deadline_ns};
     if (opts.window > 65536) return XS_ERR_INVALID_ARG;
     HwQueue hw;
     if (xs_result_t r = hw_queue_for(platform, native_queue, &hw); r != XS_OK) return r;
@@ -264,7 +264,7 @@ XS_API xs_result_t xs_get_policy(xs_policy_t* out) {
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out) {
   return guarded(__func__, [&] {
     if (name == nullptr || out == nullptr) return XS_ERR_INVALID_ARG;
-    for (xs_policy_t p : {XS_POLICY_NONE, XS_POLICY_PRIORITY, XS_POLICY_BANDWIDTH}) {
+    for (xs_policy_t p : {XS_POLICY_NONE, XS_POLICY_PRIORITY, XS_POLICY_BANDWIDTH, XS_POLICY_DEADLINE}) {
       if (std::strcmp(name, xs_policy_name(p)) == 0) {
         *out = p;
         return XS_OK;
@@ -279,6 +279,7 @@ XS_API const char* xs_policy_name(xs_policy_t policy) {
     case XS_POLICY_NONE: return "none";
     case XS_POLICY_PRIORITY: return "priority";
     case XS_POLICY_BANDWIDTH: return "bandwidth";
+    case XS_POLICY_DEADLINE: return "deadline";
     case XS_POLICY_MAX_ENUM: break;
   }
   return "unknown";

@@ -74,7 +74,7 @@ xs_result_t open_lane(xs_host_device_t dev, const Scenario& s, int32_t priority,
   cfg.level = s.level;
   cfg.window = s.window;
   if (xs_result_t r = xs_queue_create(XS_PLATFORM_HOST, lane->stream, &cfg, &lane->queue); r != XS_OK) return r;
-  const xs_hints_t hints{priority, share, 0};
+  const xs_hints_t hints{priority, share, 0, 0};
   return xs_queue_set_hints(lane->queue, &hints);
 }
 

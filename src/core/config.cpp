@@ -67,9 +67,12 @@ struct Choice {
 };
 
 constexpr Choice<xs_policy_t> kPolicies[] = {
-    {"none", XS_POLICY_NONE}, {"priority", XS_POLICY_PRIORITY}, {"bandwidth", XS_POLICY_BANDWIDTH}};
+    {"none", XS_POLICY_NONE}, {"priority", XS_POLICY_PRIORITY}, {"bandwidth", XS_POLICY_BANDWIDTH},
+    {"deadline", XS_POLICY_DEADLINE}};
 constexpr Choice<xs_level_t> kLevels[] = {
     {"auto", XS_LEVEL_AUTO}, {"1", XS_LEVEL_BLOCK}, {"2", XS_LEVEL_DEACTIVATE}, {"3", XS_LEVEL_INTERRUPT}};
+constexpr Choice<Scheduler> kSchedulers[] = {
+    {"local", Scheduler::kLocal}, {"daemon", Scheduler::kDaemon}, {"auto", Scheduler::kAuto}};
 constexpr Choice<LogLevel> kLogLevels[] = {
     {"error", LogLevel::kError}, {"warn", LogLevel::kWarn}, {"info", LogLevel::kInfo}, {"debug", LogLevel::kDebug}};
 
@@ -94,6 +97,13 @@ bool parse_choice(std::string_view value, Config& cfg, std::string& why) {
   return false;
 }
 
+// A string field of Config, taken as it is.
+template <auto kField>
+bool parse_text(std::string_view value, Config& cfg, std::string&) {
+  cfg.*kField = std::string(value);
+  return true;
+}
+
 struct Var {
   const char* name;
   Parser parse;      // null: reserved for a component that reads it itself
@@ -110,8 +120,11 @@ constexpr Var kVars[] = {
     {"XSCHED_SHARE", parse_int<&Config::share, 1, 1'000'000>, "bandwidth share of new queues"},
     {"XSCHED_TIMESLICE_US", parse_int<&Config::timeslice_ns, 100, 10'000'000, 1000>, "bandwidth policy timeslice"},
     {"XSCHED_LOG_LEVEL", parse_choice<&Config::log_level, kLogLevels>, "diagnostics on stderr"},
-    {"XSCHED_SCHEDULER", nullptr, "reserved"},
-    {"XSCHED_SOCKET", nullptr, "reserved"},
+    {"XSCHED_DEADLINE_US", parse_int<&Config::deadline_ns, 0, 3'600'000'000, 1000>, "deadline hint of new queues"},
+    {"XSCHED_SCHEDULER", parse_choice<&Config::scheduler, kSchedulers>, "local, or xschedd when one runs"},
+    {"XSCHED_SOCKET", parse_text<&Config::socket>, "xschedd's socket"},
+    {"XSCHED_DAEMON_TIMEOUT_MS", parse_int<&Config::daemon_timeout_ns, 10, 60'000, 1'000'000>,
+     "silence after which the daemon's holds are dropped"},
     // Read by the CUDA interposer itself (src/interpose/cuda).
     {"XSCHED_TRACE", nullptr, "CUDA interposer: one line per intercepted call, summary at exit"},
     {"XSCHED_TRACE_FILE", nullptr, "CUDA interposer: trace file instead of stderr"},

@@ -13,6 +13,9 @@
 
 namespace xsched {
 
+// Who schedules the process's queues: itself, or xschedd when one runs.
+enum class Scheduler { kLocal, kDaemon, kAuto };
+
 struct Config {
   xs_policy_t policy = XS_POLICY_PRIORITY;  // XSCHED_POLICY: none | priority | bandwidth
   xs_level_t level = XS_LEVEL_AUTO;         // XSCHED_LEVEL: auto | 1 | 2 | 3
@@ -22,6 +25,10 @@ struct Config {
   int32_t priority = 0;                     // XSCHED_PRIORITY: -1000000..1000000
   uint32_t share = 1;                       // XSCHED_SHARE: 1..1000000
   int64_t timeslice_ns = 2'000'000;         // XSCHED_TIMESLICE_US: 100..10000000 (µs)
+  int64_t deadline_ns = 0;                  // XSCHED_DEADLINE_US: 0..3600000000 (µs), 0 = none
+  Scheduler scheduler = Scheduler::kAuto;   // XSCHED_SCHEDULER: local | daemon | auto
+  std::string socket;                       // XSCHED_SOCKET: xschedd's socket; empty = the default path
+  int64_t daemon_timeout_ns = 500'000'000;  // XSCHED_DAEMON_TIMEOUT_MS: 10..60000
   LogLevel log_level = LogLevel::kWarn;     // XSCHED_LOG_LEVEL: error | warn | info | debug
 };
 

@@ -12,18 +12,21 @@ namespace xsched {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kWarn)};
+std::atomic<const char*> g_program{"xsched"};
 
 const char* prefix(LogLevel level) {
   switch (level) {
-    case LogLevel::kError: return "xsched: error: ";
-    case LogLevel::kWarn: return "xsched: warning: ";
-    case LogLevel::kInfo: return "xsched: info: ";
-    case LogLevel::kDebug: return "xsched: debug: ";
+    case LogLevel::kError: return "error: ";
+    case LogLevel::kWarn: return "warning: ";
+    case LogLevel::kInfo: return "info: ";
+    case LogLevel::kDebug: return "debug: ";
   }
-  return "xsched: ";
+  return "";
 }
 
 }  // namespace
+
+void set_log_program(const char* name) { g_program.store(name, std::memory_order_relaxed); }
 
 void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
 
@@ -37,7 +40,7 @@ void log(LogLevel level, const char* fmt, ...) {
   // One buffer and one write(2) per line: concurrent lines never interleave,
   // and logging works where the heap cannot be trusted.
   char buf[1024];
-  const int head = std::snprintf(buf, sizeof buf, "%s", prefix(level));
+  const int head = std::snprintf(buf, sizeof buf, "%s: %s", g_program.load(std::memory_order_relaxed), prefix(level));
   size_t len = head > 0 ? static_cast<size_t>(head) : 0;
 
   const size_t room = sizeof buf - len - 1;  // the last byte is kept for '\n'

@@ -43,7 +43,7 @@ struct XQueueOptions {
   xs_level_t level = XS_LEVEL_AUTO;  // AUTO: the highest the hardware queue supports
   uint32_t window = 8;               // commands in flight at most (>= 1)
   int64_t window_ns = 0;             // estimated device time in flight at most; 0 = no limit
-  xs_hints_t hints{0, 1, 0};
+  xs_hints_t hints{0, 1, 0, 0};
 };
 
 // Who holds a queue suspended; it runs only when nobody does.
@@ -68,6 +68,8 @@ class XQueue {
 
   uint64_t id() const { return id_; }
   xs_level_t level() const { return level_; }
+  // The hardware queue's platform ("host", "cuda").
+  const char* platform() const { return hw_.ops->platform; }
 
   // Copies cmd (its kind, estimate and operands) into the queue and returns
   // its id (1, 2, ...). When the command can start at once it is launched in
@@ -155,11 +157,14 @@ class XQueue {
   // different fields do not undo each other.
   template <class F>
   void update_hints(F&& change) {
-    {
-      std::lock_guard lk(mu_);
-      change(hints_);
-    }
+    update_hints_quietly(change);
     notify_listener();
+  }
+  // The same without telling the listener: for the listener itself.
+  template <class F>
+  void update_hints_quietly(F&& change) {
+    std::lock_guard lk(mu_);
+    change(hints_);
   }
 
   // Set before the first submit; the listener must outlive its registration.

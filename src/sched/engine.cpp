@@ -22,7 +22,7 @@ int64_t Engine::update(uint64_t id, bool ready, const xs_hints_t& hints, int64_t
     // Reports often repeat what the engine knows; deciding again would change
     // nothing for a policy without a timer, and the timer keeps its deadline.
     const bool same = q.ready == ready && q.hints.priority == hints.priority && q.hints.share == hints.share &&
-                      q.hints.timeslice_ns == hints.timeslice_ns;
+                      q.hints.timeslice_ns == hints.timeslice_ns && q.hints.deadline_ns == hints.deadline_ns;
     if (same) return next_ns_;
     q.ready = ready;
     q.hints = hints;

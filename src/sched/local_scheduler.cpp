@@ -1,17 +1,18 @@
 #include "sched/local_scheduler.h"
 
 #include <algorithm>
-#include <climits>
 
 #include "core/clock.h"
-#include "core/config.h"
 #include "core/log.h"
+#include "sched/window_rule.h"
 
 namespace xsched {
 
-LocalScheduler::LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns)
+LocalScheduler::LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns, int32_t base_priority)
     : default_timeslice_ns_(default_timeslice_ns),
-      engine_(make_policy(policy, default_timeslice_ns), *this) {}
+      base_priority_(base_priority),
+      engine_(make_policy(policy, default_timeslice_ns), *this),
+      local_policy_(policy) {}
 
 LocalScheduler::~LocalScheduler() {
   {
@@ -26,9 +27,12 @@ LocalScheduler::~LocalScheduler() {
 void LocalScheduler::add(XQueue& q) {
   std::lock_guard lk(mu_);
   queues_[q.id()] = &q;
+  offsets_[q.id()] = q.hints().priority - base_priority_;
+  if (process_hints_.fields != 0) change_hints_locked(q, process_hints_);
   priorities_[q.id()] = q.hints().priority;
   q.set_listener(this);
   schedule_timer_locked(engine_.add(q.id(), q.ready(), q.hints(), now_ns()));
+  if (remote_ != nullptr) remote_->queue_added(q);
   update_windows_locked();
 }
 
@@ -36,9 +40,12 @@ void LocalScheduler::remove(XQueue& q) {
   std::lock_guard lk(mu_);
   q.set_listener(nullptr);
   if (queues_.count(q.id()) == 0) return;
+  if (remote_ != nullptr) remote_->queue_removed(q);
+  if (remote_held_.erase(q.id()) != 0) q.resume(kHoldScheduler);
   schedule_timer_locked(engine_.remove(q.id(), now_ns()));
   queues_.erase(q.id());
   priorities_.erase(q.id());
+  offsets_.erase(q.id());
   used_.erase(q.id());
   update_windows_locked();
 }
@@ -48,7 +55,11 @@ void LocalScheduler::on_queue_changed(XQueue& q) {
   // A queue that left may still report its last change from its own thread.
   if (queues_.count(q.id()) == 0) return;
   const xs_hints_t hints = q.hints();
-  schedule_timer_locked(engine_.update(q.id(), q.ready(), hints, now_ns()));
+  if (remote_ != nullptr) {
+    remote_->queue_changed(q);
+  } else {
+    schedule_timer_locked(engine_.update(q.id(), q.ready(), hints, now_ns()));
+  }
   int32_t& known = priorities_[q.id()];
   bool changed = known != hints.priority;
   known = hints.priority;
@@ -56,31 +67,22 @@ void LocalScheduler::on_queue_changed(XQueue& q) {
   if (changed) update_windows_locked();
 }
 
-// A queue needs its in-flight window (and, at Level 2, gates) only if some
-// other queue could make the policy suspend it: one of higher priority
-// (priority), any other (bandwidth), none (no policy). Only queues that have
-// had work count: a program may make many queues it never uses (PyTorch
-// makes 32 streams of each priority at once), and an unused one would make
-// every used queue below it pay for a window and gates for nothing. The
-// price: the first work of a queue finds the queues below it unbounded, and
-// waits once for what they have in flight.
 void LocalScheduler::update_windows_locked() {
-  const xs_policy_t policy = engine_.policy_kind();
-  int32_t top = INT32_MIN;
-  for (uint64_t id : used_) top = std::max(top, priorities_[id]);
-  for (const auto& [id, q] : queues_) {
-    bool bounded = true;
-    if (policy == XS_POLICY_NONE) bounded = false;
-    if (policy == XS_POLICY_PRIORITY) bounded = priorities_[id] < top;
-    if (policy == XS_POLICY_BANDWIDTH) bounded = used_.size() > 1 || (used_.size() == 1 && used_.count(id) == 0);
-    q->set_window_bounded(bounded);
-  }
+  // Attached, the remote side decides windows (apply_decision).
+  if (remote_ != nullptr) return;
+  WindowContext c;
+  c.policy = engine_.policy_kind();
+  c.used = used_.size();
+  for (uint64_t id : used_) c.top_priority = std::max(c.top_priority, priorities_[id]);
+  for (const auto& [id, q] : queues_) q->set_window_bounded(window_bounded(c, priorities_[id], used_.count(id) != 0));
 }
 
 xs_result_t LocalScheduler::set_policy(xs_policy_t policy) {
   std::unique_ptr<Policy> p = make_policy(policy, default_timeslice_ns_);
   if (p == nullptr) return XS_ERR_INVALID_ARG;
   std::lock_guard lk(mu_);
+  local_policy_ = policy;
+  if (remote_ != nullptr) return XS_OK;
   schedule_timer_locked(engine_.set_policy(std::move(p), now_ns()));
   update_windows_locked();
   return XS_OK;
@@ -88,7 +90,102 @@ xs_result_t LocalScheduler::set_policy(xs_policy_t policy) {
 
 xs_policy_t LocalScheduler::policy() const {
   std::lock_guard lk(mu_);
-  return engine_.policy_kind();
+  return local_policy_;
+}
+
+void LocalScheduler::attach(RemoteLink* link) {
+  std::lock_guard lk(mu_);
+  if (remote_ != nullptr || link == nullptr) return;
+  // The local engine lets everything run; the remote side holds what it must.
+  schedule_timer_locked(engine_.set_policy(make_policy(XS_POLICY_NONE, default_timeslice_ns_), now_ns()));
+  remote_ = link;
+  for (const auto& [id, q] : queues_) {
+    // Bounded until told otherwise: the remote side may hold any queue.
+    q->set_window_bounded(true);
+    link->queue_added(*q);
+  }
+}
+
+void LocalScheduler::detach() {
+  std::lock_guard lk(mu_);
+  if (remote_ == nullptr) return;
+  remote_ = nullptr;
+  for (uint64_t id : remote_held_) {
+    auto it = queues_.find(id);
+    if (it != queues_.end()) it->second->resume(kHoldScheduler);
+  }
+  remote_held_.clear();
+  const int64_t now = now_ns();
+  for (const auto& [id, q] : queues_) engine_.update(id, q->ready(), q->hints(), now);
+  schedule_timer_locked(engine_.set_policy(make_policy(local_policy_, default_timeslice_ns_), now));
+  update_windows_locked();
+}
+
+bool LocalScheduler::attached() const {
+  std::lock_guard lk(mu_);
+  return remote_ != nullptr;
+}
+
+bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded) {
+  std::lock_guard lk(mu_);
+  if (remote_ == nullptr) return false;
+  auto it = queues_.find(id);
+  if (it == queues_.end()) return false;
+  XQueue& q = *it->second;
+  if (run) {
+    if (remote_held_.erase(id) != 0) q.resume(kHoldScheduler);
+  } else if (remote_held_.insert(id).second) {
+    q.suspend(kHoldScheduler, false);
+  }
+  q.set_window_bounded(bounded);
+  return true;
+}
+
+void LocalScheduler::change_hints_locked(XQueue& q, const HintsOverride& change) {
+  const int32_t offset = offsets_[q.id()];
+  q.update_hints_quietly([&](xs_hints_t& h) {
+    if ((change.fields & 1u) != 0) {
+      // For the process: its base priority, which the queue's own offset adds to.
+      const int64_t p = static_cast<int64_t>(change.priority) + offset;
+      h.priority = static_cast<int32_t>(std::clamp<int64_t>(p, INT32_MIN, INT32_MAX));
+    }
+    if ((change.fields & 2u) != 0) h.share = change.share;
+    if ((change.fields & 4u) != 0) h.deadline_ns = change.deadline_ns;
+  });
+}
+
+bool LocalScheduler::apply_hints(uint64_t id, const HintsOverride& change) {
+  std::lock_guard lk(mu_);
+  std::vector<XQueue*> targets;
+  if (id == 0) {
+    process_hints_.fields |= change.fields;
+    if ((change.fields & 1u) != 0) process_hints_.priority = change.priority;
+    if ((change.fields & 2u) != 0) process_hints_.share = change.share;
+    if ((change.fields & 4u) != 0) process_hints_.deadline_ns = change.deadline_ns;
+    for (const auto& [qid, q] : queues_) targets.push_back(q);
+  } else {
+    auto it = queues_.find(id);
+    if (it == queues_.end()) return false;
+    targets.push_back(it->second);
+  }
+  HintsOverride exact = change;
+  const int64_t now = now_ns();
+  for (XQueue* q : targets) {
+    if (id != 0) {
+      // One queue gets exactly the priority asked for.
+      exact.priority = static_cast<int32_t>(std::clamp<int64_t>(static_cast<int64_t>(change.priority) - offsets_[q->id()],
+                                                                INT32_MIN, INT32_MAX));
+    }
+    change_hints_locked(*q, id != 0 ? exact : change);
+    priorities_[q->id()] = q->hints().priority;
+    if (remote_ != nullptr) {
+      remote_->queue_changed(*q);
+    } else {
+      schedule_timer_locked(engine_.update(q->id(), q->ready(), q->hints(), now));
+    }
+  }
+  update_windows_locked();
+  return true;
 }
 
 void LocalScheduler::suspend(uint64_t id) {
@@ -129,16 +226,6 @@ void LocalScheduler::timer_main() {
     }
     deadline_ns_ = engine_.decide(now);
   }
-}
-
-LocalScheduler& process_scheduler() {
-  // Never destroyed: queues may report changes from their threads while the
-  // process exits.
-  static LocalScheduler* const scheduler = [] {
-    const Config& cfg = process_config();
-    return new LocalScheduler(cfg.policy, cfg.timeslice_ns);
-  }();
-  return *scheduler;
 }
 
 }  // namespace xsched

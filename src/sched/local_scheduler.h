@@ -2,6 +2,10 @@
 // process's XQueues. Queue changes are decided at once in the thread that
 // caused them (a high-priority submit holds the low queues before it
 // returns); a timer thread serves policies that decide on time (bandwidth).
+//
+// It can also hand its decisions to someone else (attach): then every queue
+// change goes to a RemoteLink (xschedd's agent) and the decisions come back
+// through apply_decision(); the local policy rests until detach().
 #pragma once
 
 #include <condition_variable>
@@ -17,9 +21,30 @@
 
 namespace xsched {
 
+// Where the queues' changes go while a scheduler is attached. Called with
+// the scheduler's lock held: it must not call back into the scheduler.
+class RemoteLink {
+ public:
+  virtual ~RemoteLink() = default;
+  virtual void queue_added(XQueue& q) = 0;
+  virtual void queue_changed(XQueue& q) = 0;
+  virtual void queue_removed(XQueue& q) = 0;
+};
+
+// A change of hints for one queue or for the whole process.
+struct HintsOverride {
+  uint32_t fields = 0;  // 1: priority, 2: share, 4: deadline (as ipc::HintField)
+  int32_t priority = 0;  // for the process: its base priority (a queue's own offset adds to it)
+  uint32_t share = 1;
+  int64_t deadline_ns = 0;
+};
+
 class LocalScheduler final : public QueueListener, private Executor {
  public:
-  LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns);
+  // base_priority: the process's priority (XSCHED_PRIORITY); a queue's
+  // priority beyond it is its own offset (a CUDA stream priority), which a
+  // process-wide priority change keeps.
+  LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns, int32_t base_priority = 0);
   ~LocalScheduler() override;
   LocalScheduler(const LocalScheduler&) = delete;
   LocalScheduler& operator=(const LocalScheduler&) = delete;
@@ -28,8 +53,23 @@ class LocalScheduler final : public QueueListener, private Executor {
   void add(XQueue& q);
   void remove(XQueue& q);
 
+  // The local policy (while attached, it takes effect at detach()).
   xs_result_t set_policy(xs_policy_t policy);
   xs_policy_t policy() const;
+
+  // Hands decisions to link (which must outlive the attachment): the local
+  // engine releases its holds, and every queue is reported to link.
+  void attach(RemoteLink* link);
+  // Takes decisions back: releases every hold the remote side applied and
+  // decides locally again. Idempotent.
+  void detach();
+  bool attached() const;
+  // A decision of the remote side for queue `id`; false if the queue is gone
+  // or nothing is attached.
+  bool apply_decision(uint64_t id, bool run, bool bounded);
+  // Changes the hints of queue `id`, or with id 0 of every queue and of
+  // those added later. Returns false for an unknown queue.
+  bool apply_hints(uint64_t id, const HintsOverride& change);
 
   void on_queue_changed(XQueue& q) override;
 
@@ -38,21 +78,29 @@ class LocalScheduler final : public QueueListener, private Executor {
   void resume(uint64_t id) override;
   void schedule_timer_locked(int64_t deadline_ns);
   void update_windows_locked();
+  void change_hints_locked(XQueue& q, const HintsOverride& change);
   void timer_main();
 
   const int64_t default_timeslice_ns_;
+  const int32_t base_priority_;
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;
   Engine engine_;
+  xs_policy_t local_policy_;
   std::unordered_map<uint64_t, XQueue*> queues_;
   std::unordered_map<uint64_t, int32_t> priorities_;  // as last seen, to notice changes
+  std::unordered_map<uint64_t, int32_t> offsets_;     // priority beyond the process's, at add
   std::unordered_set<uint64_t> used_;                 // queues that have had work at least once
+  HintsOverride process_hints_;                       // applies to queues added later too
+  RemoteLink* remote_ = nullptr;
+  std::unordered_set<uint64_t> remote_held_;          // queues the remote side holds
   int64_t deadline_ns_ = 0;  // 0 = no timer armed
   bool stopping_ = false;
   std::thread timer_;
 };
 
-// The process's scheduler, configured from the environment on first use. It
+// The process's scheduler, configured from the environment on first use
+// (and, unless XSCHED_SCHEDULER=local, linked to xschedd when one runs). It
 // lives until the process exits.
 LocalScheduler& process_scheduler();
 

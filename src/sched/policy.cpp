@@ -1,6 +1,7 @@
 #include "sched/policy.h"
 
 #include "sched/policy_bandwidth.h"
+#include "sched/policy_deadline.h"
 #include "sched/policy_priority.h"
 
 namespace xsched {
@@ -23,6 +24,7 @@ std::unique_ptr<Policy> make_policy(xs_policy_t kind, int64_t default_timeslice_
     case XS_POLICY_NONE: return std::make_unique<NonePolicy>();
     case XS_POLICY_PRIORITY: return std::make_unique<PriorityPolicy>();
     case XS_POLICY_BANDWIDTH: return std::make_unique<BandwidthPolicy>(default_timeslice_ns);
+    case XS_POLICY_DEADLINE: return std::make_unique<DeadlinePolicy>();
     case XS_POLICY_MAX_ENUM: break;
   }
   return nullptr;

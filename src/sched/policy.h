@@ -16,7 +16,7 @@ namespace xsched {
 struct QueueView {
   uint64_t id = 0;
   bool ready = false;  // has commands pending or in flight
-  xs_hints_t hints{0, 1, 0};
+  xs_hints_t hints{0, 1, 0, 0};
   bool run = true;     // the decision: written by decide()
 };
 

@@ -141,7 +141,7 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   o.window = o.level >= XS_LEVEL_DEACTIVATE ? cfg.gated_window : cfg.window;
   o.window_ns = cfg.window_ns;
   // A higher CUDA priority (a lower number) is a higher xsched priority.
-  o.hints = xs_hints_t{cfg.priority - cuda_priority, cfg.share, 0};
+  o.hints = xs_hints_t{cfg.priority - cuda_priority, cfg.share, 0, cfg.deadline_ns};
   if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // hw is released either way
   sq->hw = hw;
   announce_level(o.level, o.window);

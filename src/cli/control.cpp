@@ -1,0 +1,430 @@
+#include "cli/control.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ipc/protocol.h"
+#include "ipc/unix_socket.h"
+#include "xsched/xsched.h"
+
+namespace xsched::cli {
+namespace {
+
+using namespace ipc;
+
+constexpr int kTimeoutMs = 5000;
+
+// Options every control command takes.
+struct Common {
+  std::string socket;  // empty: XSCHED_SOCKET or the default
+  bool json = false;
+};
+
+// A connection to the daemon, or a clear message and exit status 1.
+struct Link {
+  int fd = -1;
+  std::string path;
+  FrameReader reader;
+  ~Link() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+bool open_link(const Common& c, const char* cmd, Link* link) {
+  link->path = socket_path(c.socket.empty() ? std::getenv("XSCHED_SOCKET") : c.socket.c_str());
+  int err = 0;
+  link->fd = connect_unix(link->path, &err);
+  if (link->fd >= 0) return true;
+  if (err == ENOENT || err == ECONNREFUSED) {
+    std::fprintf(stderr, "xsched %s: no xschedd at %s (start one with 'xschedd', or point XSCHED_SOCKET or --socket at its socket)\n",
+                 cmd, link->path.c_str());
+  } else {
+    std::fprintf(stderr, "xsched %s: cannot connect to %s: %s\n", cmd, link->path.c_str(), std::strerror(err));
+  }
+  return false;
+}
+
+// One request; prints the daemon's error and returns false if it refused.
+bool request(Link& link, const char* cmd, MsgType type, std::span<const std::byte> payload, MsgType want, Frame* reply) {
+  const int r = call(link.fd, type, payload, &link.reader, reply, kTimeoutMs);
+  if (r != 0) {
+    std::fprintf(stderr, "xsched %s: no answer from xschedd at %s: %s\n", cmd, link.path.c_str(), std::strerror(r));
+    return false;
+  }
+  if (reply->type == MsgType::kError) {
+    ErrorMsg e{};
+    if (!read_exact(reply->payload, &e)) {
+      std::fprintf(stderr, "xsched %s: malformed error from xschedd\n", cmd);
+    } else {
+      std::fprintf(stderr, "xsched %s: %.*s\n", cmd, static_cast<int>(text_length(e.text)), e.text);
+    }
+    return false;
+  }
+  if (reply->type != want) {
+    std::fprintf(stderr, "xsched %s: unexpected reply from xschedd\n", cmd);
+    return false;
+  }
+  return true;
+}
+
+bool parse_int(const char* s, int64_t lo, int64_t hi, int64_t* out) {
+  const char* end = s + std::strlen(s);
+  const auto [p, ec] = std::from_chars(s, end, *out);
+  return ec == std::errc() && p == end && *out >= lo && *out <= hi;
+}
+
+// Parses the common options and calls more(option, value-or-null, &i) for
+// the others; returns 0 to go on, or an exit status.
+template <class More>
+int parse(int argc, char** argv, const char* cmd, const char* usage, Common* c, More more) {
+  for (int i = 0; i < argc; ++i) {
+    const char* a = argv[i];
+    if (std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0) {
+      std::fputs(usage, stdout);
+      return -1;
+    }
+    if (std::strcmp(a, "--json") == 0) {
+      c->json = true;
+      continue;
+    }
+    if (std::strcmp(a, "--socket") == 0) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "xsched %s: --socket needs a value\n", cmd);
+        return 2;
+      }
+      c->socket = argv[++i];
+      continue;
+    }
+    const int r = more(argc, argv, &i);
+    if (r != 0) {
+      if (r == 2) std::fputs(usage, stderr);
+      return r;
+    }
+  }
+  return 0;
+}
+
+const char* policy_name(uint32_t p) {
+  return p <= XS_POLICY_DEADLINE ? xs_policy_name(static_cast<xs_policy_t>(p)) : "unknown";
+}
+
+std::string json_text(const char* s, std::size_t n) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char ch = static_cast<unsigned char>(s[i]);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += static_cast<char>(ch);
+    } else if (ch < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out + "\"";
+}
+
+const char* state_of(const QueueRecord& q) {
+  if (q.running == 0) return q.ready != 0 ? "held" : "idle,held";
+  return q.ready != 0 ? "running" : "idle";
+}
+
+std::string micros(int64_t ns) {
+  if (ns < 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(ns) / 1000.0);
+  return buf;
+}
+
+struct Snapshot {
+  ListHead head{};
+  std::vector<ProcessRecord> procs;
+  std::vector<QueueRecord> queues;
+};
+
+bool fetch(Link& link, const char* cmd, Snapshot* s) {
+  Frame reply{};
+  if (!request(link, cmd, MsgType::kList, {}, MsgType::kListReply, &reply)) return false;
+  if (!read_list(reply.payload, &s->head, &s->procs, &s->queues)) {
+    std::fprintf(stderr, "xsched %s: malformed list from xschedd\n", cmd);
+    return false;
+  }
+  return true;
+}
+
+const ProcessRecord* process_of(const Snapshot& s, uint32_t pid) {
+  for (const ProcessRecord& p : s.procs) {
+    if (p.pid == pid) return &p;
+  }
+  return nullptr;
+}
+
+void print_json(const Snapshot& s) {
+  std::printf("{\"policy\":\"%s\",\"processes\":[", policy_name(s.head.policy));
+  for (std::size_t i = 0; i < s.procs.size(); ++i) {
+    const ProcessRecord& p = s.procs[i];
+    std::printf("%s{\"pid\":%u,\"uid\":%u,\"name\":%s,\"queues\":%u}", i ? "," : "", p.pid, p.uid,
+                json_text(p.name, text_length(p.name)).c_str(), p.queues);
+  }
+  std::printf("],\"queues\":[");
+  for (std::size_t i = 0; i < s.queues.size(); ++i) {
+    const QueueRecord& q = s.queues[i];
+    std::printf("%s{\"queue\":%llu,\"pid\":%u,\"local_id\":%llu,\"platform\":\"%s\",\"device\":%d,\"level\":%u,"
+                "\"state\":\"%s\",\"ready\":%s,\"running\":%s,\"priority\":%d,\"share\":%u,\"deadline_us\":%lld,"
+                "\"preemptions\":%llu,\"latency_p50_us\":%s,\"latency_p99_us\":%s,\"submitted\":%llu,\"completed\":%llu}",
+                i ? "," : "", static_cast<unsigned long long>(q.id), q.pid, static_cast<unsigned long long>(q.local_id),
+                q.platform == XS_PLATFORM_CUDA ? "cuda" : q.platform == XS_PLATFORM_HOST ? "host" : "unknown", q.device,
+                q.level, state_of(q), q.ready ? "true" : "false", q.running ? "true" : "false", q.priority, q.share,
+                static_cast<long long>(q.deadline_ns / 1000), static_cast<unsigned long long>(q.suspensions),
+                q.latency_p50_ns < 0 ? "null" : micros(q.latency_p50_ns).c_str(),
+                q.latency_p99_ns < 0 ? "null" : micros(q.latency_p99_ns).c_str(),
+                static_cast<unsigned long long>(q.submitted), static_cast<unsigned long long>(q.completed));
+  }
+  std::printf("]}\n");
+}
+
+void print_table(const Snapshot& s) {
+  std::printf("policy %s, %zu processes, %zu queues\n", policy_name(s.head.policy), s.procs.size(), s.queues.size());
+  std::printf("%7s %-15s %6s %-9s %5s %-9s %8s %6s %9s %8s %9s %9s %10s\n", "PID", "NAME", "QUEUE", "PLATFORM", "LEVEL",
+              "STATE", "PRIORITY", "SHARE", "DEADL_US", "PREEMPT", "LAT50_US", "LAT99_US", "DONE");
+  for (const QueueRecord& q : s.queues) {
+    const ProcessRecord* p = process_of(s, q.pid);
+    char platform[24];
+    const char* pname = q.platform == XS_PLATFORM_CUDA ? "cuda" : q.platform == XS_PLATFORM_HOST ? "host" : "?";
+    if (q.device >= 0) {
+      std::snprintf(platform, sizeof platform, "%s:%d", pname, q.device);
+    } else {
+      std::snprintf(platform, sizeof platform, "%s", pname);
+    }
+    std::printf("%7u %-15.*s %6llu %-9s %5u %-9s %8d %6u %9s %8llu %9s %9s %10llu\n", q.pid,
+                p != nullptr ? static_cast<int>(text_length(p->name)) : 1, p != nullptr ? p->name : "?",
+                static_cast<unsigned long long>(q.id), platform, q.level, state_of(q), q.priority, q.share,
+                q.deadline_ns > 0 ? std::to_string(q.deadline_ns / 1000).c_str() : "-",
+                static_cast<unsigned long long>(q.suspensions), micros(q.latency_p50_ns).c_str(),
+                micros(q.latency_p99_ns).c_str(), static_cast<unsigned long long>(q.completed));
+  }
+  for (const ProcessRecord& p : s.procs) {
+    if (p.queues == 0) std::printf("%7u %-15.*s (no queues yet)\n", p.pid, static_cast<int>(text_length(p.name)), p.name);
+  }
+}
+
+}  // namespace
+
+int list_main(int argc, char** argv) {
+  static const char* const usage =
+      "usage: xsched list [--json] [--socket PATH]\n"
+      "Lists the processes and queues xschedd schedules: state, hints, preemptions and\n"
+      "recent decision latency (from a change to the queue's decision applied).\n";
+  Common c;
+  const int r = parse(argc, argv, "list", usage, &c, [](int, char** v, int* i) {
+    std::fprintf(stderr, "xsched list: unknown option '%s'\n", v[*i]);
+    return 2;
+  });
+  if (r != 0) return r < 0 ? 0 : r;
+  Link link;
+  if (!open_link(c, "list", &link)) return 1;
+  Snapshot s;
+  if (!fetch(link, "list", &s)) return 1;
+  c.json ? print_json(s) : print_table(s);
+  return 0;
+}
+
+int top_main(int argc, char** argv) {
+  static const char* const usage =
+      "usage: xsched top [--interval SECONDS] [--count N] [--json] [--socket PATH]\n"
+      "A live view of xschedd's queues, refreshed every interval (default 1 s) until\n"
+      "interrupted, or N times. --json prints one snapshot per line instead.\n";
+  Common c;
+  double interval = 1.0;
+  int64_t count = -1;
+  const int r = parse(argc, argv, "top", usage, &c, [&](int n, char** v, int* i) {
+    const std::string a = v[*i];
+    if ((a == "--interval" || a == "--count") && *i + 1 < n) {
+      const char* value = v[++*i];
+      if (a == "--count") {
+        if (parse_int(value, 1, 1'000'000'000, &count)) return 0;
+      } else {
+        char* end = nullptr;
+        interval = std::strtod(value, &end);
+        if (end != value && *end == '\0' && interval >= 0.05 && interval <= 3600) return 0;
+      }
+      std::fprintf(stderr, "xsched top: %s '%s' is not valid\n", a.c_str(), value);
+      return 2;
+    }
+    std::fprintf(stderr, "xsched top: unknown option '%s'\n", a.c_str());
+    return 2;
+  });
+  if (r != 0) return r < 0 ? 0 : r;
+  Link link;
+  if (!open_link(c, "top", &link)) return 1;
+  const bool tty = isatty(STDOUT_FILENO) != 0 && !c.json;
+  for (int64_t n = 0; count < 0 || n < count; ++n) {
+    if (n > 0) std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    Snapshot s;
+    if (!fetch(link, "top", &s)) return 1;
+    if (tty) std::fputs("\033[H\033[2J", stdout);  // home, clear
+    c.json ? print_json(s) : print_table(s);
+    if (!tty && !c.json) std::putchar('\n');
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+int set_main(int argc, char** argv) {
+  static const char* const usage =
+      "usage: xsched set (--pid PID | --queue Q) [--priority N] [--share S] [--deadline-us D] [--socket PATH]\n"
+      "Changes the hints of a running program (every queue it has and will make; a\n"
+      "queue's own offset, such as a CUDA stream priority, adds to a pid's priority) or of\n"
+      "one queue (its number in 'xsched list'). Only root changes another user's programs.\n"
+      "  --priority N     -1000000..1000000\n"
+      "  --share S        1..1000000\n"
+      "  --deadline-us D  0..3600000000 (0: none)\n";
+  Common c;
+  HintsChange h{};
+  const int r = parse(argc, argv, "set", usage, &c, [&](int n, char** v, int* i) {
+    const std::string a = v[*i];
+    if (*i + 1 >= n) {
+      std::fprintf(stderr, "xsched set: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    const char* value = v[++*i];
+    int64_t x = 0;
+    bool ok = false;
+    if (a == "--pid") {
+      ok = parse_int(value, 1, INT32_MAX, &x);
+      h.pid = static_cast<uint32_t>(x);
+    } else if (a == "--queue") {
+      ok = parse_int(value, 1, INT64_MAX, &x);
+      h.queue = static_cast<uint64_t>(x);
+    } else if (a == "--priority") {
+      ok = parse_int(value, -1'000'000, 1'000'000, &x);
+      h.priority = static_cast<int32_t>(x);
+      h.fields |= kHintPriority;
+    } else if (a == "--share") {
+      ok = parse_int(value, 1, 1'000'000, &x);
+      h.share = static_cast<uint32_t>(x);
+      h.fields |= kHintShare;
+    } else if (a == "--deadline-us") {
+      ok = parse_int(value, 0, 3'600'000'000, &x);
+      h.deadline_ns = x * 1000;
+      h.fields |= kHintDeadline;
+    } else {
+      std::fprintf(stderr, "xsched set: unknown option '%s'\n", a.c_str());
+      return 2;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "xsched set: %s '%s' is out of range or not an integer\n", a.c_str(), value);
+      return 2;
+    }
+    return 0;
+  });
+  if (r != 0) return r < 0 ? 0 : r;
+  if ((h.pid == 0) == (h.queue == 0)) {
+    std::fprintf(stderr, "xsched set: name one program (--pid) or one queue (--queue)\n%s", usage);
+    return 2;
+  }
+  if (h.fields == 0) {
+    std::fprintf(stderr, "xsched set: nothing to set (--priority, --share or --deadline-us)\n%s", usage);
+    return 2;
+  }
+  Link link;
+  if (!open_link(c, "set", &link)) return 1;
+  Frame reply{};
+  return request(link, "set", MsgType::kHints, bytes_of(h), MsgType::kOk, &reply) ? 0 : 1;
+}
+
+int policy_main(int argc, char** argv) {
+  static const char* const usage =
+      "usage: xsched policy [NAME] [--json] [--socket PATH]\n"
+      "Shows xschedd's policy, or switches it (none, priority, bandwidth, deadline) for\n"
+      "every queue at once. Only root or the daemon's user may switch it.\n";
+  Common c;
+  const char* name = nullptr;
+  const int r = parse(argc, argv, "policy", usage, &c, [&](int, char** v, int* i) {
+    if (v[*i][0] != '-' && name == nullptr) {
+      name = v[*i];
+      return 0;
+    }
+    std::fprintf(stderr, "xsched policy: unexpected argument '%s'\n", v[*i]);
+    return 2;
+  });
+  if (r != 0) return r < 0 ? 0 : r;
+  PolicyMsg set{};
+  if (name != nullptr) {
+    xs_policy_t p;
+    if (xs_policy_from_name(name, &p) != XS_OK) {
+      std::fprintf(stderr, "xsched policy: '%s' is not one of none, priority, bandwidth, deadline\n", name);
+      return 2;
+    }
+    set.policy = static_cast<uint32_t>(p);
+  }
+  Link link;
+  if (!open_link(c, "policy", &link)) return 1;
+  Frame reply{};
+  const bool ok = name != nullptr ? request(link, "policy", MsgType::kSetPolicy, bytes_of(set), MsgType::kPolicyReply, &reply)
+                                  : request(link, "policy", MsgType::kGetPolicy, {}, MsgType::kPolicyReply, &reply);
+  PolicyMsg got{};
+  if (!ok || !read_exact(reply.payload, &got)) return 1;
+  if (c.json) {
+    std::printf("{\"policy\":\"%s\"}\n", policy_name(got.policy));
+  } else {
+    std::printf("%s\n", policy_name(got.policy));
+  }
+  return 0;
+}
+
+int samples_main(int argc, char** argv) {
+  static const char* const usage =
+      "usage: xsched samples [--clear] [--json] [--socket PATH]\n"
+      "The decision latencies xschedd has collected (newest 40000): for each suspend or\n"
+      "resume, the time from its cause (a queue's change, seen by its process) to the\n"
+      "target queue's process having applied it. --clear forgets them after printing.\n";
+  Common c;
+  SamplesRequest req{};
+  const int r = parse(argc, argv, "samples", usage, &c, [&](int, char** v, int* i) {
+    if (std::strcmp(v[*i], "--clear") == 0) {
+      req.clear = 1;
+      return 0;
+    }
+    std::fprintf(stderr, "xsched samples: unknown option '%s'\n", v[*i]);
+    return 2;
+  });
+  if (r != 0) return r < 0 ? 0 : r;
+  Link link;
+  if (!open_link(c, "samples", &link)) return 1;
+  Frame reply{};
+  if (!request(link, "samples", MsgType::kSamples, bytes_of(req), MsgType::kSamplesReply, &reply)) return 1;
+  SamplesHead head{};
+  std::vector<Sample> samples;
+  if (!read_records(reply.payload, &head, &samples, [](const SamplesHead& h) { return h.count; })) {
+    std::fprintf(stderr, "xsched samples: malformed reply from xschedd\n");
+    return 1;
+  }
+  if (c.json) std::printf("{\"samples\":[");
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const Sample& s = samples[i];
+    const char* kind = s.kind == 1 ? "suspend" : "resume";
+    if (c.json) {
+      std::printf("%s{\"latency_ns\":%lld,\"pid\":%u,\"queue\":%llu,\"kind\":\"%s\"}", i ? "," : "",
+                  static_cast<long long>(s.latency_ns), s.pid, static_cast<unsigned long long>(s.queue), kind);
+    } else {
+      std::printf("%lld %u %llu %s\n", static_cast<long long>(s.latency_ns), s.pid, static_cast<unsigned long long>(s.queue),
+                  kind);
+    }
+  }
+  if (c.json) std::printf("]}\n");
+  return 0;
+}
+
+}  // namespace xsched::cli

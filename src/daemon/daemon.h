@@ -1,0 +1,137 @@
+// xschedd: one scheduler engine for the queues of every registered process.
+//
+// One thread serves everything through epoll: the listening socket, each
+// connection (agents and the command line), each agent's doorbell, a
+// heartbeat timer and the policy's timer. An agent's doorbell makes the
+// daemon read that process's board, feed the engine, and write the
+// decisions to the boards of the processes whose queues change, ringing each
+// once. Nothing the daemon does blocks on a client: a connection that cannot
+// take a message now is dropped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ipc/board.h"
+#include "ipc/protocol.h"
+#include "ipc/unix_socket.h"
+#include "sched/engine.h"
+
+namespace xsched::daemon {
+
+struct Options {
+  std::string socket;                       // empty: ipc::daemon_socket_path()
+  xs_policy_t policy = XS_POLICY_PRIORITY;
+  int64_t timeslice_ns = 2'000'000;         // bandwidth policy's default timeslice
+  std::string group;                        // empty: the socket is the owner's only
+  int64_t heartbeat_ns = 20'000'000;        // how often boards are stamped
+};
+
+class Daemon final : private Executor {
+ public:
+  explicit Daemon(Options opts);
+  ~Daemon() override;
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Creates the socket (and its directory); false with *err on failure.
+  bool open(std::string* err);
+  // Serves until stop(). Returns 0, or 1 after a fatal error.
+  int run();
+  // Async-signal-safe.
+  void stop();
+
+  const std::string& socket_path() const { return opts_.socket; }
+
+ private:
+  struct Slot {
+    uint64_t seen_seq = 0;
+    uint64_t queue_id = 0;  // the process's XQueue id; 0: free
+    uint64_t number = 0;    // the daemon's queue number
+    bool used = false;      // has had work
+    bool ready = false;
+    xs_hints_t hints{0, 1, 0, 0};
+    uint32_t level = 0;
+    uint32_t platform = 0;
+    int32_t device = -1;
+    uint64_t submitted = 0;
+    uint64_t completed = 0;
+    uint64_t suspensions = 0;
+    bool run = true;
+    bool bounded = true;
+    bool dirty = false;     // decision to publish
+    uint64_t decision_seq = 0;
+    int64_t cause_ns = 0;
+    std::deque<int64_t> recent_ns;  // recent decision latencies
+  };
+
+  struct Client {
+    int fd = -1;
+    ipc::PeerCredentials cred;
+    std::string name;
+    int64_t since_ns = 0;
+    ipc::FrameReader reader;
+    bool agent = false;
+    ipc::Board* board = nullptr;
+    int to_daemon = -1;
+    int to_agent = -1;
+    uint64_t samples_read = 0;
+    bool ring = false;  // decisions published since the last ring
+    std::unique_ptr<std::array<Slot, ipc::kBoardSlots>> slots;
+  };
+
+  struct QueueRef {
+    Client* client;
+    uint32_t slot;
+  };
+
+  // ---- Executor ----
+  void suspend(uint64_t number) override;
+  void resume(uint64_t number) override;
+
+  void accept_clients();
+  void on_readable(Client& c);
+  void handle_frame(Client& c, const ipc::Frame& f);
+  void drop(Client& c, const char* why);
+  bool welcome(Client& c);
+  void scan_board(Client& c);
+  void read_slot(Client& c, uint32_t i, int64_t now);
+  void forget_slot(Client& c, uint32_t i, int64_t now);
+  void heartbeat();
+  void harvest_samples(Client& c);
+  void after_decisions();
+  void arm_policy_timer(int64_t deadline_ns);
+  void reply(Client& c, ipc::MsgType type, std::span<const std::byte> payload);
+  void reply_error(Client& c, int code, const char* text);
+
+  // ---- requests of the command line (daemon_requests.cpp) ----
+  void handle_list(Client& c);
+  void handle_hints(Client& c, const ipc::HintsChange& h);
+  void handle_policy(Client& c, const ipc::PolicyMsg* set);
+  void handle_samples(Client& c, const ipc::SamplesRequest& r);
+
+  Options opts_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int stop_fd_ = -1;
+  int heartbeat_fd_ = -1;
+  int policy_timer_fd_ = -1;
+  bool socket_made_ = false;
+  Engine engine_;
+  std::unordered_map<int, std::unique_ptr<Client>> clients_;  // by socket
+  std::unordered_map<int, Client*> doorbells_;                 // by to_daemon eventfd
+  std::unordered_map<uint64_t, QueueRef> queues_;              // by queue number
+  std::vector<int> dropped_;  // sockets of clients dropped while serving one event: freed after it
+  uint64_t next_number_ = 1;
+  int64_t cause_ns_ = 0;  // what the decisions being made answer to
+  std::deque<ipc::Sample> samples_;
+};
+
+}  // namespace xsched::daemon

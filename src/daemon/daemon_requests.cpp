@@ -1,0 +1,150 @@
+// The command line's requests: list, hints, policy, samples.
+#include <algorithm>
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "daemon/daemon.h"
+#include "sched/policy.h"
+
+namespace xsched::daemon {
+
+using namespace ipc;
+
+namespace {
+
+int64_t percentile(std::vector<int64_t> v, double p) {
+  if (v.empty()) return -1;
+  const std::size_t k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+}  // namespace
+
+void Daemon::handle_list(Client& c) {
+  std::vector<ProcessRecord> procs;
+  std::vector<QueueRecord> queues;
+  for (const auto& [fd, p] : clients_) {
+    if (!p->agent || p->fd < 0) continue;
+    ProcessRecord r{};
+    r.pid = static_cast<uint32_t>(p->cred.pid);
+    r.uid = p->cred.uid;
+    copy_text(r.name, p->name.c_str());
+    r.registered_ns = p->since_ns;
+    for (uint32_t i = 0; i < kBoardSlots; ++i) {
+      const Slot& s = (*p->slots)[i];
+      if (s.queue_id == 0) continue;
+      ++r.queues;
+      QueueRecord q{};
+      q.id = s.number;
+      q.local_id = s.queue_id;
+      q.pid = r.pid;
+      q.device = s.device;
+      q.platform = s.platform;
+      q.level = s.level;
+      q.ready = s.ready ? 1 : 0;
+      q.running = s.run ? 1 : 0;
+      q.priority = s.hints.priority;
+      q.share = s.hints.share;
+      q.deadline_ns = s.hints.deadline_ns;
+      q.suspensions = s.suspensions;
+      const std::vector<int64_t> recent(s.recent_ns.begin(), s.recent_ns.end());
+      q.latency_p50_ns = percentile(recent, 0.5);
+      q.latency_p99_ns = percentile(recent, 0.99);
+      q.submitted = s.submitted;
+      q.completed = s.completed;
+      queues.push_back(q);
+    }
+    procs.push_back(r);
+  }
+  std::sort(procs.begin(), procs.end(), [](const ProcessRecord& a, const ProcessRecord& b) { return a.pid < b.pid; });
+  std::sort(queues.begin(), queues.end(), [](const QueueRecord& a, const QueueRecord& b) { return a.id < b.id; });
+  // A reply must fit one message: the oldest queues first if not.
+  const std::size_t room = (kMaxPayload - sizeof(ListHead) - procs.size() * sizeof(ProcessRecord)) / sizeof(QueueRecord);
+  if (queues.size() > room) queues.resize(room);
+  ListHead head{static_cast<uint32_t>(procs.size()), static_cast<uint32_t>(queues.size()),
+                static_cast<uint32_t>(engine_.policy_kind()), 0};
+  std::vector<std::byte> payload;
+  append(&payload, head);
+  for (const ProcessRecord& r : procs) append(&payload, r);
+  for (const QueueRecord& q : queues) append(&payload, q);
+  reply(c, MsgType::kListReply, payload);
+}
+
+void Daemon::handle_hints(Client& c, const HintsChange& h) {
+  if (h.fields == 0 || (h.fields & ~static_cast<uint32_t>(kHintAll)) != 0) {
+    return reply_error(c, EINVAL, "no hint to change, or an unknown one");
+  }
+  if ((h.fields & kHintShare) != 0 && (h.share < 1 || h.share > 1'000'000)) {
+    return reply_error(c, EINVAL, "share must be in 1..1000000");
+  }
+  if ((h.fields & kHintPriority) != 0 && (h.priority < -1'000'000 || h.priority > 1'000'000)) {
+    return reply_error(c, EINVAL, "priority must be in -1000000..1000000");
+  }
+  if ((h.fields & kHintDeadline) != 0 && (h.deadline_ns < 0 || h.deadline_ns > 3'600'000'000'000)) {
+    return reply_error(c, EINVAL, "deadline must be in 0..3600000000 us");
+  }
+  if ((h.pid == 0) == (h.queue == 0)) return reply_error(c, EINVAL, "name a pid or a queue, not both");
+  // The targets: every registration of the pid, or the one queue.
+  std::vector<std::pair<Client*, uint64_t>> targets;  // client, XQueue id (0: the whole process)
+  if (h.queue != 0) {
+    auto it = queues_.find(h.queue);
+    if (it == queues_.end()) return reply_error(c, ESRCH, ("no queue " + std::to_string(h.queue) + " is registered").c_str());
+    targets.emplace_back(it->second.client, (*it->second.client->slots)[it->second.slot].queue_id);
+  } else {
+    for (auto& [fd, p] : clients_) {
+      if (p->agent && p->fd >= 0 && static_cast<uint32_t>(p->cred.pid) == h.pid) targets.emplace_back(p.get(), 0);
+    }
+    if (targets.empty()) return reply_error(c, ESRCH, ("no process " + std::to_string(h.pid) + " is registered").c_str());
+  }
+  // Only root changes the hints of another user's process.
+  for (const auto& [p, id] : targets) {
+    if (c.cred.uid != 0 && c.cred.uid != p->cred.uid) {
+      return reply_error(c, EPERM, ("pid " + std::to_string(p->cred.pid) + " belongs to another user").c_str());
+    }
+  }
+  for (const auto& [p, id] : targets) {
+    HintsChange to_agent = h;
+    to_agent.pid = static_cast<uint32_t>(p->cred.pid);
+    to_agent.queue = id;
+    std::vector<std::byte> msg;
+    encode(MsgType::kHints, bytes_of(to_agent), &msg);
+    if (!send_message_now(p->fd, msg)) drop(*p, "does not read its messages");
+  }
+  log(LogLevel::kInfo, "uid %u changed hints of %s %llu", c.cred.uid, h.queue != 0 ? "queue" : "pid",
+      static_cast<unsigned long long>(h.queue != 0 ? h.queue : h.pid));
+  reply(c, MsgType::kOk, {});
+}
+
+void Daemon::handle_policy(Client& c, const PolicyMsg* set) {
+  if (set != nullptr) {
+    if (c.cred.uid != 0 && c.cred.uid != geteuid()) return reply_error(c, EPERM, "only root or the daemon's user may switch the policy");
+    std::unique_ptr<Policy> p = set->policy <= static_cast<uint32_t>(XS_POLICY_DEADLINE)
+                                    ? make_policy(static_cast<xs_policy_t>(set->policy), opts_.timeslice_ns)
+                                    : nullptr;
+    if (p == nullptr) return reply_error(c, EINVAL, "unknown policy");
+    cause_ns_ = now_ns();
+    arm_policy_timer(engine_.set_policy(std::move(p), cause_ns_));
+    log(LogLevel::kInfo, "uid %u switched the policy to %u", c.cred.uid, set->policy);
+  }
+  const PolicyMsg r{static_cast<uint32_t>(engine_.policy_kind()), 0};
+  reply(c, MsgType::kPolicyReply, bytes_of(r));
+}
+
+void Daemon::handle_samples(Client& c, const SamplesRequest& r) {
+  // The newest samples before replying.
+  for (auto& [fd, p] : clients_) {
+    if (p->board != nullptr) harvest_samples(*p);
+  }
+  std::vector<std::byte> payload;
+  const SamplesHead head{static_cast<uint32_t>(samples_.size()), 0};
+  append(&payload, head);
+  for (const Sample& s : samples_) append(&payload, s);
+  if (r.clear != 0) samples_.clear();
+  reply(c, MsgType::kSamplesReply, payload);
+}
+
+}  // namespace xsched::daemon

@@ -1,0 +1,53 @@
+// xschedd: the scheduling daemon.
+#include <csignal>
+#include <cstdio>
+
+#include "core/log.h"
+#include "daemon/daemon.h"
+#include "daemon/options.h"
+#include "xsched/xsched.h"
+
+namespace {
+
+xsched::daemon::Daemon* g_daemon = nullptr;
+
+void on_signal(int) {
+  if (g_daemon != nullptr) g_daemon->stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace xsched;
+  set_log_program("xschedd");
+  daemon::Settings s;
+  std::string err;
+  if (!daemon::parse_arguments(argc - 1, argv + 1, &s, &err)) {
+    std::fprintf(stderr, "xschedd: %s\n%s", err.c_str(), daemon::kUsage);
+    return 2;
+  }
+  if (s.help) {
+    std::fputs(daemon::kUsage, stdout);
+    return 0;
+  }
+  if (s.version) {
+    std::printf("xschedd %d.%d.%d\n", XSCHED_VERSION_MAJOR, XSCHED_VERSION_MINOR, XSCHED_VERSION_PATCH);
+    return 0;
+  }
+  set_log_level(s.log_level);
+  daemon::Daemon d(s.daemon);
+  if (!d.open(&err)) {
+    std::fprintf(stderr, "xschedd: %s\n", err.c_str());
+    return 1;
+  }
+  g_daemon = &d;
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  const int rc = d.run();
+  g_daemon = nullptr;
+  return rc;
+}

@@ -1,0 +1,157 @@
+#include "daemon/options.h"
+
+#include <charconv>
+#include <cstring>
+#include <fstream>
+
+namespace xsched::daemon {
+
+const char* const kUsage =
+    "usage: xschedd [options]\n"
+    "Schedules the queues of every process that runs under xsched on this host, across\n"
+    "processes. Processes find it by its socket and register by themselves; without it\n"
+    "they schedule themselves.\n"
+    "  --policy P         priority (default), bandwidth, deadline or none\n"
+    "  --socket PATH      the socket (default: /run/xsched/xschedd.sock for root,\n"
+    "                     /tmp/xsched-<uid>/xschedd.sock for others; XSCHED_SOCKET for programs)\n"
+    "  --group G          let group G use the socket (mode 0660); default: the owner only\n"
+    "  --timeslice-us N   bandwidth policy's timeslice, 100..10000000 (default 2000)\n"
+    "  --log-level L      error, warn, info (default) or debug\n"
+    "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
+    "                     options without dashes: policy, socket, group, timeslice_us, log_level)\n"
+    "  --version, --help\n"
+    "It logs to stderr and stops on SIGTERM or SIGINT.\n";
+
+namespace {
+
+std::string trim(std::string s) {
+  const char* ws = " \t\r\n";
+  s.erase(0, s.find_first_not_of(ws));
+  const auto end = s.find_last_not_of(ws);
+  s.erase(end == std::string::npos ? 0 : end + 1);
+  return s;
+}
+
+std::string normalise(std::string key) {
+  while (!key.empty() && key.front() == '-') key.erase(0, 1);
+  for (char& ch : key) {
+    if (ch == '-') ch = '_';
+  }
+  return key;
+}
+
+}  // namespace
+
+bool apply_setting(const std::string& raw_key, const std::string& value, Settings* out, std::string* err) {
+  const std::string key = normalise(raw_key);
+  if (key == "policy") {
+    for (auto [name, p] : {std::pair{"none", XS_POLICY_NONE}, std::pair{"priority", XS_POLICY_PRIORITY},
+                           std::pair{"bandwidth", XS_POLICY_BANDWIDTH}, std::pair{"deadline", XS_POLICY_DEADLINE}}) {
+      if (value == name) {
+        out->daemon.policy = p;
+        return true;
+      }
+    }
+    *err = "policy '" + value + "' is not one of none, priority, bandwidth, deadline";
+    return false;
+  }
+  if (key == "socket") {
+    if (value.empty() || value.front() != '/') {
+      *err = "socket '" + value + "' is not an absolute path";
+      return false;
+    }
+    out->daemon.socket = value;
+    return true;
+  }
+  if (key == "group") {
+    out->daemon.group = value;
+    return true;
+  }
+  if (key == "timeslice_us") {
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec != std::errc() || end != value.data() + value.size() || v < 100 || v > 10'000'000) {
+      *err = "timeslice_us '" + value + "' is not an integer in 100..10000000";
+      return false;
+    }
+    out->daemon.timeslice_ns = v * 1000;
+    return true;
+  }
+  if (key == "log_level") {
+    for (auto [name, l] : {std::pair{"error", LogLevel::kError}, std::pair{"warn", LogLevel::kWarn},
+                           std::pair{"info", LogLevel::kInfo}, std::pair{"debug", LogLevel::kDebug}}) {
+      if (value == name) {
+        out->log_level = l;
+        return true;
+      }
+    }
+    *err = "log_level '" + value + "' is not one of error, warn, info, debug";
+    return false;
+  }
+  *err = "unknown setting '" + raw_key + "'";
+  return false;
+}
+
+bool read_config_file(const std::string& path, Settings* out, std::string* err) {
+  std::ifstream f(path);
+  if (!f) {
+    *err = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::string line;
+  for (int n = 1; std::getline(f, line); ++n) {
+    if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    line = trim(line);
+    if (line.empty()) continue;
+    const auto eq = line.find('=');
+    std::string why;
+    if (eq == std::string::npos) {
+      why = "expected 'key = value'";
+    } else if (!apply_setting(trim(line.substr(0, eq)), trim(line.substr(eq + 1)), out, &why)) {
+      // why says what is wrong
+    } else {
+      continue;
+    }
+    *err = path + ":" + std::to_string(n) + ": " + why;
+    return false;
+  }
+  return true;
+}
+
+bool parse_arguments(int argc, const char* const* argv, Settings* out, std::string* err) {
+  // The config file first, wherever --config stands: the command line wins.
+  for (int i = 0; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--config") == 0 && !read_config_file(argv[i + 1], out, err)) return false;
+  }
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      out->help = true;
+      continue;
+    }
+    if (a == "--version") {
+      out->version = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) {
+      *err = "unexpected argument '" + a + "'";
+      return false;
+    }
+    if (i + 1 >= argc) {
+      *err = a + " needs a value";
+      return false;
+    }
+    const std::string value = argv[++i];
+    if (a == "--config") continue;
+    if (normalise(a) == "timeslice_us" || normalise(a) == "log_level" || a == "--policy" || a == "--socket" ||
+        a == "--group") {
+      if (!apply_setting(a, value, out, err)) return false;
+      continue;
+    }
+    *err = "unknown option '" + a + "'";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace xsched::daemon

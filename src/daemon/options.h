@@ -1,0 +1,29 @@
+// xschedd's settings: from a config file (--config FILE, lines of
+// `key = value`, '#' starts a comment), then from the command line, which
+// wins. Keys and options: policy, socket, group, timeslice_us, log_level.
+#pragma once
+
+#include <string>
+
+#include "core/log.h"
+#include "daemon/daemon.h"
+
+namespace xsched::daemon {
+
+struct Settings {
+  Options daemon;
+  LogLevel log_level = LogLevel::kInfo;
+  bool help = false;
+  bool version = false;
+};
+
+// False with *err (one line, naming the option or the file and line) on a
+// bad option, key or value.
+bool parse_arguments(int argc, const char* const* argv, Settings* out, std::string* err);
+// Applies one key (an option's name without the dashes, '-' or '_' alike).
+bool apply_setting(const std::string& key, const std::string& value, Settings* out, std::string* err);
+bool read_config_file(const std::string& path, Settings* out, std::string* err);
+
+extern const char* const kUsage;
+
+}  // namespace xsched::daemon

@@ -1,0 +1,318 @@
+#include "ipc/agent.h"
+
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "ipc/board.h"
+#include "ipc/protocol.h"
+#include "ipc/unix_socket.h"
+
+namespace xsched::ipc {
+namespace {
+
+class Agent final : public RemoteLink {
+ public:
+  Agent(LocalScheduler& sched, AgentOptions opts) : sched_(sched), opts_(std::move(opts)) {}
+
+  void main();
+  void forget_after_fork();
+
+  // ---- RemoteLink: called with the scheduler's lock held ----
+  void queue_added(XQueue& q) override;
+  void queue_changed(XQueue& q) override;
+  void queue_removed(XQueue& q) override;
+
+ private:
+  bool register_once();
+  void serve();
+  void lose(const char* why);
+  void close_link();
+  void apply_decisions();
+  bool handle_frames();
+  void write_slot(BoardSlot& s, XQueue& q);
+  void ring();
+
+  LocalScheduler& sched_;
+  const AgentOptions opts_;
+  int sock_ = -1;
+  int to_daemon_ = -1;
+  int to_agent_ = -1;
+  Board* board_ = nullptr;
+  FrameReader reader_;
+  bool said_absent_ = false;
+
+  // Under the scheduler's lock.
+  std::unordered_map<uint64_t, uint32_t> slot_of_;  // queue id -> board slot
+  std::vector<uint32_t> free_slots_;
+  bool said_full_ = false;
+
+  // The agent's thread only.
+  uint64_t seen_decision_[kBoardSlots] = {};
+  uint64_t held_[kBoardSlots] = {};  // the queue the daemon holds in each slot, 0: none
+};
+
+Agent* g_agent = nullptr;
+
+void Agent::main() {
+  for (;;) {
+    try {
+      if (register_once()) {
+        serve();
+      } else if (opts_.expect_daemon && !said_absent_) {
+        log(LogLevel::kWarn, "XSCHED_SCHEDULER=daemon but no xschedd answers at %s: scheduling in-process until one does",
+            opts_.socket.c_str());
+        said_absent_ = true;
+      }
+    } catch (...) {
+      // Only allocation can fail: fail open, try again later.
+      if (board_ != nullptr) lose("out of memory");
+    }
+    std::this_thread::sleep_for(std::chrono::nanoseconds(opts_.retry_ns));
+  }
+}
+
+bool Agent::register_once() {
+  int err = 0;
+  const int fd = connect_unix(opts_.socket, &err);
+  if (fd < 0) return false;
+  // Only a daemon of root or of this user may schedule the process.
+  PeerCredentials peer;
+  if (!peer_credentials(fd, &peer) || (peer.uid != 0 && peer.uid != geteuid())) {
+    log(LogLevel::kWarn, "the xschedd socket %s belongs to uid %u, neither root nor this user: not registering",
+        opts_.socket.c_str(), static_cast<unsigned>(peer.uid));
+    close(fd);
+    return false;
+  }
+  reader_ = FrameReader();
+  std::vector<int> fds;
+  Frame reply{};
+  const Hello hello{kVersion, 0};
+  const int r = call(fd, MsgType::kHello, bytes_of(hello), &reader_, &reply, 2000, &fds);
+  Welcome w{};
+  const bool ok = r == 0 && reply.type == MsgType::kWelcome && read_exact(reply.payload, &w) && w.version == kVersion &&
+                  w.slots == kBoardSlots && w.board_bytes == sizeof(Board) && fds.size() == 3;
+  void* mem = MAP_FAILED;
+  if (ok) mem = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+  if (!fds.empty()) close(fds[0]);
+  if (mem == MAP_FAILED || static_cast<Board*>(mem)->magic != kBoardMagic) {
+    if (r != 0 || !ok) {
+      log(LogLevel::kWarn, "xschedd at %s did not welcome this process (%s): scheduling in-process",
+          opts_.socket.c_str(), r != 0 ? std::strerror(r) : "unexpected reply");
+    }
+    if (mem != MAP_FAILED) munmap(mem, sizeof(Board));
+    for (std::size_t i = 1; i < fds.size(); ++i) close(fds[i]);
+    close(fd);
+    return false;
+  }
+  sock_ = fd;
+  board_ = static_cast<Board*>(mem);
+  to_daemon_ = fds[1];
+  to_agent_ = fds[2];
+  for (std::size_t i = 3; i < fds.size(); ++i) close(fds[i]);
+  std::fill(std::begin(seen_decision_), std::end(seen_decision_), 0);
+  std::fill(std::begin(held_), std::end(held_), 0);
+  // Not attached yet: nothing else touches the slot table.
+  slot_of_.clear();
+  free_slots_.clear();
+  for (uint32_t i = kBoardSlots; i > 0; --i) free_slots_.push_back(i - 1);
+  said_full_ = false;
+  said_absent_ = false;
+  sched_.attach(this);
+  log(LogLevel::kInfo, "registered with xschedd at %s", opts_.socket.c_str());
+  return true;
+}
+
+void Agent::serve() {
+  const int64_t check_ns = std::clamp<int64_t>(opts_.timeout_ns / 4, 1'000'000, 50'000'000);
+  for (;;) {
+    pollfd p[2] = {{to_agent_, POLLIN, 0}, {sock_, POLLIN, 0}};
+    const int r = poll(p, 2, static_cast<int>(check_ns / 1'000'000));
+    if (r < 0 && errno != EINTR) return lose(std::strerror(errno));
+    if (r > 0 && (p[0].revents & POLLIN) != 0) {
+      uint64_t count;
+      if (read(to_agent_, &count, sizeof count) < 0 && errno != EAGAIN) return lose("its doorbell failed");
+      apply_decisions();
+    }
+    if (r > 0 && p[1].revents != 0 && !handle_frames()) return;
+    const int64_t beat = board_->heartbeat_ns.load(std::memory_order_acquire);
+    if (now_ns() - beat > opts_.timeout_ns) return lose("it stopped answering");
+  }
+}
+
+bool Agent::handle_frames() {
+  std::byte buf[4096];
+  const long n = receive_some(sock_, buf, nullptr);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+  if (n <= 0) {
+    lose("it closed the connection");
+    return false;
+  }
+  if (reader_.feed(std::span<const std::byte>(buf, static_cast<std::size_t>(n))) == FrameReader::Status::kBad) {
+    lose("it sent a malformed message");
+    return false;
+  }
+  Frame f{};
+  FrameReader::Status s;
+  while ((s = reader_.next(&f)) == FrameReader::Status::kFrame) {
+    HintsChange h{};
+    if (f.type != MsgType::kHints || !read_exact(f.payload, &h)) continue;
+    HintsOverride change{h.fields & kHintAll, h.priority, std::max<uint32_t>(h.share, 1), std::max<int64_t>(h.deadline_ns, 0)};
+    sched_.apply_hints(h.queue, change);
+  }
+  if (s == FrameReader::Status::kBad) {
+    lose("it sent a malformed message");
+    return false;
+  }
+  return true;
+}
+
+void Agent::apply_decisions() {
+  const uint32_t used = std::min(board_->slots_used.load(std::memory_order_acquire), kBoardSlots);
+  for (uint32_t i = 0; i < used; ++i) {
+    BoardSlot& s = board_->slot[i];
+    const uint64_t seq = s.decision_seq.load(std::memory_order_acquire);
+    if (seq == seen_decision_[i]) continue;
+    seen_decision_[i] = seq;
+    const uint64_t id = s.decided_queue.load(std::memory_order_relaxed);
+    if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
+    const bool run = s.run.load(std::memory_order_relaxed) != 0;
+    const bool bounded = s.bounded.load(std::memory_order_relaxed) != 0;
+    const int64_t cause = s.cause_ns.load(std::memory_order_relaxed);
+    if (!sched_.apply_decision(id, run, bounded)) continue;
+    if ((held_[i] == id) != run) continue;  // only the window changed
+    held_[i] = run ? 0 : id;
+    // The decision's latency, from its cause to now, for `xsched top` and the benchmark.
+    const uint64_t n = board_->samples_written.load(std::memory_order_relaxed);
+    BoardSample& out = board_->samples[n % kSampleRing];
+    out.slot.store(i, std::memory_order_relaxed);
+    out.kind.store(run ? 2 : 1, std::memory_order_relaxed);
+    out.latency_ns.store(now_ns() - cause, std::memory_order_relaxed);
+    out.seq.store(n + 1, std::memory_order_release);
+    board_->samples_written.store(n + 1, std::memory_order_release);
+  }
+}
+
+void Agent::lose(const char* why) {
+  log(LogLevel::kWarn, "lost xschedd at %s (%s): its holds are released and the process schedules itself until it returns",
+      opts_.socket.c_str(), why);
+  close_link();
+}
+
+void Agent::close_link() {
+  // Detached first: after this no queue change touches the board.
+  sched_.detach();
+  munmap(board_, sizeof(Board));
+  board_ = nullptr;
+  for (int* fd : {&sock_, &to_daemon_, &to_agent_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+}
+
+void Agent::forget_after_fork() {
+  // A forked child has no agent thread and must not write its parent's board.
+  if (board_ != nullptr) munmap(board_, sizeof(Board));
+  board_ = nullptr;
+  for (int* fd : {&sock_, &to_daemon_, &to_agent_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+}
+
+void Agent::write_slot(BoardSlot& s, XQueue& q) {
+  const xs_hints_t h = q.hints();
+  s.ready.store(q.ready() ? 1 : 0, std::memory_order_relaxed);
+  s.priority.store(h.priority, std::memory_order_relaxed);
+  s.share.store(h.share, std::memory_order_relaxed);
+  s.timeslice_ns.store(h.timeslice_ns, std::memory_order_relaxed);
+  s.deadline_ns.store(h.deadline_ns, std::memory_order_relaxed);
+  s.level.store(static_cast<uint32_t>(q.level()), std::memory_order_relaxed);
+  const char* platform = q.platform();
+  s.platform.store(std::strcmp(platform, "cuda") == 0   ? XS_PLATFORM_CUDA
+                   : std::strcmp(platform, "host") == 0 ? XS_PLATFORM_HOST
+                                                        : 0,
+                   std::memory_order_relaxed);
+  s.device.store(-1, std::memory_order_relaxed);
+  s.submitted.store(q.submitted(), std::memory_order_relaxed);
+  s.completed.store(q.completed(), std::memory_order_relaxed);
+  s.changed_ns.store(now_ns(), std::memory_order_relaxed);
+  s.state_seq.fetch_add(1, std::memory_order_release);
+}
+
+void Agent::ring() {
+  const uint64_t one = 1;
+  // Fails only if the counter would overflow, and then the daemon has a ring pending anyway.
+  if (write(to_daemon_, &one, sizeof one) < 0) return;
+}
+
+void Agent::queue_added(XQueue& q) {
+  if (board_ == nullptr) return;
+  if (free_slots_.empty()) {
+    if (!said_full_) {
+      log(LogLevel::kWarn, "more than %u queues in this process: xschedd does not schedule the rest", kBoardSlots);
+      said_full_ = true;
+    }
+    return;
+  }
+  const uint32_t i = free_slots_.back();
+  free_slots_.pop_back();
+  slot_of_[q.id()] = i;
+  BoardSlot& s = board_->slot[i];
+  s.queue_id.store(q.id(), std::memory_order_relaxed);
+  write_slot(s, q);
+  if (board_->slots_used.load(std::memory_order_relaxed) < i + 1) board_->slots_used.store(i + 1, std::memory_order_release);
+  ring();
+}
+
+void Agent::queue_changed(XQueue& q) {
+  if (board_ == nullptr) return;
+  auto it = slot_of_.find(q.id());
+  if (it == slot_of_.end()) return;
+  write_slot(board_->slot[it->second], q);
+  ring();
+}
+
+void Agent::queue_removed(XQueue& q) {
+  if (board_ == nullptr) return;
+  auto it = slot_of_.find(q.id());
+  if (it == slot_of_.end()) return;
+  BoardSlot& s = board_->slot[it->second];
+  s.queue_id.store(0, std::memory_order_relaxed);
+  s.ready.store(0, std::memory_order_relaxed);
+  s.state_seq.fetch_add(1, std::memory_order_release);
+  free_slots_.push_back(it->second);
+  slot_of_.erase(it);
+  ring();
+}
+
+}  // namespace
+
+bool start_agent(LocalScheduler& sched, const AgentOptions& opts) {
+  static std::once_flag once;
+  bool started = false;
+  std::call_once(once, [&] {
+    try {
+      g_agent = new Agent(sched, opts);
+      std::thread([] { g_agent->main(); }).detach();
+      pthread_atfork(nullptr, nullptr, [] { g_agent->forget_after_fork(); });
+      started = true;
+    } catch (...) {
+      log(LogLevel::kError, "cannot start the xschedd agent: the process schedules itself");
+    }
+  });
+  return started;
+}
+
+}  // namespace xsched::ipc

@@ -1,0 +1,72 @@
+// The board: one shared-memory page set per registered process, through
+// which queue readiness reaches xschedd and its decisions reach the queues
+// without a message round trip.
+//
+// The daemon creates it (a sealed memfd: the process cannot shrink it under
+// the daemon) and hands it to the process's agent with two eventfd
+// doorbells: the agent rings `to_daemon` after it changed a slot, the daemon
+// rings `to_agent` after it decided. Each side writes only its own fields and
+// then bumps its sequence number (release); the other side reads the number
+// (acquire), then the fields. A reader that catches a half-written slot sees
+// a newer number again at the next doorbell, so it converges on the last
+// state. The daemon treats everything the agent writes as untrusted input.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace xsched::ipc {
+
+constexpr uint32_t kBoardMagic = 0x44524f42;  // "BORD"
+constexpr uint32_t kBoardSlots = 256;          // queues per process
+constexpr uint32_t kSampleRing = 1024;         // decision latency samples per process
+
+struct alignas(64) BoardSlot {
+  // ---- written by the agent ----
+  std::atomic<uint64_t> state_seq;  // bumped after any field below changed
+  std::atomic<uint64_t> queue_id;   // the XQueue id; 0: slot free
+  std::atomic<uint32_t> ready;
+  std::atomic<int32_t> priority;
+  std::atomic<uint32_t> share;
+  std::atomic<uint32_t> level;
+  std::atomic<int64_t> timeslice_ns;
+  std::atomic<int64_t> deadline_ns;
+  std::atomic<int64_t> changed_ns;  // steady clock when the agent wrote this state
+  std::atomic<uint32_t> platform;
+  std::atomic<int32_t> device;
+  std::atomic<uint64_t> submitted;  // refreshed at each report
+  std::atomic<uint64_t> completed;
+
+  // ---- written by the daemon ----
+  alignas(64) std::atomic<uint64_t> decision_seq;  // bumped after a decision below
+  std::atomic<uint64_t> decided_queue;  // the queue_id the decision is for
+  std::atomic<uint32_t> run;            // 0: hold the queue
+  std::atomic<uint32_t> bounded;        // 1: keep its in-flight window (something may preempt it)
+  std::atomic<int64_t> cause_ns;        // steady clock of what caused the decision
+};
+
+// A decision as the agent applied it.
+struct BoardSample {
+  std::atomic<uint64_t> seq;  // the sample's number + 1 once written
+  std::atomic<uint32_t> slot;
+  std::atomic<uint32_t> kind;  // 1: suspend, 2: resume
+  std::atomic<int64_t> latency_ns;
+};
+
+struct Board {
+  // ---- written by the daemon ----
+  uint32_t magic;
+  uint32_t slots;
+  std::atomic<int64_t> heartbeat_ns;  // steady clock, stamped every Welcome::heartbeat_ns
+  // ---- written by the agent ----
+  std::atomic<uint32_t> slots_used;   // slots [0, slots_used) may be in use
+  std::atomic<uint64_t> samples_written;
+  BoardSample samples[kSampleRing];
+  BoardSlot slot[kBoardSlots];
+};
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free &&
+                  std::atomic<uint32_t>::is_always_lock_free,
+              "the board needs address-free atomics");
+
+}  // namespace xsched::ipc

@@ -1,0 +1,68 @@
+#include "ipc/protocol.h"
+
+namespace xsched::ipc {
+namespace {
+
+bool known_type(uint16_t t) { return t >= static_cast<uint16_t>(MsgType::kHello) && t <= static_cast<uint16_t>(MsgType::kSamplesReply); }
+
+}  // namespace
+
+void encode(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out) {
+  const Header h{kMagic, static_cast<uint16_t>(type), 0, static_cast<uint32_t>(payload.size())};
+  out->clear();
+  out->reserve(sizeof h + payload.size());
+  append(out, h);
+  out->insert(out->end(), payload.begin(), payload.end());
+}
+
+FrameReader::Status FrameReader::feed(std::span<const std::byte> bytes) {
+  if (bad_) return Status::kBad;
+  // Drop what was handed out before growing.
+  if (start_ != 0) {
+    buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(start_));
+    start_ = 0;
+  }
+  if (buf_.size() + bytes.size() > sizeof(Header) + kMaxPayload + sizeof(Header)) {
+    bad_ = true;
+    return Status::kBad;
+  }
+  buf_.insert(buf_.end(), bytes.begin(), bytes.end());
+  return Status::kNeedMore;
+}
+
+FrameReader::Status FrameReader::next(Frame* out) {
+  if (bad_) return Status::kBad;
+  const std::size_t avail = buf_.size() - start_;
+  if (avail < sizeof(Header)) return Status::kNeedMore;
+  Header h;
+  std::memcpy(&h, buf_.data() + start_, sizeof h);
+  if (h.magic != kMagic || !known_type(h.type) || h.reserved != 0 || h.size > kMaxPayload) {
+    bad_ = true;
+    return Status::kBad;
+  }
+  if (avail - sizeof h < h.size) return Status::kNeedMore;
+  out->type = static_cast<MsgType>(h.type);
+  out->payload = std::span<const std::byte>(buf_.data() + start_ + sizeof h, h.size);
+  start_ += sizeof h + h.size;
+  return Status::kFrame;
+}
+
+bool read_list(std::span<const std::byte> payload, ListHead* head, std::vector<ProcessRecord>* procs,
+               std::vector<QueueRecord>* queues) {
+  if (payload.size() < sizeof(ListHead)) return false;
+  std::memcpy(head, payload.data(), sizeof *head);
+  const uint64_t np = head->processes;
+  const uint64_t nq = head->queues;
+  const uint64_t body = payload.size() - sizeof(ListHead);
+  if (np > body / sizeof(ProcessRecord)) return false;
+  if (nq > (body - np * sizeof(ProcessRecord)) / sizeof(QueueRecord)) return false;
+  if (np * sizeof(ProcessRecord) + nq * sizeof(QueueRecord) != body) return false;
+  const std::byte* p = payload.data() + sizeof(ListHead);
+  procs->resize(np);
+  queues->resize(nq);
+  if (np != 0) std::memcpy(procs->data(), p, np * sizeof(ProcessRecord));
+  if (nq != 0) std::memcpy(queues->data(), p + np * sizeof(ProcessRecord), nq * sizeof(QueueRecord));
+  return true;
+}
+
+}  // namespace xsched::ipc

@@ -1,0 +1,57 @@
+// Unix domain sockets for the control plane: where the socket lives, connect,
+// peer credentials, and sending or receiving whole messages with file
+// descriptors attached. No exceptions; errors come back as errno values.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ipc/protocol.h"
+
+namespace xsched::ipc {
+
+// The socket of xschedd: `override_path` when it is set and not empty, else
+// /run/xsched/xschedd.sock where /run/xsched exists (a system daemon), else
+// /tmp/xsched-<uid>/xschedd.sock (a user's own daemon).
+std::string socket_path(const char* override_path);
+// The path a daemon of the calling user takes by default: the system path
+// for root, the per-user one otherwise.
+std::string daemon_socket_path();
+
+// A connected, close-on-exec stream socket, or -1 with *err set (errno).
+int connect_unix(const std::string& path, int* err);
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+bool peer_credentials(int fd, PeerCredentials* out);
+
+// Writes all of `bytes`, with `fds` attached to the first byte (may be
+// empty). Blocks; false on error (errno set). Never raises SIGPIPE.
+bool send_message(int fd, std::span<const std::byte> bytes, std::span<const int> fds = {});
+// Like send_message, but never blocks: false if the socket cannot take the
+// whole message now (a reader that does not read is dropped, not waited for).
+bool send_message_now(int fd, std::span<const std::byte> bytes, std::span<const int> fds = {});
+
+// Reads what is there (at most buf.size() bytes); received descriptors are
+// appended to *fds (close-on-exec). Returns the byte count, 0 at end of
+// stream, -1 on error (errno set).
+long receive_some(int fd, std::span<std::byte> buf, std::vector<int>* fds);
+
+// Sends one request and waits (at most timeout_ms) for one reply frame.
+// *reply points into *reader. Returns 0 or an errno value (ETIMEDOUT, EPROTO
+// for a malformed reply, ECONNRESET when the peer closed).
+int call(int fd, MsgType type, std::span<const std::byte> payload, FrameReader* reader, Frame* reply,
+         int timeout_ms, std::vector<int>* fds = nullptr);
+
+// Waits for one frame on fd (at most timeout_ms). Same results as call().
+int receive_frame(int fd, FrameReader* reader, Frame* out, int timeout_ms, std::vector<int>* fds = nullptr);
+
+}  // namespace xsched::ipc

@@ -1,0 +1,58 @@
+#include "sched/policy_deadline.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+namespace xsched {
+namespace {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+int64_t due_after(int64_t start_ns, int64_t deadline_ns) {
+  if (deadline_ns <= 0) return kNever;
+  return start_ns > kNever - deadline_ns ? kNever : start_ns + deadline_ns;
+}
+
+}  // namespace
+
+DeadlinePolicy::State& DeadlinePolicy::find(uint64_t id) {
+  for (State& s : states_) {
+    if (s.id == id) return s;
+  }
+  states_.push_back(State{id, false, kNever});
+  return states_.back();
+}
+
+void DeadlinePolicy::added(const QueueView& q, int64_t now_ns) {
+  State& s = find(q.id);
+  s.was_ready = q.ready;
+  s.due_ns = q.ready ? due_after(now_ns, q.hints.deadline_ns) : kNever;
+}
+
+void DeadlinePolicy::removed(uint64_t id) {
+  std::erase_if(states_, [id](const State& s) { return s.id == id; });
+}
+
+int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
+  // Earliest due first; among equal deadlines, the higher priority.
+  using Key = std::pair<int64_t, int64_t>;
+  Key best{kNever, std::numeric_limits<int64_t>::max()};
+  bool any_ready = false;
+  for (QueueView& q : queues) {
+    State& s = find(q.id);
+    if (q.ready && !s.was_ready) s.due_ns = due_after(now_ns, q.hints.deadline_ns);
+    if (!q.ready) s.due_ns = kNever;
+    s.was_ready = q.ready;
+    if (!q.ready) continue;
+    any_ready = true;
+    best = std::min(best, Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)});
+  }
+  for (QueueView& q : queues) {
+    const State& s = find(q.id);
+    q.run = !any_ready || (q.ready && Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)} == best);
+  }
+  return 0;
+}
+
+}  // namespace xsched
