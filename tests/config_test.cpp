@@ -28,6 +28,10 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.share, d.share);
   EXPECT_EQ(c.timeslice_ns, d.timeslice_ns);
   EXPECT_EQ(c.log_level, d.log_level);
+  EXPECT_EQ(c.deadline_ns, d.deadline_ns);
+  EXPECT_EQ(c.scheduler, d.scheduler);
+  EXPECT_EQ(c.socket, d.socket);
+  EXPECT_EQ(c.daemon_timeout_ns, d.daemon_timeout_ns);
 }
 
 // Restores the log level a test changes, so tests stay independent.
@@ -151,7 +155,7 @@ TEST(ConfigTest, WarningNamesVariableValueRangeAndDefault) {
   warnings.clear();
   parse({"XSCHED_POLICY=fifo"}, &warnings);
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_EQ(warnings[0], "XSCHED_POLICY=\"fifo\" is not one of none, priority, bandwidth; using priority");
+  EXPECT_EQ(warnings[0], "XSCHED_POLICY=\"fifo\" is not one of none, priority, bandwidth, deadline; using priority");
 
   warnings.clear();
   parse({"XSCHED_TIMESLICE_US=99"}, &warnings);
@@ -232,11 +236,32 @@ TEST(ConfigTest, UnknownXschedNameWarnsWithKnownNames) {
 
 TEST(ConfigTest, ReservedNamesAreAcceptedSilently) {
   std::vector<std::string> warnings;
-  expect_defaults(parse({"XSCHED_SCHEDULER=global", "XSCHED_SOCKET=/tmp/x.sock", "XSCHED_TRACE=1",
+  expect_defaults(parse({"XSCHED_TRACE=1",
                          "XSCHED_TRACE_FILE=/tmp/t.json", "XSCHED_REAL_LIBCUDA=/usr/lib/libcuda.so.1",
                          "XSCHED_INTERPOSER=/opt/xsched/lib/libxsched_cuda.so"},
                         &warnings));
   EXPECT_TRUE(warnings.empty());
+}
+
+TEST(ConfigTest, DaemonVariables) {
+  std::vector<std::string> warnings;
+  const Config c = parse({"XSCHED_SCHEDULER=Daemon", "XSCHED_SOCKET= /run/x/d.sock ", "XSCHED_DAEMON_TIMEOUT_MS=250",
+                          "XSCHED_DEADLINE_US=1500"},
+                         &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(c.scheduler, Scheduler::kDaemon);
+  EXPECT_EQ(c.socket, "/run/x/d.sock");
+  EXPECT_EQ(c.daemon_timeout_ns, 250'000'000);
+  EXPECT_EQ(c.deadline_ns, 1'500'000);
+  EXPECT_EQ(parse({"XSCHED_SCHEDULER=local"}, nullptr).scheduler, Scheduler::kLocal);
+  EXPECT_EQ(Config{}.scheduler, Scheduler::kAuto);
+
+  warnings.clear();
+  const Config bad = parse({"XSCHED_SCHEDULER=global", "XSCHED_DAEMON_TIMEOUT_MS=5", "XSCHED_DEADLINE_US=-1"}, &warnings);
+  expect_defaults(bad);
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_NE(warnings[0].find("is not one of local, daemon, auto; using auto"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("10..60000"), std::string::npos) << warnings[1];
 }
 
 TEST(ConfigTest, OtherVariablesAreIgnored) {

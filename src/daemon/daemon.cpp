@@ -229,7 +229,9 @@ int Daemon::run() {
         Client* c = d->second;
         if (read(fd, &count, sizeof count) > 0 || errno == EAGAIN) scan_board(*c);
       } else if (auto it = clients_.find(fd); it != clients_.end()) {
-        on_readable(*it->second);
+        Client& c = *it->second;
+        if ((events[i].events & EPOLLOUT) != 0) flush(c);
+        if (c.fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) on_readable(c);
       }
       after_decisions();
       // A later event of this batch may name a dropped client's old fds:
@@ -551,9 +553,37 @@ void Daemon::arm_policy_timer(int64_t deadline_ns) {
 }
 
 void Daemon::reply(Client& c, MsgType type, std::span<const std::byte> payload) {
-  std::vector<std::byte> msg;
-  encode(type, payload, &msg);
-  if (!send_message_now(c.fd, msg)) drop(c, "does not read its replies");
+  if (c.fd < 0) return;
+  const Header h{kMagic, static_cast<uint16_t>(type), 0, static_cast<uint32_t>(payload.size())};
+  append(&c.out, h);
+  c.out.insert(c.out.end(), payload.begin(), payload.end());
+  flush(c);
+}
+
+// Sends what the socket takes now; the rest waits for EPOLLOUT. A reader
+// that lets replies pile up is dropped, never waited for.
+void Daemon::flush(Client& c) {
+  constexpr std::size_t kMaxBacklog = 8u << 20;
+  while (c.out_sent < c.out.size()) {
+    const ssize_t n = send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) return drop(c, "closed before reading its replies");
+    c.out_sent += static_cast<std::size_t>(n);
+  }
+  if (c.out.size() - c.out_sent > kMaxBacklog) return drop(c, "does not read its replies");
+  const bool pending = c.out_sent < c.out.size();
+  if (!pending) {
+    c.out.clear();
+    c.out_sent = 0;
+  }
+  if (pending != c.want_write) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (pending ? EPOLLOUT : 0u);
+    ev.data.fd = c.fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+    c.want_write = pending;
+  }
 }
 
 void Daemon::reply_error(Client& c, int code, const char* text) {

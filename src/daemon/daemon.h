@@ -84,6 +84,9 @@ class Daemon final : private Executor {
     int to_agent = -1;
     uint64_t samples_read = 0;
     bool ring = false;  // decisions published since the last ring
+    std::vector<std::byte> out;  // replies the socket could not take yet
+    std::size_t out_sent = 0;
+    bool want_write = false;     // EPOLLOUT armed
     std::unique_ptr<std::array<Slot, ipc::kBoardSlots>> slots;
   };
 
@@ -109,6 +112,7 @@ class Daemon final : private Executor {
   void after_decisions();
   void arm_policy_timer(int64_t deadline_ns);
   void reply(Client& c, ipc::MsgType type, std::span<const std::byte> payload);
+  void flush(Client& c);
   void reply_error(Client& c, int code, const char* text);
 
   // ---- requests of the command line (daemon_requests.cpp) ----

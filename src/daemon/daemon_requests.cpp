@@ -110,9 +110,7 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
     HintsChange to_agent = h;
     to_agent.pid = static_cast<uint32_t>(p->cred.pid);
     to_agent.queue = id;
-    std::vector<std::byte> msg;
-    encode(MsgType::kHints, bytes_of(to_agent), &msg);
-    if (!send_message_now(p->fd, msg)) drop(*p, "does not read its messages");
+    reply(*p, MsgType::kHints, bytes_of(to_agent));
   }
   log(LogLevel::kInfo, "uid %u changed hints of %s %llu", c.cred.uid, h.queue != 0 ? "queue" : "pid",
       static_cast<unsigned long long>(h.queue != 0 ? h.queue : h.pid));

@@ -99,7 +99,8 @@ bool read_config_file(const std::string& path, Settings* out, std::string* err) 
     return false;
   }
   std::string line;
-  for (int n = 1; std::getline(f, line); ++n) {
+  int n = 1;
+  for (; std::getline(f, line); ++n) {
     if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
     line = trim(line);
     if (line.empty()) continue;
@@ -115,13 +116,32 @@ bool read_config_file(const std::string& path, Settings* out, std::string* err) 
     *err = path + ":" + std::to_string(n) + ": " + why;
     return false;
   }
+  // A directory opens, then fails at the first read.
+  if (f.bad() || (n == 1 && !f.eof())) {
+    *err = "cannot read " + path;
+    return false;
+  }
   return true;
 }
 
+namespace {
+
+bool takes_value(const std::string& option) {
+  for (const char* o : {"--config", "--policy", "--socket", "--group", "--timeslice-us", "--timeslice_us", "--log-level",
+                        "--log_level"}) {
+    if (option == o) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool parse_arguments(int argc, const char* const* argv, Settings* out, std::string* err) {
   // The config file first, wherever --config stands: the command line wins.
-  for (int i = 0; i + 1 < argc; ++i) {
+  for (int i = 0; i < argc; ++i) {
+    if (!takes_value(argv[i]) || i + 1 >= argc) continue;
     if (std::strcmp(argv[i], "--config") == 0 && !read_config_file(argv[i + 1], out, err)) return false;
+    ++i;  // a value, even one that looks like --config
   }
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];
@@ -137,19 +157,17 @@ bool parse_arguments(int argc, const char* const* argv, Settings* out, std::stri
       *err = "unexpected argument '" + a + "'";
       return false;
     }
+    if (!takes_value(a)) {
+      *err = "unknown option '" + a + "'";
+      return false;
+    }
     if (i + 1 >= argc) {
       *err = a + " needs a value";
       return false;
     }
     const std::string value = argv[++i];
     if (a == "--config") continue;
-    if (normalise(a) == "timeslice_us" || normalise(a) == "log_level" || a == "--policy" || a == "--socket" ||
-        a == "--group") {
-      if (!apply_setting(a, value, out, err)) return false;
-      continue;
-    }
-    *err = "unknown option '" + a + "'";
-    return false;
+    if (!apply_setting(a, value, out, err)) return false;
   }
   return true;
 }

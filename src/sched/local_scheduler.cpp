@@ -28,7 +28,7 @@ void LocalScheduler::add(XQueue& q) {
   std::lock_guard lk(mu_);
   queues_[q.id()] = &q;
   offsets_[q.id()] = q.hints().priority - base_priority_;
-  if (process_hints_.fields != 0) change_hints_locked(q, process_hints_);
+  if (process_hints_.fields != 0) change_hints_locked(q, process_hints_, false);
   priorities_[q.id()] = q.hints().priority;
   q.set_listener(this);
   schedule_timer_locked(engine_.add(q.id(), q.ready(), q.hints(), now_ns()));
@@ -141,8 +141,8 @@ bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded) {
   return true;
 }
 
-void LocalScheduler::change_hints_locked(XQueue& q, const HintsOverride& change) {
-  const int32_t offset = offsets_[q.id()];
+void LocalScheduler::change_hints_locked(XQueue& q, const HintsOverride& change, bool exact) {
+  const int32_t offset = exact ? 0 : offsets_[q.id()];
   q.update_hints_quietly([&](xs_hints_t& h) {
     if ((change.fields & 1u) != 0) {
       // For the process: its base priority, which the queue's own offset adds to.
@@ -168,15 +168,10 @@ bool LocalScheduler::apply_hints(uint64_t id, const HintsOverride& change) {
     if (it == queues_.end()) return false;
     targets.push_back(it->second);
   }
-  HintsOverride exact = change;
   const int64_t now = now_ns();
   for (XQueue* q : targets) {
-    if (id != 0) {
-      // One queue gets exactly the priority asked for.
-      exact.priority = static_cast<int32_t>(std::clamp<int64_t>(static_cast<int64_t>(change.priority) - offsets_[q->id()],
-                                                                INT32_MIN, INT32_MAX));
-    }
-    change_hints_locked(*q, id != 0 ? exact : change);
+    // One queue gets exactly the priority asked for; the process's queues keep their offsets.
+    change_hints_locked(*q, change, id != 0);
     priorities_[q->id()] = q->hints().priority;
     if (remote_ != nullptr) {
       remote_->queue_changed(*q);

@@ -78,7 +78,8 @@ class LocalScheduler final : public QueueListener, private Executor {
   void resume(uint64_t id) override;
   void schedule_timer_locked(int64_t deadline_ns);
   void update_windows_locked();
-  void change_hints_locked(XQueue& q, const HintsOverride& change);
+  // exact: the priority as given; otherwise the process's base, plus the queue's offset.
+  void change_hints_locked(XQueue& q, const HintsOverride& change, bool exact);
   void timer_main();
 
   const int64_t default_timeslice_ns_;

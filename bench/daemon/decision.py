@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Decision latency of xschedd: from a high-priority queue turning ready in one process to a
+low-priority queue in another process being held.
+
+    python3 bench/daemon/decision.py [--build-dir build/release] [--platforms cpu,gpu]
+                                     [--scales 2x1,64x4] [--gpu-scales 2x1,16x4] [--seconds 5]
+                                     [--rounds 1] [--gpu-bin PATH] [--out bench/results/daemon]
+    python3 bench/daemon/decision.py --replot bench/results/daemon/raw.json
+
+A scale PxQ runs P processes with Q queues each under one xschedd (priority policy): one high
+process (priority 10) makes a request every 5 ms on average (a 200 us kernel on each of its
+queues), the P-1 others keep their queues busy with 1 ms kernels non-stop. Each request makes
+the daemon hold the (P-1)*Q low queues and, when it is done, let them go. Every process's agent
+measures each decision from its cause (the agent saw the high queue change, stamped in the shared
+board) to having applied it (the low queue held at Level 2: its gate closed on the GPU, its stream
+deactivated on the CPU device), on one clock
+(CLOCK_MONOTONIC); `xsched samples` collects them. Platforms:
+
+    cpu   tests/daemon_client_prog (the CPU reference device, C API)
+    gpu   bench/daemon/decision_gpu.cu under `xsched run --level 2` (CUDA, stream-ordered gates)
+
+Outputs in --out: raw.json (every sample, per run), table.md (also printed), decision.png (CDFs),
+summary.json (device, command, date, decision_p50_us_<platform>_<scale>, decision_p99_us_<...>,
+decision_p99_us_cpu and decision_p99_us_gpu at the largest scale, target_met: p99 <= 50 us).
+Exit code: 0 done, 1 a run failed, 2 bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+import benchlib  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TARGET_P99_US = 50.0
+
+
+def parse_scales(text: str) -> list[tuple[int, int]]:
+    """'2x1,64x4' -> [(2, 1), (64, 4)]."""
+    out = []
+    for part in text.split(","):
+        p, q = part.lower().split("x")
+        if int(p) < 2 or int(q) < 1:
+            raise ValueError(f"scale {part}: at least 2 processes and 1 queue")
+        out.append((int(p), int(q)))
+    return out
+
+
+def xsched_json(cli: Path, socket: str, *args: str) -> Any:
+    """Runs `xsched <args> --json --socket S` and parses its output."""
+    out = subprocess.run([str(cli), *args, "--json", "--socket", socket], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    return json.loads(out)
+
+
+def one_run(a: argparse.Namespace, platform: str, procs: int, queues: int, workdir: Path) -> dict[str, Any]:
+    """One daemon, procs processes of queues queues each, a.seconds of samples."""
+    build = Path(a.build_dir)
+    socket = str(workdir / "xschedd.sock")
+    # Level 2 on both platforms: a hold is the hardware queue held (a gate closed), not the running
+    # kernel stopped (Level 3 of the CPU device).
+    env = dict(os.environ, XSCHED_SCHEDULER="daemon", XSCHED_SOCKET=socket, XSCHED_LOG_LEVEL="warn", XSCHED_LEVEL="2")
+    daemon = subprocess.Popen([str(build / "xschedd"), "--socket", socket, "--log-level", "warn"],
+                              stderr=open(workdir / "xschedd.log", "w"))
+    children: list[subprocess.Popen] = []
+    run_s = a.seconds + (60 if platform == "gpu" else 20)
+
+    def program(role: str, priority: int) -> list[str]:
+        if platform == "cpu":
+            return [str(build / "tests" / "daemon_client_prog"), "--role", role, "--queues", str(queues),
+                    "--kernel-us", "200" if role == "high" else "1000", "--period-us", "5000",
+                    "--seconds", str(run_s)]
+        return [str(build / "xsched"), "run", "--level", "2", "--quiet", "--priority", str(priority), "--",
+                a.gpu_bin, "--role", role, "--streams", str(queues), "--kernel-us", "200" if role == "high" else "1000",
+                "--period-us", "5000", "--seconds", str(run_s)]
+
+    try:
+        benchlib_wait(lambda: Path(socket).exists(), 5)
+        for i in range(procs - 1):
+            e = dict(env, XSCHED_PRIORITY="0")
+            children.append(subprocess.Popen(program("low", 0), env=e, stdout=subprocess.DEVNULL,
+                                             stderr=open(workdir / f"low{i}.log", "w")))
+        e = dict(env, XSCHED_PRIORITY="10")
+        children.append(subprocess.Popen(program("high", 10), env=e, stdout=subprocess.DEVNULL,
+                                         stderr=open(workdir / "high.log", "w")))
+        want = procs * queues
+
+        def registered() -> bool:
+            snap = xsched_json(build / "xsched", socket, "list")
+            return len(snap["queues"]) >= want and sum(1 for q in snap["queues"] if q["state"] != "idle") >= want - queues
+        if not benchlib_wait(registered, 90 if platform == "gpu" else 30):
+            snap = xsched_json(build / "xsched", socket, "list")
+            raise RuntimeError(f"only {len(snap['queues'])} of {want} queues registered and busy")
+        time.sleep(0.5)
+        xsched_json(build / "xsched", socket, "samples", "--clear")
+        time.sleep(a.seconds)
+        samples = xsched_json(build / "xsched", socket, "samples")["samples"]
+        snap = xsched_json(build / "xsched", socket, "list")
+        failed = [c.args for c in children if c.poll() not in (None, 0)]
+        return {"platform": platform, "procs": procs, "queues": queues, "ok": not failed, "failed": failed,
+                "samples": samples, "list": snap}
+    finally:
+        for c in children:
+            c.send_signal(signal.SIGKILL)
+            c.wait()
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(5)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+
+
+def benchlib_wait(pred, seconds: float) -> bool:
+    """Polls pred until true or seconds pass."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if pred():
+                return True
+        except (subprocess.SubprocessError, json.JSONDecodeError, OSError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (platform, scale): suspend and resume latencies in us, pooled over rounds."""
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in runs:
+        key = (r["platform"], f"{r['procs']}x{r['queues']}")
+        c = cells.setdefault(key, {"suspend": [], "resume": [], "ok": True})
+        c["ok"] = c["ok"] and r["ok"]
+        for s in r["samples"]:
+            c[s["kind"]].append(s["latency_ns"] / 1000.0)
+    for c in cells.values():
+        for kind in ("suspend", "resume"):
+            xs = c[kind]
+            c[f"{kind}_n"] = len(xs)
+            c[f"{kind}_p50"] = benchlib.percentile(xs, 50)
+            c[f"{kind}_p99"] = benchlib.percentile(xs, 99)
+            c[f"{kind}_max"] = max(xs) if xs else float("nan")
+    return cells
+
+
+def report(raw: dict[str, Any], out: Path) -> None:
+    """table.md, decision.png and summary.json from raw."""
+    cells = cell_stats(raw["runs"])
+    headers = ["platform", "processes x queues", "holds", "hold p50 us", "hold p99 us", "hold max us",
+               "releases", "release p50 us", "release p99 us", "p99 <= 50 us"]
+    rows = []
+    for (platform, scale), c in sorted(cells.items(), key=lambda kv: (kv[0][0], int(kv[0][1].split("x")[0]))):
+        rows.append([platform, scale, c["suspend_n"], f"{c['suspend_p50']:.1f}", f"{c['suspend_p99']:.1f}",
+                     f"{c['suspend_max']:.1f}", c["resume_n"], f"{c['resume_p50']:.1f}", f"{c['resume_p99']:.1f}",
+                     "yes" if c["suspend_p99"] <= TARGET_P99_US else "no"])
+    table = benchlib.format_table(headers, rows, right=[False, False] + [True] * 8)
+    print(table)
+    (out / "table.md").write_text(f"device: {raw['device']}\n\ncommand: `{raw['command']}`\n\n```\n{table}\n```\n")
+    summary: dict[str, Any] = {"device": raw["device"], "command": raw["command"], "date": raw["date"]}
+    for platform in ("cpu", "gpu"):
+        mine = [(int(s.split("x")[0]) * int(s.split("x")[1]), s) for (p, s) in cells if p == platform]
+        for _, scale in mine:
+            c = cells[(platform, scale)]
+            summary[f"decision_p50_us_{platform}_{scale}"] = round(c["suspend_p50"], 2)
+            summary[f"decision_p99_us_{platform}_{scale}"] = round(c["suspend_p99"], 2)
+        if mine:
+            largest = max(mine)[1]
+            summary[f"decision_p99_us_{platform}"] = round(cells[(platform, largest)]["suspend_p99"], 2)
+            summary[f"decision_scale_{platform}"] = largest
+            summary[f"target_met_{platform}"] = cells[(platform, largest)]["suspend_p99"] <= TARGET_P99_US
+    benchlib.write_summary(out, summary)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no decision.png")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (platform, scale), c in sorted(cells.items()):
+        xs = sorted(c["suspend"])
+        if not xs:
+            continue
+        ys = [(i + 1) / len(xs) for i in range(len(xs))]
+        ax.plot(xs, ys, label=f"{platform} {scale} (p99 {c['suspend_p99']:.0f} us)")
+    ax.axvline(TARGET_P99_US, color="grey", linestyle="--", label="target p99 50 us")
+    ax.set_xscale("log")
+    ax.set_xlabel("decision latency: high queue ready -> low queue held (us)")
+    ax.set_ylabel("fraction of holds")
+    ax.set_title(f"xschedd decision latency\n{raw['device']}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "decision.png", dpi=120)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default=str(benchlib.repo_root() / "build" / "release"))
+    ap.add_argument("--platforms", default="cpu")
+    ap.add_argument("--scales", default="2x1,64x4", help="cpu scales, processes x queues")
+    ap.add_argument("--gpu-scales", default="2x1,16x4")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--gpu-bin", default=None, help="decision_gpu (built from decision_gpu.cu if not given)")
+    ap.add_argument("--device", default=None, help="what ran it, for summary.json (default: the GPU's name or the CPU)")
+    ap.add_argument("--out", default=str(benchlib.repo_root() / "bench" / "results" / "daemon"))
+    ap.add_argument("--replot", default=None)
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.replot:
+        report(json.loads(Path(a.replot).read_text()), out)
+        return 0
+    platforms = a.platforms.split(",")
+    if any(p not in ("cpu", "gpu") for p in platforms):
+        print("--platforms: cpu and/or gpu", file=sys.stderr)
+        return 2
+    workroot = Path(tempfile.mkdtemp(prefix="xsched-decision-"))
+    if "gpu" in platforms and a.gpu_bin is None:
+        a.gpu_bin = str(workroot / "decision_gpu")
+        subprocess.run(["nvcc", "-O2", "-std=c++17", "-arch=sm_90", "-o", a.gpu_bin, str(HERE / "decision_gpu.cu")],
+                       check=True)
+    device = a.device
+    if device is None:
+        gpu = shutil.which("nvidia-smi") and subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+        cpus = os.cpu_count()
+        device = benchlib.device_string(gpu.splitlines()[0]) + f", {cpus} CPUs" if gpu else f"CPU only, {cpus} CPUs"
+    raw: dict[str, Any] = {"device": device, "command": benchlib.command_line(), "date": benchlib.now_iso(), "runs": []}
+    plan = [(p, s) for p in platforms for s in parse_scales(a.scales if p == "cpu" else a.gpu_scales)]
+    rc = 0
+    for rnd in range(a.rounds):
+        for platform, (procs, queues) in plan:
+            wd = workroot / f"r{rnd}-{platform}-{procs}x{queues}"
+            wd.mkdir()
+            print(f"round {rnd}: {platform} {procs}x{queues}", flush=True)
+            try:
+                r = one_run(a, platform, procs, queues, wd)
+            except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                print(f"  failed: {e}", flush=True)
+                r = {"platform": platform, "procs": procs, "queues": queues, "ok": False, "error": str(e), "samples": []}
+            r["round"] = rnd
+            if not r["ok"]:
+                rc = 1
+            raw["runs"].append(r)
+    benchlib.write_json(out / "raw.json", raw, indent=None)
+    report(raw, out)
+    shutil.rmtree(workroot, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
