@@ -86,6 +86,22 @@ TEST(DaemonOptions, UnderscoreSpellingsOfTheTwoWordOptionsWork) {
   EXPECT_EQ(s.log_level, LogLevel::kWarn);
 }
 
+TEST(DaemonOptions, BusyPollIsAFlagAndABooleanKey) {
+  Settings s;
+  std::string err;
+  EXPECT_FALSE(s.daemon.busy_poll);
+  ASSERT_TRUE(parse({"--busy-poll", "--policy", "none"}, &s, &err)) << err;
+  EXPECT_TRUE(s.daemon.busy_poll);
+  EXPECT_EQ(s.daemon.policy, XS_POLICY_NONE);  // it takes no value
+  Settings k;
+  ASSERT_TRUE(apply_setting("busy_poll", "true", &k, &err)) << err;
+  EXPECT_TRUE(k.daemon.busy_poll);
+  ASSERT_TRUE(apply_setting("busy-poll", "false", &k, &err)) << err;
+  EXPECT_FALSE(k.daemon.busy_poll);
+  EXPECT_FALSE(apply_setting("busy_poll", "yes", &k, &err));
+  EXPECT_TRUE(Contains(err, "busy_poll 'yes' is not true or false"));
+}
+
 TEST(DaemonOptions, HelpAndVersionNeedNoValue) {
   Settings s;
   std::string err;

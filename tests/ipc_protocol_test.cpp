@@ -255,7 +255,7 @@ Bytes samples_payload(uint32_t count_in_head, const std::vector<Sample>& samples
 }
 
 TEST(IpcReadRecords, ReadsTheHeadAndEveryRecord) {
-  const std::vector<Sample> sent{{100, 1, 1, 10}, {-1, 2, 2, 20}, {300, 3, 1, 30}};
+  const std::vector<Sample> sent{{100, 1, 1, 10, 50}, {-1, 2, 2, 20, 0}, {300, 3, 1, 30, 7}};
   const Bytes b = samples_payload(3, sent);
   SamplesHead head{};
   std::vector<Sample> got;
@@ -282,7 +282,7 @@ TEST(IpcReadRecords, RejectsAPayloadShorterThanTheHead) {
 }
 
 TEST(IpcReadRecords, RejectsACountThatDoesNotMatchTheRecords) {
-  const std::vector<Sample> two{{1, 1, 1, 1}, {2, 2, 2, 2}};
+  const std::vector<Sample> two{{1, 1, 1, 1, 0}, {2, 2, 2, 2, 0}};
   SamplesHead head{};
   std::vector<Sample> got;
   for (uint32_t claimed : {0u, 1u, 3u, UINT32_MAX}) {
@@ -305,13 +305,13 @@ struct WideHead {
 uint64_t wide_count(const WideHead& h) { return h.count; }
 
 TEST(IpcReadRecords, RejectsACountWhoseByteSizeWrapsAround) {
-  static_assert(sizeof(Sample) == 24);
-  // (2^61 + 1) * 24 = 3 * 2^64 + 24: one record's worth, modulo 2^64.
-  const uint64_t wrapping = (uint64_t{1} << 61) + 1;
+  static_assert(sizeof(Sample) == 32);
+  // (2^59 + 1) * 32 = 2^64 + 32: one record's worth, modulo 2^64.
+  const uint64_t wrapping = (uint64_t{1} << 59) + 1;
   ASSERT_EQ(wrapping * sizeof(Sample), sizeof(Sample));
   Bytes b;
   append(&b, WideHead{wrapping});
-  append(&b, Sample{1, 2, 1, 3});
+  append(&b, Sample{1, 2, 1, 3, 0});
   WideHead head{};
   std::vector<Sample> got;
   EXPECT_FALSE(read_records(std::span<const std::byte>(b), &head, &got, wide_count));

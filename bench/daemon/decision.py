@@ -2,7 +2,7 @@
 """Decision latency of xschedd: from a high-priority queue turning ready in one process to a
 low-priority queue in another process being held.
 
-    python3 bench/daemon/decision.py [--build-dir build/release] [--platforms cpu,gpu]
+    python3 bench/daemon/decision.py [--build-dir build/release] [--platforms cpu,gpu] [--modes sleep,busy]
                                      [--scales 2x1,64x4] [--gpu-scales 2x1,16x4] [--seconds 5]
                                      [--rounds 1] [--gpu-bin PATH] [--out bench/results/daemon]
     python3 bench/daemon/decision.py --replot bench/results/daemon/raw.json
@@ -14,14 +14,17 @@ the daemon hold the (P-1)*Q low queues and, when it is done, let them go. Every 
 measures each decision from its cause (the agent saw the high queue change, stamped in the shared
 board) to having applied it (the low queue held at Level 2: its gate closed on the GPU, its stream
 deactivated on the CPU device), on one clock
-(CLOCK_MONOTONIC); `xsched samples` collects them. Platforms:
+(CLOCK_MONOTONIC); `xsched samples` collects them, with the part from the cause to the daemon's
+decision. The daemon sleeps in epoll (mode sleep, the default) or spins on one core (mode busy,
+`xschedd --busy-poll`). Platforms:
 
     cpu   tests/daemon_client_prog (the CPU reference device, C API)
     gpu   bench/daemon/decision_gpu.cu under `xsched run --level 2` (CUDA, stream-ordered gates)
 
 Outputs in --out: raw.json (every sample, per run), table.md (also printed), decision.png (CDFs),
-summary.json (device, command, date, decision_p50_us_<platform>_<scale>, decision_p99_us_<...>,
-decision_p99_us_cpu and decision_p99_us_gpu at the largest scale, target_met: p99 <= 50 us).
+summary.json (device, command, date, decision_p50_us_<platform>[_busypoll]_<scale>, decision_p99_us_<...>,
+decision_p99_us_cpu and decision_p99_us_gpu at the largest scale with the daemon sleeping,
+the same with _busypoll, target_met_*: p99 <= 50 us).
 Exit code: 0 done, 1 a run failed, 2 bad arguments.
 """
 from __future__ import annotations
@@ -63,14 +66,15 @@ def xsched_json(cli: Path, socket: str, *args: str) -> Any:
     return json.loads(out)
 
 
-def one_run(a: argparse.Namespace, platform: str, procs: int, queues: int, workdir: Path) -> dict[str, Any]:
-    """One daemon, procs processes of queues queues each, a.seconds of samples."""
+def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues: int, workdir: Path) -> dict[str, Any]:
+    """One daemon (mode: sleep or busy), procs processes of queues queues each, a.seconds of samples."""
     build = Path(a.build_dir)
     socket = str(workdir / "xschedd.sock")
     # Level 2 on both platforms: a hold is the hardware queue held (a gate closed), not the running
     # kernel stopped (Level 3 of the CPU device).
     env = dict(os.environ, XSCHED_SCHEDULER="daemon", XSCHED_SOCKET=socket, XSCHED_LOG_LEVEL="warn", XSCHED_LEVEL="2")
-    daemon = subprocess.Popen([str(build / "xschedd"), "--socket", socket, "--log-level", "warn"],
+    daemon = subprocess.Popen([str(build / "xschedd"), "--socket", socket, "--log-level", "warn"]
+                              + (["--busy-poll"] if mode == "busy" else []),
                               stderr=open(workdir / "xschedd.log", "w"))
     children: list[subprocess.Popen] = []
     run_s = a.seconds + (60 if platform == "gpu" else 20)
@@ -100,14 +104,20 @@ def one_run(a: argparse.Namespace, platform: str, procs: int, queues: int, workd
             return len(snap["queues"]) >= want and sum(1 for q in snap["queues"] if q["state"] != "idle") >= want - queues
         if not benchlib_wait(registered, 90 if platform == "gpu" else 30):
             snap = xsched_json(build / "xsched", socket, "list")
-            raise RuntimeError(f"only {len(snap['queues'])} of {want} queues registered and busy")
+            states: dict[str, int] = {}
+            for q in snap["queues"]:
+                states[q["state"]] = states.get(q["state"], 0) + 1
+            exits = [c.poll() for c in children]
+            tails = [(workdir / f).read_text()[-300:] for f in sorted(os.listdir(workdir)) if f.endswith(".log")]
+            raise RuntimeError(f"{len(snap['processes'])} processes, {len(snap['queues'])} of {want} queues "
+                               f"registered, states {states}; exit codes {exits}; log tails {[t for t in tails if t]}")
         time.sleep(0.5)
         xsched_json(build / "xsched", socket, "samples", "--clear")
         time.sleep(a.seconds)
         samples = xsched_json(build / "xsched", socket, "samples")["samples"]
         snap = xsched_json(build / "xsched", socket, "list")
         failed = [c.args for c in children if c.poll() not in (None, 0)]
-        return {"platform": platform, "procs": procs, "queues": queues, "ok": not failed, "failed": failed,
+        return {"platform": platform, "mode": mode, "procs": procs, "queues": queues, "ok": not failed, "failed": failed,
                 "samples": samples, "list": snap}
     finally:
         for c in children:
@@ -137,11 +147,13 @@ def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
     """Per (platform, scale): suspend and resume latencies in us, pooled over rounds."""
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for r in runs:
-        key = (r["platform"], f"{r['procs']}x{r['queues']}")
-        c = cells.setdefault(key, {"suspend": [], "resume": [], "ok": True})
+        key = (r["platform"], r.get("mode", "sleep"), f"{r['procs']}x{r['queues']}")
+        c = cells.setdefault(key, {"suspend": [], "resume": [], "suspend_daemon": [], "ok": True})
         c["ok"] = c["ok"] and r["ok"]
         for s in r["samples"]:
             c[s["kind"]].append(s["latency_ns"] / 1000.0)
+            if s["kind"] == "suspend":
+                c["suspend_daemon"].append(s.get("daemon_ns", 0) / 1000.0)
     for c in cells.values():
         for kind in ("suspend", "resume"):
             xs = c[kind]
@@ -149,34 +161,40 @@ def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
             c[f"{kind}_p50"] = benchlib.percentile(xs, 50)
             c[f"{kind}_p99"] = benchlib.percentile(xs, 99)
             c[f"{kind}_max"] = max(xs) if xs else float("nan")
+        c["suspend_daemon_p50"] = benchlib.percentile(c["suspend_daemon"], 50)
     return cells
 
 
 def report(raw: dict[str, Any], out: Path) -> None:
     """table.md, decision.png and summary.json from raw."""
     cells = cell_stats(raw["runs"])
-    headers = ["platform", "processes x queues", "holds", "hold p50 us", "hold p99 us", "hold max us",
-               "releases", "release p50 us", "release p99 us", "p99 <= 50 us"]
+    headers = ["platform", "daemon", "processes x queues", "holds", "hold p50 us", "of which to daemon", "hold p99 us",
+               "hold max us", "releases", "release p50 us", "release p99 us", "p99 <= 50 us"]
     rows = []
-    for (platform, scale), c in sorted(cells.items(), key=lambda kv: (kv[0][0], int(kv[0][1].split("x")[0]))):
-        rows.append([platform, scale, c["suspend_n"], f"{c['suspend_p50']:.1f}", f"{c['suspend_p99']:.1f}",
-                     f"{c['suspend_max']:.1f}", c["resume_n"], f"{c['resume_p50']:.1f}", f"{c['resume_p99']:.1f}",
-                     "yes" if c["suspend_p99"] <= TARGET_P99_US else "no"])
-    table = benchlib.format_table(headers, rows, right=[False, False] + [True] * 8)
+    order = sorted(cells.items(), key=lambda kv: (kv[0][0], int(kv[0][2].split("x")[0]) * int(kv[0][2].split("x")[1]),
+                                                  kv[0][1]))
+    for (platform, mode, scale), c in order:
+        rows.append([platform, mode, scale, c["suspend_n"], f"{c['suspend_p50']:.1f}", f"{c['suspend_daemon_p50']:.1f}",
+                     f"{c['suspend_p99']:.1f}", f"{c['suspend_max']:.1f}", c["resume_n"], f"{c['resume_p50']:.1f}",
+                     f"{c['resume_p99']:.1f}", "yes" if c["suspend_p99"] <= TARGET_P99_US else "no"])
+    table = benchlib.format_table(headers, rows, right=[False, False, False] + [True] * 9)
     print(table)
     (out / "table.md").write_text(f"device: {raw['device']}\n\ncommand: `{raw['command']}`\n\n```\n{table}\n```\n")
     summary: dict[str, Any] = {"device": raw["device"], "command": raw["command"], "date": raw["date"]}
     for platform in ("cpu", "gpu"):
-        mine = [(int(s.split("x")[0]) * int(s.split("x")[1]), s) for (p, s) in cells if p == platform]
-        for _, scale in mine:
-            c = cells[(platform, scale)]
-            summary[f"decision_p50_us_{platform}_{scale}"] = round(c["suspend_p50"], 2)
-            summary[f"decision_p99_us_{platform}_{scale}"] = round(c["suspend_p99"], 2)
-        if mine:
-            largest = max(mine)[1]
-            summary[f"decision_p99_us_{platform}"] = round(cells[(platform, largest)]["suspend_p99"], 2)
-            summary[f"decision_scale_{platform}"] = largest
-            summary[f"target_met_{platform}"] = cells[(platform, largest)]["suspend_p99"] <= TARGET_P99_US
+        for mode in ("sleep", "busy"):
+            mine = [(int(s.split("x")[0]) * int(s.split("x")[1]), s) for (p, m, s) in cells
+                    if p == platform and m == mode and cells[(p, m, s)]["suspend"]]
+            tag = "" if mode == "sleep" else "_busypoll"
+            for _, scale in mine:
+                c = cells[(platform, mode, scale)]
+                summary[f"decision_p50_us_{platform}{tag}_{scale}"] = round(c["suspend_p50"], 2)
+                summary[f"decision_p99_us_{platform}{tag}_{scale}"] = round(c["suspend_p99"], 2)
+            if mine:
+                largest = max(mine)[1]
+                summary[f"decision_p99_us_{platform}{tag}"] = round(cells[(platform, mode, largest)]["suspend_p99"], 2)
+                summary[f"decision_scale_{platform}{tag}"] = largest
+                summary[f"target_met_{platform}{tag}"] = cells[(platform, mode, largest)]["suspend_p99"] <= TARGET_P99_US
     benchlib.write_summary(out, summary)
     try:
         import matplotlib
@@ -186,12 +204,13 @@ def report(raw: dict[str, Any], out: Path) -> None:
         print("matplotlib missing: no decision.png")
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (platform, scale), c in sorted(cells.items()):
+    for (platform, mode, scale), c in order:
         xs = sorted(c["suspend"])
         if not xs:
             continue
         ys = [(i + 1) / len(xs) for i in range(len(xs))]
-        ax.plot(xs, ys, label=f"{platform} {scale} (p99 {c['suspend_p99']:.0f} us)")
+        ax.plot(xs, ys, label=f"{platform} {scale}, daemon {mode} (p99 {c['suspend_p99']:.0f} us)",
+                linestyle="-" if mode == "sleep" else "--")
     ax.axvline(TARGET_P99_US, color="grey", linestyle="--", label="target p99 50 us")
     ax.set_xscale("log")
     ax.set_xlabel("decision latency: high queue ready -> low queue held (us)")
@@ -209,6 +228,7 @@ def main() -> int:
     ap.add_argument("--platforms", default="cpu")
     ap.add_argument("--scales", default="2x1,64x4", help="cpu scales, processes x queues")
     ap.add_argument("--gpu-scales", default="2x1,16x4")
+    ap.add_argument("--modes", default="sleep", help="daemon modes: sleep (default) and/or busy (--busy-poll)")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--gpu-bin", default=None, help="decision_gpu (built from decision_gpu.cu if not given)")
@@ -237,22 +257,29 @@ def main() -> int:
         cpus = os.cpu_count()
         device = benchlib.device_string(gpu.splitlines()[0]) + f", {cpus} CPUs" if gpu else f"CPU only, {cpus} CPUs"
     raw: dict[str, Any] = {"device": device, "command": benchlib.command_line(), "date": benchlib.now_iso(), "runs": []}
+    modes = a.modes.split(",")
+    if any(m not in ("sleep", "busy") for m in modes):
+        print("--modes: sleep and/or busy", file=sys.stderr)
+        return 2
+    # The modes of one (platform, scale) back to back, their order flipped each round.
     plan = [(p, s) for p in platforms for s in parse_scales(a.scales if p == "cpu" else a.gpu_scales)]
     rc = 0
     for rnd in range(a.rounds):
         for platform, (procs, queues) in plan:
-            wd = workroot / f"r{rnd}-{platform}-{procs}x{queues}"
-            wd.mkdir()
-            print(f"round {rnd}: {platform} {procs}x{queues}", flush=True)
-            try:
-                r = one_run(a, platform, procs, queues, wd)
-            except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                print(f"  failed: {e}", flush=True)
-                r = {"platform": platform, "procs": procs, "queues": queues, "ok": False, "error": str(e), "samples": []}
-            r["round"] = rnd
-            if not r["ok"]:
-                rc = 1
-            raw["runs"].append(r)
+            for mode in (modes if rnd % 2 == 0 else modes[::-1]):
+                wd = workroot / f"r{rnd}-{platform}-{mode}-{procs}x{queues}"
+                wd.mkdir()
+                print(f"round {rnd}: {platform} {procs}x{queues}, daemon {mode}", flush=True)
+                try:
+                    r = one_run(a, platform, mode, procs, queues, wd)
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    print(f"  failed: {e}", flush=True)
+                    r = {"platform": platform, "mode": mode, "procs": procs, "queues": queues, "ok": False,
+                         "error": str(e), "samples": []}
+                r["round"] = rnd
+                if not r["ok"]:
+                    rc = 1
+                raw["runs"].append(r)
     benchlib.write_json(out / "raw.json", raw, indent=None)
     report(raw, out)
     shutil.rmtree(workroot, ignore_errors=True)

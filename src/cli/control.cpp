@@ -389,7 +389,9 @@ int samples_main(int argc, char** argv) {
       "usage: xsched samples [--clear] [--json] [--socket PATH]\n"
       "The decision latencies xschedd has collected (newest 40000): for each suspend or\n"
       "resume, the time from its cause (a queue's change, seen by its process) to the\n"
-      "target queue's process having applied it. --clear forgets them after printing.\n";
+      "target queue's process having applied it (latency_ns), and of that the time to the\n"
+      "daemon's decision (daemon_ns). One line each: latency_ns daemon_ns pid queue kind.\n"
+      "--clear forgets them after printing.\n";
   Common c;
   SamplesRequest req{};
   const int r = parse(argc, argv, "samples", usage, &c, [&](int, char** v, int* i) {
@@ -416,11 +418,12 @@ int samples_main(int argc, char** argv) {
     const Sample& s = samples[i];
     const char* kind = s.kind == 1 ? "suspend" : "resume";
     if (c.json) {
-      std::printf("%s{\"latency_ns\":%lld,\"pid\":%u,\"queue\":%llu,\"kind\":\"%s\"}", i ? "," : "",
-                  static_cast<long long>(s.latency_ns), s.pid, static_cast<unsigned long long>(s.queue), kind);
+      std::printf("%s{\"latency_ns\":%lld,\"daemon_ns\":%lld,\"pid\":%u,\"queue\":%llu,\"kind\":\"%s\"}", i ? "," : "",
+                  static_cast<long long>(s.latency_ns), static_cast<long long>(s.daemon_ns), s.pid,
+                  static_cast<unsigned long long>(s.queue), kind);
     } else {
-      std::printf("%lld %u %llu %s\n", static_cast<long long>(s.latency_ns), s.pid, static_cast<unsigned long long>(s.queue),
-                  kind);
+      std::printf("%lld %lld %u %llu %s\n", static_cast<long long>(s.latency_ns), static_cast<long long>(s.daemon_ns), s.pid,
+                  static_cast<unsigned long long>(s.queue), kind);
     }
   }
   if (c.json) std::printf("]}\n");

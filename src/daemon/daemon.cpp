@@ -201,7 +201,7 @@ int Daemon::run() {
                                             : "deadline");
   epoll_event events[64];
   for (;;) {
-    const int n = epoll_wait(epoll_fd_, events, 64, -1);
+    const int n = epoll_wait(epoll_fd_, events, 64, opts_.busy_poll ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       log(LogLevel::kError, "epoll_wait: %s", std::strerror(errno));
@@ -481,6 +481,7 @@ void Daemon::after_decisions() {
     w.top_priority = std::max(w.top_priority, s.hints.priority);
   }
   std::vector<Client*> to_ring;
+  const int64_t decided = now_ns();
   for (const auto& [number, ref] : queues_) {
     Slot& s = (*ref.client->slots)[ref.slot];
     const bool bounded = window_bounded(w, s.hints.priority, s.used);
@@ -496,6 +497,7 @@ void Daemon::after_decisions() {
     b.run.store(s.run ? 1 : 0, std::memory_order_relaxed);
     b.bounded.store(s.bounded ? 1 : 0, std::memory_order_relaxed);
     b.cause_ns.store(s.cause_ns != 0 ? s.cause_ns : cause_ns_, std::memory_order_relaxed);
+    b.decided_ns.store(decided, std::memory_order_relaxed);
     b.decision_seq.store(++s.decision_seq, std::memory_order_release);
     s.cause_ns = 0;
     if (!ref.client->ring) {
@@ -532,12 +534,13 @@ void Daemon::harvest_samples(Client& c) {
     const uint32_t slot = b.slot.load(std::memory_order_relaxed);
     const uint32_t kind = b.kind.load(std::memory_order_relaxed);
     const int64_t latency = b.latency_ns.load(std::memory_order_relaxed);
+    const int64_t to_daemon = std::clamp<int64_t>(b.daemon_ns.load(std::memory_order_relaxed), 0, latency);
     if (slot >= kBoardSlots || (kind != 1 && kind != 2) || latency < 0 || latency > 10'000'000'000) continue;
     Slot& s = (*c.slots)[slot];
     if (s.queue_id == 0) continue;
     s.recent_ns.push_back(latency);
     if (s.recent_ns.size() > kRecentLatencies) s.recent_ns.pop_front();
-    samples_.push_back(Sample{latency, static_cast<uint32_t>(c.cred.pid), kind, s.number});
+    samples_.push_back(Sample{latency, static_cast<uint32_t>(c.cred.pid), kind, s.number, to_daemon});
     if (samples_.size() > kMaxSamples) samples_.pop_front();
   }
 }

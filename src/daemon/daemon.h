@@ -32,6 +32,7 @@ struct Options {
   int64_t timeslice_ns = 2'000'000;         // bandwidth policy's default timeslice
   std::string group;                        // empty: the socket is the owner's only
   int64_t heartbeat_ns = 20'000'000;        // how often boards are stamped
+  bool busy_poll = false;                   // never sleep: one core spins, decisions skip a wake-up
 };
 
 class Daemon final : private Executor {

@@ -17,8 +17,11 @@ const char* const kUsage =
     "  --group G          let group G use the socket (mode 0660); default: the owner only\n"
     "  --timeslice-us N   bandwidth policy's timeslice, 100..10000000 (default 2000)\n"
     "  --log-level L      error, warn, info (default) or debug\n"
+    "  --busy-poll        never sleep: one core spins so that a queue's change reaches the\n"
+    "                     daemon without a thread wake-up (lower decision latency)\n"
     "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
-    "                     options without dashes: policy, socket, group, timeslice_us, log_level)\n"
+    "                     options without dashes: policy, socket, group, timeslice_us, log_level,\n"
+    "                     busy_poll = true|false)\n"
     "  --version, --help\n"
     "It logs to stderr and stops on SIGTERM or SIGINT.\n";
 
@@ -88,6 +91,14 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
     *err = "log_level '" + value + "' is not one of error, warn, info, debug";
     return false;
   }
+  if (key == "busy_poll") {
+    if (value == "true" || value == "false") {
+      out->daemon.busy_poll = value == "true";
+      return true;
+    }
+    *err = "busy_poll '" + value + "' is not true or false";
+    return false;
+  }
   *err = "unknown setting '" + raw_key + "'";
   return false;
 }
@@ -151,6 +162,10 @@ bool parse_arguments(int argc, const char* const* argv, Settings* out, std::stri
     }
     if (a == "--version") {
       out->version = true;
+      continue;
+    }
+    if (a == "--busy-poll") {
+      out->daemon.busy_poll = true;
       continue;
     }
     if (a.rfind("--", 0) != 0) {

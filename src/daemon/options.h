@@ -1,6 +1,7 @@
 // xschedd's settings: from a config file (--config FILE, lines of
 // `key = value`, '#' starts a comment), then from the command line, which
-// wins. Keys and options: policy, socket, group, timeslice_us, log_level.
+// wins. Keys and options: policy, socket, group, timeslice_us, log_level,
+// busy_poll (the option --busy-poll takes no value).
 #pragma once
 
 #include <string>

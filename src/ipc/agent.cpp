@@ -190,6 +190,7 @@ void Agent::apply_decisions() {
     const bool run = s.run.load(std::memory_order_relaxed) != 0;
     const bool bounded = s.bounded.load(std::memory_order_relaxed) != 0;
     const int64_t cause = s.cause_ns.load(std::memory_order_relaxed);
+    const int64_t decided = s.decided_ns.load(std::memory_order_relaxed);
     if (!sched_.apply_decision(id, run, bounded)) continue;
     if ((held_[i] == id) != run) continue;  // only the window changed
     held_[i] = run ? 0 : id;
@@ -199,6 +200,7 @@ void Agent::apply_decisions() {
     out.slot.store(i, std::memory_order_relaxed);
     out.kind.store(run ? 2 : 1, std::memory_order_relaxed);
     out.latency_ns.store(now_ns() - cause, std::memory_order_relaxed);
+    out.daemon_ns.store(decided - cause, std::memory_order_relaxed);
     out.seq.store(n + 1, std::memory_order_release);
     board_->samples_written.store(n + 1, std::memory_order_release);
   }

@@ -43,6 +43,7 @@ struct alignas(64) BoardSlot {
   std::atomic<uint32_t> run;            // 0: hold the queue
   std::atomic<uint32_t> bounded;        // 1: keep its in-flight window (something may preempt it)
   std::atomic<int64_t> cause_ns;        // steady clock of what caused the decision
+  std::atomic<int64_t> decided_ns;      // steady clock when the daemon wrote it
 };
 
 // A decision as the agent applied it.
@@ -51,6 +52,7 @@ struct BoardSample {
   std::atomic<uint32_t> slot;
   std::atomic<uint32_t> kind;  // 1: suspend, 2: resume
   std::atomic<int64_t> latency_ns;
+  std::atomic<int64_t> daemon_ns;  // of which from the cause to the daemon's decision
 };
 
 struct Board {

@@ -142,6 +142,7 @@ struct Sample {
   uint32_t pid;       // of the target
   uint32_t kind;      // 1: suspend, 2: resume
   uint64_t queue;     // the daemon's queue number of the target
+  int64_t daemon_ns;  // of latency_ns, from the cause to the daemon's decision
 };
 
 static_assert(std::is_trivially_copyable_v<Header> && sizeof(Header) == 12);
