@@ -2,6 +2,7 @@
 // priority across processes, policy switching, fail-open when the daemon
 // dies or hangs, processes that die, permissions and malformed input.
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon_process.h"
+#include "ipc/board.h"
 #include "xsched/xsched.h"
 
 namespace xsched::test {
@@ -352,6 +354,78 @@ TEST_F(DaemonTest, MalformedMessagesAreRejectedWithoutHarm) {
   ASSERT_TRUE(l.ok);
   EXPECT_TRUE(l.queue_of(low.pid()) != nullptr) << "a registered program was lost";
   EXPECT_EQ(l.procs.size(), 1u) << "half-made registrations stayed";
+}
+
+// An agent that writes its board by hand: the daemon reads only bounded
+// values from it, and a full sample store still fits one reply.
+TEST_F(DaemonTest, BoardValuesAreBoundedAndAFullSampleStoreFitsOneReply) {
+  Child d = start_daemon();
+  int err = 0;
+  const int fd = ipc::connect_unix(socket_, &err);
+  ASSERT_GE(fd, 0);
+  ipc::FrameReader reader;
+  ipc::Frame f{};
+  std::vector<int> fds;
+  const ipc::Hello hello{ipc::kVersion, 0};
+  ASSERT_EQ(ipc::call(fd, MsgType::kHello, ipc::bytes_of(hello), &reader, &f, 3000, &fds), 0);
+  ASSERT_EQ(f.type, MsgType::kWelcome);
+  ASSERT_EQ(fds.size(), 3u);
+  void* mem = mmap(nullptr, sizeof(ipc::Board), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* board = static_cast<ipc::Board*>(mem);
+  EXPECT_NE(ftruncate(fds[0], 4096), 0) << "the board can be shrunk under the daemon";
+  ipc::BoardSlot& s = board->slot[0];
+  s.queue_id.store(42);
+  s.ready.store(1);
+  s.priority.store(5);
+  s.share.store(0);                // below 1
+  s.deadline_ns.store(-7);         // negative
+  s.timeslice_ns.store(INT64_MAX);  // beyond 10 s
+  s.changed_ns.store(INT64_MAX);   // in the future
+  s.state_seq.fetch_add(1);
+  board->slots_used.store(1000);  // more slots than the board has
+  const uint64_t one = 1;
+  ASSERT_EQ(write(fds[1], &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  ASSERT_TRUE(eventually([&] {
+    const Listing l = list(socket_);
+    return l.ok && l.queues.size() == 1;
+  }, 2s));
+  const ipc::QueueRecord q = list(socket_).queues[0];
+  EXPECT_EQ(q.local_id, 42u);
+  EXPECT_EQ(q.priority, 5);
+  EXPECT_EQ(q.share, 1u);
+  EXPECT_EQ(q.deadline_ns, 0);
+
+  // More samples than one reply can carry, some of them nonsense.
+  uint64_t n = 0;
+  for (int burst = 0; burst < 45; ++burst) {
+    for (uint32_t i = 0; i < ipc::kSampleRing; ++i, ++n) {
+      ipc::BoardSample& out = board->samples[n % ipc::kSampleRing];
+      out.slot.store(i % 97 == 0 ? 9999 : 0);  // a slot past the board is skipped
+      out.kind.store(1);
+      out.latency_ns.store(1000 + static_cast<int64_t>(i));
+      out.daemon_ns.store(-5);
+      out.seq.store(n + 1);
+    }
+    board->samples_written.store(n);
+    std::this_thread::sleep_for(30ms);  // the daemon harvests each heartbeat (20 ms)
+  }
+  const ipc::SamplesRequest req{0, 0};
+  const Reply r = ask(socket_, MsgType::kSamples, ipc::bytes_of(req));
+  ASSERT_EQ(r.err, 0);
+  ASSERT_EQ(r.type, MsgType::kSamplesReply);
+  ipc::SamplesHead head{};
+  std::vector<ipc::Sample> got;
+  ASSERT_TRUE(ipc::read_records(r.payload, &head, &got, [](const ipc::SamplesHead& h) { return h.count; }));
+  EXPECT_EQ(got.size(), (ipc::kMaxPayload - sizeof(ipc::SamplesHead)) / sizeof(ipc::Sample));
+  for (const ipc::Sample& x : got) {
+    ASSERT_GE(x.latency_ns, 1000);
+    ASSERT_EQ(x.daemon_ns, 0);  // bounded to 0..latency
+  }
+  munmap(mem, sizeof(ipc::Board));
+  for (int x : fds) close(x);
+  close(fd);
+  EXPECT_TRUE(eventually([&] { return list(socket_).procs.empty(); }, 1s));
 }
 
 // The command line's errors say what is wrong.

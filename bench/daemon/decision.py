@@ -73,6 +73,10 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
     # Level 2 on both platforms: a hold is the hardware queue held (a gate closed), not the running
     # kernel stopped (Level 3 of the CPU device).
     env = dict(os.environ, XSCHED_SCHEDULER="daemon", XSCHED_SOCKET=socket, XSCHED_LOG_LEVEL="warn", XSCHED_LEVEL="2")
+    # Each context's hardware connections are GPU channels, and many processes run out of
+    # them (cudaStreamCreate: out of memory); 8 still lets all of a process's 4 streams wait
+    # at gates (a context gates at most half its connections).
+    env.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", "8")
     daemon = subprocess.Popen([str(build / "xschedd"), "--socket", socket, "--log-level", "warn"]
                               + (["--busy-poll"] if mode == "busy" else []),
                               stderr=open(workdir / "xschedd.log", "w"))

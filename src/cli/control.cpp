@@ -387,7 +387,7 @@ int policy_main(int argc, char** argv) {
 int samples_main(int argc, char** argv) {
   static const char* const usage =
       "usage: xsched samples [--clear] [--json] [--socket PATH]\n"
-      "The decision latencies xschedd has collected (newest 40000): for each suspend or\n"
+      "The decision latencies xschedd has collected (the newest 32767): for each suspend or\n"
       "resume, the time from its cause (a queue's change, seen by its process) to the\n"
       "target queue's process having applied it (latency_ns), and of that the time to the\n"
       "daemon's decision (daemon_ns). One line each: latency_ns daemon_ns pid queue kind.\n"

@@ -28,7 +28,8 @@ namespace {
 using namespace ipc;
 
 constexpr std::size_t kRecentLatencies = 64;
-constexpr std::size_t kMaxSamples = 40000;  // what one reply can carry
+// What one reply can carry.
+constexpr std::size_t kMaxSamples = (kMaxPayload - sizeof(SamplesHead)) / sizeof(Sample);
 constexpr int64_t kMaxDeadlineNs = 3'600'000'000'000;
 constexpr int64_t kMaxTimesliceNs = 10'000'000'000;
 
