@@ -72,7 +72,7 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
     socket = str(workdir / "xschedd.sock")
     # Level 2 on both platforms: a hold is the hardware queue held (a gate closed), not the running
     # kernel stopped (Level 3 of the CPU device).
-    env = dict(os.environ, XSCHED_SCHEDULER="daemon", XSCHED_SOCKET=socket, XSCHED_LOG_LEVEL="warn", XSCHED_LEVEL="2")
+    env = dict(os.environ, XSCHED_SCHEDULER="daemon", XSCHED_SOCKET=socket, XSCHED_LOG_LEVEL="warn", XSCHED_LEVEL=str(a.level))
     # Each context's hardware connections are GPU channels, and many processes run out of
     # them (cudaStreamCreate: out of memory); 8 still lets all of a process's 4 streams wait
     # at gates (a context gates at most half its connections).
@@ -88,7 +88,7 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
             return [str(build / "tests" / "daemon_client_prog"), "--role", role, "--queues", str(queues),
                     "--kernel-us", "200" if role == "high" else "1000", "--period-us", "5000",
                     "--seconds", str(run_s)]
-        return [str(build / "xsched"), "run", "--level", "2", "--quiet", "--priority", str(priority), "--",
+        return [str(build / "xsched"), "run", "--level", str(a.level), "--quiet", "--priority", str(priority), "--",
                 a.gpu_bin, "--role", role, "--streams", str(queues), "--kernel-us", "200" if role == "high" else "1000",
                 "--period-us", "5000", "--seconds", str(run_s)]
 
@@ -118,7 +118,7 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
         time.sleep(0.5)
         xsched_json(build / "xsched", socket, "samples", "--clear")
         time.sleep(a.seconds)
-        samples = xsched_json(build / "xsched", socket, "samples")["samples"]
+        samples = compact(xsched_json(build / "xsched", socket, "samples")["samples"])
         snap = xsched_json(build / "xsched", socket, "list")
         failed = [c.args for c in children if c.poll() not in (None, 0)]
         return {"platform": platform, "mode": mode, "procs": procs, "queues": queues, "ok": not failed, "failed": failed,
@@ -132,6 +132,17 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
             daemon.wait(5)
         except subprocess.TimeoutExpired:
             daemon.kill()
+
+
+def compact(samples: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """The samples as columns in us: suspend (holds), suspend_daemon (their part up to the daemon's
+    decision), resume (releases), each in the order the daemon collected them."""
+    out: dict[str, list[float]] = {"suspend": [], "suspend_daemon": [], "resume": []}
+    for x in samples:
+        out[x["kind"]].append(round(x["latency_ns"] / 1000.0, 2))
+        if x["kind"] == "suspend":
+            out["suspend_daemon"].append(round(x.get("daemon_ns", 0) / 1000.0, 2))
+    return out
 
 
 def benchlib_wait(pred, seconds: float) -> bool:
@@ -154,10 +165,9 @@ def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
         key = (r["platform"], r.get("mode", "sleep"), f"{r['procs']}x{r['queues']}")
         c = cells.setdefault(key, {"suspend": [], "resume": [], "suspend_daemon": [], "ok": True})
         c["ok"] = c["ok"] and r["ok"]
-        for s in r["samples"]:
-            c[s["kind"]].append(s["latency_ns"] / 1000.0)
-            if s["kind"] == "suspend":
-                c["suspend_daemon"].append(s.get("daemon_ns", 0) / 1000.0)
+        samples = r["samples"] if isinstance(r["samples"], dict) else compact(r["samples"])
+        for kind in ("suspend", "suspend_daemon", "resume"):
+            c[kind].extend(samples.get(kind, []))
     for c in cells.values():
         for kind in ("suspend", "resume"):
             xs = c[kind]
@@ -234,6 +244,7 @@ def main() -> int:
     ap.add_argument("--gpu-scales", default="2x1,16x4")
     ap.add_argument("--modes", default="sleep", help="daemon modes: sleep (default) and/or busy (--busy-poll)")
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--level", type=int, choices=(1, 2), default=2, help="preemption level of every queue (default 2)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--gpu-bin", default=None, help="decision_gpu (built from decision_gpu.cu if not given)")
     ap.add_argument("--device", default=None, help="what ran it, for summary.json (default: the GPU's name or the CPU)")
@@ -279,7 +290,7 @@ def main() -> int:
                 except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                     print(f"  failed: {e}", flush=True)
                     r = {"platform": platform, "mode": mode, "procs": procs, "queues": queues, "ok": False,
-                         "error": str(e), "samples": []}
+                         "error": str(e), "samples": compact([])}
                 r["round"] = rnd
                 if not r["ok"]:
                     rc = 1

@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "decision_gpu: no GPU\n");
     return 77;
   }
+  // Waits sleep instead of spinning: many processes of spinning waiters would
+  // starve every other thread of CPU, the agents' included.
+  if (!check(cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync), "device flags")) return 1;
   std::vector<cudaStream_t> s(static_cast<size_t>(streams));
   for (auto& st : s) {
     if (!check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream")) return 1;
