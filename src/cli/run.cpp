@@ -25,7 +25,11 @@ const char* const kUsage =
     "  --level L        preemption level: auto, 1, 2 or 3 (XSCHED_LEVEL)\n"
     "  --window N       commands in flight per queue at level 1 (XSCHED_WINDOW)\n"
     "  --gated-window N commands in flight per queue at level 2 (XSCHED_GATED_WINDOW)\n"
-    "  --policy P       none, priority or bandwidth (XSCHED_POLICY)\n"
+    "  --policy P       none, priority, bandwidth or deadline (XSCHED_POLICY)\n"
+    "  --deadline-us D  deadline hint of the program's queues (XSCHED_DEADLINE_US)\n"
+    "  --scheduler S    local, daemon or auto: whether to register with xschedd\n"
+    "                   (XSCHED_SCHEDULER; auto, the default, registers when one runs)\n"
+    "  --socket PATH    xschedd's socket (XSCHED_SOCKET)\n"
     "  --trace          print one line per intercepted CUDA call (XSCHED_TRACE=1)\n"
     "  --trace-file F   write the trace to F instead of stderr (XSCHED_TRACE_FILE)\n"
     "  --log-level L    error, warn, info or debug (XSCHED_LOG_LEVEL)\n"
@@ -44,6 +48,7 @@ constexpr VarOption kVarOptions[] = {
     {"--priority", "XSCHED_PRIORITY"}, {"--share", "XSCHED_SHARE"},         {"--level", "XSCHED_LEVEL"},
     {"--window", "XSCHED_WINDOW"},     {"--policy", "XSCHED_POLICY"},       {"--trace-file", "XSCHED_TRACE_FILE"},
     {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"},
+    {"--deadline-us", "XSCHED_DEADLINE_US"}, {"--scheduler", "XSCHED_SCHEDULER"}, {"--socket", "XSCHED_SOCKET"},
 };
 
 std::string self_dir() {
