@@ -1,8 +1,10 @@
 // xschedd with real processes on the CPU reference device: registration,
 // priority across processes, policy switching, fail-open when the daemon
 // dies or hangs, processes that die, permissions and malformed input.
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -180,9 +182,8 @@ class DaemonFailOpenTest : public DaemonTest {
     *low = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "60", "--progress", progress_});
     ASSERT_TRUE(eventually([&] { return registered(high->pid()) && registered(low->pid()); }, 5s));
     ASSERT_TRUE(eventually([&] { return held(low->pid()); }, 3s));
-    // Held: at most the kernel that was running finishes.
-    std::this_thread::sleep_for(50ms);
-    ASSERT_FALSE(progresses(progress_, 300ms)) << "the held program kept running";
+    // Held: once its process applied the hold, at most the running kernel finishes.
+    ASSERT_TRUE(eventually([&] { return !progresses(progress_, 300ms, 1); }, 5s)) << "the held program kept running";
   }
   std::string progress_ = "";
   void SetUp() override {
@@ -196,7 +197,7 @@ TEST_F(DaemonFailOpenTest, HeldProgramResumesWhenTheDaemonDiesAndRegistersAgainW
   Child high, low;
   start_pair(&high, &low);
   d.kill_now();
-  EXPECT_TRUE(progresses(progress_, 1s)) << "the held program stayed held after the daemon died";
+  EXPECT_TRUE(progresses(progress_, 3s)) << "the held program stayed held after the daemon died";
   Child again = start_daemon();
   EXPECT_TRUE(eventually([&] { return registered(high.pid()) && registered(low.pid()); }, 4s))
       << "the programs did not register with the new daemon";
@@ -208,9 +209,9 @@ TEST_F(DaemonFailOpenTest, HeldProgramResumesWhenTheDaemonHangs) {
   Child high, low;
   start_pair(&high, &low);
   d.signal(SIGSTOP);
-  // XSCHED_DAEMON_TIMEOUT_MS=300: resumed well within a second.
+  // XSCHED_DAEMON_TIMEOUT_MS=300: resumed within about that (slack for slow builds).
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(progresses(progress_, 1500ms)) << "the held program stayed held while the daemon hung";
+  EXPECT_TRUE(progresses(progress_, 3s)) << "the held program stayed held while the daemon hung";
   RecordProperty("resumed_after_ms",
                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()));
   d.signal(SIGCONT);
@@ -224,8 +225,8 @@ TEST_F(DaemonFailOpenTest, ProgramThatDiesLeavesNothingHeld) {
   start_pair(&high, &low);
   const pid_t gone = high.pid();
   high.kill_now();
-  EXPECT_TRUE(eventually([&] { return !list(socket_).has(gone); }, 1s));
-  EXPECT_TRUE(progresses(progress_, 1s)) << "the low program stayed held by a dead one";
+  EXPECT_TRUE(eventually([&] { return !list(socket_).has(gone); }, 2s));
+  EXPECT_TRUE(progresses(progress_, 3s)) << "the low program stayed held by a dead one";
   EXPECT_FALSE(held(low.pid()));
 }
 
@@ -263,6 +264,9 @@ TEST_F(DaemonTest, HintsChangeOnlyForTheOwnerOrRoot) {
     r = ask(socket_, MsgType::kSetPolicy, ipc::bytes_of(p));
     if (r.err != 0 || r.type != MsgType::kError || !ipc::read_exact(r.payload, &e) || e.code != EPERM) _exit(12);
     if (!list(socket_).ok) _exit(13);
+    const ipc::SamplesRequest clear{1, 0};
+    r = ask(socket_, MsgType::kSamples, ipc::bytes_of(clear));
+    if (r.err != 0 || r.type != MsgType::kError || !ipc::read_exact(r.payload, &e) || e.code != EPERM) _exit(14);
     _exit(0);
   }
   int status = 0;
@@ -384,8 +388,8 @@ TEST_F(DaemonTest, BoardValuesAreBoundedAndAFullSampleStoreFitsOneReply) {
   s.changed_ns.store(INT64_MAX);   // in the future
   s.state_seq.fetch_add(1);
   board->slots_used.store(1000);  // more slots than the board has
-  const uint64_t one = 1;
-  ASSERT_EQ(write(fds[1], &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  const char one = 1;
+  ASSERT_EQ(send(fds[1], &one, 1, MSG_NOSIGNAL), 1);
   ASSERT_TRUE(eventually([&] {
     const Listing l = list(socket_);
     return l.ok && l.queues.size() == 1;
@@ -408,7 +412,7 @@ TEST_F(DaemonTest, BoardValuesAreBoundedAndAFullSampleStoreFitsOneReply) {
       out.seq.store(n + 1);
     }
     board->samples_written.store(n);
-    std::this_thread::sleep_for(30ms);  // the daemon harvests each heartbeat (20 ms)
+    std::this_thread::sleep_for(40ms);  // the daemon harvests each heartbeat (20 ms)
   }
   const ipc::SamplesRequest req{0, 0};
   const Reply r = ask(socket_, MsgType::kSamples, ipc::bytes_of(req));
@@ -426,6 +430,161 @@ TEST_F(DaemonTest, BoardValuesAreBoundedAndAFullSampleStoreFitsOneReply) {
   for (int x : fds) close(x);
   close(fd);
   EXPECT_TRUE(eventually([&] { return list(socket_).procs.empty(); }, 1s));
+}
+
+// A raw agent: registered by hand, its board mapped. For tests that play a
+// misbehaving process.
+struct RawAgent {
+  int fd = -1;
+  std::vector<int> fds;  // board, ring to daemon, doorbell from daemon
+  ipc::Board* board = nullptr;
+  explicit RawAgent(const std::string& socket) {
+    int err = 0;
+    fd = ipc::connect_unix(socket, &err);
+    ipc::FrameReader reader;
+    ipc::Frame f{};
+    const ipc::Hello hello{ipc::kVersion, 0};
+    if (fd < 0 || ipc::call(fd, MsgType::kHello, ipc::bytes_of(hello), &reader, &f, 3000, &fds) != 0 || fds.size() != 3) return;
+    void* mem = mmap(nullptr, sizeof(ipc::Board), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    if (mem != MAP_FAILED) board = static_cast<ipc::Board*>(mem);
+  }
+  ~RawAgent() {
+    if (board != nullptr) munmap(board, sizeof(ipc::Board));
+    for (int x : fds) close(x);
+    if (fd >= 0) close(fd);
+  }
+  void queue(uint32_t slot, uint64_t id, int32_t priority) {
+    ipc::BoardSlot& s = board->slot[slot];
+    s.queue_id.store(id);
+    s.ready.store(1);
+    s.priority.store(priority);
+    s.share.store(1);
+    s.changed_ns.store(0);
+    s.state_seq.fetch_add(1);
+    if (board->slots_used.load() < slot + 1) board->slots_used.store(slot + 1);
+  }
+  void ring() const {
+    const char one = 1;
+    if (send(fds[1], &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) return;
+  }
+};
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::istringstream in(s.substr(s.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::atof(field.c_str());  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A process that makes its end of a doorbell blocking and never reads must
+// not stall the daemon (its end is its own).
+TEST_F(DaemonTest, AProcessCannotMakeTheDaemonBlockOnItsDoorbell) {
+  Child d = start_daemon();
+  RawAgent a(socket_);
+  ASSERT_NE(a.board, nullptr);
+  fcntl(a.fds[2], F_SETFL, 0);
+  fcntl(a.fds[1], F_SETFL, 0);
+  const uint64_t almost_full = 0xfffffffffffffffeull;  // an eventfd at this count blocks the next writer
+  if (send(a.fds[2], &almost_full, sizeof almost_full, MSG_NOSIGNAL) < 0) {
+    // the daemon's end is its own: whatever this end does, its ring cannot block
+  }
+  a.queue(0, 1, 0);
+  a.queue(1, 2, 5);  // outranks queue 1: the daemon holds 1 and rings the process
+  a.ring();
+  EXPECT_TRUE(eventually([&] {
+    const Listing l = list(socket_);
+    return l.ok && l.queues.size() == 2 && l.queues[0].running == 0;
+  }, 2s)) << "the daemon stopped answering";
+  const ipc::PolicyMsg none{static_cast<uint32_t>(XS_POLICY_NONE), 0};
+  EXPECT_EQ(ask(socket_, MsgType::kSetPolicy, ipc::bytes_of(none)).type, MsgType::kPolicyReply);  // rings again
+  EXPECT_TRUE(list(socket_).ok);
+}
+
+// A dropped process whose doorbell stays readable must not keep the daemon busy.
+TEST_F(DaemonTest, ADroppedProcessDoorbellDoesNotSpinTheDaemon) {
+  Child d = start_daemon();
+  RawAgent a(socket_);
+  ASSERT_NE(a.board, nullptr);
+  std::vector<std::byte> m;
+  ipc::encode(MsgType::kList, {}, &m);
+  ASSERT_TRUE(ipc::send_message(a.fd, m));  // an agent may not make requests: dropped
+  ASSERT_TRUE(eventually([&] { return list(socket_).procs.empty(); }, 2s));
+  a.ring();  // readable for good: nobody reads it any more
+  const double before = cpu_seconds(d.pid());
+  std::this_thread::sleep_for(600ms);
+  EXPECT_LT(cpu_seconds(d.pid()) - before, 0.2) << "the daemon spins on a dropped doorbell";
+}
+
+// XSCHED_DAEMON_TIMEOUT_MS below the daemon's heartbeat must not make a
+// process drop and register again over and over.
+TEST_F(DaemonTest, ATimeoutShorterThanTheHeartbeatDoesNotMakeProcessesFlap) {
+  Child d = start_daemon();
+  Child low(std::vector<std::string>{DAEMON_CLIENT_PATH, "--role", "low", "--kernel-us", "1000", "--seconds", "30"},
+            {"XSCHED_SCHEDULER=daemon", "XSCHED_SOCKET=" + socket_, "XSCHED_DAEMON_TIMEOUT_MS=10"});
+  ASSERT_TRUE(eventually([&] { return registered(low.pid()); }, 5s));
+  const Listing first = list(socket_);
+  for (int i = 0; i < 30; ++i) {
+    std::this_thread::sleep_for(50ms);
+    const Listing l = list(socket_);
+    ASSERT_TRUE(l.ok && l.queue_of(low.pid()) != nullptr) << "the process dropped the daemon after " << i * 50 << " ms";
+    ASSERT_EQ(l.procs[0].registered_ns, first.procs[0].registered_ns) << "the process registered again";
+  }
+}
+
+// Out of file descriptors, the daemon rests instead of spinning on the
+// connection it cannot accept, and serves again when descriptors free up.
+TEST_F(DaemonTest, RunningOutOfDescriptorsDoesNotSpinTheDaemon) {
+  Child d({"/bin/sh", "-c", "ulimit -n 24 && exec " + std::string(XSCHEDD_PATH) + " --socket " + socket_}, {},
+          dir_ + "/daemon.log");
+  ASSERT_TRUE(eventually([&] { return list(socket_).ok; }, 5s));
+  std::vector<int> held;
+  for (int i = 0; i < 40; ++i) {
+    int err = 0;
+    const int fd = ipc::connect_unix(socket_, &err);
+    if (fd >= 0) held.push_back(fd);
+  }
+  std::this_thread::sleep_for(100ms);
+  const double before = cpu_seconds(d.pid());
+  std::this_thread::sleep_for(600ms);
+  EXPECT_LT(cpu_seconds(d.pid()) - before, 0.2) << "the daemon spins on accept";
+  for (int fd : held) close(fd);
+  EXPECT_TRUE(eventually([&] { return list(socket_).ok; }, 3s)) << "the daemon did not serve again";
+}
+
+// The command line believes only a daemon of root or of its own user.
+TEST_F(DaemonTest, CommandLineRefusesAnotherUsersSocket) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  ASSERT_EQ(chmod(dir_.c_str(), 01777), 0);  // like /tmp: anyone may make a socket here
+  const std::string fake = dir_ + "/fake.sock";
+  const pid_t impostor = fork();
+  if (impostor == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
+    execl(XSCHEDD_PATH, XSCHEDD_PATH, "--socket", fake.c_str(), "--log-level", "error", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const bool up = eventually([&] { return access(fake.c_str(), F_OK) == 0; }, 3s);
+  auto stop = [&] {
+    kill(impostor, SIGKILL);
+    waitpid(impostor, nullptr, 0);
+  };
+  if (!up) {
+    stop();
+    FAIL() << "a daemon as nobody did not start";
+  }
+  const std::string cmd = std::string(XSCHED_CLI_PATH) + " list --socket " + fake + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (p != nullptr && std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = p != nullptr ? pclose(p) : -1;
+  stop();
+  EXPECT_NE(out.find("neither root nor you"), std::string::npos) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
 }
 
 // The command line's errors say what is wrong.

@@ -167,5 +167,80 @@ TEST(Engine, SwitchingPolicyTakesEffectAtOnce) {
   EXPECT_GT(e.set_policy(make_policy(XS_POLICY_BANDWIDTH, 2 * kMs), 2), 0);  // a timer is wanted
 }
 
+
+// ---- deadline (earliest deadline first) ----
+
+QueueView due_view(uint64_t id, bool ready, int64_t deadline_ns, int32_t prio = 0) {
+  return {id, ready, {prio, 1, 0, deadline_ns}, true};
+}
+
+// The policy sees the queues as the engine keeps them: `run` is the last decision.
+std::map<uint64_t, bool> runs(const std::vector<QueueView>& qs) {
+  std::map<uint64_t, bool> m;
+  for (const QueueView& q : qs) m[q.id] = q.run;
+  return m;
+}
+
+TEST(DeadlinePolicy, TheReadyQueueDueFirstRunsOthersAreHeldIdleOnesToo) {
+  auto p = make_policy(XS_POLICY_DEADLINE, 2 * kMs);
+  std::vector<QueueView> qs = {due_view(1, true, 10 * kMs), due_view(2, false, 5 * kMs), due_view(3, false, 0)};
+  for (const QueueView& q : qs) p->added(q, 0);
+  p->decide(qs, 0);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, true}, {2, false}, {3, false}}));
+  qs[1].ready = true;  // due at 1 + 5 ms, before queue 1's 10 ms
+  p->decide(qs, 1 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, false}, {2, true}, {3, false}}));
+  qs[1].ready = false;
+  p->decide(qs, 2 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, true}, {2, false}, {3, false}}));
+  qs[0].ready = false;  // nothing ready: nothing held
+  p->decide(qs, 3 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, true}, {2, true}, {3, true}}));
+}
+
+TEST(DeadlinePolicy, QueuesWithoutADeadlineComeLastInPriorityOrder) {
+  auto p = make_policy(XS_POLICY_DEADLINE, 2 * kMs);
+  std::vector<QueueView> qs = {due_view(1, true, 0, 5), due_view(2, true, 0, 9), due_view(3, true, 50 * kMs, 0)};
+  for (const QueueView& q : qs) p->added(q, 0);
+  p->decide(qs, 0);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, false}, {2, false}, {3, true}}));
+  qs[2].ready = false;
+  p->decide(qs, 1 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, false}, {2, true}, {3, false}}));
+}
+
+// A queue that never goes idle must not keep the device on a deadline long
+// past: once due, having run, it starts a new period; a held queue keeps its
+// earlier due time and runs.
+TEST(DeadlinePolicy, AnOverdueRunningQueueStartsANewPeriodAndAHeldOneKeepsItsDueTime) {
+  auto p = make_policy(XS_POLICY_DEADLINE, 2 * kMs);
+  std::vector<QueueView> qs = {due_view(1, true, 5 * kMs), due_view(2, false, 10 * kMs)};
+  for (const QueueView& q : qs) p->added(q, 0);
+  EXPECT_EQ(p->decide(qs, 0), 5 * kMs);  // decide again when queue 1 falls due
+  qs[1].ready = true;                   // due at 11 ms
+  EXPECT_EQ(p->decide(qs, 1 * kMs), 5 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, true}, {2, false}}));
+  // At 5 ms queue 1 is due and still busy: its next period is due at 10 ms, before queue 2's 11.
+  EXPECT_EQ(p->decide(qs, 5 * kMs), 10 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, true}, {2, false}}));
+  // At 10 ms: due at 15 now, after queue 2's 11: queue 2 runs.
+  EXPECT_EQ(p->decide(qs, 10 * kMs), 11 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, false}, {2, true}}));
+  // At 12 ms queue 2 is past due but it runs; queue 1, held, keeps 15 ms.
+  p->decide(qs, 12 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, true}, {2, false}}));  // queue 2 renewed to 22
+}
+
+TEST(DeadlinePolicy, AChangedDeadlineStartsANewPeriod) {
+  auto p = make_policy(XS_POLICY_DEADLINE, 2 * kMs);
+  std::vector<QueueView> qs = {due_view(1, true, 100 * kMs), due_view(2, true, 50 * kMs)};
+  for (const QueueView& q : qs) p->added(q, 0);
+  p->decide(qs, 0);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, false}, {2, true}}));
+  qs[0].hints.deadline_ns = 1 * kMs;  // `xsched set --deadline-us 1000` on a busy queue
+  p->decide(qs, 2 * kMs);
+  EXPECT_EQ(runs(qs), (std::map<uint64_t, bool>{{1, true}, {2, false}}));
+}
+
 }  // namespace
 }  // namespace xsched

@@ -43,7 +43,14 @@ bool open_link(const Common& c, const char* cmd, Link* link) {
   link->path = socket_path(c.socket.empty() ? std::getenv("XSCHED_SOCKET") : c.socket.c_str());
   int err = 0;
   link->fd = connect_unix(link->path, &err);
-  if (link->fd >= 0) return true;
+  if (link->fd >= 0) {
+    // Only a daemon of root or of this user is believed.
+    PeerCredentials peer;
+    if (peer_credentials(link->fd, &peer) && (peer.uid == 0 || peer.uid == geteuid())) return true;
+    std::fprintf(stderr, "xsched %s: %s belongs to uid %u, neither root nor you: not talking to it\n", cmd,
+                 link->path.c_str(), static_cast<unsigned>(peer.uid));
+    return false;
+  }
   if (err == ENOENT || err == ECONNREFUSED) {
     std::fprintf(stderr, "xsched %s: no xschedd at %s (start one with 'xschedd', or point XSCHED_SOCKET or --socket at its socket)\n",
                  cmd, link->path.c_str());
@@ -124,7 +131,7 @@ std::string json_text(const char* s, std::size_t n) {
     if (ch == '"' || ch == '\\') {
       out += '\\';
       out += static_cast<char>(ch);
-    } else if (ch < 0x20) {
+    } else if (ch < 0x20 || ch >= 0x7f) {  // control bytes, and bytes that may not be UTF-8 (read as Latin-1)
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", ch);
       out += buf;

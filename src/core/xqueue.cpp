@@ -76,6 +76,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       // Syncing on every other half-window keeps the next half launched
       // while the first completes, without a sync per command.
       sync_interval_(std::max<uint32_t>(1, opts.window / 2)),
+      device_(opts.device),
       hints_(opts.hints) {}
 
 XQueue::~XQueue() {

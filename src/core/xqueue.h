@@ -44,6 +44,7 @@ struct XQueueOptions {
   uint32_t window = 8;               // commands in flight at most (>= 1)
   int64_t window_ns = 0;             // estimated device time in flight at most; 0 = no limit
   xs_hints_t hints{0, 1, 0, 0};
+  int32_t device = -1;               // the device's ordinal, for display (-1: unknown)
 };
 
 // Who holds a queue suspended; it runs only when nobody does.
@@ -68,8 +69,9 @@ class XQueue {
 
   uint64_t id() const { return id_; }
   xs_level_t level() const { return level_; }
-  // The hardware queue's platform ("host", "cuda").
+  // The hardware queue's platform ("host", "cuda") and device ordinal (-1: unknown).
   const char* platform() const { return hw_.ops->platform; }
+  int32_t device() const { return device_; }
 
   // Copies cmd (its kind, estimate and operands) into the queue and returns
   // its id (1, 2, ...). When the command can start at once it is launched in
@@ -196,6 +198,7 @@ class XQueue {
   const uint32_t window_;
   const int64_t window_ns_;
   const uint32_t sync_interval_;  // every n-th launched command is a sync point
+  const int32_t device_;
 
   mutable std::mutex mu_;
   std::condition_variable worker_cv_;  // work for the worker

@@ -226,9 +226,11 @@ int Daemon::run() {
           arm_policy_timer(engine_.decide(cause_ns_));
         }
       } else if (auto d = doorbells_.find(fd); d != doorbells_.end()) {
-        uint64_t count;
-        Client* c = d->second;
-        if (read(fd, &count, sizeof count) > 0 || errno == EAGAIN) scan_board(*c);
+        // Drained first: a ring after this read finds the board's newer state.
+        char drain[256];
+        while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0) {
+        }
+        scan_board(*d->second);
       } else if (auto it = clients_.find(fd); it != clients_.end()) {
         Client& c = *it->second;
         if ((events[i].events & EPOLLOUT) != 0) flush(c);
@@ -248,7 +250,15 @@ void Daemon::accept_clients() {
   for (;;) {
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) log(LogLevel::kWarn, "accept: %s", std::strerror(errno));
+      if (errno == EMFILE || errno == ENFILE) {
+        // The connection stays queued: stop listening until the next
+        // heartbeat instead of waking for it again at once.
+        log(LogLevel::kWarn, "out of file descriptors: not accepting connections for a while");
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+        accept_paused_ = true;
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        log(LogLevel::kWarn, "accept: %s", std::strerror(errno));
+      }
       return;
     }
     auto c = std::make_unique<Client>();
@@ -335,23 +345,34 @@ bool Daemon::welcome(Client& c) {
   board->magic = kBoardMagic;
   board->slots = kBoardSlots;
   board->heartbeat_ns.store(now_ns(), std::memory_order_release);
-  c.to_daemon = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  c.to_agent = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  // Doorbells are datagram socket pairs: the daemon keeps its own end, a
+  // file description the process cannot make blocking (an eventfd handed
+  // over would share its O_NONBLOCK flag), and a ring to a closed end is an
+  // error, not SIGPIPE (which a pipe would raise in the process).
+  int to_daemon[2] = {-1, -1};
+  int to_agent[2] = {-1, -1};
+  const int type = SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+  const bool piped = socketpair(AF_UNIX, type, 0, to_daemon) == 0 && socketpair(AF_UNIX, type, 0, to_agent) == 0;
+  c.to_daemon = to_daemon[0];
+  c.to_agent = to_agent[1];
   c.board = board;
   c.agent = true;
   c.name = process_name(c.cred.pid);
   c.since_ns = now_ns();
   c.slots = std::make_unique<std::array<Slot, kBoardSlots>>();
-  bool ok = c.to_daemon >= 0 && c.to_agent >= 0 && add_to_epoll(epoll_fd_, c.to_daemon);
+  bool ok = piped && add_to_epoll(epoll_fd_, c.to_daemon);
   if (ok) {
     doorbells_[c.to_daemon] = &c;
     Welcome w{kVersion, kBoardSlots, sizeof(Board), opts_.heartbeat_ns, static_cast<uint32_t>(c.cred.pid), 0};
     std::vector<std::byte> msg;
     encode(MsgType::kWelcome, bytes_of(w), &msg);
-    const int fds[3] = {mem, c.to_daemon, c.to_agent};
+    const int fds[3] = {mem, to_daemon[1], to_agent[0]};
     ok = send_message_now(c.fd, msg, fds);
   }
   close(mem);
+  for (int f : {to_daemon[1], to_agent[0]}) {
+    if (f >= 0) close(f);
+  }
   if (ok) log(LogLevel::kInfo, "registered pid %d (%s), uid %u", static_cast<int>(c.cred.pid), c.name.c_str(), c.cred.uid);
   return ok;
 }
@@ -365,7 +386,10 @@ void Daemon::drop(Client& c, const char* why) {
     for (uint32_t i = 0; i < kBoardSlots; ++i) {
       if ((*c.slots)[i].queue_id != 0) forget_slot(c, i, now);
     }
-    if (c.to_daemon >= 0) doorbells_.erase(c.to_daemon);
+    if (c.to_daemon >= 0) {
+      doorbells_.erase(c.to_daemon);
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.to_daemon, nullptr);
+    }
   } else if (std::strcmp(why, "closed") != 0) {
     log(LogLevel::kInfo, "connection of pid %d dropped: %s", static_cast<int>(c.cred.pid), why);
   }
@@ -446,9 +470,10 @@ void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
   queues_.erase(number);
   // The decision number keeps counting: the agent knows the slot by it.
   const uint64_t decision_seq = s.decision_seq;
+  const uint64_t seen_seq = s.seen_seq;
   s = Slot{};
   s.decision_seq = decision_seq;
-  s.seen_seq = c.board != nullptr ? c.board->slot[i].state_seq.load(std::memory_order_relaxed) : 0;
+  s.seen_seq = seen_seq;
 }
 
 void Daemon::suspend(uint64_t number) {
@@ -494,6 +519,9 @@ void Daemon::after_decisions() {
     if (!s.dirty || ref.client->board == nullptr) continue;
     s.dirty = false;
     BoardSlot& b = ref.client->board->slot[ref.slot];
+    // A seqlock: odd while the fields change (the agent skips it), even after.
+    b.decision_seq.store(++s.decision_seq, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
     b.decided_queue.store(s.queue_id, std::memory_order_relaxed);
     b.run.store(s.run ? 1 : 0, std::memory_order_relaxed);
     b.bounded.store(s.bounded ? 1 : 0, std::memory_order_relaxed);
@@ -508,8 +536,9 @@ void Daemon::after_decisions() {
   }
   for (Client* c : to_ring) {
     c->ring = false;
-    const uint64_t one = 1;
-    if (write(c->to_agent, &one, sizeof one) < 0 && errno != EAGAIN) {
+    const char one = 1;
+    // A full doorbell already holds a ring the agent has not read.
+    if (send(c->to_agent, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
       log(LogLevel::kWarn, "cannot ring pid %d: %s", static_cast<int>(c->cred.pid), std::strerror(errno));
     }
   }
@@ -517,6 +546,7 @@ void Daemon::after_decisions() {
 
 void Daemon::heartbeat() {
   const int64_t now = now_ns();
+  if (accept_paused_ && add_to_epoll(epoll_fd_, listen_fd_)) accept_paused_ = false;
   for (auto& [fd, c] : clients_) {
     if (c->board == nullptr) continue;
     c->board->heartbeat_ns.store(now, std::memory_order_release);
@@ -535,8 +565,8 @@ void Daemon::harvest_samples(Client& c) {
     const uint32_t slot = b.slot.load(std::memory_order_relaxed);
     const uint32_t kind = b.kind.load(std::memory_order_relaxed);
     const int64_t latency = b.latency_ns.load(std::memory_order_relaxed);
-    const int64_t to_daemon = std::clamp<int64_t>(b.daemon_ns.load(std::memory_order_relaxed), 0, latency);
     if (slot >= kBoardSlots || (kind != 1 && kind != 2) || latency < 0 || latency > 10'000'000'000) continue;
+    const int64_t to_daemon = std::clamp<int64_t>(b.daemon_ns.load(std::memory_order_relaxed), 0, latency);
     Slot& s = (*c.slots)[slot];
     if (s.queue_id == 0) continue;
     s.recent_ns.push_back(latency);

@@ -81,8 +81,8 @@ class Daemon final : private Executor {
     ipc::FrameReader reader;
     bool agent = false;
     ipc::Board* board = nullptr;
-    int to_daemon = -1;
-    int to_agent = -1;
+    int to_daemon = -1;  // read end of the process's doorbell pipe
+    int to_agent = -1;   // write end of the daemon's
     uint64_t samples_read = 0;
     bool ring = false;  // decisions published since the last ring
     std::vector<std::byte> out;  // replies the socket could not take yet
@@ -129,6 +129,7 @@ class Daemon final : private Executor {
   int heartbeat_fd_ = -1;
   int policy_timer_fd_ = -1;
   bool socket_made_ = false;
+  bool accept_paused_ = false;  // out of descriptors: the listening socket rests until the next heartbeat
   Engine engine_;
   std::unordered_map<int, std::unique_ptr<Client>> clients_;  // by socket
   std::unordered_map<int, Client*> doorbells_;                 // by to_daemon eventfd

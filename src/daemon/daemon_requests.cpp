@@ -133,6 +133,9 @@ void Daemon::handle_policy(Client& c, const PolicyMsg* set) {
 }
 
 void Daemon::handle_samples(Client& c, const SamplesRequest& r) {
+  if (r.clear != 0 && c.cred.uid != 0 && c.cred.uid != geteuid()) {
+    return reply_error(c, EPERM, "only root or the daemon's user may clear the samples");
+  }
   // The newest samples before replying.
   for (auto& [fd, p] : clients_) {
     if (p->board != nullptr) harvest_samples(*p);

@@ -1,6 +1,7 @@
 #include "ipc/agent.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -52,6 +53,8 @@ class Agent final : public RemoteLink {
   Board* board_ = nullptr;
   FrameReader reader_;
   bool said_absent_ = false;
+  bool said_foreign_ = false;
+  int64_t timeout_ns_ = 0;  // opts_.timeout_ns, at least three of the daemon's heartbeats
 
   // Under the scheduler's lock.
   std::unordered_map<uint64_t, uint32_t> slot_of_;  // queue id -> board slot
@@ -85,14 +88,20 @@ void Agent::main() {
 
 bool Agent::register_once() {
   int err = 0;
-  const int fd = connect_unix(opts_.socket, &err);
+  // In members at once: a fork in the middle closes them in the child (forget_after_fork).
+  sock_ = connect_unix(opts_.socket, &err);
+  const int fd = sock_;
   if (fd < 0) return false;
   // Only a daemon of root or of this user may schedule the process.
   PeerCredentials peer;
   if (!peer_credentials(fd, &peer) || (peer.uid != 0 && peer.uid != geteuid())) {
-    log(LogLevel::kWarn, "the xschedd socket %s belongs to uid %u, neither root nor this user: not registering",
-        opts_.socket.c_str(), static_cast<unsigned>(peer.uid));
+    if (!said_foreign_) {
+      log(LogLevel::kWarn, "the xschedd socket %s belongs to uid %u, neither root nor this user: not registering",
+          opts_.socket.c_str(), static_cast<unsigned>(peer.uid));
+      said_foreign_ = true;
+    }
     close(fd);
+    sock_ = -1;
     return false;
   }
   reader_ = FrameReader();
@@ -114,12 +123,16 @@ bool Agent::register_once() {
     if (mem != MAP_FAILED) munmap(mem, sizeof(Board));
     for (std::size_t i = 1; i < fds.size(); ++i) close(fds[i]);
     close(fd);
+    sock_ = -1;
     return false;
   }
-  sock_ = fd;
   board_ = static_cast<Board*>(mem);
+  // A daemon stamps every heartbeat: never give up on it sooner than three of them.
+  timeout_ns_ = std::max<int64_t>(opts_.timeout_ns, 3 * std::max<int64_t>(w.heartbeat_ns, 0));
   to_daemon_ = fds[1];
   to_agent_ = fds[2];
+  // Our own ends of the doorbells (socket pairs): rings and drains use
+  // MSG_DONTWAIT, and a ring to a daemon that is gone raises no SIGPIPE.
   for (std::size_t i = 3; i < fds.size(); ++i) close(fds[i]);
   std::fill(std::begin(seen_decision_), std::end(seen_decision_), 0);
   std::fill(std::begin(held_), std::end(held_), 0);
@@ -135,19 +148,22 @@ bool Agent::register_once() {
 }
 
 void Agent::serve() {
-  const int64_t check_ns = std::clamp<int64_t>(opts_.timeout_ns / 4, 1'000'000, 50'000'000);
+  const int64_t check_ns = std::clamp<int64_t>(timeout_ns_ / 4, 1'000'000, 50'000'000);
   for (;;) {
     pollfd p[2] = {{to_agent_, POLLIN, 0}, {sock_, POLLIN, 0}};
     const int r = poll(p, 2, static_cast<int>(check_ns / 1'000'000));
     if (r < 0 && errno != EINTR) return lose(std::strerror(errno));
-    if (r > 0 && (p[0].revents & POLLIN) != 0) {
-      uint64_t count;
-      if (read(to_agent_, &count, sizeof count) < 0 && errno != EAGAIN) return lose("its doorbell failed");
+    if (r > 0 && p[0].revents != 0) {
+      char drain[256];
+      ssize_t n;
+      while ((n = recv(to_agent_, drain, sizeof drain, MSG_DONTWAIT)) > 0) {
+      }
+      if (n == 0) return lose("it closed its doorbell");
       apply_decisions();
     }
     if (r > 0 && p[1].revents != 0 && !handle_frames()) return;
     const int64_t beat = board_->heartbeat_ns.load(std::memory_order_acquire);
-    if (now_ns() - beat > opts_.timeout_ns) return lose("it stopped answering");
+    if (now_ns() - beat > timeout_ns_) return lose("it stopped answering");
   }
 }
 
@@ -182,15 +198,19 @@ void Agent::apply_decisions() {
   const uint32_t used = std::min(board_->slots_used.load(std::memory_order_acquire), kBoardSlots);
   for (uint32_t i = 0; i < used; ++i) {
     BoardSlot& s = board_->slot[i];
+    // A seqlock: odd while the daemon writes; a decision read while it
+    // changed is dropped, and the daemon's ring after its writes brings it back.
     const uint64_t seq = s.decision_seq.load(std::memory_order_acquire);
-    if (seq == seen_decision_[i]) continue;
-    seen_decision_[i] = seq;
+    if (seq == seen_decision_[i] || (seq & 1) != 0) continue;
     const uint64_t id = s.decided_queue.load(std::memory_order_relaxed);
-    if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
     const bool run = s.run.load(std::memory_order_relaxed) != 0;
     const bool bounded = s.bounded.load(std::memory_order_relaxed) != 0;
     const int64_t cause = s.cause_ns.load(std::memory_order_relaxed);
     const int64_t decided = s.decided_ns.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s.decision_seq.load(std::memory_order_relaxed) != seq) continue;
+    seen_decision_[i] = seq;
+    if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
     if (!sched_.apply_decision(id, run, bounded)) continue;
     if ((held_[i] == id) != run) continue;  // only the window changed
     held_[i] = run ? 0 : id;
@@ -246,7 +266,7 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
                    : std::strcmp(platform, "host") == 0 ? XS_PLATFORM_HOST
                                                         : 0,
                    std::memory_order_relaxed);
-  s.device.store(-1, std::memory_order_relaxed);
+  s.device.store(q.device(), std::memory_order_relaxed);
   s.submitted.store(q.submitted(), std::memory_order_relaxed);
   s.completed.store(q.completed(), std::memory_order_relaxed);
   s.changed_ns.store(now_ns(), std::memory_order_relaxed);
@@ -254,9 +274,10 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
 }
 
 void Agent::ring() {
-  const uint64_t one = 1;
-  // Fails only if the counter would overflow, and then the daemon has a ring pending anyway.
-  if (write(to_daemon_, &one, sizeof one) < 0) return;
+  const char one = 1;
+  // Fails when the doorbell is full (the daemon has rings pending anyway) or
+  // the daemon is gone (the agent's thread finds out): never a signal.
+  if (send(to_daemon_, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) return;
 }
 
 void Agent::queue_added(XQueue& q) {

@@ -3,9 +3,9 @@
 // without a message round trip.
 //
 // The daemon creates it (a sealed memfd: the process cannot shrink it under
-// the daemon) and hands it to the process's agent with two eventfd
-// doorbells: the agent rings `to_daemon` after it changed a slot, the daemon
-// rings `to_agent` after it decided. Each side writes only its own fields and
+// the daemon) and hands it to the process's agent with two doorbells, ends
+// of datagram socket pairs whose other ends the daemon keeps: the agent rings `to_daemon`
+// after it changed a slot, the daemon rings `to_agent` after it decided. Each side writes only its own fields and
 // then bumps its sequence number (release); the other side reads the number
 // (acquire), then the fields. A reader that catches a half-written slot sees
 // a newer number again at the next doorbell, so it converges on the last
@@ -38,7 +38,7 @@ struct alignas(64) BoardSlot {
   std::atomic<uint64_t> completed;
 
   // ---- written by the daemon ----
-  alignas(64) std::atomic<uint64_t> decision_seq;  // bumped after a decision below
+  alignas(64) std::atomic<uint64_t> decision_seq;  // odd while the fields below change, even after
   std::atomic<uint64_t> decided_queue;  // the queue_id the decision is for
   std::atomic<uint32_t> run;            // 0: hold the queue
   std::atomic<uint32_t> bounded;        // 1: keep its in-flight window (something may preempt it)

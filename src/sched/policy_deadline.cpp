@@ -20,13 +20,14 @@ DeadlinePolicy::State& DeadlinePolicy::find(uint64_t id) {
   for (State& s : states_) {
     if (s.id == id) return s;
   }
-  states_.push_back(State{id, false, kNever});
+  states_.push_back(State{id, false, kNever, 0});
   return states_.back();
 }
 
 void DeadlinePolicy::added(const QueueView& q, int64_t now_ns) {
   State& s = find(q.id);
   s.was_ready = q.ready;
+  s.deadline_ns = q.hints.deadline_ns;
   s.due_ns = q.ready ? due_after(now_ns, q.hints.deadline_ns) : kNever;
 }
 
@@ -39,11 +40,18 @@ int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   using Key = std::pair<int64_t, int64_t>;
   Key best{kNever, std::numeric_limits<int64_t>::max()};
   bool any_ready = false;
+  int64_t next = 0;
   for (QueueView& q : queues) {
     State& s = find(q.id);
-    if (q.ready && !s.was_ready) s.due_ns = due_after(now_ns, q.hints.deadline_ns);
+    // q.run is still the last decision: only a queue that had the device
+    // starts a new period when overdue; a held one keeps its early due time.
+    const bool renew = !s.was_ready || s.deadline_ns != q.hints.deadline_ns || (s.due_ns <= now_ns && q.run);
+    if (q.ready && renew) s.due_ns = due_after(now_ns, q.hints.deadline_ns);
     if (!q.ready) s.due_ns = kNever;
     s.was_ready = q.ready;
+    s.deadline_ns = q.hints.deadline_ns;
+    // Decide again when a ready queue's period ends.
+    if (q.ready && s.due_ns != kNever && (next == 0 || s.due_ns < next)) next = s.due_ns;
     if (!q.ready) continue;
     any_ready = true;
     best = std::min(best, Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)});
@@ -52,7 +60,7 @@ int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     const State& s = find(q.id);
     q.run = !any_ready || (q.ready && Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)} == best);
   }
-  return 0;
+  return next;
 }
 
 }  // namespace xsched

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "hal/cuda/cuda_command.h"
+#include "hal/cuda/context_scope.h"
 #include "hal/cuda/cuda_queue.h"
 #include "hal/cuda/gates.h"
 #include "interpose/cuda/real_driver.h"
@@ -140,6 +141,12 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   if (o.level != cfg.level && cfg.level != XS_LEVEL_AUTO) warn_level_lowered(cfg.level, o.level);
   o.window = o.level >= XS_LEVEL_DEACTIVATE ? cfg.gated_window : cfg.window;
   o.window_ns = cfg.window_ns;
+  if (d->cuCtxGetDevice != nullptr) {
+    // For `xsched list`: the stream's context, not the calling thread's.
+    cuda::ContextScope scope(*d, ctx);
+    CUdevice dev = -1;
+    if (d->cuCtxGetDevice(&dev) == CUDA_SUCCESS) o.device = dev;
+  }
   // A higher CUDA priority (a lower number) is a higher xsched priority.
   o.hints = xs_hints_t{cfg.priority - cuda_priority, cfg.share, 0, cfg.deadline_ns};
   if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // hw is released either way
