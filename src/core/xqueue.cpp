@@ -1,5 +1,7 @@
 #include "core/xqueue.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -59,7 +61,11 @@ xs_result_t XQueue::create(HwQueue hw, const XQueueOptions& opts, std::shared_pt
   std::shared_ptr<XQueue> q;
   try {
     q.reset(raw);  // deletes raw if it throws
-    q->worker_ = std::thread([raw] { raw->worker_main(); });
+    q->worker_ = std::thread([raw] {
+      // Named, so that `top -H` tells xsched's threads from the program's.
+      pthread_setname_np(pthread_self(), "xsched-queue");
+      raw->worker_main();
+    });
   } catch (const std::exception&) {
     return XS_ERR_NO_MEMORY;
   }

@@ -1,5 +1,7 @@
 #include "ipc/agent.h"
 
+#include <pthread.h>
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
@@ -328,7 +330,10 @@ bool start_agent(LocalScheduler& sched, const AgentOptions& opts) {
   std::call_once(once, [&] {
     try {
       g_agent = new Agent(sched, opts);
-      std::thread([] { g_agent->main(); }).detach();
+      std::thread([] {
+        pthread_setname_np(pthread_self(), "xsched-agent");
+        g_agent->main();
+      }).detach();
       pthread_atfork(nullptr, nullptr, [] { g_agent->forget_after_fork(); });
       started = true;
     } catch (...) {

@@ -1,5 +1,7 @@
 #include "sched/local_scheduler.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "core/clock.h"
@@ -198,7 +200,10 @@ void LocalScheduler::schedule_timer_locked(int64_t deadline_ns) {
   if (deadline_ns == 0) return;
   if (!timer_.joinable()) {
     try {
-      timer_ = std::thread([this] { timer_main(); });
+      timer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "xsched-timer");
+        timer_main();
+      });
     } catch (const std::exception&) {
       log(LogLevel::kError, "cannot start the scheduler's timer thread: time-based policies will not rotate");
       return;
