@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
     for (cudaStream_t st : s) {
       workers.emplace_back([&, st] {
         cudaEvent_t ev;
-        if (!check(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "event")) return;
+        if (!check(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync), "event")) return;
         for (long n = 0; std::chrono::steady_clock::now() < end; ++n) {
           spin<<<1, 32, 0, st>>>(ns);
           // A few kernels ahead at most, like a training loop's queue.

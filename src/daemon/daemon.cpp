@@ -520,13 +520,13 @@ void Daemon::after_decisions() {
     s.dirty = false;
     BoardSlot& b = ref.client->board->slot[ref.slot];
     // A seqlock: odd while the fields change (the agent skips it), even after.
+    // Release stores: none of them is seen before the odd number.
     b.decision_seq.store(++s.decision_seq, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    b.decided_queue.store(s.queue_id, std::memory_order_relaxed);
-    b.run.store(s.run ? 1 : 0, std::memory_order_relaxed);
-    b.bounded.store(s.bounded ? 1 : 0, std::memory_order_relaxed);
-    b.cause_ns.store(s.cause_ns != 0 ? s.cause_ns : cause_ns_, std::memory_order_relaxed);
-    b.decided_ns.store(decided, std::memory_order_relaxed);
+    b.decided_queue.store(s.queue_id, std::memory_order_release);
+    b.run.store(s.run ? 1 : 0, std::memory_order_release);
+    b.bounded.store(s.bounded ? 1 : 0, std::memory_order_release);
+    b.cause_ns.store(s.cause_ns != 0 ? s.cause_ns : cause_ns_, std::memory_order_release);
+    b.decided_ns.store(decided, std::memory_order_release);
     b.decision_seq.store(++s.decision_seq, std::memory_order_release);
     s.cause_ns = 0;
     if (!ref.client->ring) {

@@ -204,12 +204,12 @@ void Agent::apply_decisions() {
     // changed is dropped, and the daemon's ring after its writes brings it back.
     const uint64_t seq = s.decision_seq.load(std::memory_order_acquire);
     if (seq == seen_decision_[i] || (seq & 1) != 0) continue;
-    const uint64_t id = s.decided_queue.load(std::memory_order_relaxed);
-    const bool run = s.run.load(std::memory_order_relaxed) != 0;
-    const bool bounded = s.bounded.load(std::memory_order_relaxed) != 0;
-    const int64_t cause = s.cause_ns.load(std::memory_order_relaxed);
-    const int64_t decided = s.decided_ns.load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
+    // Acquire loads: the second look at the number cannot move before them.
+    const uint64_t id = s.decided_queue.load(std::memory_order_acquire);
+    const bool run = s.run.load(std::memory_order_acquire) != 0;
+    const bool bounded = s.bounded.load(std::memory_order_acquire) != 0;
+    const int64_t cause = s.cause_ns.load(std::memory_order_acquire);
+    const int64_t decided = s.decided_ns.load(std::memory_order_acquire);
     if (s.decision_seq.load(std::memory_order_relaxed) != seq) continue;
     seen_decision_[i] = seq;
     if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
