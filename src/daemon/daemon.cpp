@@ -476,23 +476,19 @@ void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
   s.seen_seq = seen_seq;
 }
 
-void Daemon::suspend(uint64_t number) {
-  auto it = queues_.find(number);
-  if (it == queues_.end()) return;
-  Slot& s = (*it->second.client->slots)[it->second.slot];
-  s.run = false;
-  s.dirty = true;
-  s.cause_ns = cause_ns_;
-  ++s.suspensions;
-}
+void Daemon::suspend(uint64_t number) { decide_queue(number, false); }
 
-void Daemon::resume(uint64_t number) {
+void Daemon::resume(uint64_t number) { decide_queue(number, true); }
+
+// Records the engine's decision for the queue; after_decisions() publishes it.
+void Daemon::decide_queue(uint64_t number, bool run) {
   auto it = queues_.find(number);
   if (it == queues_.end()) return;
   Slot& s = (*it->second.client->slots)[it->second.slot];
-  s.run = true;
+  s.run = run;
   s.dirty = true;
   s.cause_ns = cause_ns_;
+  if (!run) ++s.suspensions;
 }
 
 // Windows follow the decisions (window_rule.h), then every changed slot is

@@ -99,6 +99,7 @@ class Daemon final : private Executor {
   // ---- Executor ----
   void suspend(uint64_t number) override;
   void resume(uint64_t number) override;
+  void decide_queue(uint64_t number, bool run);
 
   void accept_clients();
   void on_readable(Client& c);
