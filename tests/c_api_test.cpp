@@ -275,7 +275,7 @@ TEST(ApiMisc, ResultStringsPoliciesAndVersion) {
   EXPECT_EQ(xs_set_policy(static_cast<xs_policy_t>(7)), XS_ERR_INVALID_ARG);
   EXPECT_EQ(xs_get_policy(nullptr), XS_ERR_INVALID_ARG);
   EXPECT_STREQ(xs_policy_name(static_cast<xs_policy_t>(7)), "unknown");
-  EXPECT_EQ(xs_version(), 100u);
+  EXPECT_EQ(xs_version(), 200u);
 }
 
 }  // namespace

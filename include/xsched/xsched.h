@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define XSCHED_VERSION_MAJOR 0
-#define XSCHED_VERSION_MINOR 1
+#define XSCHED_VERSION_MINOR 2
 #define XSCHED_VERSION_PATCH 0
 
 /* Every enum ends in a *_MAX_ENUM member so that it spans 32 bits: a value
@@ -123,7 +123,9 @@ typedef struct xs_queue_config {
 /* Defaults from the environment (docs/configuration.md). */
 XS_API void xs_queue_config_init(xs_queue_config_t* cfg);
 
-/* Scheduling hints. Higher priority runs first; share is relative. */
+/* Scheduling hints. Higher priority runs first; share is relative.
+ * Version 0.2 added deadline_ns (the struct has no struct_size: code built
+ * against 0.1 must be rebuilt). */
 typedef struct xs_hints {
   int32_t priority;     /* default XSCHED_PRIORITY (0) */
   uint32_t share;       /* >= 1; default XSCHED_SHARE (1) */
