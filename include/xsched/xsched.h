@@ -203,7 +203,7 @@ typedef enum xs_policy {
 XS_API xs_result_t xs_set_policy(xs_policy_t policy);
 XS_API xs_result_t xs_get_policy(xs_policy_t* out);
 
-/* Parses "none", "priority", "bandwidth", "deadline". */
+/* Parses "none", "priority", "bandwidth", "deadline", in any case (as XSCHED_POLICY). */
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out);
 XS_API const char* xs_policy_name(xs_policy_t policy);
 

@@ -264,25 +264,10 @@ XS_API xs_result_t xs_get_policy(xs_policy_t* out) {
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out) {
   return guarded(__func__, [&] {
     if (name == nullptr || out == nullptr) return XS_ERR_INVALID_ARG;
-    for (xs_policy_t p : {XS_POLICY_NONE, XS_POLICY_PRIORITY, XS_POLICY_BANDWIDTH, XS_POLICY_DEADLINE}) {
-      if (std::strcmp(name, xs_policy_name(p)) == 0) {
-        *out = p;
-        return XS_OK;
-      }
-    }
-    return XS_ERR_INVALID_ARG;
+    return policy_from_name(name, out) ? XS_OK : XS_ERR_INVALID_ARG;
   });
 }
 
-XS_API const char* xs_policy_name(xs_policy_t policy) {
-  switch (policy) {
-    case XS_POLICY_NONE: return "none";
-    case XS_POLICY_PRIORITY: return "priority";
-    case XS_POLICY_BANDWIDTH: return "bandwidth";
-    case XS_POLICY_DEADLINE: return "deadline";
-    case XS_POLICY_MAX_ENUM: break;
-  }
-  return "unknown";
-}
+XS_API const char* xs_policy_name(xs_policy_t policy) { return policy_name(policy); }
 
 }  // extern "C"

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/config.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
 #include "xsched/xsched.h"
@@ -83,12 +83,6 @@ bool request(Link& link, const char* cmd, MsgType type, std::span<const std::byt
   return true;
 }
 
-bool parse_int(const char* s, int64_t lo, int64_t hi, int64_t* out) {
-  const char* end = s + std::strlen(s);
-  const auto [p, ec] = std::from_chars(s, end, *out);
-  return ec == std::errc() && p == end && *out >= lo && *out <= hi;
-}
-
 // Parses the common options and calls more(option, value-or-null, &i) for
 // the others; returns 0 to go on, or an exit status.
 template <class More>
@@ -120,9 +114,7 @@ int parse(int argc, char** argv, const char* cmd, const char* usage, Common* c, 
   return 0;
 }
 
-const char* policy_name(uint32_t p) {
-  return p <= XS_POLICY_DEADLINE ? xs_policy_name(static_cast<xs_policy_t>(p)) : "unknown";
-}
+const char* policy_name(uint32_t p) { return xsched::policy_name(static_cast<xs_policy_t>(p)); }
 
 std::string json_text(const char* s, std::size_t n) {
   std::string out = "\"";
@@ -260,7 +252,7 @@ int top_main(int argc, char** argv) {
     if ((a == "--interval" || a == "--count") && *i + 1 < n) {
       const char* value = v[++*i];
       if (a == "--count") {
-        if (parse_int(value, 1, 1'000'000'000, &count)) return 0;
+        if (int_in_range(value, 1, 1'000'000'000, &count)) return 0;
       } else {
         char* end = nullptr;
         interval = std::strtod(value, &end);
@@ -309,21 +301,21 @@ int set_main(int argc, char** argv) {
     int64_t x = 0;
     bool ok = false;
     if (a == "--pid") {
-      ok = parse_int(value, 1, INT32_MAX, &x);
+      ok = int_in_range(value, 1, INT32_MAX, &x);
       h.pid = static_cast<uint32_t>(x);
     } else if (a == "--queue") {
-      ok = parse_int(value, 1, INT64_MAX, &x);
+      ok = int_in_range(value, 1, INT64_MAX, &x);
       h.queue = static_cast<uint64_t>(x);
     } else if (a == "--priority") {
-      ok = parse_int(value, -1'000'000, 1'000'000, &x);
+      ok = int_in_range(value, -1'000'000, 1'000'000, &x);
       h.priority = static_cast<int32_t>(x);
       h.fields |= kHintPriority;
     } else if (a == "--share") {
-      ok = parse_int(value, 1, 1'000'000, &x);
+      ok = int_in_range(value, 1, 1'000'000, &x);
       h.share = static_cast<uint32_t>(x);
       h.fields |= kHintShare;
     } else if (a == "--deadline-us") {
-      ok = parse_int(value, 0, 3'600'000'000, &x);
+      ok = int_in_range(value, 0, 3'600'000'000, &x);
       h.deadline_ns = x * 1000;
       h.fields |= kHintDeadline;
     } else {
@@ -370,7 +362,7 @@ int policy_main(int argc, char** argv) {
   PolicyMsg set{};
   if (name != nullptr) {
     xs_policy_t p;
-    if (xs_policy_from_name(name, &p) != XS_OK) {
+    if (!policy_from_name(name, &p)) {
       std::fprintf(stderr, "xsched policy: '%s' is not one of none, priority, bandwidth, deadline\n", name);
       return 2;
     }

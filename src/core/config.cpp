@@ -76,15 +76,21 @@ constexpr Choice<Scheduler> kSchedulers[] = {
 constexpr Choice<LogLevel> kLogLevels[] = {
     {"error", LogLevel::kError}, {"warn", LogLevel::kWarn}, {"info", LogLevel::kInfo}, {"debug", LogLevel::kDebug}};
 
-// A field of Config read as one of kChoices' names, case-insensitively.
-template <auto kField, const auto& kChoices>
-bool parse_choice(std::string_view value, Config& cfg, std::string& why) {
-  for (const auto& c : kChoices) {
-    if (iequals(value, c.name)) {
-      cfg.*kField = c.value;
+template <typename T, std::size_t N>
+bool from_name(const Choice<T> (&choices)[N], std::string_view name, T* out) {
+  for (const auto& c : choices) {
+    if (iequals(name, c.name)) {
+      *out = c.value;
       return true;
     }
   }
+  return false;
+}
+
+// A field of Config read as one of kChoices' names, case-insensitively.
+template <auto kField, const auto& kChoices>
+bool parse_choice(std::string_view value, Config& cfg, std::string& why) {
+  if (from_name(kChoices, value, &(cfg.*kField))) return true;
   why = "is not one of ";
   std::string_view fallback = "?";
   for (const auto& c : kChoices) {
@@ -150,6 +156,24 @@ std::string known_names() {
 }
 
 }  // namespace
+
+bool policy_from_name(std::string_view name, xs_policy_t* out) { return from_name(kPolicies, name, out); }
+
+const char* policy_name(xs_policy_t policy) {
+  for (const auto& c : kPolicies) {
+    if (c.value == policy) return c.name.data();  // the table's literals end in NUL
+  }
+  return "unknown";
+}
+
+bool log_level_from_name(std::string_view name, LogLevel* out) { return from_name(kLogLevels, name, out); }
+
+bool int_in_range(std::string_view s, int64_t lo, int64_t hi, int64_t* out) {
+  int64_t v = 0;
+  if (!to_int(s, v) || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
 
 Config parse_config(const char* const* envp, std::vector<std::string>* warnings) {
   Config cfg;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/log.h"
@@ -31,6 +32,14 @@ struct Config {
   int64_t daemon_timeout_ns = 500'000'000;  // XSCHED_DAEMON_TIMEOUT_MS: 10..60000
   LogLevel log_level = LogLevel::kWarn;     // XSCHED_LOG_LEVEL: error | warn | info | debug
 };
+
+// The names the variables take, for the tools that take them too (xschedd,
+// the command line) and the C API: one table each.
+bool policy_from_name(std::string_view name, xs_policy_t* out);  // case-insensitive
+const char* policy_name(xs_policy_t policy);                      // "unknown" for others
+bool log_level_from_name(std::string_view name, LogLevel* out);   // case-insensitive
+// The whole of `s` as one decimal integer in [lo, hi] (an optional sign, no blanks).
+bool int_in_range(std::string_view s, int64_t lo, int64_t hi, int64_t* out);
 
 // Parses an environ-style array ("NAME=VALUE", null-terminated; null = empty).
 // Appends one human-readable warning per rejected variable to *warnings (may be null).

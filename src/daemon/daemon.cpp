@@ -18,6 +18,7 @@
 #include <fstream>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "sched/policy.h"
 #include "sched/window_rule.h"
@@ -195,11 +196,7 @@ void Daemon::stop() {
 }
 
 int Daemon::run() {
-  log(LogLevel::kInfo, "serving %s with the %s policy", opts_.socket.c_str(),
-      opts_.policy == XS_POLICY_NONE        ? "none"
-      : opts_.policy == XS_POLICY_PRIORITY  ? "priority"
-      : opts_.policy == XS_POLICY_BANDWIDTH ? "bandwidth"
-                                            : "deadline");
+  log(LogLevel::kInfo, "serving %s with the %s policy", opts_.socket.c_str(), policy_name(opts_.policy));
   epoll_event events[64];
   for (;;) {
     const int n = epoll_wait(epoll_fd_, events, 64, opts_.busy_poll ? 0 : -1);

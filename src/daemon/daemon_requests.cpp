@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "sched/policy.h"
@@ -120,13 +121,14 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
 void Daemon::handle_policy(Client& c, const PolicyMsg* set) {
   if (set != nullptr) {
     if (c.cred.uid != 0 && c.cred.uid != geteuid()) return reply_error(c, EPERM, "only root or the daemon's user may switch the policy");
-    std::unique_ptr<Policy> p = set->policy <= static_cast<uint32_t>(XS_POLICY_DEADLINE)
+    // make_policy knows every policy there is; a number past the enum is none of them.
+    std::unique_ptr<Policy> p = set->policy < static_cast<uint32_t>(XS_POLICY_MAX_ENUM)
                                     ? make_policy(static_cast<xs_policy_t>(set->policy), opts_.timeslice_ns)
                                     : nullptr;
     if (p == nullptr) return reply_error(c, EINVAL, "unknown policy");
     cause_ns_ = now_ns();
     arm_policy_timer(engine_.set_policy(std::move(p), cause_ns_));
-    log(LogLevel::kInfo, "uid %u switched the policy to %u", c.cred.uid, set->policy);
+    log(LogLevel::kInfo, "uid %u switched the policy to %s", c.cred.uid, policy_name(engine_.policy_kind()));
   }
   const PolicyMsg r{static_cast<uint32_t>(engine_.policy_kind()), 0};
   reply(c, MsgType::kPolicyReply, bytes_of(r));

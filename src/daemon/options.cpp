@@ -1,8 +1,9 @@
 #include "daemon/options.h"
 
-#include <charconv>
 #include <cstring>
 #include <fstream>
+
+#include "core/config.h"
 
 namespace xsched::daemon {
 
@@ -48,13 +49,7 @@ std::string normalise(std::string key) {
 bool apply_setting(const std::string& raw_key, const std::string& value, Settings* out, std::string* err) {
   const std::string key = normalise(raw_key);
   if (key == "policy") {
-    for (auto [name, p] : {std::pair{"none", XS_POLICY_NONE}, std::pair{"priority", XS_POLICY_PRIORITY},
-                           std::pair{"bandwidth", XS_POLICY_BANDWIDTH}, std::pair{"deadline", XS_POLICY_DEADLINE}}) {
-      if (value == name) {
-        out->daemon.policy = p;
-        return true;
-      }
-    }
+    if (policy_from_name(value, &out->daemon.policy)) return true;
     *err = "policy '" + value + "' is not one of none, priority, bandwidth, deadline";
     return false;
   }
@@ -72,8 +67,7 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
   }
   if (key == "timeslice_us") {
     int64_t v = 0;
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-    if (ec != std::errc() || end != value.data() + value.size() || v < 100 || v > 10'000'000) {
+    if (!int_in_range(value, 100, 10'000'000, &v)) {
       *err = "timeslice_us '" + value + "' is not an integer in 100..10000000";
       return false;
     }
@@ -81,13 +75,7 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
     return true;
   }
   if (key == "log_level") {
-    for (auto [name, l] : {std::pair{"error", LogLevel::kError}, std::pair{"warn", LogLevel::kWarn},
-                           std::pair{"info", LogLevel::kInfo}, std::pair{"debug", LogLevel::kDebug}}) {
-      if (value == name) {
-        out->log_level = l;
-        return true;
-      }
-    }
+    if (log_level_from_name(value, &out->log_level)) return true;
     *err = "log_level '" + value + "' is not one of error, warn, info, debug";
     return false;
   }
