@@ -220,7 +220,7 @@ int Daemon::run() {
         uint64_t ticks;
         if (read(fd, &ticks, sizeof ticks) > 0) {
           cause_ns_ = now_ns();
-          arm_policy_timer(engine_.decide(cause_ns_));
+          engine_ran(engine_.decide(cause_ns_));
         }
       } else if (auto d = doorbells_.find(fd); d != doorbells_.end()) {
         // Drained first: a ring after this read finds the board's newer state.
@@ -452,9 +452,9 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     s.suspensions = 0;
     s.recent_ns.clear();
     queues_[s.number] = QueueRef{&c, i};
-    arm_policy_timer(engine_.add(s.number, ready, h, now));
+    engine_ran(engine_.add(s.number, ready, h, now));
   } else {
-    arm_policy_timer(engine_.update(s.number, ready, h, now));
+    engine_ran(engine_.update(s.number, ready, h, now));
   }
 }
 
@@ -463,7 +463,7 @@ void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
   if (s.queue_id == 0) return;
   const uint64_t number = s.number;
   // The engine resumes it if held: the executor still finds it.
-  arm_policy_timer(engine_.remove(number, now));
+  engine_ran(engine_.remove(number, now));
   queues_.erase(number);
   // The decision number keeps counting: the agent knows the slot by it.
   const uint64_t decision_seq = s.decision_seq;
@@ -491,6 +491,8 @@ void Daemon::decide_queue(uint64_t number, bool run) {
 // Windows follow the decisions (window_rule.h), then every changed slot is
 // written to its board and each process whose board changed is rung once.
 void Daemon::after_decisions() {
+  if (!engine_ran_) return;
+  engine_ran_ = false;
   WindowContext w;
   w.policy = engine_.policy_kind();
   for (const auto& [number, ref] : queues_) {
@@ -499,7 +501,7 @@ void Daemon::after_decisions() {
     ++w.used;
     w.top_priority = std::max(w.top_priority, s.hints.priority);
   }
-  std::vector<Client*> to_ring;
+  to_ring_.clear();
   const int64_t decided = now_ns();
   for (const auto& [number, ref] : queues_) {
     Slot& s = (*ref.client->slots)[ref.slot];
@@ -524,10 +526,10 @@ void Daemon::after_decisions() {
     s.cause_ns = 0;
     if (!ref.client->ring) {
       ref.client->ring = true;
-      to_ring.push_back(ref.client);
+      to_ring_.push_back(ref.client);
     }
   }
-  for (Client* c : to_ring) {
+  for (Client* c : to_ring_) {
     c->ring = false;
     const char one = 1;
     // A full doorbell already holds a ring the agent has not read.
@@ -569,7 +571,8 @@ void Daemon::harvest_samples(Client& c) {
   }
 }
 
-void Daemon::arm_policy_timer(int64_t deadline_ns) {
+void Daemon::engine_ran(int64_t deadline_ns) {
+  engine_ran_ = true;
   itimerspec t{};
   if (deadline_ns > 0) {
     t.it_value.tv_sec = deadline_ns / 1'000'000'000;
@@ -581,9 +584,7 @@ void Daemon::arm_policy_timer(int64_t deadline_ns) {
 
 void Daemon::reply(Client& c, MsgType type, std::span<const std::byte> payload) {
   if (c.fd < 0) return;
-  const Header h{kMagic, static_cast<uint16_t>(type), 0, static_cast<uint32_t>(payload.size())};
-  append(&c.out, h);
-  c.out.insert(c.out.end(), payload.begin(), payload.end());
+  append_message(type, payload, &c.out);
   flush(c);
 }
 

@@ -111,8 +111,10 @@ class Daemon final : private Executor {
   void forget_slot(Client& c, uint32_t i, int64_t now);
   void heartbeat();
   void harvest_samples(Client& c);
+  // Publishes what the engine decided since the last call (nothing if it did not run).
   void after_decisions();
-  void arm_policy_timer(int64_t deadline_ns);
+  // After every engine call: arms the policy's timer for deadline_ns (0: none).
+  void engine_ran(int64_t deadline_ns);
   void reply(Client& c, ipc::MsgType type, std::span<const std::byte> payload);
   void flush(Client& c);
   void reply_error(Client& c, int code, const char* text);
@@ -138,6 +140,8 @@ class Daemon final : private Executor {
   std::vector<int> dropped_;  // sockets of clients dropped while serving one event: freed after it
   uint64_t next_number_ = 1;
   int64_t cause_ns_ = 0;  // what the decisions being made answer to
+  bool engine_ran_ = false;  // since the last after_decisions()
+  std::vector<Client*> to_ring_;  // after_decisions()'s, kept to reuse its memory
   std::deque<ipc::Sample> samples_;
 };
 

@@ -127,7 +127,7 @@ void Daemon::handle_policy(Client& c, const PolicyMsg* set) {
                                     : nullptr;
     if (p == nullptr) return reply_error(c, EINVAL, "unknown policy");
     cause_ns_ = now_ns();
-    arm_policy_timer(engine_.set_policy(std::move(p), cause_ns_));
+    engine_ran(engine_.set_policy(std::move(p), cause_ns_));
     log(LogLevel::kInfo, "uid %u switched the policy to %s", c.cred.uid, policy_name(engine_.policy_kind()));
   }
   const PolicyMsg r{static_cast<uint32_t>(engine_.policy_kind()), 0};

@@ -65,7 +65,6 @@ class Agent final : public RemoteLink {
 
   // The agent's thread only.
   uint64_t seen_decision_[kBoardSlots] = {};
-  uint64_t held_[kBoardSlots] = {};  // the queue the daemon holds in each slot, 0: none
 };
 
 Agent* g_agent = nullptr;
@@ -137,7 +136,6 @@ bool Agent::register_once() {
   // MSG_DONTWAIT, and a ring to a daemon that is gone raises no SIGPIPE.
   for (std::size_t i = 3; i < fds.size(); ++i) close(fds[i]);
   std::fill(std::begin(seen_decision_), std::end(seen_decision_), 0);
-  std::fill(std::begin(held_), std::end(held_), 0);
   // Not attached yet: nothing else touches the slot table.
   slot_of_.clear();
   free_slots_.clear();
@@ -213,9 +211,8 @@ void Agent::apply_decisions() {
     if (s.decision_seq.load(std::memory_order_relaxed) != seq) continue;
     seen_decision_[i] = seq;
     if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
-    if (!sched_.apply_decision(id, run, bounded)) continue;
-    if ((held_[i] == id) != run) continue;  // only the window changed
-    held_[i] = run ? 0 : id;
+    bool hold_changed = false;
+    if (!sched_.apply_decision(id, run, bounded, &hold_changed) || !hold_changed) continue;
     // The decision's latency, from its cause to now, for `xsched top` and the benchmark.
     const uint64_t n = board_->samples_written.load(std::memory_order_relaxed);
     BoardSample& out = board_->samples[n % kSampleRing];

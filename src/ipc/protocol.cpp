@@ -7,12 +7,16 @@ bool known_type(uint16_t t) { return t >= static_cast<uint16_t>(MsgType::kHello)
 
 }  // namespace
 
-void encode(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out) {
+void append_message(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out) {
   const Header h{kMagic, static_cast<uint16_t>(type), 0, static_cast<uint32_t>(payload.size())};
-  out->clear();
-  out->reserve(sizeof h + payload.size());
+  out->reserve(out->size() + sizeof h + payload.size());
   append(out, h);
   out->insert(out->end(), payload.begin(), payload.end());
+}
+
+void encode(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out) {
+  out->clear();
+  append_message(type, payload, out);
 }
 
 FrameReader::Status FrameReader::feed(std::span<const std::byte> bytes) {

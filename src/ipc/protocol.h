@@ -149,7 +149,9 @@ static_assert(std::is_trivially_copyable_v<Header> && sizeof(Header) == 12);
 
 // ---- framing ----
 
-// The bytes of one message: header and payload.
+// Appends the bytes of one message (header and payload) to *out.
+void append_message(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out);
+// The bytes of one message, replacing what *out held.
 void encode(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out);
 
 template <class T>

@@ -128,17 +128,16 @@ bool LocalScheduler::attached() const {
   return remote_ != nullptr;
 }
 
-bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded) {
+bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed) {
   std::lock_guard lk(mu_);
   if (remote_ == nullptr) return false;
   auto it = queues_.find(id);
   if (it == queues_.end()) return false;
   XQueue& q = *it->second;
-  if (run) {
-    if (remote_held_.erase(id) != 0) q.resume(kHoldScheduler);
-  } else if (remote_held_.insert(id).second) {
-    q.suspend(kHoldScheduler, false);
-  }
+  const bool changed = run ? remote_held_.erase(id) != 0 : remote_held_.insert(id).second;
+  if (changed && run) q.resume(kHoldScheduler);
+  if (changed && !run) q.suspend(kHoldScheduler, false);
+  if (hold_changed != nullptr) *hold_changed = changed;
   q.set_window_bounded(bounded);
   return true;
 }

@@ -65,8 +65,9 @@ class LocalScheduler final : public QueueListener, private Executor {
   void detach();
   bool attached() const;
   // A decision of the remote side for queue `id`; false if the queue is gone
-  // or nothing is attached.
-  bool apply_decision(uint64_t id, bool run, bool bounded);
+  // or nothing is attached. *hold_changed (may be null): whether it held or
+  // released the queue, rather than repeating its state.
+  bool apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed = nullptr);
   // Changes the hints of queue `id`, or with id 0 of every queue and of
   // those added later. Returns false for an unknown queue.
   bool apply_hints(uint64_t id, const HintsOverride& change);

@@ -152,15 +152,20 @@ bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out) {
   return true;
 }
 
+// Counts the slot out of the page's held gates; false if it was not held.
+static bool unhold_locked(GatePage& p, uint32_t slot) {
+  if (!p.held[slot]) return false;
+  p.held[slot] = false;
+  --p.held_now;
+  return true;
+}
+
 void release_gate(Gate& g) {
   if (!g.valid()) return;
   Bank& b = bank();
   std::lock_guard lk(b.mu);
   GatePage& p = *g.page;
-  if (p.held[g.slot]) {
-    p.held[g.slot] = false;
-    --p.held_now;
-  }
+  unhold_locked(p, g.slot);
   if (g.used) --p.used;
   store(p, g.slot, kGateOpen);
   p.free_slots.push_back(g.slot);  // reserved to full size: never allocates
@@ -186,9 +191,7 @@ void let_go_gate(Gate& g) {
   Bank& b = bank();
   std::lock_guard lk(b.mu);
   GatePage& p = *g.page;
-  if (!p.held[g.slot]) return;
-  p.held[g.slot] = false;
-  --p.held_now;
+  if (!unhold_locked(p, g.slot)) return;
   write_locked(b, p, g.slot);
 }
 
