@@ -561,10 +561,14 @@ TEST_F(DaemonTest, CommandLineRefusesAnotherUsersSocket) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
   ASSERT_EQ(chmod(dir_.c_str(), 01777), 0);  // like /tmp: anyone may make a socket here
   const std::string fake = dir_ + "/fake.sock";
+  // A copy the other user can reach: the build tree may be private.
+  const std::string daemon = dir_ + "/xschedd";
+  std::filesystem::copy_file(XSCHEDD_PATH, daemon);
+  ASSERT_EQ(chmod(daemon.c_str(), 0755), 0);
   const pid_t impostor = fork();
   if (impostor == 0) {
     if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(10);
-    execl(XSCHEDD_PATH, XSCHEDD_PATH, "--socket", fake.c_str(), "--log-level", "error", static_cast<char*>(nullptr));
+    execl(daemon.c_str(), daemon.c_str(), "--socket", fake.c_str(), "--log-level", "error", static_cast<char*>(nullptr));
     _exit(127);
   }
   const bool up = eventually([&] { return access(fake.c_str(), F_OK) == 0; }, 3s);
