@@ -6,7 +6,8 @@ process that never touches the GPU. Contents:
 - where things are: repo_root(), default_xsched()
 - what ran where: driver_version(), device_string(), command_line(), now_iso()
 - statistics: median(), percentile(), mean(), geomean()
-- output: write_json(), write_summary(), format_table(), bar_chart()
+- output: write_json(), write_summary(), format_table(), bar_chart(), cdf_panels()
+- xsched around programs: xsched_run_prefix(), XschedDaemon
 - long-lived worker processes speaking JSON lines: JsonWorker (parent side), serve() (worker side)
 """
 from __future__ import annotations
@@ -225,6 +226,93 @@ def bar_chart(path: Path, labels: Sequence[str], values: Sequence[float], title:
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return True
+
+
+def cdf_panels(path: Path, panels: Sequence[tuple[str, Mapping[str, Sequence[float]]]], xlabel: str,
+               title: str, log_x: bool = True) -> bool:
+    """Save latency CDFs side by side: one panel per (panel title, {label: samples}).
+
+    Returns False, with a message on stderr, when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception as exc:  # ImportError, or a broken backend
+        print(f"note: matplotlib unavailable ({exc}); no plot written to {path}", file=sys.stderr)
+        return False
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5.5 * max(1, len(panels)), 4.2), squeeze=False)
+    for ax, (panel_title, series) in zip(axes[0], panels):
+        for label, values in series.items():
+            xs = sorted(v for v in values if v is not None and math.isfinite(v) and (v > 0 or not log_x))
+            if not xs:
+                continue
+            ys = [(i + 1) / len(xs) for i in range(len(xs))]
+            ax.step(xs, ys, where="post", label=f"{label} (n={len(xs)})", linewidth=1.2)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("fraction of requests")
+        ax.set_title(panel_title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# xsched around a benchmark's programs
+# ---------------------------------------------------------------------------------------------
+
+
+def xsched_run_prefix(xsched: Path, level: int, extra: Sequence[str] = ()) -> list[str]:
+    """`xsched run --quiet --level L <extra> --`: what goes in front of a program's command line."""
+    return [str(xsched), "run", "--quiet", "--level", str(level), *extra, "--"]
+
+
+class XschedDaemon:
+    """xschedd on a private socket for the length of a `with` block (the socket path is .socket).
+
+    Raises WorkerError if it does not start listening within `timeout` seconds.
+    """
+
+    def __init__(self, xschedd: Path, workdir: Path, args: Sequence[str] = (), timeout: float = 10.0) -> None:
+        self.socket = str(Path(workdir) / "xschedd.sock")
+        self.log_path = Path(workdir) / "xschedd.log"
+        self.argv = [str(xschedd), "--socket", self.socket, "--log-level", "info", *args]
+        self.timeout = timeout
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+
+    def __enter__(self) -> "XschedDaemon":
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while not Path(self.socket).exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise WorkerError(f"xschedd did not start: {shlex.join(self.argv)}\n"
+                                  f"{self.log_path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+        return self
+
+    def env(self) -> dict[str, str]:
+        """The environment that makes xsched's programs register with this daemon."""
+        return {"XSCHED_SCHEDULER": "daemon", "XSCHED_SOCKET": self.socket}
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
 
 
 # ---------------------------------------------------------------------------------------------

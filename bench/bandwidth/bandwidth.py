@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Bandwidth benchmark: two non-stop jobs sharing one GPU at 75/25 and 50/50.
+
+    python3 bench/bandwidth/bandwidth.py [--quick] [--xsched build/release/xsched] [--out DIR]
+                                         [--seconds S] [--rounds N] [--level 2] [--timeslice-us T]
+    python3 bench/bandwidth/bandwidth.py --replot DIR/raw.json
+    (--append --first-round N adds rounds to an earlier run's raw.json in --out)
+
+Each job is a process running ResNet-50 at batch 32 back to back (bench/priority/workload.py's
+low role), so a job's throughput measures its share of the GPU. Runs, every round, in a rotated
+order:
+
+    alone        one job alone, natively: the standalone throughput
+    native       two jobs natively (the GPU's own time slicing)
+    xsched_75_25 two jobs under `xsched run --level L` registered with one xschedd
+                 (--policy bandwidth --timeslice-us T), with --share 3 and --share 1
+    xsched_50_50 the same with --share 1 and --share 1
+
+Both jobs start, warm up and say READY; the window of --seconds starts 2 s later. A job's achieved
+share is its throughput over the sum of both; total throughput is that sum over the standalone
+throughput. Targets: shares within 2 points of those asked for, total >= 0.985.
+
+Outputs in --out (default bench/results/bandwidth): raw.json, table.md (also printed),
+bandwidth.png (achieved shares and total throughput per variant), summary.json (flat:
+share_error_points_75_25, total_throughput_ratio_75_25, and the same for 50_50 and native).
+Exit code: 0 all runs ok, 1 some failed, 2 bad arguments, 77 no GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+import benchlib  # noqa: E402
+
+WORKLOAD = Path(__file__).resolve().parents[1] / "priority" / "workload.py"
+EXIT_NO_GPU = 77
+SETTLE_S = 2.0
+#: run key -> the shares asked for (None: no xsched).
+VARIANTS: dict[str, Optional[tuple[int, int]]] = {"native": None, "xsched_75_25": (3, 1), "xsched_50_50": (1, 1)}
+TARGET_ERROR_POINTS = 2.0
+TARGET_TOTAL = 0.985
+
+
+class RunFailed(RuntimeError):
+    """A job failed; the message says which and why."""
+
+
+def run_jobs(a: argparse.Namespace, shares: Optional[tuple[int, ...]], jobs: int, workdir: Path,
+             key: str) -> dict[str, Any]:
+    """Start `jobs` jobs, measure their throughput over one window, stop them."""
+    env = dict(os.environ)
+    daemon: Optional[benchlib.XschedDaemon] = None
+    if shares is not None:
+        daemon = benchlib.XschedDaemon(a.xschedd, workdir, ["--policy", "bandwidth", "--timeslice-us",
+                                                            str(a.timeslice_us)]).__enter__()
+        env.update(daemon.env())
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = []
+    try:
+        for j in range(jobs):
+            cmd = [sys.executable, str(WORKLOAD), "--roles", "low", "--until-stdin-closes"]
+            if shares is not None:
+                cmd = benchlib.xsched_run_prefix(a.xsched, a.level, ["--share", str(shares[j])]) + cmd
+            logs.append(open(workdir / f"{key}_job{j}.log", "wb"))
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logs[-1], env=env))
+        for j, p in enumerate(procs):
+            assert p.stdout is not None
+            if p.stdout.readline().decode(errors="replace").strip() != "READY":
+                p.wait(timeout=60)
+                if p.returncode == EXIT_NO_GPU:
+                    raise RunFailed("no GPU")
+                raise RunFailed(f"job {j} did not start (exit {p.returncode}): "
+                                f"{(workdir / f'{key}_job{j}.log').read_text(errors='replace')[-1500:]}")
+        time.sleep(SETTLE_S)
+        registered = None
+        if daemon is not None:
+            out = subprocess.run([str(a.xsched), "list", "--json", "--socket", daemon.socket], capture_output=True,
+                                 text=True, timeout=10, check=False).stdout
+            registered = len(json.loads(out).get("processes", [])) if out.strip() else 0
+            if registered < jobs:
+                raise RunFailed(f"only {registered} of {jobs} jobs registered with xschedd")
+        t0 = time.monotonic()
+        time.sleep(a.seconds)
+        t1 = time.monotonic()
+        done = []
+        for j, p in enumerate(procs):
+            assert p.stdin is not None and p.stdout is not None
+            p.stdin.close()
+            lines = p.stdout.read().decode(errors="replace").strip().splitlines()
+            p.wait(timeout=120)
+            if p.returncode != 0 or not lines:
+                raise RunFailed(f"job {j} exit {p.returncode}")
+            res = json.loads(lines[-1])
+            done.append(res["low"]["done"])
+            gpu = res.get("gpu", "?"), res.get("cuda")
+        rates = [sum(1 for t in d if t0 <= t <= t1) / (t1 - t0) for d in done]
+        return {"rates": rates, "window": [t0, t1], "registered": registered, "gpu": gpu[0], "cuda": gpu[1]}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for f in logs:
+            f.close()
+        if daemon is not None:
+            daemon.__exit__(None, None, None)
+
+
+def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Table, plot and summary.json from raw; returns the summary."""
+    by_key: dict[str, list[list[float]]] = {}
+    for r in raw["runs"]:
+        if r.get("ok"):
+            by_key.setdefault(r["key"], []).append(r["result"]["rates"])
+    alone = benchlib.median([rates[0] for rates in by_key.get("alone", [])])
+    summary: dict[str, Any] = {"device": raw["device"], "command": raw["command"], "date": raw["date"],
+                               "throughput_alone": round(alone, 2) if alone == alone else None}
+    rows = [["alone", "-", f"{alone:.1f}", "-", "-", "1.000", str(len(by_key.get("alone", [])))]]
+    labels, shares_plot, totals = [], [], []
+    for key, asked in VARIANTS.items():
+        runs = by_key.get(key)
+        if not runs:
+            continue
+        share0 = benchlib.median([r[0] / sum(r) for r in runs if sum(r) > 0])
+        total = benchlib.median([sum(r) / alone for r in runs])
+        want = asked[0] / sum(asked) if asked else 0.5
+        err = abs(share0 - want) * 100
+        name = key.replace("xsched_", "")
+        summary[f"share_error_points_{name}"] = round(err, 2)
+        summary[f"total_throughput_ratio_{name}"] = round(total, 4)
+        summary[f"achieved_share_first_{name}"] = round(share0, 4)
+        rows.append([key, f"{want * 100:.0f}/{(1 - want) * 100:.0f}",
+                     " + ".join(f"{benchlib.median([r[i] for r in runs]):.1f}" for i in range(2)),
+                     f"{share0 * 100:.1f}/{(1 - share0) * 100:.1f}", f"{err:.2f}", f"{total:.3f}", str(len(runs))])
+        labels.append(key)
+        shares_plot.append(share0)
+        totals.append(total)
+    table = benchlib.format_table(["run", "asked", "it/s", "achieved", "error (points)", "total / alone", "runs"],
+                                  rows)
+    (out / "table.md").write_text(f"# Bandwidth benchmark\n\n{raw['device']}; {raw['date']}\n\n`{raw['command']}`\n\n"
+                                  f"Targets: error <= {TARGET_ERROR_POINTS} points, total >= {TARGET_TOTAL}.\n\n"
+                                  "```\n" + table + "\n```\n")
+    print(table)
+    plot(out / "bandwidth.png", labels, shares_plot, totals, [VARIANTS[k] for k in labels], raw["device"])
+    benchlib.write_summary(out, summary)
+    return summary
+
+
+def plot(path: Path, labels: list[str], shares: list[float], totals: list[float],
+         asked: list[Optional[tuple[int, int]]], device: str) -> None:
+    """Achieved share of the first job (with the share asked for) and total throughput, per variant."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception as exc:
+        print(f"note: matplotlib unavailable ({exc}); no plot written to {path}", file=sys.stderr)
+        return
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    xs = list(range(len(labels)))
+    ax1.bar(xs, [s * 100 for s in shares], color="#4C72B0", label="achieved")
+    ax1.scatter(xs, [(a[0] / sum(a) * 100) if a else 50 for a in asked], color="#C44E52", marker="_", s=600,
+                label="asked", zorder=3)
+    ax1.set_ylabel("first job's share of the GPU (%)")
+    ax1.set_ylim(0, 100)
+    ax1.legend(fontsize=8)
+    ax2.bar(xs, totals, color="#55A868")
+    ax2.axhline(TARGET_TOTAL, linestyle="--", color="#C44E52", label=f"target {TARGET_TOTAL}")
+    ax2.set_ylabel("total throughput / one job alone")
+    ax2.set_ylim(min(totals + [TARGET_TOTAL]) - 0.05, max(totals + [1.0]) + 0.03)
+    ax2.legend(fontsize=8)
+    for ax in (ax1, ax2):
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels, rotation=20)
+    fig.suptitle(f"Two ResNet-50 bs32 jobs\n{device}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--xsched", type=Path, default=benchlib.default_xsched())
+    ap.add_argument("--xschedd", type=Path, default=None, help="default: beside --xsched")
+    ap.add_argument("--out", type=Path, default=benchlib.repo_root() / "bench" / "results" / "bandwidth")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--level", type=int, choices=(1, 2), default=2)
+    ap.add_argument("--timeslice-us", type=int, default=10000)
+    ap.add_argument("--quick", action="store_true", help="one round of 5 s windows")
+    ap.add_argument("--replot", type=Path)
+    ap.add_argument("--append", action="store_true", help="add this call's rounds to --out's raw.json")
+    ap.add_argument("--first-round", type=int, default=0, help="number of the first round (with --append)")
+    a = ap.parse_args()
+    if a.replot:
+        report(json.loads(a.replot.read_text()), a.replot.parent)
+        return 0
+    if a.quick:
+        a.seconds, a.rounds = 5.0, 1
+    a.xsched = a.xsched.resolve()
+    a.xschedd = (a.xschedd or a.xsched.parent / "xschedd").resolve()
+    for tool in (a.xsched, a.xschedd):
+        if not tool.exists():
+            print(f"{tool} not found (build with: cmake --preset release && cmake --build --preset release)",
+                  file=sys.stderr)
+            return 2
+    a.out.mkdir(parents=True, exist_ok=True)
+    keys = ["alone"] + list(VARIANTS)
+    raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),
+                           "seconds": a.seconds, "level": a.level, "timeslice_us": a.timeslice_us, "runs": []}
+    if a.append and (a.out / "raw.json").exists():
+        raw = json.loads((a.out / "raw.json").read_text())
+        raw["command"] += " ; " + benchlib.command_line()
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="xsched-bandwidth-") as tmp:
+        for rnd in range(a.first_round, a.first_round + a.rounds):
+            order = keys[rnd % len(keys):] + keys[:rnd % len(keys)]
+            for key in order:
+                t = time.monotonic()
+                entry: dict[str, Any] = {"key": key, "round": rnd}
+                try:
+                    res = run_jobs(a, None if key == "alone" else VARIANTS[key], 1 if key == "alone" else 2,
+                                   Path(tmp), key)
+                    entry.update(ok=True, result=res)
+                    raw["device"] = raw["device"] or benchlib.device_string(res["gpu"], res["cuda"])
+                except (RunFailed, benchlib.WorkerError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
+                    failed += 1
+                    entry.update(ok=False, error=str(exc))
+                    print(f"{key}: FAILED: {exc}", file=sys.stderr)
+                    if "no GPU" in str(exc) and failed == len(raw["runs"]) + 1:
+                        return EXIT_NO_GPU
+                raw["runs"].append(entry)
+                print(f"round {rnd} {key}: {'ok' if entry['ok'] else 'failed'} ({time.monotonic() - t:.0f} s)",
+                      file=sys.stderr, flush=True)
+    benchlib.write_json(a.out / "raw.json", raw, indent=None)
+    report(raw, a.out)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
