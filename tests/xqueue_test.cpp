@@ -302,6 +302,97 @@ TEST(XQueue, ADeferredLaunchFailureIsStickyAndNothingHangs) {
   EXPECT_EQ(info.error, XS_ERR_PLATFORM);
 }
 
+std::shared_ptr<XQueue> make_backpressured_queue(ManualHwQueue& hw, uint32_t limit, int64_t wait_ns) {
+  XQueueOptions o;
+  o.window = 4;
+  o.backpressure = limit;
+  o.backpressure_wait_ns = wait_ns;
+  std::shared_ptr<XQueue> q;
+  EXPECT_EQ(XQueue::create(hw.hw_queue(), o, &q), XS_OK);
+  return q;
+}
+
+// Back-pressure: a thread whose queue is held stops producing once `limit`
+// commands wait, until the queue runs again; a running queue never waits.
+TEST(XQueue, BackpressureHoldsTheSubmitterOfAFullHeldQueueUntilResume) {
+  ManualHwQueue hw;
+  auto q = make_backpressured_queue(hw, 3, 60'000'000'000);
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);  // running: never waits
+  while (q->launched() < q->submitted()) hw.complete_all();
+  hw.complete_all();
+  ASSERT_EQ(q->wait_all(-1), XS_OK);
+  ASSERT_EQ(q->suspend(kHoldUser, false), XS_OK);
+  const uint64_t before = q->submitted();
+  std::atomic<int> submitted{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+      submitted.fetch_add(1);
+    }
+  });
+  // The third held command fills the queue: its submit returns only after resume.
+  ASSERT_TRUE(eventually([&] { return q->submitted() == before + 3; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(submitted.load(), 2);
+  EXPECT_EQ(q->submitted(), before + 3);
+  ASSERT_EQ(q->resume(kHoldUser), XS_OK);
+  for (int i = 0; i < 100 && submitted.load() < 6; ++i) {
+    hw.complete_all();
+    std::this_thread::sleep_for(1ms);
+  }
+  producer.join();
+  EXPECT_EQ(submitted.load(), 6);
+  while (q->launched() < q->submitted()) hw.complete_all();
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+}
+
+TEST(XQueue, BackpressureWaitIsBoundedAndEndsAtFlushOrClose) {
+  ManualHwQueue hw;
+  auto q = make_backpressured_queue(hw, 2, 30'000'000);
+  ASSERT_EQ(q->suspend(kHoldUser, false), XS_OK);
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  // Full and held: the wait ends at its bound, the command is kept.
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(q->submit(kernel(), nullptr), XS_OK);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, 25ms);
+  EXPECT_LT(waited, 5s);
+  EXPECT_EQ(q->submitted(), 2u);
+  EXPECT_EQ(hw.launched(), 0u);
+
+  // A flush from another thread launches what was held: the waiting submit returns.
+  ManualHwQueue hw2;
+  auto q2 = make_backpressured_queue(hw2, 2, 60'000'000'000);
+  ASSERT_EQ(q2->suspend(kHoldUser, false), XS_OK);
+  ASSERT_EQ(q2->submit(kernel(), nullptr), XS_OK);
+  std::atomic<bool> returned{false};
+  std::thread producer([&] {
+    EXPECT_EQ(q2->submit(kernel(), nullptr), XS_OK);
+    returned = true;
+  });
+  std::this_thread::sleep_for(30ms);
+  EXPECT_FALSE(returned.load());
+  EXPECT_EQ(q2->flush(), XS_OK);
+  ASSERT_TRUE(eventually([&] { return returned.load(); }));
+  producer.join();
+
+  // Closing the queue ends a wait too.
+  ASSERT_EQ(q2->submit(kernel(), nullptr), XS_OK);
+  std::thread producer2([&] { q2->submit(kernel(), nullptr); });
+  std::this_thread::sleep_for(20ms);
+  q2->close();
+  producer2.join();
+  hw.complete_all();
+  q->resume(kHoldUser);
+  while (q->launched() < q->submitted()) hw.complete_all();
+  hw.complete_all();
+  EXPECT_EQ(q->wait_all(-1), XS_OK);
+  while (q2->launched() < q2->submitted()) hw2.complete_all();
+  hw2.complete_all();
+  EXPECT_EQ(q2->wait_all(-1), XS_OK);
+}
+
 TEST(XQueue, FlushLaunchesThroughASuspension) {
   ManualHwQueue hw;
   auto q = make_queue(hw, 2);
@@ -414,6 +505,10 @@ TEST(XQueue, RejectsBadOptions) {
   o = XQueueOptions{};
   o.hints.share = 0;
   EXPECT_EQ(XQueue::create(hw2.hw_queue(), o, &q), XS_ERR_INVALID_ARG);
+  ManualHwQueue hw3;
+  o = XQueueOptions{};
+  o.backpressure_wait_ns = -1;
+  EXPECT_EQ(XQueue::create(hw3.hw_queue(), o, &q), XS_ERR_INVALID_ARG);
   EXPECT_EQ(XQueue::create(HwQueue{}, XQueueOptions{}, &q), XS_ERR_INVALID_ARG);
 }
 

@@ -146,6 +146,7 @@ XS_API void xs_queue_info_init(xs_queue_info_t* info) {
 
 XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, const xs_queue_config_t* cfg,
                                    xs_queue_t* out) {
+    opts.backpressure = c.backpressure;
   return guarded(__func__, [&] {
     if (out == nullptr) return XS_ERR_INVALID_ARG;
     if (cfg != nullptr && cfg->struct_size < sizeof(xs_queue_config_t)) return XS_ERR_INVALID_ARG;

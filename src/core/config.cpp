@@ -122,6 +122,8 @@ constexpr Var kVars[] = {
     {"XSCHED_WINDOW", parse_int<&Config::window, 1, 65536>, "commands in flight per queue at Level 1"},
     {"XSCHED_GATED_WINDOW", parse_int<&Config::gated_window, 1, 65536>, "commands in flight per queue at Level 2"},
     {"XSCHED_WINDOW_US", parse_int<&Config::window_ns, 0, 10'000'000, 1000>, "device time in flight per queue"},
+    {"XSCHED_BACKPRESSURE", parse_int<&Config::backpressure, 0, 65536>,
+     "commands a held queue buffers before a submit waits (0: never)"},
     {"XSCHED_PRIORITY", parse_int<&Config::priority, -1'000'000, 1'000'000>, "priority hint of new queues"},
     {"XSCHED_SHARE", parse_int<&Config::share, 1, 1'000'000>, "bandwidth share of new queues"},
     {"XSCHED_TIMESLICE_US", parse_int<&Config::timeslice_ns, 100, 10'000'000, 1000>, "bandwidth policy timeslice"},

@@ -23,6 +23,7 @@ struct Config {
   uint32_t window = 8;                      // XSCHED_WINDOW: commands in flight at Level 1, 1..65536
   uint32_t gated_window = 32;               // XSCHED_GATED_WINDOW: commands in flight at Level 2, 1..65536
   int64_t window_ns = 0;                    // XSCHED_WINDOW_US: device time in flight, 0 = no limit
+  uint32_t backpressure = 0;                // XSCHED_BACKPRESSURE: held commands before a submit waits, 0 = never
   int32_t priority = 0;                     // XSCHED_PRIORITY: -1000000..1000000
   uint32_t share = 1;                       // XSCHED_SHARE: 1..1000000
   int64_t timeslice_ns = 2'000'000;         // XSCHED_TIMESLICE_US: 100..10000000 (µs)

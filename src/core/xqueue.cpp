@@ -42,7 +42,7 @@ xs_result_t XQueue::create(HwQueue hw, const XQueueOptions& opts, std::shared_pt
     if (hw.ops != nullptr && hw.ops->release != nullptr) hw.ops->release(hw.ctx);
   };
   const xs_level_t supported = max_level(hw);
-  if (out == nullptr || supported == XS_LEVEL_AUTO || opts.window < 1 || opts.window_ns < 0 ||
+  if (out == nullptr || supported == XS_LEVEL_AUTO || opts.window < 1 || opts.window_ns < 0 || opts.backpressure_wait_ns < 0 ||
       opts.level < XS_LEVEL_AUTO || opts.level > XS_LEVEL_INTERRUPT || !valid_hints(opts.hints)) {
     release_hw();
     return XS_ERR_INVALID_ARG;
@@ -83,6 +83,8 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       // while the first completes, without a sync per command.
       sync_interval_(std::max<uint32_t>(1, opts.window / 2)),
       device_(opts.device),
+      backpressure_(opts.backpressure),
+      backpressure_wait_ns_(opts.backpressure_wait_ns),
       hints_(opts.hints) {}
 
 XQueue::~XQueue() {
@@ -100,6 +102,7 @@ void XQueue::close() {
   launch_pending_locked();
   worker_cv_.notify_one();
   done_cv_.notify_all();
+  room_cv_.notify_all();
 }
 
 bool XQueue::can_launch_locked(const Command& c) const {
@@ -163,6 +166,7 @@ xs_result_t XQueue::flush(uint64_t through) {
 }
 
 void XQueue::flush_locked(uint64_t through) {
+  room_cv_.notify_all();
   // Launched behind a held hardware queue, commands would stay in the native
   // queue; enough of them fill it, and the launch then blocks while holding
   // this queue's lock, which the release needs. So a held queue at Level 2
@@ -181,6 +185,7 @@ xs_result_t XQueue::expedite(uint64_t through) {
 }
 
 void XQueue::expedite_locked(uint64_t through) {
+  room_cv_.notify_all();
   through = std::min(through, submitted_);
   const bool more = completed_ < through && expedite_through_ < through;
   if (more) {
@@ -239,7 +244,18 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   // The launch happened first: a high-priority queue never waits for the
   // scheduler to react to it.
   if (became_ready) notify_listener();
+  if (backpressure_ != 0) wait_for_room();
   return XS_OK;
+}
+
+void XQueue::wait_for_room() {
+  std::unique_lock lk(mu_);
+  const auto held_full = [&] { return holds_ != 0 && !closing_ && pending_.size() >= backpressure_; };
+  if (!held_full()) return;
+  // Bounded: a thread that waits here while holding something the queue's
+  // release depends on (a lock an urgent thread needs) delays it, never
+  // deadlocks it.
+  room_cv_.wait_for(lk, std::chrono::nanoseconds(backpressure_wait_ns_), [&] { return !held_full(); });
 }
 
 void XQueue::commit_submit_locked(Command* c) {
@@ -434,6 +450,7 @@ xs_result_t XQueue::resume(HoldBy by) {
     launch_pending_locked();
     worker_cv_.notify_one();
     done_cv_.notify_all();
+    room_cv_.notify_all();
   }
   return XS_OK;
 }

@@ -11,7 +11,7 @@
 // at once. While the queue runs and nothing is buffered, submit launches in
 // the caller's thread (no hand-off); a per-queue worker thread tracks
 // completions and launches what was buffered. Submit never blocks because the
-// queue is suspended.
+// queue is suspended, unless back-pressure is asked for (XQueueOptions).
 #pragma once
 
 #include <atomic>
@@ -45,6 +45,14 @@ struct XQueueOptions {
   int64_t window_ns = 0;             // estimated device time in flight at most; 0 = no limit
   xs_hints_t hints{0, 1, 0, 0};
   int32_t device = -1;               // the device's ordinal, for display (-1: unknown)
+  // Back-pressure: a submit that leaves at least this many commands held back
+  // in a suspended queue waits (up to backpressure_wait_ns) until the queue
+  // runs again or has room, so that a thread whose work is held stops
+  // producing more. 0: submit never waits (the default). For threads that
+  // submit without holding a lock that urgent threads need (PyTorch releases
+  // Python's GIL around its operations).
+  uint32_t backpressure = 0;
+  int64_t backpressure_wait_ns = 50'000'000;
 };
 
 // Who holds a queue suspended; it runs only when nobody does.
@@ -190,6 +198,7 @@ class XQueue {
   void release_hardware_locked();
   void worker_main();
   void notify_listener();
+  void wait_for_room();
   xs_result_t wait_until_completed(std::unique_lock<std::mutex>& lk, uint64_t seq, int64_t timeout_ns);
 
   const uint64_t id_;
@@ -199,10 +208,13 @@ class XQueue {
   const int64_t window_ns_;
   const uint32_t sync_interval_;  // every n-th launched command is a sync point
   const int32_t device_;
+  const uint32_t backpressure_;
+  const int64_t backpressure_wait_ns_;
 
   mutable std::mutex mu_;
   std::condition_variable worker_cv_;  // work for the worker
   std::condition_variable done_cv_;    // completions, drains
+  std::condition_variable room_cv_;    // a held queue ran again or launched what it held (back-pressure)
   CommandPool pool_;
   CommandFifo pending_;
   CommandFifo in_flight_;

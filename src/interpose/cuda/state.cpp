@@ -141,6 +141,7 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   if (o.level != cfg.level && cfg.level != XS_LEVEL_AUTO) warn_level_lowered(cfg.level, o.level);
   o.window = o.level >= XS_LEVEL_DEACTIVATE ? cfg.gated_window : cfg.window;
   o.window_ns = cfg.window_ns;
+  o.backpressure = cfg.backpressure;
   if (d->cuCtxGetDevice != nullptr) {
     // For `xsched list`: the stream's context, not the calling thread's.
     cuda::ContextScope scope(*d, ctx);
