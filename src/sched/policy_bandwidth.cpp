@@ -12,60 +12,83 @@ BandwidthPolicy::State* BandwidthPolicy::find(uint64_t id) {
   return nullptr;
 }
 
-void BandwidthPolicy::added(const QueueView& q, int64_t) {
-  if (find(q.id) == nullptr) states_.push_back({q.id, 0.0, false});
+void BandwidthPolicy::added(const QueueView& q, int64_t now_ns) {
+  if (find(q.id) == nullptr) states_.push_back({q.id, 0.0, false, now_ns});
 }
 
 void BandwidthPolicy::removed(uint64_t id) {
   std::erase_if(states_, [id](const State& s) { return s.id == id; });
   if (current_ == id) current_ = 0;
+  if (running_ == id) running_ = 0;
 }
 
 int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
-  // Charge the queue whose turn it was for the time since the last decision.
+  // Charge the queue that ran (the turn's owner, or another one filling in
+  // while the owner was idle) for the time since the last decision.
   for (const QueueView& q : queues) {
-    if (q.id == current_) {
+    if (q.id == running_) {
       if (State* s = find(q.id)) s->vtime += static_cast<double>(now_ns - last_ns_) / q.hints.share;
     }
   }
   last_ns_ = now_ns;
 
-  // A queue that just became ready starts level with those already ready.
+  // A queue that comes back from a pause starts level with those already
+  // ready: a pause banks no time. A gap shorter than a turn is no pause: a
+  // job that synchronises between iterations is idle for microseconds each
+  // time, and levelling it then would hand its share to the others.
   double floor = std::numeric_limits<double>::infinity();
   for (const QueueView& q : queues) {
     const State* s = find(q.id);
     if (q.ready && s != nullptr && s->was_ready) floor = std::min(floor, s->vtime);
   }
-  const QueueView* keep = nullptr;
-  const QueueView* best = nullptr;
+  // Turns go to the most owed queue among those ready or idle for less than
+  // a turn (about to submit again: a turn boundary that falls in such a gap
+  // must not pass the queue over); the most owed ready one runs whenever the
+  // turn's owner is idle.
+  const QueueView* owner = nullptr;
+  const QueueView* best = nullptr;  // for the next turn
+  const QueueView* filler = nullptr;
   double best_vtime = std::numeric_limits<double>::infinity();
+  double filler_vtime = std::numeric_limits<double>::infinity();
   for (const QueueView& q : queues) {
     State* s = find(q.id);
     if (s == nullptr) continue;
-    if (q.ready && !s->was_ready && floor != std::numeric_limits<double>::infinity()) {
+    if (q.ready && !s->was_ready && now_ns - s->idle_since_ns >= slice_of(q) &&
+        floor != std::numeric_limits<double>::infinity()) {
       s->vtime = std::max(s->vtime, floor);
     }
+    if (!q.ready && s->was_ready) s->idle_since_ns = now_ns;
     s->was_ready = q.ready;
-    if (!q.ready) continue;
-    if (q.id == current_ && now_ns < turn_end_ns_) keep = &q;
-    if (s->vtime < best_vtime) {
+    if (q.id == current_) owner = &q;
+    if (q.ready && s->vtime < filler_vtime) {
+      filler_vtime = s->vtime;
+      filler = &q;
+    }
+    if ((q.ready || now_ns - s->idle_since_ns < slice_of(q)) && s->vtime < best_vtime) {
       best_vtime = s->vtime;
       best = &q;
     }
   }
 
-  if (best == nullptr) {  // nothing ready: let whoever submits start at once
+  if (filler == nullptr) {  // nothing ready: let whoever submits start at once
     current_ = 0;
+    running_ = 0;
     for (QueueView& q : queues) q.run = true;
     return 0;
   }
-  if (keep == nullptr) {
-    current_ = best->id;
-    const int64_t slice = best->hints.timeslice_ns > 0 ? best->hints.timeslice_ns : default_timeslice_ns_;
-    turn_end_ns_ = now_ns + slice;
+  if (owner == nullptr || now_ns >= turn_end_ns_) {
+    owner = best != nullptr ? best : filler;
+    current_ = owner->id;
+    turn_end_ns_ = now_ns + slice_of(*owner);
   }
-  for (QueueView& q : queues) q.run = q.id == current_;
+  // The turn stays with its owner to its end, its idle gaps filled.
+  running_ = owner->ready ? owner->id : filler->id;
+  for (QueueView& q : queues) q.run = q.id == running_;
   return turn_end_ns_;
+}
+
+int64_t BandwidthPolicy::slice_of(const QueueView& q) const {
+  return q.hints.timeslice_ns > 0 ? q.hints.timeslice_ns : default_timeslice_ns_;
 }
 
 }  // namespace xsched

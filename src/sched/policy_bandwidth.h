@@ -1,7 +1,10 @@
 // Bandwidth partition: ready queues take turns of one timeslice each, and the
 // turns go to whichever has used the least time for its share (stride
 // scheduling on measured time). Over many turns each ready queue receives
-// time in proportion to its share; a queue that was idle does not bank time.
+// time in proportion to its share; a queue that paused for a turn or longer
+// does not bank time. A turn stays with its owner while the owner is briefly
+// idle (between two of its submissions); another queue fills in meanwhile,
+// and pays for the time it gets.
 #pragma once
 
 #include <vector>
@@ -23,12 +26,15 @@ class BandwidthPolicy final : public Policy {
     uint64_t id;
     double vtime;  // ns of device turn divided by share
     bool was_ready;
+    int64_t idle_since_ns;  // when it last turned idle
   };
   State* find(uint64_t id);
+  int64_t slice_of(const QueueView& q) const;
 
   const int64_t default_timeslice_ns_;
   std::vector<State> states_;
   uint64_t current_ = 0;  // the queue whose turn it is; 0 = none
+  uint64_t running_ = 0;  // the queue let run at the last decision (the owner, or one filling in)
   int64_t turn_end_ns_ = 0;
   int64_t last_ns_ = 0;
 };
