@@ -47,7 +47,7 @@ def commands(name: str, a: argparse.Namespace, out: Path) -> list[str]:
             (["--quick"] if a.quick else [])
     if name == "preempt":
         return [py, str(ROOT / "bench/preempt/preempt.py"), "--build", "--xsched", xsched, "--out", str(out)] + \
-            (["--samples", "60", "--rounds", "1"] if a.quick else [])
+            (["--t-us", "500", "--samples", "60", "--rounds", "1"] if a.quick else [])
     if name == "overhead":
         return [py, str(ROOT / "bench/overhead/overhead.py"), "--xsched", xsched, "--out", str(out)] + \
             (["--quick", "--rounds", "2", "--iters", "8"] if a.quick else [])
@@ -73,13 +73,15 @@ def targets(name: str, summary: dict[str, Any]) -> list[tuple[str, Any, str, Opt
     rows: list[tuple[str, Any, str, Optional[bool]]] = []
 
     def add(key: str, text: str, test: Callable[[float], bool]) -> None:
-        v = summary.get(key)
+        if key not in summary:
+            return  # not measured in this run (--quick runs fewer)
+        v = summary[key]
         ok = None if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) else test(v)
         rows.append((key, v, text, ok))
 
     if name == "priority":
         for d in ("inprocess", "crossprocess"):
-            for v in ("native", "streamprio", "level1", "level2"):
+            for v in ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp"):
                 if f"high_p50_ratio_{d}_{v}" not in summary:
                     continue
                 # Targets apply to xsched's variants; the baselines are shown against the same bar.

@@ -48,6 +48,10 @@ else
   [ "$out" = "0 4" ]; check "run --quiet turns the announcement off and keeps the user's connections" $?
   out=$("$xsched" run --gated-window 0 -- true 2>&1); rc=$?
   [ $rc -eq 2 ]; check "run rejects a zero Level 2 window" $?
+  out=$("$xsched" run --backpressure 16 -- sh -c 'echo "$XSCHED_BACKPRESSURE"' 2>&1)
+  [ "$out" = "16" ]; check "run sets the back-pressure" $?
+  out=$("$xsched" run --backpressure -1 -- true 2>&1); rc=$?
+  [ $rc -eq 2 ]; check "run rejects a negative back-pressure" $?
 fi
 
 [ $fail -eq 0 ] && echo "cli_test: all passed" || echo "cli_test: failures"

@@ -196,7 +196,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--level", type=int, choices=(1, 2), default=2)
     ap.add_argument("--timeslice-us", type=int, default=10000)
-    ap.add_argument("--quick", action="store_true", help="one round of 5 s windows")
+    ap.add_argument("--quick", action="store_true", help="one round of 5 s windows: alone and 75/25 only")
     ap.add_argument("--replot", type=Path)
     ap.add_argument("--append", action="store_true", help="add this call's rounds to --out's raw.json")
     ap.add_argument("--first-round", type=int, default=0, help="number of the first round (with --append)")
@@ -214,7 +214,7 @@ def main() -> int:
                   file=sys.stderr)
             return 2
     a.out.mkdir(parents=True, exist_ok=True)
-    keys = ["alone"] + list(VARIANTS)
+    keys = ["alone"] + (["xsched_75_25"] if a.quick else list(VARIANTS))
     raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),
                            "seconds": a.seconds, "level": a.level, "timeslice_us": a.timeslice_us, "runs": []}
     if a.append and (a.out / "raw.json").exists():

@@ -3,7 +3,7 @@
 
     python3 bench/priority/priority.py [--quick] [--xsched build/release/xsched] [--out DIR]
                                        [--seconds S] [--rounds N] [--deployments inprocess,crossprocess]
-                                       [--variants native,streamprio,level1,level2]
+                                       [--variants native,streamprio,level1,level2] [--env K=V]...
     python3 bench/priority/priority.py --replot DIR/raw.json
     (--append --first-round N adds rounds to an earlier run's raw.json in --out)
 
@@ -21,6 +21,8 @@ A high-priority ResNet-18 (batch 1, one request every 20 ms) beside a low-priori
                  its queue the more urgent one; crossprocess both processes register with an
                  xschedd (priority policy) and the high one runs with --priority 10
     level2       the same at --level 2 (gates)
+    level1_bp    inprocess only: level1 with XSCHED_BACKPRESSURE=16 (a thread whose queue is held
+    level2_bp    stops in its 16th held launch until the queue runs again), and the same at level 2
 
 Every round runs every variant once, in an order rotated from round to round; samples are pooled
 per variant over the rounds. Figures: the high task's p50/p99 latency and their ratio to
@@ -57,7 +59,14 @@ HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "workload.py"
 EXIT_NO_GPU = 77
 DEPLOYMENTS = ("inprocess", "crossprocess")
-VARIANTS = ("native", "streamprio", "level1", "level2")
+VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp")
+#: Only where threads of one process share the GIL.
+INPROCESS_ONLY = ("level1_bp", "level2_bp")
+#: XSCHED_BACKPRESSURE of the _bp variants.
+BACKPRESSURE = 16
+#: --quick runs these only (with the two alone runs).
+QUICK_RUNS = ("inprocess_native", "inprocess_level2", "inprocess_level2_bp", "crossprocess_native",
+              "crossprocess_level2")
 #: DESIGN.md's targets.
 TARGET_P50 = 1.02
 TARGET_P99 = 1.05
@@ -90,13 +99,17 @@ def run_json(cmd: list[str], env: dict[str, str], timeout: float, log: Path) -> 
 
 def level_of(variant: str) -> Optional[int]:
     """1 or 2 for the xsched variants, None for the native ones."""
-    return {"level1": 1, "level2": 2}.get(variant)
+    return {"level1": 1, "level2": 2, "level1_bp": 1, "level2_bp": 2}.get(variant)
 
 
 def run_inprocess(a: argparse.Namespace, variant: str, workdir: Path) -> dict[str, Any]:
     """One process, two threads."""
     env = dict(os.environ, XSCHED_SCHEDULER="local")
     level = level_of(variant)
+    if level is not None:
+        env.update(a.xsched_env)
+    if variant.endswith("_bp"):
+        env["XSCHED_BACKPRESSURE"] = str(BACKPRESSURE)
     prio = 0 if variant == "native" else -1
     cmd = workload_cmd(a, "high,low", prio)
     if level is not None:
@@ -160,6 +173,7 @@ def run_crossprocess(a: argparse.Namespace, variant: str, workdir: Path) -> dict
     if level is not None:
         daemon = benchlib.XschedDaemon(a.xschedd, workdir, ["--policy", "priority"]).__enter__()
         env.update(daemon.env())
+        env.update(a.xsched_env)
         low_cmd = benchlib.xsched_run_prefix(a.xsched, level, ["--priority", "0"]) + low_cmd
         high_cmd = benchlib.xsched_run_prefix(a.xsched, level, ["--priority", str(HIGH_PRIORITY)]) + high_cmd
     seen: list[int] = []
@@ -327,7 +341,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--deployments", default=",".join(DEPLOYMENTS))
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--quick", action="store_true", help="one round of 4 s windows")
+    ap.add_argument("--quick", action="store_true", help="one round of 3 s windows, fewer variants")
+    ap.add_argument("--env", action="append", default=[], metavar="K=V",
+                    help="extra environment of the xsched variants' processes (repeatable)")
     ap.add_argument("--replot", type=Path, help="rebuild table, plots and summary from a raw.json")
     ap.add_argument("--append", action="store_true", help="add this call's rounds to --out's raw.json")
     ap.add_argument("--first-round", type=int, default=0, help="number of the first round (with --append)")
@@ -337,11 +353,15 @@ def main() -> int:
         report(raw, a.replot.parent)
         return 0
     if a.quick:
-        a.seconds, a.rounds = 4.0, 1
+        a.seconds, a.rounds = 3.0, 1
     deployments = [d for d in a.deployments.split(",") if d]
     variants = [v for v in a.variants.split(",") if v]
     if not set(deployments) <= set(DEPLOYMENTS) or not set(variants) <= set(VARIANTS) or a.rounds < 1:
         print(f"deployments: {DEPLOYMENTS}; variants: {VARIANTS}; rounds >= 1", file=sys.stderr)
+        return 2
+    a.xsched_env = dict(kv.split("=", 1) for kv in a.env if "=" in kv)
+    if len(a.xsched_env) != len(a.env):
+        print("--env takes K=V", file=sys.stderr)
         return 2
     a.xsched = a.xsched.resolve()
     a.xschedd = (a.xschedd or a.xsched.parent / "xschedd").resolve()
@@ -351,7 +371,10 @@ def main() -> int:
                   file=sys.stderr)
             return 2
     a.out.mkdir(parents=True, exist_ok=True)
-    runs_todo = ["alone_high", "alone_low"] + [f"{d}_{v}" for d in deployments for v in variants]
+    runs_todo = ["alone_high", "alone_low"] + [f"{d}_{v}" for d in deployments for v in variants
+                                               if d == "inprocess" or v not in INPROCESS_ONLY]
+    if a.quick:
+        runs_todo = [k for k in runs_todo if k.startswith("alone_") or k in QUICK_RUNS]
     raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),
                            "seconds": a.seconds, "period_ms": a.period_ms, "runs": []}
     if a.append and (a.out / "raw.json").exists():

@@ -25,6 +25,10 @@ const char* const kUsage =
     "  --level L        preemption level: auto, 1, 2 or 3 (XSCHED_LEVEL)\n"
     "  --window N       commands in flight per queue at level 1 (XSCHED_WINDOW)\n"
     "  --gated-window N commands in flight per queue at level 2 (XSCHED_GATED_WINDOW)\n"
+    "  --backpressure N a thread whose queue is held waits in its Nth held launch until\n"
+    "                   the queue runs again (at most 50 ms; 0, the default: never); for\n"
+    "                   threads of one Python process, so that a held one stops taking\n"
+    "                   the GIL from urgent ones (XSCHED_BACKPRESSURE)\n"
     "  --policy P       none, priority, bandwidth or deadline (XSCHED_POLICY)\n"
     "  --deadline-us D  deadline hint of the program's queues (XSCHED_DEADLINE_US)\n"
     "  --scheduler S    local, daemon or auto: whether to register with xschedd\n"
@@ -47,7 +51,7 @@ struct VarOption {
 constexpr VarOption kVarOptions[] = {
     {"--priority", "XSCHED_PRIORITY"}, {"--share", "XSCHED_SHARE"},         {"--level", "XSCHED_LEVEL"},
     {"--window", "XSCHED_WINDOW"},     {"--policy", "XSCHED_POLICY"},       {"--trace-file", "XSCHED_TRACE_FILE"},
-    {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"},
+    {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"}, {"--backpressure", "XSCHED_BACKPRESSURE"},
     {"--deadline-us", "XSCHED_DEADLINE_US"}, {"--scheduler", "XSCHED_SCHEDULER"}, {"--socket", "XSCHED_SOCKET"},
 };
 
