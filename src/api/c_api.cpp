@@ -146,7 +146,6 @@ XS_API void xs_queue_info_init(xs_queue_info_t* info) {
 
 XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, const xs_queue_config_t* cfg,
                                    xs_queue_t* out) {
-    opts.backpressure = c.backpressure;
   return guarded(__func__, [&] {
     if (out == nullptr) return XS_ERR_INVALID_ARG;
     if (cfg != nullptr && cfg->struct_size < sizeof(xs_queue_config_t)) return XS_ERR_INVALID_ARG;
@@ -155,6 +154,7 @@ XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, c
     opts.level = cfg != nullptr ? cfg->level : c.level;
     opts.window = cfg != nullptr && cfg->window != 0 ? cfg->window : c.window;
     opts.window_ns = cfg != nullptr ? cfg->window_ns : c.window_ns;
+    opts.backpressure = c.backpressure;
     opts.hints = xs_hints_t{c.priority, c.share, 0, c.deadline_ns};
     if (opts.window > 65536) return XS_ERR_INVALID_ARG;
     HwQueue hw;
