@@ -238,7 +238,8 @@ TEST(ConfigTest, ReservedNamesAreAcceptedSilently) {
   std::vector<std::string> warnings;
   expect_defaults(parse({"XSCHED_TRACE=1",
                          "XSCHED_TRACE_FILE=/tmp/t.json", "XSCHED_REAL_LIBCUDA=/usr/lib/libcuda.so.1",
-                         "XSCHED_INTERPOSER=/opt/xsched/lib/libxsched_cuda.so"},
+                         "XSCHED_INTERPOSER=/opt/xsched/lib/libxsched_cuda.so",
+                         "XSCHED_LIBRARY=/opt/xsched/lib/libxsched.so"},
                         &warnings));
   EXPECT_TRUE(warnings.empty());
 }

@@ -207,6 +207,33 @@ XS_API xs_result_t xs_get_policy(xs_policy_t* out);
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out);
 XS_API const char* xs_policy_name(xs_policy_t policy);
 
+/* ---- process-wide hints ---------------------------------------------------- */
+/* The fields xs_set_process_hints sets. */
+#define XS_HINT_PRIORITY 1u
+#define XS_HINT_SHARE 2u
+#define XS_HINT_DEADLINE 4u
+
+/* Sets the hints named in `fields` (XS_HINT_*; others are an error) for every
+ * queue of the process and for those it makes later, as `xsched set --pid`
+ * does. The priority is the process's base: a queue whose platform offsets it
+ * from the base (a CUDA stream's own priority) keeps its offset. */
+XS_API xs_result_t xs_set_process_hints(uint32_t fields, const xs_hints_t* hints);
+
+/* ---- priority scopes: the priority of what a thread submits -------------- */
+/* Until the matching xs_thread_priority_pop, every queue the calling thread
+ * submits to runs at `priority`, from that submit on. When the scope ends,
+ * those queues go back to their own priority (set with xs_queue_set_priority,
+ * or their default), unless another scope, of any thread, still covers them:
+ * they then take the newest one's priority. A priority set on such a queue
+ * meanwhile becomes its own. Scopes nest, at most 1024 deep (XS_ERR_STATE
+ * beyond); a thread that exits inside a scope ends it. While no thread has a
+ * scope, a submit pays one relaxed atomic load for them. */
+XS_API xs_result_t xs_thread_priority_push(int32_t priority);
+/* Ends the calling thread's innermost scope; XS_ERR_STATE if it has none. */
+XS_API xs_result_t xs_thread_priority_pop(void);
+/* The priority of the calling thread's innermost scope; XS_ERR_STATE if none. */
+XS_API xs_result_t xs_thread_priority_get(int32_t* out);
+
 /* ---- the CPU reference device (XS_PLATFORM_HOST) -------------------------- */
 /* A device with `units` execution units (0 = 1). Its streams share the units
  * round-robin, one command at a time each, like streams sharing a GPU. */

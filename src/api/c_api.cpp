@@ -7,6 +7,8 @@
 #include "api/api_internal.h"
 #include "api/handle_table.h"
 #include "core/config.h"
+#include "core/hint_limits.h"
+#include "core/thread_priority.h"
 #include "core/xqueue.h"
 #include "sched/local_scheduler.h"
 
@@ -33,12 +35,6 @@ struct ApiQueue {
   }
 };
 
-// Bounds of hints (as XSCHED_SHARE and XSCHED_TIMESLICE_US allow).
-constexpr uint32_t kMaxShare = 1'000'000;
-constexpr int64_t kMaxTimesliceNs = 10'000'000'000;
-
-bool valid_share(uint32_t share) { return share >= 1 && share <= kMaxShare; }
-
 HandleTable<ApiQueue>& queues() {
   static HandleTable<ApiQueue> t;
   return t;
@@ -59,10 +55,6 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw) {
       break;
   }
   return XS_ERR_INVALID_ARG;
-}
-
-bool valid_hints(const xs_hints_t& h) {
-  return valid_share(h.share) && h.timeslice_ns >= 0 && h.timeslice_ns <= kMaxTimesliceNs && h.deadline_ns >= 0;
 }
 
 // Translates a C command into the core's form, checking what can be checked.
@@ -192,6 +184,8 @@ XS_API xs_result_t xs_queue_submit(xs_queue_t q, const xs_command_t* cmd, uint64
     Command c;
     std::shared_ptr<host::Event> event;
     if (xs_result_t r = to_command(aq, *cmd, &c, &event); r != XS_OK) return r;
+    // A priority scope of this thread applies before the command arrives.
+    if (thread_priority_scopes_in_use()) apply_thread_priority(aq.queue);
     uint64_t id = 0;
     const xs_result_t r = aq.queue->submit(c, &id);
     if (r == XS_OK && event != nullptr) aq.keep_event(id, std::move(event));
@@ -260,6 +254,25 @@ XS_API xs_result_t xs_get_policy(xs_policy_t* out) {
     *out = process_scheduler().policy();
     return XS_OK;
   });
+}
+
+XS_API xs_result_t xs_set_process_hints(uint32_t fields, const xs_hints_t* hints) {
+  return guarded(__func__, [&] {
+    if (hints == nullptr || fields == 0 || (fields & ~kProcessHintFields) != 0) return XS_ERR_INVALID_ARG;
+    if ((fields & XS_HINT_SHARE) != 0 && !valid_share(hints->share)) return XS_ERR_INVALID_ARG;
+    if ((fields & XS_HINT_DEADLINE) != 0 && hints->deadline_ns < 0) return XS_ERR_INVALID_ARG;
+    process_scheduler().apply_hints(0, HintsOverride{fields, hints->priority, hints->share, hints->deadline_ns});
+    return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_thread_priority_push(int32_t priority) { return push_thread_priority(priority); }
+
+XS_API xs_result_t xs_thread_priority_pop(void) { return pop_thread_priority(); }
+
+XS_API xs_result_t xs_thread_priority_get(int32_t* out) {
+  if (out == nullptr) return XS_ERR_INVALID_ARG;
+  return thread_priority(out) ? XS_OK : XS_ERR_STATE;
 }
 
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out) {

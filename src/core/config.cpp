@@ -140,6 +140,8 @@ constexpr Var kVars[] = {
     {"XSCHED_ANNOUNCE", nullptr, "CUDA interposer: say once per process which level its queues use"},
     // Read by `xsched run` (src/cli/run.cpp).
     {"XSCHED_INTERPOSER", nullptr, "xsched run: path of libxsched_cuda.so"},
+    // Read by the Python package (python/xsched/_library.py).
+    {"XSCHED_LIBRARY", nullptr, "Python package: path of libxsched.so"},
 };
 
 const Var* find_var(std::string_view name) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "core/thread_priority.h"
 #include "hal/cuda/cuda_command.h"
 #include "hal/cuda/gates.h"
 #include "interpose/cuda/export.h"
@@ -53,6 +54,10 @@ StreamOpResult run_stream_op(CUstream s, Flavor f, xs_command_kind_t kind, const
     out.result = direct(sq->stream);
     return out;
   }
+  // A priority scope of the calling thread (xs_cuda_thread_priority_push)
+  // gives the queue its priority before the command arrives. Unused, this
+  // is one relaxed load.
+  if (thread_priority_scopes_in_use()) apply_thread_priority(sq->xq);
   order_after_implicit_dependencies(*sq);
   xs_result_t r = sq->xq->submit(cuda::make_command(kind, call), &out.seq);
   if (r == XS_ERR_UNSUPPORTED) {

@@ -1,6 +1,7 @@
 # The interposer's call wrappers and their state (the entry-point plumbing is
 # listed in CMakeLists.txt beside this file).
 set(XSCHED_INTERPOSER_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/control.cpp
   ${CMAKE_CURRENT_LIST_DIR}/state.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_copy.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_flushed.cpp

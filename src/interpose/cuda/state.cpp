@@ -361,6 +361,30 @@ std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, Flavor f) {
   }
 }
 
+std::shared_ptr<StreamQueue> default_stream_queue(CUcontext ctx, bool per_thread) {
+  if (driver() == nullptr || ctx == nullptr) return nullptr;
+  try {
+    return per_thread ? per_thread_queue(ctx, true) : legacy_queue(ctx, true);
+  } catch (const std::exception& e) {
+    log(LogLevel::kWarn, "the default stream of context %p goes unscheduled: %s", static_cast<void*>(ctx), e.what());
+    return nullptr;
+  }
+}
+
+std::vector<std::shared_ptr<StreamQueue>> all_stream_queues() {
+  std::vector<std::shared_ptr<StreamQueue>> out;
+  for_each_queue(nullptr, [&](StreamQueue& q) { out.push_back(q.shared_from_this()); });
+  return out;
+}
+
+std::shared_ptr<StreamQueue> stream_queue_by_id(uint64_t id) {
+  std::shared_ptr<StreamQueue> found;
+  for_each_queue(nullptr, [&](StreamQueue& q) {
+    if (found == nullptr && q.xq->id() == id) found = q.shared_from_this();
+  });
+  return found;
+}
+
 CUstream spelled_out(CUstream s, Flavor f) {
   if (s != nullptr) return s;
   return f == Flavor::kPerThread ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;

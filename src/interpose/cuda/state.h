@@ -79,6 +79,16 @@ std::shared_ptr<StreamQueue> stream_queue(CUstream s, Flavor f);
 // The queue of s if it exists already (no creation).
 std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, Flavor f);
 
+// The queue of ctx's legacy default stream, or (per_thread) of the calling
+// thread's per-thread default stream in ctx, creating it on first use;
+// nullptr if it cannot be made. For callers that name the context instead
+// of relying on the thread's current one (the control API).
+std::shared_ptr<StreamQueue> default_stream_queue(CUcontext ctx, bool per_thread);
+// Every queue of the process, in no particular order.
+std::vector<std::shared_ptr<StreamQueue>> all_stream_queues();
+// The queue whose XQueue has this id; nullptr if there is none (any more).
+std::shared_ptr<StreamQueue> stream_queue_by_id(uint64_t id);
+
 // The handle to pass to the driver for stream s named with flavour f when
 // no queue takes the call: 0 spelled out as the stream it means.
 CUstream spelled_out(CUstream s, Flavor f);

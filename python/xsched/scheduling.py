@@ -1,0 +1,175 @@
+"""The process's scheduler: its policy, process-wide hints, and priority scopes.
+
+Two copies of xsched may live in a process: the CUDA interposer's (it
+schedules the CUDA streams of a program run under ``xsched run``) and
+libxsched.so's (host-device queues, and programs that link the C API). Each
+call here goes to the interposer when it is loaded, and to libxsched.so when
+the process uses it (it has loaded it, or there is no interposer).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import threading
+from typing import Any, Callable, List, Optional, Union
+
+from . import _interposer, _library
+from . import _native as n
+from ._errors import LibraryNotFoundError
+
+PolicyLike = Union[n.Policy, str, int]
+
+
+class _Target:
+    """One copy of xsched: how to reach its scheduler calls."""
+
+    def __init__(self, name: str, call: Callable[..., None], cdll: Any, prefix: str) -> None:
+        self.name = name
+        self.call = call
+        self.cdll = cdll
+        self.prefix = prefix  # "xs_" or "xs_cuda_"
+
+    def fn(self, name: str) -> str:
+        return self.prefix + name
+
+
+def _targets() -> List[_Target]:
+    """The copies of xsched the process uses; LibraryNotFoundError if none can be reached."""
+    out: List[_Target] = []
+    ctl = _interposer.control()
+    if ctl is not None:
+        out.append(_Target("interposer", ctl.call, ctl.cdll, "xs_cuda_"))
+    lib = _library.loaded()
+    if lib is None and ctl is None:
+        try:
+            lib = _library.library()
+        except LibraryNotFoundError as exc:
+            raise LibraryNotFoundError(
+                f"{exc} (and this process does not run under the xsched CUDA interposer either: "
+                f"{_interposer.HOW_TO_RUN})") from None
+    if lib is not None:
+        out.append(_Target("library", lib.call, lib.cdll, "xs_"))
+    return out
+
+
+def policy_from(policy: PolicyLike) -> n.Policy:
+    """A Policy from a Policy, its value, or its name ("none", "priority", "bandwidth", "deadline", any case)."""
+    if isinstance(policy, n.Policy):
+        return policy
+    if isinstance(policy, str):
+        try:
+            return n.Policy[policy.strip().upper()]
+        except KeyError:
+            names = ", ".join(p.name.lower() for p in n.Policy)
+            raise ValueError(f"unknown policy {policy!r}; known: {names}") from None
+    if isinstance(policy, int) and not isinstance(policy, bool):
+        return n.Policy(policy)
+    raise TypeError(f"a policy is a name or an xsched.Policy, not {type(policy).__name__}")
+
+
+def set_policy(policy: PolicyLike) -> None:
+    """Switches the in-process scheduler's policy (as XSCHED_POLICY sets it at start).
+
+    Under xschedd the daemon's policy decides; this one takes over when the
+    process schedules itself again.
+    """
+    p = policy_from(policy)
+    for t in _targets():
+        t.call(t.fn("set_policy"), int(p))
+
+
+def get_policy() -> n.Policy:
+    """The in-process scheduler's policy (the interposer's, when it is loaded)."""
+    t = _targets()[0]
+    out = ctypes.c_int(0)
+    t.call(t.fn("get_policy"), ctypes.byref(out))
+    return n.Policy(out.value)
+
+
+def set_process_hints(*, priority: Optional[int] = None, share: Optional[int] = None,
+                      deadline: Optional[float] = None) -> None:
+    """Sets hints for every queue of the process and for those it makes later (as ``xsched set --pid``).
+
+    priority: the process's base priority; a queue whose stream has its own
+    CUDA priority keeps that offset above it. share: bandwidth share
+    (1..1000000). deadline: seconds after a queue turns ready that its work is
+    due (deadline policy; 0: none). Hints not given are left as they are.
+    """
+    h = n.Hints()
+    fields = 0
+    if priority is not None:
+        h.priority = n.check_int32(priority, "priority")
+        fields |= n.HINT_PRIORITY
+    if share is not None:
+        if isinstance(share, bool) or not isinstance(share, int):
+            raise TypeError(f"share must be an int, not {type(share).__name__}")
+        if not 1 <= share < 2**32:
+            raise ValueError(f"share {share} is not in 1..1000000")
+        h.share = share
+        fields |= n.HINT_SHARE
+    if deadline is not None:
+        h.deadline_ns = n.seconds_to_ns(deadline, "deadline")
+        fields |= n.HINT_DEADLINE
+    if fields == 0:
+        raise ValueError("set_process_hints() needs at least one of priority, share, deadline")
+    for t in _targets():
+        t.call(t.fn("set_process_hints"), fields, ctypes.byref(h))
+
+
+_scopes = threading.local()  # .stack: per entered scope, the targets it pushed to
+
+
+class priority(contextlib.ContextDecorator):
+    """Runs the work the current thread submits inside the block at priority `value`.
+
+    ::
+
+        with xsched.priority(10):
+            y = model(x)              # the streams these kernels go to run at 10
+
+    From the first launch (or submit) on a stream inside the block, that
+    stream's queue takes the priority, before the work reaches the scheduler.
+    When the block ends, each such queue goes back to its own priority, unless
+    another thread's block still covers it. Blocks nest; other threads are not
+    affected, whichever streams they use. Work still queued when the block ends
+    runs at the queue's own priority again: end the block after synchronising
+    if all of it must run at `value`. Also usable as a decorator.
+    """
+
+    def __init__(self, value: int) -> None:
+        self.value = n.check_int32(value, "priority")
+
+    def __enter__(self) -> "priority":
+        pushed: List[_Target] = []
+        try:
+            for t in _targets():
+                t.call(t.fn("thread_priority_push"), self.value)
+                pushed.append(t)
+        except BaseException:
+            for t in reversed(pushed):
+                t.call(t.fn("thread_priority_pop"))
+            raise
+        stack = getattr(_scopes, "stack", None)
+        if stack is None:
+            stack = _scopes.stack = []
+        stack.append(pushed)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pushed = _scopes.stack.pop()
+        for t in reversed(pushed):
+            t.call(t.fn("thread_priority_pop"))
+
+    def __repr__(self) -> str:
+        return f"xsched.priority({self.value})"
+
+
+def current_priority() -> Optional[int]:
+    """The priority of the calling thread's innermost :class:`priority` block, None outside any."""
+    stack = getattr(_scopes, "stack", None)
+    if not stack or not stack[-1]:
+        return None
+    t = stack[-1][0]
+    out = ctypes.c_int32(0)
+    t.call(t.fn("thread_priority_get"), ctypes.byref(out))
+    return int(out.value)

@@ -1,0 +1,159 @@
+"""The package as a program meets it: importing without torch, errors when the C library
+or the interposer is missing, and `python -m xsched` standing for the xsched program."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import xsched
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_python(code: str, env_changes: "dict[str, str | None] | None" = None, *args: str,
+               module: "str | None" = None) -> subprocess.CompletedProcess:
+    """Runs `python -c code` (or `python -m module args`) with the package importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO / "python")
+    for k, v in (env_changes or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    cmd = [sys.executable, "-m", module, *args] if module else [sys.executable, "-c", code, *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_import_needs_neither_torch_nor_the_library():
+    r = run_python("import sys, xsched; print('torch' in sys.modules, xsched.interposer_loaded())",
+                   {"XSCHED_LIBRARY": "/nonexistent/libxsched.so"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False"]
+
+
+def test_a_cuda_stream_without_the_interposer_says_how_to_run():
+    class TorchLikeStream:  # what xsched reads of a torch.cuda.Stream
+        cuda_stream = 0x1234
+        device = None
+
+    for stream in (TorchLikeStream(), 0x1234, None):
+        with pytest.raises(xsched.InterposerNotLoadedError) as err:
+            xsched.Queue(stream)
+        message = str(err.value)
+        assert "xsched run" in message and "python -m xsched run" in message, message
+        assert "libcuda.so.1" in message, message
+        assert isinstance(err.value, RuntimeError)
+    assert xsched.queues() == [] or all(isinstance(q, xsched.HostQueue) for q in xsched.queues())
+
+
+def test_missing_library_names_where_it_looked(tmp_path):
+    missing = tmp_path / "nowhere" / "libxsched.so"
+    code = ("import xsched\n"
+            "try:\n"
+            "    xsched.HostDevice()\n"
+            "except xsched.LibraryNotFoundError as e:\n"
+            "    print('ERR', e)\n")
+    r = run_python(code, {"XSCHED_LIBRARY": str(missing)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ERR "), r.stdout
+    assert str(missing) in r.stdout and "XSCHED_LIBRARY" in r.stdout
+    # Not a library at all: the loader's reason is passed on.
+    bogus = tmp_path / "libxsched.so"
+    bogus.write_text("not an ELF file")
+    r = run_python(code, {"XSCHED_LIBRARY": str(tmp_path)})  # a folder works too
+    assert "ERR " in r.stdout and str(bogus) in r.stdout, r.stdout + r.stderr
+
+
+def test_library_found_through_a_folder(library):
+    r = run_python("import xsched; print(xsched.library_path())",
+                   {"XSCHED_LIBRARY": str(Path(library).parent)})
+    assert r.returncode == 0, r.stderr
+    assert Path(r.stdout.strip()) == Path(library)
+
+
+def test_python_m_xsched_is_the_xsched_program(library):
+    r = run_python("", None, "version", module="xsched")
+    assert r.returncode == 0, r.stderr
+    major, minor, patch = xsched.library_version()
+    assert r.stdout.strip() == f"xsched {major}.{minor}.{patch}"
+    r = run_python("", None, "run", "--priority", "abc", "--", "true", module="xsched")
+    assert r.returncode == 2, "a bad option is exit code 2, as with xsched run"
+    assert "--priority 'abc' is not valid" in r.stderr
+
+
+def test_python_m_xsched_run_runs_under_the_interposer(library):
+    interposer = os.environ.get("XS_TEST_INTERPOSER")
+    if not interposer:
+        pytest.skip("the CUDA interposer is not built here (no cuda.h): nothing to preload")
+    r = run_python("", None, "run", "--priority", "3", "--quiet", "--", sys.executable, "-c",
+                   "import os, xsched; print(os.environ['XSCHED_PRIORITY'], xsched.interposer_loaded(), "
+                   "os.environ['LD_PRELOAD'].split(':')[0])", module="xsched")
+    assert r.returncode == 0, r.stderr
+    priority, loaded, preload = r.stdout.split()
+    assert (priority, loaded) == ("3", "True")
+    assert Path(preload).resolve() == Path(interposer).resolve()
+
+
+def test_python_m_xsched_without_the_program(tmp_path, library):
+    lonely = tmp_path / "libxsched.so"
+    shutil.copy(library, lonely)  # no xsched program beside this copy
+    r = run_python("", {"XSCHED_LIBRARY": str(lonely), "PATH": str(tmp_path)}, "version", module="xsched")
+    assert r.returncode == 127
+    assert "xsched program was not found" in r.stderr
+
+
+def test_stream_forms_are_read_without_torch():
+    from xsched._streams import resolve
+
+    class Proto:
+        def __cuda_stream__(self):
+            return (0, 0xBEEF)
+
+    class TorchLike:
+        cuda_stream = 0xABC
+
+        class device:  # noqa: N801 - like torch.device
+            index = 3
+
+    import ctypes
+    assert resolve(0x10, None) == (0x10, -1)
+    assert resolve(ctypes.c_void_p(0x20), 1) == (0x20, 1)
+    assert resolve(Proto(), None) == (0xBEEF, -1)
+    assert resolve(TorchLike(), None) == (0xABC, 3)
+    assert resolve(TorchLike(), 0) == (0xABC, 0)
+    with pytest.raises(TypeError):
+        resolve("stream", None)
+    with pytest.raises(TypeError):
+        resolve(True, None)
+    with pytest.raises(ValueError):
+        resolve(-1, None)
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        with pytest.raises(TypeError, match="torch"):
+            resolve(None, None)  # no stream: torch's current one, and torch is not installed
+
+
+def test_pip_installs_the_package_without_an_index(tmp_path, library):
+    probe = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("pip is not available for this Python")
+    target = tmp_path / "site"
+    # --no-index: the build backend (python/_build) needs nothing from a package index.
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir",
+                        "--no-compile", "--disable-pip-version-check", "--target", str(target), str(REPO / "python")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (target / "xsched" / "py.typed").is_file()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)
+    r = subprocess.run([sys.executable, "-c", "import xsched; print(xsched.__file__); print(xsched.library_path())"],
+                       env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    installed, lib = r.stdout.split()
+    assert Path(installed).parent == target / "xsched"
+    assert Path(lib) == Path(library)
