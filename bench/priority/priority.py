@@ -239,8 +239,28 @@ def sentinel_p99(run: dict[str, Any]) -> Optional[float]:
     s = run.get("sentinel")
     if not s or len(run.get("roles", [])) < 2:
         return None
-    lates = [late for t, late in zip(s["t"], s["late_us"]) if run["window"][0] <= t <= run["window"][1]]
+    lates = s["late_us"] if "t" not in s else \
+        [late for t, late in zip(s["t"], s["late_us"]) if run["window"][0] <= t <= run["window"][1]]
     return benchlib.percentile(lates, 99) if lates else None
+
+
+def compact(raw: dict[str, Any]) -> None:
+    """Keeps raw.json small: the sentinel's samples inside the window only, times to the microsecond."""
+    for r in raw["runs"]:
+        res = r.get("result")
+        if not res:
+            continue
+        s = res.get("sentinel")
+        if s and "t" in s:
+            t0, t1 = res["window"]
+            s["late_us"] = [round(late, 1) for t, late in zip(s["t"], s["late_us"])
+                            if t0 is not None and t0 <= t <= t1]
+            del s["t"]
+        if "low" in res:
+            res["low"]["done"] = [round(t, 6) for t in res["low"]["done"]]
+        if "high" in res:
+            res["high"]["start"] = [round(t, 6) for t in res["high"]["start"]]
+            res["high"]["lat_ms"] = [round(v, 4) for v in res["high"]["lat_ms"]]
 
 
 def cells(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -410,6 +430,7 @@ def main() -> int:
                 if no_gpu and no_gpu == failed == len(raw["runs"]):
                     print("no GPU: skipped", file=sys.stderr)
                     return EXIT_NO_GPU
+    compact(raw)
     benchlib.write_json(a.out / "raw.json", raw, indent=None)
     report(raw, a.out)
     return 1 if failed else 0
