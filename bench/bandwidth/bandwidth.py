@@ -206,13 +206,10 @@ def main() -> int:
         return 0
     if a.quick:
         a.seconds, a.rounds = 5.0, 1
-    a.xsched = a.xsched.resolve()
-    a.xschedd = (a.xschedd or a.xsched.parent / "xschedd").resolve()
-    for tool in (a.xsched, a.xschedd):
-        if not tool.exists():
-            print(f"{tool} not found (build with: cmake --preset release && cmake --build --preset release)",
-                  file=sys.stderr)
-            return 2
+    tools = benchlib.find_xsched_tools(a.xsched, a.xschedd)
+    if tools is None:
+        return 2
+    a.xsched, a.xschedd = tools
     a.out.mkdir(parents=True, exist_ok=True)
     keys = ["alone"] + (["xsched_75_25"] if a.quick else list(VARIANTS))
     raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),

@@ -252,6 +252,12 @@ def cdf_panels(path: Path, panels: Sequence[tuple[str, Mapping[str, Sequence[flo
             ax.step(xs, ys, where="post", label=f"{label} (n={len(xs)})", linewidth=1.2)
         if log_x:
             ax.set_xscale("log")
+            # Plain numbers at the decades and a few steps between, no crowded minor labels.
+            from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
         ax.set_ylabel("fraction of requests")
         ax.set_title(panel_title, fontsize=10)
@@ -268,6 +274,18 @@ def cdf_panels(path: Path, panels: Sequence[tuple[str, Mapping[str, Sequence[flo
 # ---------------------------------------------------------------------------------------------
 # xsched around a benchmark's programs
 # ---------------------------------------------------------------------------------------------
+
+
+def find_xsched_tools(xsched: Path, xschedd: Optional[Path]) -> Optional[tuple[Path, Path]]:
+    """xsched and xschedd (default: beside xsched), resolved; None, with a message, if one is missing."""
+    xsched = Path(xsched).resolve()
+    xschedd = Path(xschedd or xsched.parent / "xschedd").resolve()
+    for tool in (xsched, xschedd):
+        if not tool.exists():
+            print(f"{tool} not found (build with: cmake --preset release && cmake --build --preset release)",
+                  file=sys.stderr)
+            return None
+    return xsched, xschedd
 
 
 def xsched_run_prefix(xsched: Path, level: int, extra: Sequence[str] = ()) -> list[str]:

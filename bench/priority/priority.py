@@ -383,13 +383,10 @@ def main() -> int:
     if len(a.xsched_env) != len(a.env):
         print("--env takes K=V", file=sys.stderr)
         return 2
-    a.xsched = a.xsched.resolve()
-    a.xschedd = (a.xschedd or a.xsched.parent / "xschedd").resolve()
-    for tool in (a.xsched, a.xschedd):
-        if not tool.exists():
-            print(f"{tool} not found (build with: cmake --preset release && cmake --build --preset release)",
-                  file=sys.stderr)
-            return 2
+    tools = benchlib.find_xsched_tools(a.xsched, a.xschedd)
+    if tools is None:
+        return 2
+    a.xsched, a.xschedd = tools
     a.out.mkdir(parents=True, exist_ok=True)
     runs_todo = ["alone_high", "alone_low"] + [f"{d}_{v}" for d in deployments for v in variants
                                                if d == "inprocess" or v not in INPROCESS_ONLY]
