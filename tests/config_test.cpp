@@ -138,6 +138,17 @@ TEST(ConfigTest, GatedWindowIsSeparateFromTheLevelOneWindow) {
   EXPECT_TRUE(warnings.empty());
 }
 
+TEST(ConfigTest, BackpressureIsOffByDefaultAndBounded) {
+  std::vector<std::string> warnings;
+  EXPECT_EQ(parse({}, &warnings).backpressure, 0u);
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=16"}, &warnings).backpressure, 16u);
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=65536"}, &warnings).backpressure, 65536u);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=-1"}, &warnings).backpressure, 0u);
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=65537"}, &warnings).backpressure, 0u);
+  EXPECT_EQ(warnings.size(), 2u);
+}
+
 TEST(ConfigTest, MicrosecondBoundaries) {
   std::vector<std::string> warnings;
   EXPECT_EQ(parse({"XSCHED_WINDOW_US=0"}, &warnings).window_ns, 0);

@@ -1,6 +1,7 @@
 // Policies and the engine as pure logic: no threads, no devices, explicit time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -146,8 +147,41 @@ TEST(BandwidthPolicy, SharesHoldForJobsThatIdleBetweenIterations) {
     EXPECT_NEAR(got[1] / total, 0.75, 0.02) << "iteration of " << iter / kMs << " ms";
     EXPECT_GT(total, 0.97 * 3000 * kMs);  // the device is not left idle
     auto even = simulate_jobs({1, 1}, iter, 50'000, 3000 * kMs);
-    EXPECT_NEAR(static_cast<double>(even[1]) / (even[1] + even[2]), 0.5, 0.02) << "iteration of " << iter / kMs << " ms";
+    EXPECT_NEAR(static_cast<double>(even[1]) / (even[1] + even[2]), 0.5, 0.02)
+        << "iteration of " << iter / kMs << " ms";
   }
+}
+
+// Policies look a queue's state up at its position first (find_state); a
+// decision over queues in another order than they were added must not care.
+TEST(BandwidthPolicy, SharesHoldWhenQueuesComeInAnotherOrderThanAdded) {
+  auto p = make_policy(XS_POLICY_BANDWIDTH, 2 * kMs);
+  std::vector<QueueView> added = {view(1, true, 0, 1), view(2, true, 0, 2), view(3, true, 0, 1)};
+  for (const QueueView& q : added) p->added(q, 0);
+  std::vector<QueueView> qs = {added[2], added[0], added[1]};  // 3, 1, 2
+  std::map<uint64_t, int64_t> held;
+  for (int64_t now = 0; now < 1000 * kMs;) {
+    const int64_t next = p->decide(qs, now);
+    for (const QueueView& q : qs) {
+      if (q.run) held[q.id] += next - now;
+    }
+    now = next;
+  }
+  EXPECT_NEAR(static_cast<double>(held[2]) / (held[1] + held[2] + held[3]), 0.5, 0.01);
+  EXPECT_NEAR(static_cast<double>(held[1]) / (held[1] + held[3]), 0.5, 0.01);
+}
+
+TEST(DeadlinePolicy, EarliestDueRunsWhateverTheOrderOfQueues) {
+  auto p = make_policy(XS_POLICY_DEADLINE, 2 * kMs);
+  std::vector<QueueView> qs = {{1, false, {0, 1, 0, 30 * kMs}, true}, {2, false, {0, 1, 0, 10 * kMs}, true},
+                               {3, false, {0, 1, 0, 20 * kMs}, true}};
+  for (const QueueView& q : qs) p->added(q, 0);
+  std::reverse(qs.begin(), qs.end());  // 3, 2, 1
+  for (QueueView& q : qs) q.ready = true;
+  p->decide(qs, kMs);
+  EXPECT_FALSE(qs[0].run);  // 3: due at 21 ms
+  EXPECT_TRUE(qs[1].run);   // 2: due at 11 ms
+  EXPECT_FALSE(qs[2].run);  // 1: due at 31 ms
 }
 
 TEST(BandwidthPolicy, NothingReadyLetsAllRunAndRemovedQueueIsForgotten) {

@@ -42,8 +42,9 @@ xs_result_t XQueue::create(HwQueue hw, const XQueueOptions& opts, std::shared_pt
     if (hw.ops != nullptr && hw.ops->release != nullptr) hw.ops->release(hw.ctx);
   };
   const xs_level_t supported = max_level(hw);
-  if (out == nullptr || supported == XS_LEVEL_AUTO || opts.window < 1 || opts.window_ns < 0 || opts.backpressure_wait_ns < 0 ||
-      opts.level < XS_LEVEL_AUTO || opts.level > XS_LEVEL_INTERRUPT || !valid_hints(opts.hints)) {
+  if (out == nullptr || supported == XS_LEVEL_AUTO || opts.window < 1 || opts.window_ns < 0 ||
+      opts.backpressure_wait_ns < 0 || opts.level < XS_LEVEL_AUTO || opts.level > XS_LEVEL_INTERRUPT ||
+      !valid_hints(opts.hints)) {
     release_hw();
     return XS_ERR_INVALID_ARG;
   }

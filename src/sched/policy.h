@@ -4,9 +4,11 @@
 // the in-process scheduler and the daemon.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "xsched/xsched.h"
 
@@ -33,6 +35,20 @@ class Policy {
   // nothing changes (steady-clock ns), or 0 for never.
   virtual int64_t decide(std::span<QueueView> queues, int64_t now_ns) = 0;
 };
+
+// A policy's state for queue `id` (State has a member `id`), or nullptr.
+// Policies add states in the order the engine adds queues and remove them as
+// it does, so the state of the queue at position `hint` of a decision's span
+// is usually at `hint` too: one comparison instead of a search, which keeps a
+// decision over N queues O(N) (the daemon decides for hundreds).
+template <class State>
+State* find_state(std::vector<State>& states, uint64_t id, std::size_t hint) {
+  if (hint < states.size() && states[hint].id == id) return &states[hint];
+  for (State& s : states) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
 
 // The policy of a kind; nullptr for an unknown kind.
 std::unique_ptr<Policy> make_policy(xs_policy_t kind, int64_t default_timeslice_ns);

@@ -5,15 +5,8 @@
 
 namespace xsched {
 
-BandwidthPolicy::State* BandwidthPolicy::find(uint64_t id) {
-  for (State& s : states_) {
-    if (s.id == id) return &s;
-  }
-  return nullptr;
-}
-
 void BandwidthPolicy::added(const QueueView& q, int64_t now_ns) {
-  if (find(q.id) == nullptr) states_.push_back({q.id, 0.0, false, now_ns});
+  if (find_state(states_, q.id, states_.size()) == nullptr) states_.push_back({q.id, 0.0, false, now_ns});
 }
 
 void BandwidthPolicy::removed(uint64_t id) {
@@ -25,9 +18,10 @@ void BandwidthPolicy::removed(uint64_t id) {
 int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   // Charge the queue that ran (the turn's owner, or another one filling in
   // while the owner was idle) for the time since the last decision.
-  for (const QueueView& q : queues) {
-    if (q.id == running_) {
-      if (State* s = find(q.id)) s->vtime += static_cast<double>(now_ns - last_ns_) / q.hints.share;
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    if (queues[i].id == running_) {
+      State* s = find_state(states_, running_, i);
+      if (s != nullptr) s->vtime += static_cast<double>(now_ns - last_ns_) / queues[i].hints.share;
     }
   }
   last_ns_ = now_ns;
@@ -37,9 +31,9 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   // job that synchronises between iterations is idle for microseconds each
   // time, and levelling it then would hand its share to the others.
   double floor = std::numeric_limits<double>::infinity();
-  for (const QueueView& q : queues) {
-    const State* s = find(q.id);
-    if (q.ready && s != nullptr && s->was_ready) floor = std::min(floor, s->vtime);
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    const State* s = find_state(states_, queues[i].id, i);
+    if (queues[i].ready && s != nullptr && s->was_ready) floor = std::min(floor, s->vtime);
   }
   // Turns go to the most owed queue among those ready or idle for less than
   // a turn (about to submit again: a turn boundary that falls in such a gap
@@ -50,8 +44,9 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   const QueueView* filler = nullptr;
   double best_vtime = std::numeric_limits<double>::infinity();
   double filler_vtime = std::numeric_limits<double>::infinity();
-  for (const QueueView& q : queues) {
-    State* s = find(q.id);
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    const QueueView& q = queues[i];
+    State* s = find_state(states_, q.id, i);
     if (s == nullptr) continue;
     if (q.ready && !s->was_ready && now_ns - s->idle_since_ns >= slice_of(q) &&
         floor != std::numeric_limits<double>::infinity()) {

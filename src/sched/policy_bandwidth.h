@@ -28,7 +28,6 @@ class BandwidthPolicy final : public Policy {
     bool was_ready;
     int64_t idle_since_ns;  // when it last turned idle
   };
-  State* find(uint64_t id);
   int64_t slice_of(const QueueView& q) const;
 
   const int64_t default_timeslice_ns_;

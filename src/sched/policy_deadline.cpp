@@ -16,16 +16,14 @@ int64_t due_after(int64_t start_ns, int64_t deadline_ns) {
 
 }  // namespace
 
-DeadlinePolicy::State& DeadlinePolicy::find(uint64_t id) {
-  for (State& s : states_) {
-    if (s.id == id) return s;
-  }
+DeadlinePolicy::State& DeadlinePolicy::find(uint64_t id, std::size_t hint) {
+  if (State* s = find_state(states_, id, hint)) return *s;
   states_.push_back(State{id, false, kNever, 0});
   return states_.back();
 }
 
 void DeadlinePolicy::added(const QueueView& q, int64_t now_ns) {
-  State& s = find(q.id);
+  State& s = find(q.id, states_.size());
   s.was_ready = q.ready;
   s.deadline_ns = q.hints.deadline_ns;
   s.due_ns = q.ready ? due_after(now_ns, q.hints.deadline_ns) : kNever;
@@ -41,8 +39,9 @@ int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   Key best{kNever, std::numeric_limits<int64_t>::max()};
   bool any_ready = false;
   int64_t next = 0;
-  for (QueueView& q : queues) {
-    State& s = find(q.id);
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    QueueView& q = queues[i];
+    State& s = find(q.id, i);
     // q.run is still the last decision: only a queue that had the device
     // starts a new period when overdue; a held one keeps its early due time.
     const bool renew = !s.was_ready || s.deadline_ns != q.hints.deadline_ns || (s.due_ns <= now_ns && q.run);
@@ -56,8 +55,9 @@ int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     any_ready = true;
     best = std::min(best, Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)});
   }
-  for (QueueView& q : queues) {
-    const State& s = find(q.id);
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    QueueView& q = queues[i];
+    const State& s = find(q.id, i);
     q.run = !any_ready || (q.ready && Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)} == best);
   }
   return next;

@@ -29,7 +29,8 @@ class DeadlinePolicy final : public Policy {
     int64_t due_ns;       // absolute deadline of the current period; INT64_MAX: none
     int64_t deadline_ns;  // the hint the period was computed from
   };
-  State& find(uint64_t id);
+  // Made if it is missing. hint: where the state usually is (find_state).
+  State& find(uint64_t id, std::size_t hint);
 
   std::vector<State> states_;
 };
