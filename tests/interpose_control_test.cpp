@@ -166,6 +166,68 @@ TEST_F(InterposeControl, UnknownAndDestroyedStreamsAreInvalidHandles) {
   EXPECT_EQ(std::find(ids.begin(), ids.end(), q), ids.end()) << "a destroyed stream's queue is still listed";
 }
 
+// The review's case: a thread that wrapped the stream keeps its queue in its
+// stream cache; the stream destroyed on another thread must still be gone
+// from the control API while that thread lives on.
+TEST_F(InterposeControl, StreamWrappedOnAThreadAndDestroyedOnAnother) {
+  CUstream s = stream();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool checked = false;
+  std::atomic<uint64_t> q{0};
+  std::thread worker([&] {
+    uint64_t mine = 0;
+    EXPECT_EQ(xs_cuda_stream_queue(s, -1, &mine), XS_OK) << xs_cuda_last_error();
+    q.store(mine);
+    std::unique_lock lk(mu);
+    cv.notify_all();
+    cv.wait(lk, [&] { return checked; });  // alive, its cache intact, until the checks are done
+  });
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return q.load() != 0; });
+  }
+  ASSERT_EQ(cuStreamDestroy_v2(s), CUDA_SUCCESS);
+  destroyed(s);
+  xs_queue_info_t i{};
+  i.struct_size = sizeof i;
+  EXPECT_EQ(xs_cuda_queue_query(q.load(), &i), XS_ERR_INVALID_HANDLE);
+  EXPECT_EQ(xs_cuda_queue_suspend(q.load(), 0), XS_ERR_INVALID_HANDLE);
+  EXPECT_EQ(xs_cuda_queue_set_priority(q.load(), 2), XS_ERR_INVALID_HANDLE);
+  const auto ids = listed();
+  EXPECT_EQ(std::find(ids.begin(), ids.end(), q.load()), ids.end()) << "a destroyed stream's queue is still listed";
+  {
+    std::lock_guard lk(mu);
+    checked = true;
+  }
+  cv.notify_all();
+  worker.join();
+}
+
+// The per-thread default stream named by device, from a thread with no
+// current context: its private stream is made in that device's context.
+TEST_F(InterposeControl, PerThreadStreamByDeviceFromAThreadWithoutAContext) {
+  std::thread t([&] {
+    CUcontext ctx = nullptr;
+    EXPECT_EQ(cuCtxGetCurrent(&ctx), CUDA_SUCCESS);
+    EXPECT_EQ(ctx, nullptr) << "the thread should start without a context";
+    uint64_t q = 0;
+    EXPECT_EQ(xs_cuda_stream_queue(CU_STREAM_PER_THREAD, 0, &q), XS_OK) << xs_cuda_last_error();
+    if (q == 0) return;
+    EXPECT_EQ(desc_of(q).context, static_cast<void*>(g_ctx));
+    EXPECT_EQ(desc_of(q).kind, XS_CUDA_STREAM_PER_THREAD);
+    // Its launches reach the driver: the private stream is a stream of g_ctx.
+    EXPECT_EQ(cuCtxSetCurrent(g_ctx), CUDA_SUCCESS);
+    EXPECT_EQ(work(nullptr, 1, 0, true), CUDA_SUCCESS);
+    EXPECT_EQ(cuStreamSynchronize_ptsz(nullptr), CUDA_SUCCESS);
+    EXPECT_EQ(xs_cuda_queue_wait_all(q, -1), XS_OK) << xs_cuda_last_error();  // the queue learns of it a little later
+    const xs_queue_info_t i = info_of(q);
+    EXPECT_EQ(i.submitted, 1u);
+    EXPECT_EQ(i.completed, 1u);
+  });
+  t.join();
+}
+
 TEST_F(InterposeControl, SuspendHoldsTheStreamUntilResume) {
   CUstream s = stream();
   const uint64_t q = queue_of(s);

@@ -9,7 +9,33 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <new>
 #include <thread>
+
+// Allocation failures on demand, for the calling thread: after
+// t_allocations_left more allocations, the next one throws. Not under the
+// sanitizers: they bring their own operator new, and replacing it here
+// would pair their allocations with this file's free().
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define XSCHED_TEST_FAILING_NEW 1
+namespace {
+thread_local long t_allocations_left = -1;  // -1: none fails
+}  // namespace
+
+void* operator new(std::size_t n) {
+  if (t_allocations_left >= 0 && t_allocations_left-- == 0) throw std::bad_alloc();
+  if (void* p = std::malloc(n != 0 ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+// GCC pairs the free() with the callers' new-expressions: these are the
+// operator new above, which allocates with malloc().
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+#endif
 
 namespace {
 
@@ -53,6 +79,42 @@ struct Scopes : ::testing::Test {
   xs_host_stream_t streams[2] = {};
   xs_queue_t queues[2] = {};
 };
+
+#ifdef XSCHED_TEST_FAILING_NEW
+// Scopes used for the first time in a process, with allocation n failing:
+// exits 0 unless the failure surfaced wrongly (std::terminate aborts).
+[[noreturn]] void first_scope_with_allocation_failing(long n) {
+  xs_host_device_t dev = nullptr;
+  xs_host_stream_t stream = nullptr;
+  xs_queue_t q = nullptr;
+  if (xs_host_device_create(1, &dev) != XS_OK || xs_host_stream_create(dev, &stream) != XS_OK ||
+      xs_queue_create(XS_PLATFORM_HOST, stream, nullptr, &q) != XS_OK) {
+    std::_Exit(3);
+  }
+  const xs_host_kernel_t k{0, nullptr, nullptr};
+  xs_command_t c{};
+  c.kind = XS_CMD_KERNEL;
+  c.u.kernel.desc = &k;
+  c.u.kernel.desc_size = sizeof k;
+  t_allocations_left = n;
+  const xs_result_t pushed = xs_thread_priority_push(5);
+  xs_queue_submit(q, &c, nullptr);
+  if (pushed == XS_OK) xs_thread_priority_pop();
+  t_allocations_left = -1;
+  std::_Exit(pushed == XS_OK || pushed == XS_ERR_NO_MEMORY ? 0 : 4);
+}
+
+// Each allocation in turn failing: every failure is a result or a queue left
+// at its priority, never an exception out of a noexcept function. Each case
+// runs in a fresh process, where the scopes' registry is not made yet.
+TEST(ScopesOutOfMemory, FirstUseNeverTerminates) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (long n = 0; n < 24; ++n) {
+    EXPECT_EXIT(first_scope_with_allocation_failing(n), ::testing::ExitedWithCode(0), "") << "allocation " << n
+                                                                                             << " failing";
+  }
+}
+#endif
 
 TEST_F(Scopes, NoScopeIsAnError) {
   int32_t p = 0;

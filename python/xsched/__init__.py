@@ -9,7 +9,8 @@ program is an XQueue of the xsched CUDA interposer; this package reaches them:
     q = xsched.Queue(urgent)          # from any thread, whichever made the stream
     q.priority = 10                   # preempts every stream below it
     with xsched.priority(5):          # what this thread launches here runs at 5
-        ...
+        y = model(x)
+        torch.cuda.current_stream().synchronize()  # stay until it ran: launches return at once
     xsched.set_policy("bandwidth")
 
 Without the interposer, CUDA streams cannot be scheduled (``xsched.Queue``

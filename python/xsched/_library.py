@@ -6,8 +6,9 @@ Searched, first match wins:
    set, nothing else is tried: a wrong setting is reported, never silently
    replaced by another copy.
 2. Next to this package: ``xsched/libxsched.so``, or in the folder above it.
-3. Next to the CUDA interposer named in ``LD_PRELOAD`` (what ``xsched run``
-   sets): the same folder, or the build tree's root three levels up.
+3. Next to the CUDA interposer named by an absolute path in ``LD_PRELOAD``
+   (what ``xsched run`` sets): the same folder, or, when it sits in a build
+   tree (``<root>/src/interpose/cuda``), that tree's root.
 4. The install prefixes: ``<sys.prefix>/lib``, ``<sys.base_prefix>/lib``
    (and ``lib64``), ``/usr/local/lib``, ``/usr/local/lib64``.
 5. The dynamic linker's own search (``LD_LIBRARY_PATH``, the ld.so cache).
@@ -33,9 +34,20 @@ def _preloaded_interposer_dirs() -> List[Path]:
     """Folders where libxsched.so would sit beside the interposer that LD_PRELOAD names."""
     out: List[Path] = []
     for entry in os.environ.get("LD_PRELOAD", "").replace(" ", ":").split(":"):
-        if entry and Path(entry).name == _INTERPOSER_NAME:
-            folder = Path(entry).parent
-            out += [folder, folder.parent.parent.parent]  # installed: lib/; build tree: src/interpose/cuda
+        path = Path(entry)
+        # Only absolute entries: a bare name or a relative path (the dynamic
+        # linker searches for those itself) would make the current folder a
+        # candidate, where anyone could plant a libxsched.so (or an xsched).
+        if not entry or not path.is_absolute() or path.name != _INTERPOSER_NAME:
+            continue
+        folder = path.parent
+        out.append(folder)  # installed: lib/
+        # The build tree's root, only where the interposer sits in one
+        # (<root>/src/interpose/cuda): three levels above an installed one
+        # is "/" or a folder above the install prefix, nothing of ours.
+        root = folder.parent.parent.parent
+        if folder.parts[-3:] == ("src", "interpose", "cuda") and root != Path(root.anchor):
+            out.append(root)
     return out
 
 

@@ -116,7 +116,19 @@ def set_process_hints(*, priority: Optional[int] = None, share: Optional[int] = 
         t.call(t.fn("set_process_hints"), fields, ctypes.byref(h))
 
 
-_scopes = threading.local()  # .stack: per entered scope, the targets it pushed to
+_scopes = threading.local()  # .stack: per entered block, innermost last, a _Scope
+
+
+class _Scope:
+    """One entered priority block: the targets it pushed to, where and how deep it began."""
+
+    __slots__ = ("owner", "pushed", "thread", "depth")
+
+    def __init__(self, owner: "priority", pushed: List[_Target], thread: int, depth: int) -> None:
+        self.owner = owner
+        self.pushed = pushed
+        self.thread = thread
+        self.depth = depth
 
 
 class priority(contextlib.ContextDecorator):
@@ -126,18 +138,32 @@ class priority(contextlib.ContextDecorator):
 
         with xsched.priority(10):
             y = model(x)              # the streams these kernels go to run at 10
+            torch.cuda.current_stream().synchronize()  # ... until they completed
 
     From the first launch (or submit) on a stream inside the block, that
     stream's queue takes the priority, before the work reaches the scheduler.
-    When the block ends, each such queue goes back to its own priority, unless
-    another thread's block still covers it. Blocks nest; other threads are not
-    affected, whichever streams they use. Work still queued when the block ends
-    runs at the queue's own priority again: end the block after synchronising
-    if all of it must run at `value`. Also usable as a decorator.
+    The priority belongs to the queue: another thread's work on that stream
+    runs at it too while the block lasts, and where blocks of several threads
+    cover one queue, the newest wins. When the block ends, each such queue
+    goes back to its own priority, unless another thread's block still covers
+    it. Work still queued when the block ends runs at the queue's own
+    priority again: end the block after synchronising if all of it must run
+    at `value`.
+
+    Blocks nest, and must end on the thread that began them, innermost
+    first: no ``await`` or ``yield`` inside a block (another task or the
+    generator's consumer would begin and end blocks in between). A block that
+    ends out of order raises RuntimeError and ends nothing. As a decorator it
+    covers the call only: a decorated async function or generator function is
+    covered while its coroutine or generator is created, not while it runs.
     """
 
     def __init__(self, value: int) -> None:
         self.value = n.check_int32(value, "priority")
+        # The blocks of this object still open, per thread: one object may
+        # be entered on several threads at once (a decorated function).
+        self._open: List[_Scope] = []
+        self._lock = threading.Lock()
 
     def __enter__(self) -> "priority":
         pushed: List[_Target] = []
@@ -152,12 +178,33 @@ class priority(contextlib.ContextDecorator):
         stack = getattr(_scopes, "stack", None)
         if stack is None:
             stack = _scopes.stack = []
-        stack.append(pushed)
+        scope = _Scope(self, pushed, threading.get_ident(), len(stack))
+        stack.append(scope)
+        with self._lock:
+            self._open.append(scope)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pushed = _scopes.stack.pop()
-        for t in reversed(pushed):
+        here = threading.get_ident()
+        stack = getattr(_scopes, "stack", None) or []
+        with self._lock:
+            mine = [s for s in self._open if s.thread == here]
+            if not mine:
+                # The C scopes are per thread: popping here would end another block.
+                where = "another thread" if self._open else "no thread (it was not entered)"
+                raise RuntimeError(
+                    f"{self!r}: the block ends on a thread other than the one it began on ({where}); "
+                    "its scope stays in place there. A block must not span an await or a yield: "
+                    "a generator or coroutine suspended inside it may be finished on another thread")
+            scope = mine[-1]
+            if scope.depth != len(stack) - 1 or stack[scope.depth] is not scope:
+                raise RuntimeError(
+                    f"{self!r}: the block ends before a block begun inside it (blocks end innermost first); "
+                    "nothing was ended. Interleaved asyncio tasks or generators suspended inside a block "
+                    "do this: do not await or yield inside a priority block")
+            self._open.remove(scope)
+            stack.pop()
+        for t in reversed(scope.pushed):
             t.call(t.fn("thread_priority_pop"))
 
     def __repr__(self) -> str:
@@ -167,9 +214,9 @@ class priority(contextlib.ContextDecorator):
 def current_priority() -> Optional[int]:
     """The priority of the calling thread's innermost :class:`priority` block, None outside any."""
     stack = getattr(_scopes, "stack", None)
-    if not stack or not stack[-1]:
+    if not stack or not stack[-1].pushed:
         return None
-    t = stack[-1][0]
+    t = stack[-1].pushed[0]
     out = ctypes.c_int32(0)
     t.call(t.fn("thread_priority_get"), ctypes.byref(out))
     return int(out.value)

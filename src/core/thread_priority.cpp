@@ -91,6 +91,9 @@ void uncover(const Touched& t, uint64_t serial) {
 
 xs_result_t push_thread_priority(int32_t priority) noexcept {
   try {
+    // Made here, on the first scope, where a failure is a result:
+    // apply_thread_priority() (noexcept, only inside a scope) then finds it made.
+    registry();
     ThreadScopes& ts = t_scopes;
     if (ts.depth >= kMaxDepth) return XS_ERR_STATE;
     if (ts.depth == ts.stack.size()) ts.stack.emplace_back();
@@ -142,22 +145,25 @@ void apply_thread_priority(const std::shared_ptr<XQueue>& q) noexcept {
   } catch (...) {
     return;  // out of memory: the queue keeps its priority
   }
-  Registry& r = registry();
-  std::lock_guard lk(r.mu);
+  Registry& r = registry();  // made by push_thread_priority(): no allocation here
+  std::unique_lock<std::mutex> lk;
   QueueRecord* rec = nullptr;
   bool fresh = false;
+  int32_t now = 0;
   try {
+    lk = std::unique_lock(r.mu);
+    now = q->hints().priority;
     auto [it, inserted] = r.queues.try_emplace(id);
     rec = &it->second;
     fresh = inserted;
     rec->covers.push_back(Cover{s.serial, s.priority});
   } catch (...) {
-    // Out of memory: nothing is covered, so nothing is undone at the end.
+    // Out of memory (or the lock failed): nothing is covered, so nothing is
+    // undone at the end.
     if (fresh) r.queues.erase(id);
     s.touched.pop_back();
     return;
   }
-  const int32_t now = q->hints().priority;
   if (fresh || now != rec->applied) rec->own = now;
   rec->applied = s.priority;
   if (now == s.priority) return;

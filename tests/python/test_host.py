@@ -158,6 +158,82 @@ def test_priority_scope_of_another_thread(queue_pair):
     assert low.wait_all(5)
 
 
+def test_priority_blocks_of_interleaved_asyncio_tasks_end_in_order_or_raise(queue_pair):
+    import asyncio
+    a, _ = queue_pair
+    first, second = xsched.priority(3), xsched.priority(8)
+    outcome = {}
+
+    async def first_task(entered: asyncio.Event, second_entered: asyncio.Event, done: asyncio.Event) -> None:
+        try:
+            with first:
+                entered.set()
+                await second_entered.wait()  # the second task begins its block meanwhile
+                a.submit_kernel(0)
+        except RuntimeError as exc:
+            outcome["first"] = str(exc)
+        finally:
+            done.set()
+
+    async def second_task(entered: asyncio.Event, second_entered: asyncio.Event, done: asyncio.Event) -> None:
+        await entered.wait()
+        try:
+            with second:
+                second_entered.set()
+                await done.wait()  # the first task ends its block meanwhile
+                outcome["second_priority"] = xsched.current_priority()
+        except RuntimeError as exc:
+            outcome["second"] = str(exc)
+
+    async def both() -> None:
+        events = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        await asyncio.gather(first_task(*events), second_task(*events))
+
+    asyncio.run(both())
+    # The first block ends while the second (begun inside it) is open: it must
+    # not end the second's scope; the second then ends its own.
+    assert "innermost first" in outcome.get("first", ""), outcome
+    assert "second" not in outcome and outcome["second_priority"] == 8, outcome
+    assert xsched.current_priority() == 3, "the refused block's scope was popped, or the wrong one"
+    first.__exit__(None, None, None)  # now innermost: it ends
+    assert xsched.current_priority() is None
+    assert a.priority == 0
+    assert a.wait_all(5)
+
+
+def test_priority_block_of_a_generator_closed_on_another_thread_raises(queue_pair):
+    a, _ = queue_pair
+    p = xsched.priority(6)
+
+    def gen():
+        with p:
+            yield 1
+
+    g = gen()
+    assert next(g) == 1
+    assert xsched.current_priority() == 6
+    errors = []
+
+    def close() -> None:
+        try:
+            g.close()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+        errors.append(xsched.current_priority())
+
+    t = threading.Thread(target=close)
+    t.start()
+    t.join()
+    assert len(errors) == 2 and "another thread" in errors[0], errors
+    assert errors[1] is None, "the closing thread was left with a scope"
+    assert xsched.current_priority() == 6, "the block's scope was ended on the wrong thread"
+    p.__exit__(None, None, None)
+    assert xsched.current_priority() is None
+    a.submit_kernel(0)
+    assert a.priority == 0
+    assert a.wait_all(5)
+
+
 def test_process_hints_apply_to_existing_and_later_queues(device):
     s1, s2 = device.stream(), device.stream()
     q1 = xsched.Queue(s1)

@@ -255,13 +255,14 @@ def test_scope_in_a_worker_thread_holds_the_lower_stream(cuda, streams):
     assert cuda.synchronize(low) == 0
     ql, qu = xsched.Queue(low), xsched.Queue(urgent)
     launched = threading.Event()
+    synchronized = []  # the worker's result: an assert there would only warn
 
     def serve() -> None:
         cuda.make_current()
         with xsched.priority(9):
             cuda.sleep(urgent, 300_000)
             launched.set()
-            assert cuda.synchronize(urgent) == 0
+            synchronized.append(cuda.synchronize(urgent))
 
     t = threading.Thread(target=serve)
     t.start()
@@ -272,6 +273,7 @@ def test_scope_in_a_worker_thread_holds_the_lower_stream(cuda, streams):
         cuda.sleep(low, 10)
     held = cuda.launches() == before
     t.join()
+    assert synchronized == [0], "the scope's stream did not synchronise"
     assert held, "the lower stream launched beside the scope's work"
     assert ql.wait_all(timeout=5)
     assert qu.priority == 0

@@ -41,6 +41,8 @@ def test_a_cuda_stream_without_the_interposer_says_how_to_run():
         cuda_stream = 0x1234
         device = None
 
+    assert not xsched.interposer_loaded(), "this test needs a process without the interposer"
+    before = len(xsched.queues())
     for stream in (TorchLikeStream(), 0x1234, None):
         with pytest.raises(xsched.InterposerNotLoadedError) as err:
             xsched.Queue(stream)
@@ -48,7 +50,9 @@ def test_a_cuda_stream_without_the_interposer_says_how_to_run():
         assert "xsched run" in message and "python -m xsched run" in message, message
         assert "libcuda.so.1" in message, message
         assert isinstance(err.value, RuntimeError)
-    assert xsched.queues() == [] or all(isinstance(q, xsched.HostQueue) for q in xsched.queues())
+    after = xsched.queues()
+    assert len(after) == before, "a refused Queue() left a queue behind"
+    assert not any(isinstance(q, xsched.CudaQueue) for q in after)
 
 
 def test_missing_library_names_where_it_looked(tmp_path):
@@ -157,3 +161,27 @@ def test_pip_installs_the_package_without_an_index(tmp_path, library):
     installed, lib = r.stdout.split()
     assert Path(installed).parent == target / "xsched"
     assert Path(lib) == Path(library)
+
+
+def test_ld_preload_entries_that_are_not_absolute_name_no_folder(monkeypatch):
+    # A bare name or a relative path would make "." a candidate: a planted
+    # ./libxsched.so (or ./xsched for python -m xsched) would be used.
+    from xsched import _library
+    monkeypatch.delenv(_library.ENV_VAR, raising=False)
+    for preload in ("libxsched_cuda.so", "./libxsched_cuda.so", "lib/libxsched_cuda.so",
+                    "src/interpose/cuda/libxsched_cuda.so"):
+        monkeypatch.setenv("LD_PRELOAD", preload)
+        assert _library._preloaded_interposer_dirs() == [], preload
+        paths, _ = _library.candidates()
+        assert all(p.is_absolute() for p in paths), (preload, paths)
+
+
+def test_ld_preload_never_makes_root_or_folders_above_a_prefix_candidates(monkeypatch):
+    from xsched import _library
+    monkeypatch.setenv("LD_PRELOAD", "/usr/lib/libxsched_cuda.so:/opt/xsched/lib/libxsched_cuda.so")
+    assert _library._preloaded_interposer_dirs() == [Path("/usr/lib"), Path("/opt/xsched/lib")]
+    monkeypatch.setenv("LD_PRELOAD", "/home/u/xsched/build/src/interpose/cuda/libxsched_cuda.so")
+    assert _library._preloaded_interposer_dirs() == [Path("/home/u/xsched/build/src/interpose/cuda"),
+                                                      Path("/home/u/xsched/build")]
+    monkeypatch.setenv("LD_PRELOAD", "/src/interpose/cuda/libxsched_cuda.so")
+    assert _library._preloaded_interposer_dirs() == [Path("/src/interpose/cuda")]

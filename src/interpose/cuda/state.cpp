@@ -247,14 +247,21 @@ thread_local PerThreadQueues t_per_thread;
 
 std::shared_ptr<StreamQueue> per_thread_queue(CUcontext ctx, bool create) {
   for (auto& q : t_per_thread.queues) {
-    if (q->ctx == ctx) return q;
+    // A retired one belongs to a destroyed context whose handle was reused.
+    if (q->ctx == ctx && !q->retired.load(std::memory_order_acquire)) return q;
   }
   if (!create) return nullptr;
   const cuda::Driver* d = driver();
   CUstream own = nullptr;
-  if (d->cuStreamCreate(&own, CU_STREAM_DEFAULT) != CUDA_SUCCESS) return nullptr;
+  {
+    // In ctx, not the calling thread's current context: the control API
+    // names the context (by device) from threads with none or another current.
+    cuda::ContextScope scope(*d, ctx);
+    if (d->cuStreamCreate(&own, CU_STREAM_DEFAULT) != CUDA_SUCCESS) return nullptr;
+  }
   auto made = make_queue(ctx, own, StreamKind::kPerThread, true, 0, true);
   if (made == nullptr) return nullptr;
+  std::erase_if(t_per_thread.queues, [](const auto& q) { return q->retired.load(std::memory_order_acquire); });
   t_per_thread.queues.push_back(made);
   return made;
 }
@@ -373,14 +380,18 @@ std::shared_ptr<StreamQueue> default_stream_queue(CUcontext ctx, bool per_thread
 
 std::vector<std::shared_ptr<StreamQueue>> all_stream_queues() {
   std::vector<std::shared_ptr<StreamQueue>> out;
-  for_each_queue(nullptr, [&](StreamQueue& q) { out.push_back(q.shared_from_this()); });
+  for_each_queue(nullptr, [&](StreamQueue& q) {
+    if (!q.retired.load(std::memory_order_acquire)) out.push_back(q.shared_from_this());
+  });
   return out;
 }
 
 std::shared_ptr<StreamQueue> stream_queue_by_id(uint64_t id) {
   std::shared_ptr<StreamQueue> found;
   for_each_queue(nullptr, [&](StreamQueue& q) {
-    if (found == nullptr && q.xq->id() == id) found = q.shared_from_this();
+    if (found == nullptr && q.xq->id() == id && !q.retired.load(std::memory_order_acquire)) {
+      found = q.shared_from_this();
+    }
   });
   return found;
 }
@@ -494,6 +505,8 @@ CUresult retire_stream(CUstream s) {
     sq = std::move(it->second);
     sh.queues.erase(it);
   }
+  // Other threads' caches may keep the queue alive: the control API forgets it now.
+  sq->retired.store(true, std::memory_order_release);
   r.generation.fetch_add(1, std::memory_order_acq_rel);
   if (t_cache.stream == s) t_cache = StreamCache{};
   // Held or not, its work runs now: the caller waits for it, not for the scheduler.
@@ -504,7 +517,12 @@ CUresult retire_stream(CUstream s) {
 
 void retire_context(CUcontext ctx) {
   // Held or not, the context's work runs now: destroying it waits for that, not for the scheduler.
-  for_each_queue(ctx, [](StreamQueue& q) { q.xq->expedite(UINT64_MAX); });
+  // Other threads' caches and per-thread streams may keep its queues alive:
+  // the control API forgets them now.
+  for_each_queue(ctx, [](StreamQueue& q) {
+    q.retired.store(true, std::memory_order_release);
+    q.xq->expedite(UINT64_MAX);
+  });
   for_each_queue(ctx, [](StreamQueue& q) { q.xq->wait_all(-1); });
   Registry& r = registry();
   {

@@ -35,6 +35,10 @@ struct StreamQueue : std::enable_shared_from_this<StreamQueue> {
   bool blocking = true;      // synchronises with the legacy default stream
   int cuda_priority = 0;
   ContextState* context = nullptr;
+  // Set once its stream (or context) is destroyed. Other threads' stream
+  // caches may still hold the queue alive for a while: the control API must
+  // not find it by id or list it any more (its stream handle may be reused).
+  std::atomic<bool> retired{false};
   ~StreamQueue();
 
   // While the stream is captured into a graph (it began a capture, or waited
@@ -84,9 +88,10 @@ std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, Flavor f);
 // nullptr if it cannot be made. For callers that name the context instead
 // of relying on the thread's current one (the control API).
 std::shared_ptr<StreamQueue> default_stream_queue(CUcontext ctx, bool per_thread);
-// Every queue of the process, in no particular order.
+// Every queue of the process whose stream is not destroyed, in no particular order.
 std::vector<std::shared_ptr<StreamQueue>> all_stream_queues();
-// The queue whose XQueue has this id; nullptr if there is none (any more).
+// The queue whose XQueue has this id; nullptr if there is none (any more:
+// its stream or context was destroyed).
 std::shared_ptr<StreamQueue> stream_queue_by_id(uint64_t id);
 
 // The handle to pass to the driver for stream s named with flavour f when
