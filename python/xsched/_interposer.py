@@ -52,10 +52,7 @@ class Control:
             "xs_cuda_thread_priority_pop": (res, []),
             "xs_cuda_thread_priority_get": (res, [ctypes.POINTER(i32)]),
         }
-        for name, (restype, argtypes) in protos.items():
-            fn = getattr(cdll, name)
-            fn.restype = restype
-            fn.argtypes = argtypes
+        self.missing = n.declare(cdll, protos)
 
     def call(self, name: str, *args: object) -> None:
         """Calls xs_cuda_<name>(*args); raises the XschedError, with the interposer's reason, on failure."""
@@ -104,7 +101,11 @@ def _open() -> "tuple[Optional[Control], str]":
     if abi < REQUIRED_ABI:
         return None, (f"the xsched interposer loaded in this process has control API revision {abi}; "
                       f"this package needs {REQUIRED_ABI} (rebuild xsched)")
-    return Control(cdll, abi), ""
+    control = Control(cdll, abi)
+    if control.missing:
+        return None, (f"the xsched interposer loaded in this process lacks {', '.join(control.missing)} "
+                      "(a mismatched build: rebuild xsched)")
+    return control, ""
 
 
 def _find() -> "tuple[Optional[Control], str]":

@@ -107,15 +107,7 @@ class Library:
             "xs_host_stream_create": (res, [vp, ctypes.POINTER(vp)]),
             "xs_host_stream_destroy": (res, [vp]),
         }
-        missing = []
-        for name, (restype, argtypes) in protos.items():
-            try:
-                fn = getattr(cdll, name)
-            except AttributeError:
-                missing.append(name)
-                continue
-            fn.restype = restype
-            fn.argtypes = argtypes
+        missing = n.declare(cdll, protos)
         if missing:
             raise LibraryNotFoundError(
                 f"{path} is not a libxsched.so this package can use: it lacks {', '.join(missing)} "

@@ -165,3 +165,17 @@ def check_int32(value: int, what: str) -> int:
     if not INT32_MIN <= value <= INT32_MAX:
         raise ValueError(f"{what} {value} does not fit in 32 bits")
     return value
+
+
+def declare(cdll: ctypes.CDLL, protos: "dict[str, tuple[object, list]]") -> "list[str]":
+    """Gives each function of cdll named in protos its (restype, argtypes); returns the names cdll lacks."""
+    missing = []
+    for name, (restype, argtypes) in protos.items():
+        try:
+            fn = getattr(cdll, name)
+        except AttributeError:
+            missing.append(name)
+            continue
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return missing

@@ -157,7 +157,11 @@ void XQueue::launch_pending_locked() {
 }
 
 void XQueue::launch_through_locked(uint64_t seq) {
+  const std::size_t before = pending_.size();
   while (!pending_.empty() && pending_.front()->seq <= seq) launch_locked(pending_.pop());
+  // Held commands left the host (a flush, an expedite): a submitter held
+  // back by back-pressure may have room now.
+  if (backpressure_ != 0 && pending_.size() < before) room_cv_.notify_all();
 }
 
 xs_result_t XQueue::flush(uint64_t through) {
@@ -167,7 +171,6 @@ xs_result_t XQueue::flush(uint64_t through) {
 }
 
 void XQueue::flush_locked(uint64_t through) {
-  room_cv_.notify_all();
   // Launched behind a held hardware queue, commands would stay in the native
   // queue; enough of them fill it, and the launch then blocks while holding
   // this queue's lock, which the release needs. So a held queue at Level 2
@@ -186,7 +189,6 @@ xs_result_t XQueue::expedite(uint64_t through) {
 }
 
 void XQueue::expedite_locked(uint64_t through) {
-  room_cv_.notify_all();
   through = std::min(through, submitted_);
   const bool more = completed_ < through && expedite_through_ < through;
   if (more) {
