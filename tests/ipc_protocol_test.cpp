@@ -20,7 +20,7 @@ namespace {
 using Bytes = std::vector<std::byte>;
 
 constexpr uint16_t kFirstType = static_cast<uint16_t>(MsgType::kHello);
-constexpr uint16_t kLastType = static_cast<uint16_t>(MsgType::kSamplesReply);
+constexpr uint16_t kLastType = static_cast<uint16_t>(MsgType::kGatePage);
 // What FrameReader may hold at once: one message of the largest size and the
 // header of the next.
 constexpr std::size_t kReaderLimit = sizeof(Header) + kMaxPayload + sizeof(Header);
@@ -255,7 +255,7 @@ Bytes samples_payload(uint32_t count_in_head, const std::vector<Sample>& samples
 }
 
 TEST(IpcReadRecords, ReadsTheHeadAndEveryRecord) {
-  const std::vector<Sample> sent{{100, 1, 1, 10, 50}, {-1, 2, 2, 20, 0}, {300, 3, 1, 30, 7}};
+  const std::vector<Sample> sent{{100, 1, 1, 10, 50, 1, 0}, {-1, 2, 2, 20, 0, 2, 0}, {300, 3, 1, 30, 7, 1, 0}};
   const Bytes b = samples_payload(3, sent);
   SamplesHead head{};
   std::vector<Sample> got;
@@ -282,7 +282,7 @@ TEST(IpcReadRecords, RejectsAPayloadShorterThanTheHead) {
 }
 
 TEST(IpcReadRecords, RejectsACountThatDoesNotMatchTheRecords) {
-  const std::vector<Sample> two{{1, 1, 1, 1, 0}, {2, 2, 2, 2, 0}};
+  const std::vector<Sample> two{{1, 1, 1, 1, 0, 1, 0}, {2, 2, 2, 2, 0, 1, 0}};
   SamplesHead head{};
   std::vector<Sample> got;
   for (uint32_t claimed : {0u, 1u, 3u, UINT32_MAX}) {
@@ -305,13 +305,13 @@ struct WideHead {
 uint64_t wide_count(const WideHead& h) { return h.count; }
 
 TEST(IpcReadRecords, RejectsACountWhoseByteSizeWrapsAround) {
-  static_assert(sizeof(Sample) == 32);
-  // (2^59 + 1) * 32 = 2^64 + 32: one record's worth, modulo 2^64.
-  const uint64_t wrapping = (uint64_t{1} << 59) + 1;
+  static_assert(sizeof(Sample) == 40);
+  // (2^61 + 1) * 40 = 5 * 2^64 + 40: one record's worth, modulo 2^64.
+  const uint64_t wrapping = (uint64_t{1} << 61) + 1;
   ASSERT_EQ(wrapping * sizeof(Sample), sizeof(Sample));
   Bytes b;
   append(&b, WideHead{wrapping});
-  append(&b, Sample{1, 2, 1, 3, 0});
+  append(&b, Sample{1, 2, 1, 3, 0, 1, 0});
   WideHead head{};
   std::vector<Sample> got;
   EXPECT_FALSE(read_records(std::span<const std::byte>(b), &head, &got, wide_count));

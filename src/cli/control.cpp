@@ -388,8 +388,10 @@ int samples_main(int argc, char** argv) {
       "usage: xsched samples [--clear] [--json] [--socket PATH]\n"
       "The decision latencies xschedd has collected (the newest 32767): for each suspend or\n"
       "resume, the time from its cause (a queue's change, seen by its process) to the\n"
-      "target queue's process having applied it (latency_ns), and of that the time to the\n"
-      "daemon's decision (daemon_ns). One line each: latency_ns daemon_ns pid queue kind.\n"
+      "decision taking effect (latency_ns): xschedd's store in the queue's gate word (by\n"
+      "store) or else the queue's process having applied it (by agent); and of that the\n"
+      "time to the daemon's decision (daemon_ns). One line each: latency_ns daemon_ns pid\n"
+      "queue kind by.\n"
       "--clear forgets them after printing.\n";
   Common c;
   SamplesRequest req{};
@@ -416,13 +418,14 @@ int samples_main(int argc, char** argv) {
   for (std::size_t i = 0; i < samples.size(); ++i) {
     const Sample& s = samples[i];
     const char* kind = s.kind == 1 ? "suspend" : "resume";
+    const char* by = s.by == 2 ? "store" : "agent";
     if (c.json) {
-      std::printf("%s{\"latency_ns\":%lld,\"daemon_ns\":%lld,\"pid\":%u,\"queue\":%llu,\"kind\":\"%s\"}", i ? "," : "",
-                  static_cast<long long>(s.latency_ns), static_cast<long long>(s.daemon_ns), s.pid,
-                  static_cast<unsigned long long>(s.queue), kind);
+      std::printf("%s{\"latency_ns\":%lld,\"daemon_ns\":%lld,\"pid\":%u,\"queue\":%llu,\"kind\":\"%s\",\"by\":\"%s\"}",
+                  i ? "," : "", static_cast<long long>(s.latency_ns), static_cast<long long>(s.daemon_ns), s.pid,
+                  static_cast<unsigned long long>(s.queue), kind, by);
     } else {
-      std::printf("%lld %lld %u %llu %s\n", static_cast<long long>(s.latency_ns), static_cast<long long>(s.daemon_ns), s.pid,
-                  static_cast<unsigned long long>(s.queue), kind);
+      std::printf("%lld %lld %u %llu %s %s\n", static_cast<long long>(s.latency_ns), static_cast<long long>(s.daemon_ns),
+                  s.pid, static_cast<unsigned long long>(s.queue), kind, by);
     }
   }
   if (c.json) std::printf("]}\n");

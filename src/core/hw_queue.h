@@ -17,6 +17,7 @@
 #pragma once
 
 #include "core/command.h"
+#include "core/gate_words.h"
 #include "xsched/xsched.h"
 
 namespace xsched {
@@ -42,6 +43,9 @@ struct HwQueueOps {
   xs_result_t (*deactivate)(void* ctx);
   // Let held commands start again, in order.
   xs_result_t (*reactivate)(void* ctx);
+  // The gate word the hardware queue waits on (core/gate_words.h), which
+  // xschedd may close too; it lives until release (optional; null: none).
+  gates::Word* (*gate_word)(void* ctx);
 
   // ---- Level 3 (optional) ----
   // Stop the running command too, keeping its progress (called after deactivate).

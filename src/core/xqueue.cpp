@@ -86,6 +86,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       device_(opts.device),
       backpressure_(opts.backpressure),
       backpressure_wait_ns_(opts.backpressure_wait_ns),
+      gate_(level >= XS_LEVEL_DEACTIVATE && hw.ops->gate_word != nullptr ? hw.ops->gate_word(hw.ctx) : nullptr),
       hints_(opts.hints) {}
 
 XQueue::~XQueue() {
@@ -100,6 +101,11 @@ void XQueue::close() {
   closing_ = true;
   holds_ = 0;
   release_hardware_locked();
+  // Nothing holds a closing queue back, xschedd included: its end waits for its work.
+  if (gate_ != nullptr && !running_through_) {
+    running_through_ = true;
+    gates::run_through(*gate_, true);
+  }
   launch_pending_locked();
   worker_cv_.notify_one();
   done_cv_.notify_all();
@@ -174,12 +180,17 @@ void XQueue::flush_locked(uint64_t through) {
   // Launched behind a held hardware queue, commands would stay in the native
   // queue; enough of them fill it, and the launch then blocks while holding
   // this queue's lock, which the release needs. So a held queue at Level 2
-  // runs what it flushes.
-  if (level_ >= XS_LEVEL_DEACTIVATE && holds_ != 0 && !closing_) {
+  // runs what it flushes, whether it is held here or by xschedd's store.
+  const bool held = holds_ != 0 || (gate_ != nullptr && gates::held_by_daemon(*gate_));
+  if (level_ >= XS_LEVEL_DEACTIVATE && held && !closing_) {
     expedite_locked(through);
   } else {
     launch_through_locked(through);
   }
+}
+
+void XQueue::follow_daemon(bool run) {
+  if (gate_ != nullptr) gates::follow_daemon(*gate_, run);
 }
 
 xs_result_t XQueue::expedite(uint64_t through) {
@@ -197,6 +208,11 @@ void XQueue::expedite_locked(uint64_t through) {
     expedite_through_ = through;
     expedited_pub_.store(through, std::memory_order_release);
     release_hardware_locked();
+    // xschedd may hold the gate too, and knows nothing of this dependency.
+    if (gate_ != nullptr && !running_through_) {
+      running_through_ = true;
+      gates::run_through(*gate_, true);
+    }
   }
   launch_through_locked(through);
   // The worker confirms completion at once instead of letting a burst settle.
@@ -301,6 +317,10 @@ void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {
   }
   completed_ = std::max(completed_, seq);
   completed_pub_.store(completed_, std::memory_order_release);
+  if (running_through_ && completed_ >= expedite_through_ && !closing_) {
+    running_through_ = false;
+    gates::run_through(*gate_, false);
+  }
   if (holds_ != 0 && !closing_) {
     if (in_flight_.empty()) {
       release_hardware_locked();  // nothing is behind it: a held gate would only block a hardware channel

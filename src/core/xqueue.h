@@ -122,6 +122,13 @@ class XQueue {
   // launched behind them may run on until then). Returns the sticky error.
   xs_result_t expedite(uint64_t through);
 
+  // xschedd decided that this queue runs (or not): at Level 2 with a shared
+  // gate word, lets xschedd hold the gate itself (gate_words.h's grant) and
+  // sets its bit as decided. Otherwise nothing.
+  void follow_daemon(bool run);
+  // The gate word xschedd may hold (null: none); lives as long as the queue.
+  const gates::Word* gate_word() const { return gate_; }
+
   // Commands submitted / launched / known complete so far (launches happen in order).
   uint64_t submitted() const { return submitted_pub_.load(std::memory_order_acquire); }
   uint64_t launched() const { return launched_.load(std::memory_order_acquire); }
@@ -210,6 +217,7 @@ class XQueue {
   const int32_t device_;
   const uint32_t backpressure_;
   const int64_t backpressure_wait_ns_;
+  gates::Word* const gate_;  // the hardware queue's, at Level 2 (null: none)
 
   mutable std::mutex mu_;
   std::condition_variable worker_cv_;  // work for the worker
@@ -234,6 +242,7 @@ class XQueue {
   uint64_t suspensions_ = 0;
   uint32_t holds_ = 0;
   bool hardware_held_ = false;
+  bool running_through_ = false;  // the gate is forced open for an expedited run
   bool closing_ = false;
   bool worker_waiting_ = false;
   xs_result_t error_ = XS_OK;

@@ -271,9 +271,11 @@ void Daemon::accept_clients() {
 
 void Daemon::on_readable(Client& c) {
   std::byte buf[16384];
-  const long n = receive_some(c.fd, buf, nullptr);
+  // Only a registered agent passes descriptors (its gate pages); others' are closed unread.
+  const long n = receive_some(c.fd, buf, c.agent ? &c.fds_in : nullptr);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (n <= 0) return drop(c, n == 0 ? "closed" : std::strerror(errno));
+  if (c.fds_in.size() > 4) return drop(c, "sent descriptors without messages for them");
   if (c.reader.feed(std::span<const std::byte>(buf, static_cast<std::size_t>(n))) == FrameReader::Status::kBad) {
     return drop(c, "sent more than one message can hold");
   }
@@ -287,7 +289,12 @@ void Daemon::on_readable(Client& c) {
 }
 
 void Daemon::handle_frame(Client& c, const Frame& f) {
-  if (c.agent) return drop(c, "an agent sent a request");
+  if (c.agent) {
+    GatePage page{};
+    if (f.type != MsgType::kGatePage) return drop(c, "an agent sent a request");
+    if (!read_exact(f.payload, &page) || !map_gate_page(c, page)) return drop(c, "sent a bad gate page");
+    return;
+  }
   switch (f.type) {
     case MsgType::kHello: {
       Hello h{};
@@ -392,6 +399,15 @@ void Daemon::drop(Client& c, const char* why) {
   }
   if (c.board != nullptr) munmap(c.board, sizeof(Board));
   c.board = nullptr;
+  for (uint32_t*& page : c.gate_pages) {
+    if (page != nullptr) munmap(page, gates::kPageBytes);
+    page = nullptr;
+  }
+  if (c.slots != nullptr) {
+    for (Slot& s : *c.slots) s.gate = nullptr;
+  }
+  for (int f : c.fds_in) close(f);
+  c.fds_in.clear();
   for (int* f : {&c.to_daemon, &c.to_agent}) {
     if (*f >= 0) close(*f);
     *f = -1;
@@ -440,11 +456,12 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   const int64_t changed = b.changed_ns.load(std::memory_order_relaxed);
   cause_ns_ = changed <= now && changed > now - 10'000'000'000 ? changed : now;
   const bool fresh = id != s.queue_id;
+  if (fresh) s.queue_id = id;  // bind_gate needs it
+  bind_gate(c, i);
   s.ready = ready;
   s.hints = h;
   s.used = s.used || ready;
   if (fresh) {
-    s.queue_id = id;
     s.number = next_number_++;
     s.run = true;
     s.bounded = true;
@@ -473,6 +490,50 @@ void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
   s.seen_seq = seen_seq;
 }
 
+bool Daemon::map_gate_page(Client& c, const GatePage& page) {
+  if (c.fds_in.empty()) return false;
+  const int fd = c.fds_in.front();
+  c.fds_in.erase(c.fds_in.begin());
+  struct stat st{};
+  // Sealed against shrinking, a page the process cannot take away under the daemon's stores.
+  const int seals = fcntl(fd, F_GET_SEALS);
+  const bool ok = page.id >= 1 && page.id <= gates::kMaxPages && page.bytes == gates::kPageBytes &&
+                  c.gate_pages[page.id] == nullptr && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                  st.st_size >= static_cast<off_t>(gates::kPageBytes) && seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
+  void* mem = ok ? mmap(nullptr, gates::kPageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (!ok) return false;
+  if (mem == MAP_FAILED) {
+    // The daemon's own trouble: the process's agent still applies every decision.
+    log(LogLevel::kWarn, "cannot map a gate page of pid %d: %s", static_cast<int>(c.cred.pid), std::strerror(errno));
+    return true;
+  }
+  c.gate_pages[page.id] = static_cast<uint32_t*>(mem);
+  for (uint32_t i = 0; i < kBoardSlots; ++i) {
+    if ((*c.slots)[i].queue_id != 0) bind_gate(c, i);
+  }
+  return true;
+}
+
+void Daemon::bind_gate(Client& c, uint32_t i) {
+  const BoardSlot& b = c.board->slot[i];
+  Slot& s = (*c.slots)[i];
+  const uint32_t page = b.gate_page.load(std::memory_order_relaxed);
+  const uint32_t index = b.gate_index.load(std::memory_order_relaxed);
+  uint32_t* word = nullptr;
+  if (s.queue_id != 0 && page >= 1 && page <= gates::kMaxPages && c.gate_pages[page] != nullptr &&
+      index < gates::kWordsPerPage) {
+    word = c.gate_pages[page] + index;
+  }
+  s.gate = word;
+  if (word == nullptr) return;
+  // A word passes to a new queue when the old one is gone: the newest slot
+  // to name it has it, so the daemon never stores for a queue that left.
+  for (uint32_t j = 0; j < kBoardSlots; ++j) {
+    if (j != i && (*c.slots)[j].gate == word) (*c.slots)[j].gate = nullptr;
+  }
+}
+
 void Daemon::suspend(uint64_t number) { decide_queue(number, false); }
 
 void Daemon::resume(uint64_t number) { decide_queue(number, true); }
@@ -485,7 +546,19 @@ void Daemon::decide_queue(uint64_t number, bool run) {
   s.run = run;
   s.dirty = true;
   s.cause_ns = cause_ns_;
+  s.decided_ns = now_ns();
   if (!run) ++s.suspensions;
+  if (s.gate != nullptr) {
+    // The decision takes effect here, before any process wakes up: the word
+    // closes (or opens) the queue's gate if its process granted it.
+    std::atomic_ref<uint32_t> word(*s.gate);
+    if (run) {
+      word.fetch_or(gates::kDaemonRuns, std::memory_order_seq_cst);
+    } else {
+      word.fetch_and(~gates::kDaemonRuns, std::memory_order_seq_cst);
+    }
+    s.stored_ns = s.decided_ns;
+  }
 }
 
 // Windows follow the decisions (window_rule.h), then every changed slot is
@@ -521,9 +594,12 @@ void Daemon::after_decisions() {
     b.run.store(s.run ? 1 : 0, std::memory_order_release);
     b.bounded.store(s.bounded ? 1 : 0, std::memory_order_release);
     b.cause_ns.store(s.cause_ns != 0 ? s.cause_ns : cause_ns_, std::memory_order_release);
-    b.decided_ns.store(decided, std::memory_order_release);
+    b.decided_ns.store(s.decided_ns != 0 ? s.decided_ns : decided, std::memory_order_release);
+    b.stored_ns.store(s.stored_ns, std::memory_order_release);
     b.decision_seq.store(++s.decision_seq, std::memory_order_release);
     s.cause_ns = 0;
+    s.decided_ns = 0;
+    s.stored_ns = 0;
     if (!ref.client->ring) {
       ref.client->ring = true;
       to_ring_.push_back(ref.client);
@@ -566,7 +642,8 @@ void Daemon::harvest_samples(Client& c) {
     if (s.queue_id == 0) continue;
     s.recent_ns.push_back(latency);
     if (s.recent_ns.size() > kRecentLatencies) s.recent_ns.pop_front();
-    samples_.push_back(Sample{latency, static_cast<uint32_t>(c.cred.pid), kind, s.number, to_daemon});
+    const uint32_t by = b.by.load(std::memory_order_relaxed) == 2 ? 2 : 1;
+    samples_.push_back(Sample{latency, static_cast<uint32_t>(c.cred.pid), kind, s.number, to_daemon, by, 0});
     if (samples_.size() > kMaxSamples) samples_.pop_front();
   }
 }

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/gate_words.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
@@ -70,6 +71,9 @@ class Daemon final : private Executor {
     bool dirty = false;     // decision to publish
     uint64_t decision_seq = 0;
     int64_t cause_ns = 0;
+    uint32_t* gate = nullptr;  // the queue's gate word, in a page of the process's (null: none mapped)
+    int64_t decided_ns = 0;    // when the engine made the decision to publish (0: a window change only)
+    int64_t stored_ns = 0;     // when that decision was stored in the gate word (0: it was not)
     std::deque<int64_t> recent_ns;  // recent decision latencies
   };
 
@@ -89,6 +93,8 @@ class Daemon final : private Executor {
     std::size_t out_sent = 0;
     bool want_write = false;     // EPOLLOUT armed
     std::unique_ptr<std::array<Slot, ipc::kBoardSlots>> slots;
+    std::array<uint32_t*, gates::kMaxPages + 1> gate_pages{};  // by page id, mapped (core/gate_words.h)
+    std::vector<int> fds_in;  // received with its messages, for the next kGatePage
   };
 
   struct QueueRef {
@@ -109,6 +115,10 @@ class Daemon final : private Executor {
   void scan_board(Client& c);
   void read_slot(Client& c, uint32_t i, int64_t now);
   void forget_slot(Client& c, uint32_t i, int64_t now);
+  // Maps a page of the process's gate words (kGatePage); false for a bad one.
+  bool map_gate_page(Client& c, const ipc::GatePage& page);
+  // Points slot i at the gate word its board slot names, if mapped.
+  void bind_gate(Client& c, uint32_t i);
   void heartbeat();
   void harvest_samples(Client& c);
   // Publishes what the engine decided since the last call (nothing if it did not run).

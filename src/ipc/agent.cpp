@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/gate_words.h"
 #include "core/log.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
@@ -46,6 +47,7 @@ class Agent final : public RemoteLink {
   bool handle_frames();
   void write_slot(BoardSlot& s, XQueue& q);
   void ring();
+  void send_gate_pages();
 
   LocalScheduler& sched_;
   const AgentOptions opts_;
@@ -65,6 +67,7 @@ class Agent final : public RemoteLink {
 
   // The agent's thread only.
   uint64_t seen_decision_[kBoardSlots] = {};
+  uint32_t pages_sent_ = 0;  // gate pages 1..pages_sent_ went to the daemon
 };
 
 Agent* g_agent = nullptr;
@@ -142,7 +145,9 @@ bool Agent::register_once() {
   for (uint32_t i = kBoardSlots; i > 0; --i) free_slots_.push_back(i - 1);
   said_full_ = false;
   said_absent_ = false;
+  pages_sent_ = 0;
   sched_.attach(this);
+  send_gate_pages();
   log(LogLevel::kInfo, "registered with xschedd at %s", opts_.socket.c_str());
   return true;
 }
@@ -162,8 +167,26 @@ void Agent::serve() {
       apply_decisions();
     }
     if (r > 0 && p[1].revents != 0 && !handle_frames()) return;
+    send_gate_pages();
     const int64_t beat = board_->heartbeat_ns.load(std::memory_order_acquire);
     if (now_ns() - beat > timeout_ns_) return lose("it stopped answering");
+  }
+}
+
+// Gate pages made since the last look go to the daemon, which can then hold
+// their words with its own stores (core/gate_words.h).
+void Agent::send_gate_pages() {
+  const uint32_t count = gates::page_count();
+  for (; pages_sent_ < count; ++pages_sent_) {
+    const uint32_t id = pages_sent_ + 1;
+    int fd = -1;
+    if (!gates::page_fd(id, &fd) || fd < 0) continue;
+    const GatePage page{id, static_cast<uint32_t>(gates::kPageBytes)};
+    std::vector<std::byte> msg;
+    encode(MsgType::kGatePage, bytes_of(page), &msg);
+    const int fds[1] = {fd};
+    // A daemon that cannot take it now has gone or is stuck: the heartbeat tells.
+    if (!send_message(sock_, msg, fds)) return;
   }
 }
 
@@ -208,18 +231,21 @@ void Agent::apply_decisions() {
     const bool bounded = s.bounded.load(std::memory_order_acquire) != 0;
     const int64_t cause = s.cause_ns.load(std::memory_order_acquire);
     const int64_t decided = s.decided_ns.load(std::memory_order_acquire);
+    const int64_t stored = s.stored_ns.load(std::memory_order_acquire);
     if (s.decision_seq.load(std::memory_order_relaxed) != seq) continue;
     seen_decision_[i] = seq;
     if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
     bool hold_changed = false;
     if (!sched_.apply_decision(id, run, bounded, &hold_changed) || !hold_changed) continue;
-    // The decision's latency, from its cause to now, for `xsched top` and the benchmark.
+    // The decision's latency, from its cause to its taking effect (the
+    // daemon's store in the gate word, else now), for `xsched top` and the benchmark.
     const uint64_t n = board_->samples_written.load(std::memory_order_relaxed);
     BoardSample& out = board_->samples[n % kSampleRing];
     out.slot.store(i, std::memory_order_relaxed);
     out.kind.store(run ? 2 : 1, std::memory_order_relaxed);
-    out.latency_ns.store(now_ns() - cause, std::memory_order_relaxed);
+    out.latency_ns.store((stored != 0 ? stored : now_ns()) - cause, std::memory_order_relaxed);
     out.daemon_ns.store(decided - cause, std::memory_order_relaxed);
+    out.by.store(stored != 0 ? 2 : 1, std::memory_order_relaxed);
     out.seq.store(n + 1, std::memory_order_release);
     board_->samples_written.store(n + 1, std::memory_order_release);
   }
@@ -268,6 +294,9 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
   s.device.store(q.device(), std::memory_order_relaxed);
   s.submitted.store(q.submitted(), std::memory_order_relaxed);
   s.completed.store(q.completed(), std::memory_order_relaxed);
+  const gates::Word* w = q.gate_word();
+  s.gate_page.store(w != nullptr ? gates::page_id(*w) : 0, std::memory_order_relaxed);
+  s.gate_index.store(w != nullptr ? w->index : 0, std::memory_order_relaxed);
   s.changed_ns.store(now_ns(), std::memory_order_relaxed);
   s.state_seq.fetch_add(1, std::memory_order_release);
 }
@@ -313,6 +342,7 @@ void Agent::queue_removed(XQueue& q) {
   BoardSlot& s = board_->slot[it->second];
   s.queue_id.store(0, std::memory_order_relaxed);
   s.ready.store(0, std::memory_order_relaxed);
+  s.gate_page.store(0, std::memory_order_relaxed);
   s.state_seq.fetch_add(1, std::memory_order_release);
   free_slots_.push_back(it->second);
   slot_of_.erase(it);

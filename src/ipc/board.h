@@ -1,6 +1,8 @@
 // The board: one shared-memory page set per registered process, through
 // which queue readiness reaches xschedd and its decisions reach the queues
-// without a message round trip.
+// without a message round trip. A queue with a gate word the daemon may
+// hold (core/gate_words.h) names it here; the daemon then stores its
+// decision in the word itself, and the board only tells the agent.
 //
 // The daemon creates it (a sealed memfd: the process cannot shrink it under
 // the daemon) and hands it to the process's agent with two doorbells, ends
@@ -36,6 +38,8 @@ struct alignas(64) BoardSlot {
   std::atomic<int32_t> device;
   std::atomic<uint64_t> submitted;  // refreshed at each report
   std::atomic<uint64_t> completed;
+  std::atomic<uint32_t> gate_page;   // the queue's gate word (GatePage id; 0: none the daemon may hold)
+  std::atomic<uint32_t> gate_index;  // its index in the page
 
   // ---- written by the daemon ----
   alignas(64) std::atomic<uint64_t> decision_seq;  // odd while the fields below change, even after
@@ -44,6 +48,7 @@ struct alignas(64) BoardSlot {
   std::atomic<uint32_t> bounded;        // 1: keep its in-flight window (something may preempt it)
   std::atomic<int64_t> cause_ns;        // steady clock of what caused the decision
   std::atomic<int64_t> decided_ns;      // steady clock when the daemon wrote it
+  std::atomic<int64_t> stored_ns;       // steady clock when it stored the decision in the gate word (0: it did not)
 };
 
 // A decision as the agent applied it.
@@ -53,6 +58,7 @@ struct BoardSample {
   std::atomic<uint32_t> kind;  // 1: suspend, 2: resume
   std::atomic<int64_t> latency_ns;
   std::atomic<int64_t> daemon_ns;  // of which from the cause to the daemon's decision
+  std::atomic<uint32_t> by;        // as ipc::Sample::by
 };
 
 struct Board {

@@ -3,7 +3,7 @@
 namespace xsched::ipc {
 namespace {
 
-bool known_type(uint16_t t) { return t >= static_cast<uint16_t>(MsgType::kHello) && t <= static_cast<uint16_t>(MsgType::kSamplesReply); }
+bool known_type(uint16_t t) { return t >= static_cast<uint16_t>(MsgType::kHello) && t <= static_cast<uint16_t>(MsgType::kGatePage); }
 
 }  // namespace
 

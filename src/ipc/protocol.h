@@ -23,7 +23,7 @@
 namespace xsched::ipc {
 
 constexpr uint32_t kMagic = 0x31445358;  // "XSD1"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr uint32_t kMaxPayload = 1u << 20;
 
 enum class MsgType : uint16_t {
@@ -39,6 +39,7 @@ enum class MsgType : uint16_t {
   kOk = 10,          // daemon -> command line: no payload
   kSamples = 11,     // command line -> daemon: SamplesRequest
   kSamplesReply = 12,  // daemon -> command line: SamplesHead, Sample[]
+  kGatePage = 13,    // agent -> daemon: GatePage, with the page's memfd (core/gate_words.h)
 };
 
 struct Header {
@@ -125,6 +126,13 @@ struct QueueRecord {
   uint64_t completed;
 };
 
+// A page of the process's gate words, for the daemon to map: the queues'
+// board slots name their words by (page id, index).
+struct GatePage {
+  uint32_t id;     // 1..gates::kMaxPages
+  uint32_t bytes;  // gates::kPageBytes
+};
+
 struct SamplesRequest {
   uint32_t clear;  // 1: forget the samples after replying
   uint32_t reserved;
@@ -136,13 +144,16 @@ struct SamplesHead {
 };
 
 // One decision, from its cause (a queue's change reached the board, or the
-// daemon's timer) to the target queue's agent having applied it.
+// daemon's timer) to its taking effect: the daemon's store in the target
+// queue's gate word, or else the target's agent having applied it.
 struct Sample {
   int64_t latency_ns;
   uint32_t pid;       // of the target
   uint32_t kind;      // 1: suspend, 2: resume
   uint64_t queue;     // the daemon's queue number of the target
   int64_t daemon_ns;  // of latency_ns, from the cause to the daemon's decision
+  uint32_t by;        // 1: the agent applied it, 2: the daemon's store in the gate word
+  uint32_t reserved;
 };
 
 static_assert(std::is_trivially_copyable_v<Header> && sizeof(Header) == 12);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/clock.h"
+#include "core/gate_words.h"
 #include "core/log.h"
 #include "sched/window_rule.h"
 
@@ -112,6 +113,8 @@ void LocalScheduler::detach() {
   std::lock_guard lk(mu_);
   if (remote_ == nullptr) return;
   remote_ = nullptr;
+  // First what the remote side holds with its own stores: every gate it may close opens.
+  gates::revoke_all();
   for (uint64_t id : remote_held_) {
     auto it = queues_.find(id);
     if (it != queues_.end()) it->second->resume(kHoldScheduler);
@@ -135,6 +138,9 @@ bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded, bool* h
   if (it == queues_.end()) return false;
   XQueue& q = *it->second;
   const bool changed = run ? remote_held_.erase(id) != 0 : remote_held_.insert(id).second;
+  // A gate the remote side may close itself follows the decision at once
+  // (the remote side stored it already, unless it could not map the gate's page).
+  q.follow_daemon(run);
   if (changed && run) q.resume(kHoldScheduler);
   if (changed && !run) q.suspend(kHoldScheduler, false);
   if (hold_changed != nullptr) *hold_changed = changed;

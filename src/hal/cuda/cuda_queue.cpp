@@ -441,7 +441,7 @@ CUresult issue_gated(Queue& q, const Call& c, bool preemptible) {
   if (!q.gate.used && q.gate.valid()) note_gate_used(q.gate);
   if (!preemptible) q.since_gate = UINT32_MAX;  // the next preemptible one gets a gate
   if (preemptible && q.gate.valid() && !q.gate_failed && q.since_gate >= q.group.load(std::memory_order_relaxed)) {
-    const CUresult g = q.d->cuStreamWaitValue32_v2(q.stream, q.gate.device, kGateOpen, CU_STREAM_WAIT_VALUE_EQ);
+    const CUresult g = q.d->cuStreamWaitValue32_v2(q.stream, q.gate.device, kGateOpenFrom, CU_STREAM_WAIT_VALUE_GEQ);
     if (g == CUDA_SUCCESS) {
       q.since_gate = 0;
     } else {
@@ -587,6 +587,11 @@ xs_result_t op_reactivate(void* ctx) {
   return XS_OK;
 }
 
+gates::Word* op_gate_word(void* ctx) {
+  Queue& q = *self(ctx);
+  return q.gate.valid() ? &q.gate.word : nullptr;
+}
+
 void op_release(void* ctx) {
   Queue* q = self(ctx);
   release_gate(q->gate);
@@ -610,6 +615,7 @@ const HwQueueOps kCudaOps = {
     .sync = op_sync,
     .deactivate = nullptr,
     .reactivate = nullptr,
+    .gate_word = nullptr,
     .interrupt = nullptr,
     .restore = nullptr,
     .release = op_release,
@@ -620,6 +626,7 @@ const HwQueueOps kCudaGatedOps = [] {
   HwQueueOps ops = kCudaOps;
   ops.deactivate = op_deactivate;
   ops.reactivate = op_reactivate;
+  ops.gate_word = op_gate_word;
   return ops;
 }();
 

@@ -1,23 +1,15 @@
 #include "hal/cuda/gates.h"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <new>
-#include <vector>
 
 #include "core/log.h"
 #include "hal/cuda/context_scope.h"
 
 namespace xsched::cuda {
-
-constexpr uint32_t kGateClosed = 0;
-// One page of gates per context: PyTorch's stream pools and every thread's
-// default stream together stay far below this.
-constexpr uint32_t kSlotsPerPage = 1024;
 
 // Streams waiting at closed gates take hardware connections
 // (CUDA_DEVICE_MAX_CONNECTIONS: 8 by default, at most 32) away from the rest
@@ -28,8 +20,9 @@ constexpr uint32_t kSlotsPerPage = 1024;
 // high-priority stream for seconds while 16 and 24 did not, and 16 held
 // among 64 busy streams stalled it too. So gates are held only in a context
 // whose gated streams that ever launched work number at most half its
-// connections, and at most that many at once; a queue held otherwise is held
-// as at Level 1 (it launches nothing more; what it launched runs).
+// connections, and at most that many at once (by the process or xschedd:
+// the limit of core/gate_words.h); a queue held otherwise is held as at
+// Level 1 (it launches nothing more; what it launched runs).
 uint32_t max_gated_streams_per_context() {
   static const uint32_t n = [] {
     long connections = 8;
@@ -43,187 +36,63 @@ uint32_t max_gated_streams_per_context() {
   return n;
 }
 
-struct GatePage {
-  CUcontext ctx = nullptr;
-  uint32_t* words = nullptr;  // host side of the mapped page
-  CUdeviceptr device = 0;
-  std::vector<uint32_t> free_slots;
-  std::array<bool, kSlotsPerPage> held{};
-  uint32_t held_now = 0;  // slots held
-  uint32_t used = 0;      // slots whose stream has launched work
-  bool dead = false;  // its context is gone, and the page with it
-};
-
 namespace {
 
-// Process-wide; immortal, since queues and exit handlers may use it late.
-struct Bank {
-  std::mutex mu;
-  std::vector<GatePage*> pages;  // pages are never freed: a dead one is only marked
-  uint32_t forced_open = 0;      // live GatesOpen scopes (+1 for good once the process exits)
-  std::atomic<bool> in_use{false};
+struct PageMaker {
+  const Driver& d;
+  CUcontext ctx;
 };
 
-Bank& bank() {
-  static Bank* b = new Bank;
-  return *b;
-}
-
-void store(GatePage& p, uint32_t slot, uint32_t value) {
-  if (p.dead) return;
-  std::atomic_ref<uint32_t>(p.words[slot]).store(value, std::memory_order_seq_cst);
-}
-
-// Under the bank's lock: what the word must say now.
-void write_locked(const Bank& b, GatePage& p, uint32_t slot) {
-  store(p, slot, p.held[slot] && b.forced_open == 0 ? kGateClosed : kGateOpen);
-}
-
-void rewrite_all_locked(Bank& b) {
-  for (GatePage* p : b.pages) {
-    if (p->held_now == 0) continue;  // the common case: GatesOpen then costs two lock round trips
-    for (uint32_t s = 0; s < kSlotsPerPage; ++s) {
-      if (p->held[s]) write_locked(b, *p, s);
-    }
+// Maps a new page of gate words into ctx for the device to wait on. The page
+// is the process's own shared memory (xschedd maps it too), registered with
+// the driver rather than allocated by it.
+bool map_for_device(void* arg, uint32_t* words, uint64_t* device) {
+  const PageMaker& m = *static_cast<PageMaker*>(arg);
+  if (m.d.cuMemHostRegister_v2 == nullptr || m.d.cuMemHostGetDevicePointer_v2 == nullptr ||
+      m.d.cuStreamWaitValue32_v2 == nullptr) {
+    return false;
   }
-}
-
-// At exit nothing may stay behind a gate: the driver's teardown waits for streams.
-void open_all_at_exit() {
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  ++b.forced_open;
-  rewrite_all_locked(b);
-}
-
-GatePage* make_page_locked(Bank& b, const Driver& d, CUcontext ctx) {
-  if (d.cuMemHostAlloc == nullptr || d.cuMemHostGetDevicePointer_v2 == nullptr || d.cuStreamWaitValue32_v2 == nullptr) {
-    return nullptr;
-  }
-  auto* page = new (std::nothrow) GatePage;
-  if (page == nullptr) return nullptr;
-  try {
-    page->free_slots.reserve(kSlotsPerPage);
-    b.pages.reserve(b.pages.size() + 1);
-  } catch (const std::bad_alloc&) {
-    delete page;
-    return nullptr;
-  }
-  ContextScope scope(d, ctx);
-  void* host = nullptr;
-  CUresult r = d.cuMemHostAlloc(&host, kSlotsPerPage * sizeof(uint32_t), CU_MEMHOSTALLOC_DEVICEMAP);
-  if (r == CUDA_SUCCESS) r = d.cuMemHostGetDevicePointer_v2(&page->device, host, 0);
+  ContextScope scope(m.d, m.ctx);
+  CUresult r = m.d.cuMemHostRegister_v2(words, gates::kPageBytes, CU_MEMHOSTREGISTER_DEVICEMAP);
+  CUdeviceptr ptr = 0;
+  if (r == CUDA_SUCCESS) r = m.d.cuMemHostGetDevicePointer_v2(&ptr, words, 0);
   if (r != CUDA_SUCCESS) {
     char buf[32];
-    log(LogLevel::kInfo, "context %p: no host-mapped gate page (%s): its queues stay at Level 1", static_cast<void*>(ctx),
-        d.error_name(r, buf));
-    delete page;
-    return nullptr;
+    log(LogLevel::kInfo, "context %p: no host-mapped gate page (%s): its queues stay at Level 1",
+        static_cast<void*>(m.ctx), m.d.error_name(r, buf));
+    return false;
   }
-  page->ctx = ctx;
-  page->words = static_cast<uint32_t*>(host);
-  for (uint32_t s = kSlotsPerPage; s-- > 0;) {
-    page->words[s] = kGateOpen;
-    page->free_slots.push_back(s);
-  }
-  if (!b.in_use.exchange(true)) std::atexit(open_all_at_exit);
-  b.pages.push_back(page);
-  return page;
+  *device = ptr;
+  return true;
 }
 
 }  // namespace
 
 bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out) {
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  GatePage* page = nullptr;
-  for (GatePage* p : b.pages) {
-    if (!p->dead && p->ctx == ctx) page = p;
-  }
-  if (page == nullptr) page = make_page_locked(b, d, ctx);
-  if (page == nullptr || page->free_slots.empty()) return false;
-  const uint32_t slot = page->free_slots.back();
-  page->free_slots.pop_back();
-  page->held[slot] = false;
-  store(*page, slot, kGateOpen);
-  out->page = page;
-  out->slot = slot;
-  out->device = page->device + slot * sizeof(uint32_t);
+  PageMaker maker{d, ctx};
+  if (!gates::acquire_word(ctx, max_gated_streams_per_context(), map_for_device, &maker, &out->word)) return false;
+  out->device = gates::device_address(out->word);
+  out->used = false;
   return true;
 }
 
-// Counts the slot out of the page's held gates; false if it was not held.
-static bool unhold_locked(GatePage& p, uint32_t slot) {
-  if (!p.held[slot]) return false;
-  p.held[slot] = false;
-  --p.held_now;
-  return true;
-}
+void release_gate(Gate& g) { gates::release_word(g.word); }
 
-void release_gate(Gate& g) {
-  if (!g.valid()) return;
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  GatePage& p = *g.page;
-  unhold_locked(p, g.slot);
-  if (g.used) --p.used;
-  store(p, g.slot, kGateOpen);
-  p.free_slots.push_back(g.slot);  // reserved to full size: never allocates
-  g.page = nullptr;
-}
+bool hold_gate(Gate& g) { return gates::hold(g.word); }
 
-bool hold_gate(Gate& g) {
-  if (!g.valid()) return false;
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  GatePage& p = *g.page;
-  if (p.held[g.slot]) return true;
-  const uint32_t limit = max_gated_streams_per_context();
-  if (p.held_now >= limit || p.used > limit) return false;
-  p.held[g.slot] = true;
-  ++p.held_now;
-  write_locked(b, p, g.slot);
-  return true;
-}
-
-void let_go_gate(Gate& g) {
-  if (!g.valid()) return;
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  GatePage& p = *g.page;
-  if (!unhold_locked(p, g.slot)) return;
-  write_locked(b, p, g.slot);
-}
+void let_go_gate(Gate& g) { gates::let_go(g.word); }
 
 void note_gate_used(Gate& g) {
   if (!g.valid() || g.used) return;
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
   g.used = true;
-  ++g.page->used;
+  gates::note_used(g.word);
 }
 
-bool gates_in_use() { return bank().in_use.load(std::memory_order_acquire); }
+bool gates_in_use() { return gates::in_use(); }
 
-GatesOpen::GatesOpen() {
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  if (b.forced_open++ == 0) rewrite_all_locked(b);
-}
-
-GatesOpen::~GatesOpen() {
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  if (--b.forced_open == 0) rewrite_all_locked(b);
-}
-
-void retire_gates(CUcontext ctx) {
-  Bank& b = bank();
-  std::lock_guard lk(b.mu);
-  for (GatePage* p : b.pages) {
-    if (p->ctx == ctx) p->dead = true;
-  }
-}
+// The driver frees the page's registration with the context; the memory is
+// the process's, but the owner's address may come back for another context.
+void retire_gates(CUcontext ctx) { gates::retire(ctx); }
 
 // ---- lazy kernel loading ----
 
@@ -295,7 +164,7 @@ Load load(const Driver& d, CUfunction f) {
   // first (for a CUfunction that fails), then that function is loaded if it
   // is not: getting it alone did not load everything the launch needs (the
   // runtime's first launch then still waited behind a closed gate).
-  GatesOpen open;
+  gates::ForcedOpen open;
   CUfunction fn = f;
   bool was_kernel = false;
   if (d.cuKernelGetFunction != nullptr) {

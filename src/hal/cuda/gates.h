@@ -1,39 +1,40 @@
 // Level 2 for CUDA: stream-ordered gates.
 //
-// A gated queue owns one 32-bit word in host-mapped pinned memory of its
-// context and puts cuStreamWaitValue32(word == open) in its stream before a
+// A gated queue owns one 32-bit gate word (core/gate_words.h: a page of them
+// per context, the process's shared memory registered with the driver) and
+// puts cuStreamWaitValue32(word >= kOpenFrom) in its stream before a
 // command, or before a group of short ones. Closing the gate is one host
-// store: whatever the stream has not started yet stays behind it on the GPU,
-// untouched; opening it lets the stream go on. A closed gate stalls only its
-// own stream (measured on H100: probes/README.md).
+// store, by the process or by xschedd: whatever the stream has not started
+// yet stays behind it on the GPU, untouched; opening it lets the stream go
+// on. A closed gate stalls only its own stream (measured on H100:
+// probes/README.md).
 //
 // Hazard: some driver calls wait for every stream of their context
 // (cuMemFree, cuMemFreeHost, module and library loading, a kernel's lazy
 // loading at its first launch). Made while a gate is closed, they would wait
 // for the scheduler, which may wait for them: the thread that makes the call
 // is often the one whose work keeps the gate closed. `GatesOpen` keeps every
-// gate of the process open for the length of such a call.
+// gate of the process open for the length of such a call, xschedd's holds
+// included.
 #pragma once
 
 #include <cstdint>
 
+#include "core/gate_words.h"
 #include "hal/cuda/cuda_driver.h"
 
 namespace xsched::cuda {
 
-struct GatePage;
-
 // One queue's gate; all members are set by acquire_gate.
 struct Gate {
-  GatePage* page = nullptr;
-  uint32_t slot = 0;
+  gates::Word word;
   CUdeviceptr device = 0;  // what cuStreamWaitValue32 waits on
   bool used = false;       // its stream has launched work (note_gate_used)
-  bool valid() const { return page != nullptr; }
+  bool valid() const { return word.valid(); }
 };
 
-// The value the stream waits for.
-constexpr uint32_t kGateOpen = 1;
+// The stream waits until its word is at least this (CU_STREAM_WAIT_VALUE_GEQ).
+constexpr uint32_t kGateOpenFrom = gates::kOpenFrom;
 
 // A gate in ctx's page (made on first use), open. False when the device or
 // driver cannot gate (no host-mapped memory, no cuStreamWaitValue32), or
@@ -56,13 +57,7 @@ void note_gate_used(Gate& g);
 bool gates_in_use();
 
 // Keeps every gate open while it lives (nests; any thread).
-class GatesOpen {
- public:
-  GatesOpen();
-  ~GatesOpen();
-  GatesOpen(const GatesOpen&) = delete;
-  GatesOpen& operator=(const GatesOpen&) = delete;
-};
+using GatesOpen = gates::ForcedOpen;
 
 // ctx is being destroyed: its page goes with it, so its gates are never
 // written again.

@@ -26,6 +26,7 @@
 #endif
 
 #include "core/clock.h"
+#include "core/gate_words.h"
 
 namespace xsched::host {
 
@@ -41,6 +42,8 @@ namespace device_detail {
 // Far beyond any real kernel; keeps deadline arithmetic clear of overflow.
 constexpr int64_t kMaxKernelNs = int64_t{1} << 60;
 constexpr std::size_t kInitialSlots = 16;  // a power of two
+// How often an idle unit looks at gate words that hold streams with work.
+constexpr int64_t kWordPollUs = 20;
 
 struct Slot {
   Command* cmd = nullptr;
@@ -93,6 +96,8 @@ struct StreamState {
   uint64_t completed = 0;
   int64_t busy_ns = 0;
   bool active = true;                // Level 2: false holds commands not started
+  gates::Word word;                  // Level 2 too: xschedd may close it (core/gate_words.h)
+  bool ignore_word = false;          // draining: nothing holds it back any more
   bool running = false;              // a unit runs the head
   bool interrupt_requested = false;  // Level 3: the running kernel must leave its unit
   int64_t remaining_ns = -1;         // >= 0: the head is a kernel interrupted with this much left
@@ -104,6 +109,7 @@ struct StreamState {
 }  // namespace device_detail
 
 using device_detail::kMaxKernelNs;
+using device_detail::kWordPollUs;
 using device_detail::Ring;
 using device_detail::Slot;
 using device_detail::StreamState;
@@ -119,6 +125,7 @@ struct DeviceState {
   unsigned idle_units = 0;
   bool accepting = true;               // false from shutdown on
   bool stopping = false;               // unit threads exit
+  bool polling = false;                // a unit watches gate words that xschedd may open
   std::vector<std::unique_ptr<Unit>> units;
   std::vector<std::thread> threads;    // touched only by the Device's constructor and destructor
 };
@@ -145,9 +152,26 @@ bool is_event(const Command& cmd) {
 
 bool wait_satisfied(const Slot& slot) { return slot.event->completed >= slot.cmd->op.event.generation; }
 
+// Level 2: neither the process (deactivate) nor xschedd (its gate word) holds it.
+bool active(const StreamState& s) {
+  if (!s.active) return false;
+  const uint32_t* w = gates::host_address(s.word);
+  return s.ignore_word || w == nullptr || gates::is_open(std::atomic_ref<const uint32_t>(*w).load(std::memory_order_acquire));
+}
+
 // A unit may take the stream now. Event commands never qualify: settling handles them.
 bool runnable(StreamState& s) {
-  return s.active && !s.running && !s.fifo.empty() && !is_event(*s.fifo.front().cmd);
+  return !s.running && !s.fifo.empty() && !is_event(*s.fifo.front().cmd) && active(s);
+}
+
+// Some stream has work and only its gate word holds it: xschedd opens words
+// with a store, which wakes no unit, so an idle unit looks again now and then
+// (as a GPU polls a gate word).
+bool held_by_word(const DeviceState& d) {
+  for (const StreamState* s : d.streams) {
+    if (s->active && !s->running && !s->fifo.empty() && !active(*s)) return true;
+  }
+  return false;
 }
 
 void wake_one(DeviceState& d) {
@@ -169,7 +193,7 @@ void complete_head(DeviceState& d, StreamState& s) {
 // Completes the event commands at the head of s. Returns whether one recorded.
 bool settle_stream(DeviceState& d, StreamState& s) {
   bool recorded = false;
-  while (s.active && !s.running && !s.fifo.empty()) {
+  while (!s.running && !s.fifo.empty() && active(s)) {
     Slot& head = s.fifo.front();
     if (head.cmd->kind == XS_CMD_EVENT_RECORD) {
       head.event->completed = std::max(head.event->completed, head.cmd->op.event.generation);
@@ -304,7 +328,14 @@ void unit_main(DeviceState& d, Unit& u) {
     StreamState* s = pick(d);
     if (s == nullptr) {
       ++d.idle_units;
-      d.work.wait(lk);
+      if (!d.polling && held_by_word(d)) {
+        d.polling = true;
+        d.work.wait_for(lk, std::chrono::microseconds(kWordPollUs));
+        d.polling = false;
+        settle_all(d);
+      } else {
+        d.work.wait(lk);
+      }
       --d.idle_units;
       continue;
     }
@@ -351,6 +382,8 @@ Device::~Device() {
 std::shared_ptr<Stream> Device::create_stream() {
   std::shared_ptr<Stream> s(new Stream(std::make_unique<Stream::Impl>(state_)));
   s->impl_->self = s;
+  // No word (none left): the stream is held only by deactivate.
+  gates::acquire_word(state_.get(), UINT32_MAX, nullptr, nullptr, &s->impl_->st.word);
   std::lock_guard<std::mutex> lk(state_->mu);
   state_->streams.push_back(&s->impl_->st);
   return s;
@@ -369,6 +402,7 @@ void Device::shutdown() {
   d.accepting = false;
   for (StreamState* s : d.streams) {
     s->active = true;
+    s->ignore_word = true;
     s->interrupt_requested = false;
   }
   settle_all(d);
@@ -387,11 +421,13 @@ Stream::~Stream() {
   StreamState& s = impl_->st;
   Lock lk(d.mu);
   s.active = true;
+  s.ignore_word = true;
   s.interrupt_requested = false;
   settle_from(d, s);
   if (runnable(s)) wake_one(d);
   s.changed.wait(lk, [&] { return s.completed == s.launched; });
   detach(d, s);
+  gates::release_word(s.word);
 }
 
 namespace {
@@ -405,6 +441,7 @@ xs_result_t op_deactivate(void* ctx) { return stream_of(ctx)->deactivate(); }
 xs_result_t op_reactivate(void* ctx) { return stream_of(ctx)->reactivate(); }
 xs_result_t op_interrupt(void* ctx) { return stream_of(ctx)->interrupt(); }
 xs_result_t op_restore(void* ctx) { return stream_of(ctx)->restore(); }
+gates::Word* op_gate_word(void* ctx) { return stream_of(ctx)->gate_word(); }
 void op_release(void* ctx) { delete static_cast<std::shared_ptr<Stream>*>(ctx); }
 
 // Host commands borrow nothing from the caller: no persist.
@@ -417,6 +454,7 @@ const HwQueueOps kHostOps = {
     .sync = op_sync,
     .deactivate = op_deactivate,
     .reactivate = op_reactivate,
+    .gate_word = op_gate_word,
     .interrupt = op_interrupt,
     .restore = op_restore,
     .release = op_release,
@@ -533,6 +571,8 @@ xs_result_t Stream::restore() {
   impl_->st.interrupt_requested = false;
   return XS_OK;
 }
+
+gates::Word* Stream::gate_word() { return impl_->st.word.valid() ? &impl_->st.word : nullptr; }
 
 uint64_t Stream::launched() const {
   std::lock_guard<std::mutex> lk(impl_->dev->mu);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/gate_words.h"
 #include "core/hw_queue.h"
 #include "xsched/xsched.h"
 
@@ -83,6 +84,10 @@ class Stream {
   // The interrupted kernel keeps its remaining time, whatever the order of
   // restore and reactivate; it continues once the stream is active.
   xs_result_t restore();
+
+  // The stream's gate word (core/gate_words.h), read before each command
+  // like deactivate's flag; null when none could be had.
+  gates::Word* gate_word();
 
   uint64_t launched() const;   // commands launched so far
   uint64_t completed() const;  // commands completed so far (a prefix of launched)
