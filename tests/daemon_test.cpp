@@ -3,6 +3,7 @@
 // dies or hangs, processes that die, permissions and malformed input.
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/gate_words.h"
 #include "daemon_process.h"
 #include "ipc/board.h"
 #include "xsched/xsched.h"
@@ -48,14 +50,14 @@ class DaemonTest : public ::testing::Test {
   }
 
   // A program under the daemon (or, with local, scheduling itself).
-  Child start_prog(const std::string& role, int priority, std::vector<std::string> extra, bool local = false) {
+  Child start_prog(const std::string& role, int priority, std::vector<std::string> extra, bool local = false,
+                   std::vector<std::string> env = {}) {
     std::vector<std::string> args = {DAEMON_CLIENT_PATH, "--role", role};
     args.insert(args.end(), extra.begin(), extra.end());
-    return Child(args,
-                 {std::string("XSCHED_SCHEDULER=") + (local ? "local" : "daemon"), "XSCHED_SOCKET=" + socket_,
-                  "XSCHED_PRIORITY=" + std::to_string(priority), "XSCHED_DAEMON_TIMEOUT_MS=300",
-                  "XSCHED_LOG_LEVEL=error"},
-                 dir_ + "/prog." + std::to_string(progs_++) + ".log");
+    env.insert(env.end(), {std::string("XSCHED_SCHEDULER=") + (local ? "local" : "daemon"), "XSCHED_SOCKET=" + socket_,
+                           "XSCHED_PRIORITY=" + std::to_string(priority), "XSCHED_DAEMON_TIMEOUT_MS=300",
+                           "XSCHED_LOG_LEVEL=error"});
+    return Child(args, env, dir_ + "/prog." + std::to_string(progs_++) + ".log");
   }
 
   bool registered(pid_t pid) {
@@ -467,7 +469,37 @@ struct RawAgent {
     const char one = 1;
     if (send(fds[1], &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) return;
   }
+  // Names a gate word for slot's queue (before queue(), which publishes it).
+  void gate(uint32_t slot, uint32_t page, uint32_t index) {
+    board->slot[slot].gate_page.store(page);
+    board->slot[slot].gate_index.store(index);
+  }
+  // Sends a gate page message, with fd attached (fd < 0: none).
+  bool send_page(uint32_t id, uint32_t bytes, int page_fd) const {
+    std::vector<std::byte> m;
+    const ipc::GatePage p{id, bytes};
+    ipc::encode(MsgType::kGatePage, ipc::bytes_of(p), &m);
+    if (page_fd < 0) return ipc::send_message(fd, m);
+    const int one[1] = {page_fd};
+    return ipc::send_message(fd, m, one);
+  }
+  // Whether the daemon closed the connection (within limit).
+  bool dropped(std::chrono::milliseconds limit) const {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(limit.count())) <= 0) return false;
+    char c;
+    return recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+  }
 };
+
+// A page of gate words as a process makes it (core/gate_words.h): a memfd,
+// sealed against shrinking unless told otherwise.
+int make_gate_page(bool sealed) {
+  const int fd = memfd_create("test-gates", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0 || ftruncate(fd, gates::kPageBytes) != 0) return -1;
+  if (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) return -1;
+  return fd;
+}
 
 double cpu_seconds(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
@@ -557,6 +589,127 @@ TEST_F(DaemonTest, RunningOutOfDescriptorsDoesNotSpinTheDaemon) {
 }
 
 // The command line believes only a daemon of root or of its own user.
+// Across real processes: a Level 2 queue is held by the daemon's store in
+// its gate word (the samples say so, and time the store); a Level 1 queue
+// has no word and is held by its process's agent.
+TEST_F(DaemonTest, Level2QueuesAreHeldByTheDaemonsStoreAndLevel1ByTheAgent) {
+  Child d = start_daemon();
+  for (const char* level : {"2", "1"}) {
+    const std::string lock = dir_ + "/device.level" + level;
+    Child low = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--lock", lock}, false,
+                           {std::string("XSCHED_LEVEL=") + level});
+    ASSERT_TRUE(eventually([&] { return registered(low.pid()); }, 5s));
+    const ipc::SamplesRequest clear{1, 0};
+    ask(socket_, MsgType::kSamples, ipc::bytes_of(clear));
+    Child high = start_prog("high", 10, {"--kernel-us", "200", "--period-us", "5000", "--seconds", "1.5", "--lock", lock});
+    ASSERT_EQ(high.wait_exit(20s), 0);
+    std::this_thread::sleep_for(100ms);  // the daemon harvests samples each heartbeat
+    const ipc::SamplesRequest keep{0, 0};
+    const Reply r = ask(socket_, MsgType::kSamples, ipc::bytes_of(keep));
+    ipc::SamplesHead head{};
+    std::vector<ipc::Sample> got;
+    ASSERT_TRUE(ipc::read_records(r.payload, &head, &got, [](const ipc::SamplesHead& h) { return h.count; }));
+    int holds = 0, by_store = 0;
+    for (const ipc::Sample& x : got) {
+      if (x.kind != 1 || x.pid != static_cast<uint32_t>(low.pid())) continue;
+      ++holds;
+      if (x.by == 2) ++by_store;
+    }
+    ASSERT_GT(holds, 20) << "level " << level;
+    if (std::string(level) == "2") {
+      // The first hold may come before the daemon mapped the new page (the
+      // agent sends it at its next wake-up, which the first decision causes).
+      EXPECT_GE(by_store, holds - 1) << "Level 2 holds applied by the agent, not the daemon's store";
+    } else {
+      EXPECT_EQ(by_store, 0) << "a Level 1 queue claims a store";
+    }
+    low.kill_now();
+  }
+}
+
+// A gate page the daemon could not safely store into ends its connection,
+// and only that: a page with no descriptor, a descriptor that is no memfd,
+// one a process could shrink under the daemon's stores, or a bad id.
+TEST_F(DaemonTest, BadGatePagesEndOnlyTheirConnection) {
+  Child d = start_daemon();
+  struct Case {
+    const char* what;
+    uint32_t id;
+    int fd;
+  };
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const std::vector<Case> cases = {{"no descriptor", 1, -1},
+                                   {"a pipe", 1, pipe_fds[0]},
+                                   {"an unsealed memfd", 1, make_gate_page(false)},
+                                   {"page id 0", 0, make_gate_page(true)},
+                                   {"a page id past the last", gates::kMaxPages + 1, make_gate_page(true)}};
+  for (const Case& c : cases) {
+    RawAgent a(socket_);
+    ASSERT_NE(a.board, nullptr) << c.what;
+    ASSERT_TRUE(a.send_page(c.id, gates::kPageBytes, c.fd)) << c.what;
+    EXPECT_TRUE(a.dropped(2s)) << c.what << " was taken";
+  }
+  {
+    RawAgent a(socket_);  // the same page twice
+    const int page = make_gate_page(true);
+    ASSERT_TRUE(a.send_page(2, gates::kPageBytes, page));
+    EXPECT_FALSE(a.dropped(200ms)) << "a good page was refused";
+    ASSERT_TRUE(a.send_page(2, gates::kPageBytes, page));
+    EXPECT_TRUE(a.dropped(2s)) << "a page id given twice was taken";
+    close(page);
+  }
+  for (const Case& c : cases) {
+    if (c.fd >= 0 && c.fd != pipe_fds[0]) close(c.fd);
+  }
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  EXPECT_EQ(d.wait_exit(10ms), -1) << "the daemon exited";
+  EXPECT_TRUE(list(socket_).ok);
+}
+
+// A queue whose gate word the daemon maps is held by the daemon's own store
+// in the word, before the process hears of it: the word's daemon bit goes
+// to 0 with the decision and back to 1 when the queue may run, and the board
+// says when the store was made.
+TEST_F(DaemonTest, TheDaemonStoresItsDecisionInTheQueuesGateWord) {
+  Child d = start_daemon();
+  RawAgent a(socket_);
+  ASSERT_NE(a.board, nullptr);
+  const int page = make_gate_page(true);
+  ASSERT_GE(page, 0);
+  void* mem = mmap(nullptr, gates::kPageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, page, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* words = static_cast<uint32_t*>(mem);
+  const uint32_t open_word = gates::kNotHeld | gates::kDaemonRuns;  // granted, not held by the process
+  words[7] = open_word;
+  words[8] = open_word;
+  ASSERT_TRUE(a.send_page(1, gates::kPageBytes, page));
+  close(page);
+  a.gate(0, 1, 7);
+  a.queue(0, 41, 0);
+  a.gate(1, 1, 99999);  // an index past the page: no word
+  a.queue(1, 42, 0);
+  a.ring();
+  auto word = [&](uint32_t i) { return std::atomic_ref<uint32_t>(words[i]).load(); };
+  ASSERT_TRUE(eventually([&] { return list(socket_).queues.size() == 2; }, 2s));
+  EXPECT_EQ(word(7), open_word) << "a queue that may run was held";
+  a.queue(2, 43, 10);  // outranks both: the daemon holds 41 and 42
+  a.ring();
+  ASSERT_TRUE(eventually([&] { return (word(7) & gates::kDaemonRuns) == 0; }, 2s)) << "the daemon did not store its hold";
+  EXPECT_FALSE(gates::is_open(word(7)));
+  EXPECT_EQ(word(8), open_word) << "the daemon stored into a word no queue names";
+  ASSERT_TRUE(eventually([&] { return a.board->slot[0].run.load() == 0 && a.board->slot[0].stored_ns.load() != 0; }, 2s));
+  EXPECT_TRUE(eventually([&] { return a.board->slot[1].run.load() == 0; }, 2s));
+  EXPECT_EQ(a.board->slot[1].stored_ns.load(), 0) << "a store was claimed for a queue without a word";
+  // The high queue goes idle: the daemon opens the word again itself.
+  a.board->slot[2].ready.store(0);
+  a.board->slot[2].state_seq.fetch_add(1);
+  a.ring();
+  EXPECT_TRUE(eventually([&] { return word(7) == open_word; }, 2s)) << "the daemon did not let the queue run";
+  munmap(mem, gates::kPageBytes);
+}
+
 TEST_F(DaemonTest, CommandLineRefusesAnotherUsersSocket) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
   ASSERT_EQ(chmod(dir_.c_str(), 01777), 0);  // like /tmp: anyone may make a socket here

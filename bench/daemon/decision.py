@@ -10,12 +10,12 @@ low-priority queue in another process being held.
 A scale PxQ runs P processes with Q queues each under one xschedd (priority policy): one high
 process (priority 10) makes a request every 5 ms on average (a 200 us kernel on each of its
 queues), the P-1 others keep their queues busy with 1 ms kernels non-stop. Each request makes
-the daemon hold the (P-1)*Q low queues and, when it is done, let them go. Every process's agent
-measures each decision from its cause (the agent saw the high queue change, stamped in the shared
-board) to having applied it (the low queue held at Level 2: its gate closed on the GPU, its stream
-deactivated on the CPU device), on one clock
-(CLOCK_MONOTONIC); `xsched samples` collects them, with the part from the cause to the daemon's
-decision. The daemon sleeps in epoll (mode sleep, the default) or spins on one core (mode busy,
+the daemon hold the (P-1)*Q low queues and, when it is done, let them go. Each decision is measured
+from its cause (the high process saw its queue change, stamped in the shared board) to its taking
+effect, on one clock (CLOCK_MONOTONIC): the daemon's store in the low queue's gate word (Level 2:
+the GPU stream's gate, or the CPU device stream's word, closes), or, for a queue whose word the
+daemon may not hold, its agent having applied it. `xsched samples` collects them, with the part
+from the cause to the daemon's decision and which of the two applied it (the table's "by store"). The daemon sleeps in epoll (mode sleep, the default) or spins on one core (mode busy,
 `xschedd --busy-poll`). Platforms:
 
     cpu   tests/daemon_client_prog (the CPU reference device, C API)
@@ -136,12 +136,14 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
 
 def compact(samples: list[dict[str, Any]]) -> dict[str, list[float]]:
     """The samples as columns in us: suspend (holds), suspend_daemon (their part up to the daemon's
-    decision), resume (releases), each in the order the daemon collected them."""
-    out: dict[str, list[float]] = {"suspend": [], "suspend_daemon": [], "resume": []}
+    decision), suspend_store (1: the daemon's store applied it, 0: the agent), resume (releases),
+    each in the order the daemon collected them."""
+    out: dict[str, list[float]] = {"suspend": [], "suspend_daemon": [], "suspend_store": [], "resume": []}
     for x in samples:
         out[x["kind"]].append(round(x["latency_ns"] / 1000.0, 2))
         if x["kind"] == "suspend":
             out["suspend_daemon"].append(round(x.get("daemon_ns", 0) / 1000.0, 2))
+            out["suspend_store"].append(1 if x.get("by") == "store" else 0)
     return out
 
 
@@ -163,10 +165,10 @@ def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for r in runs:
         key = (r["platform"], r.get("mode", "sleep"), f"{r['procs']}x{r['queues']}")
-        c = cells.setdefault(key, {"suspend": [], "resume": [], "suspend_daemon": [], "ok": True})
+        c = cells.setdefault(key, {"suspend": [], "resume": [], "suspend_daemon": [], "suspend_store": [], "ok": True})
         c["ok"] = c["ok"] and r["ok"]
         samples = r["samples"] if isinstance(r["samples"], dict) else compact(r["samples"])
-        for kind in ("suspend", "suspend_daemon", "resume"):
+        for kind in ("suspend", "suspend_daemon", "suspend_store", "resume"):
             c[kind].extend(samples.get(kind, []))
     for c in cells.values():
         for kind in ("suspend", "resume"):
@@ -176,22 +178,25 @@ def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
             c[f"{kind}_p99"] = benchlib.percentile(xs, 99)
             c[f"{kind}_max"] = max(xs) if xs else float("nan")
         c["suspend_daemon_p50"] = benchlib.percentile(c["suspend_daemon"], 50)
+        stores = c["suspend_store"]
+        c["suspend_store_share"] = sum(stores) / len(stores) if stores else float("nan")
     return cells
 
 
 def report(raw: dict[str, Any], out: Path) -> None:
     """table.md, decision.png and summary.json from raw."""
     cells = cell_stats(raw["runs"])
-    headers = ["platform", "daemon", "processes x queues", "holds", "hold p50 us", "of which to daemon", "hold p99 us",
-               "hold max us", "releases", "release p50 us", "release p99 us", "p99 <= 50 us"]
+    headers = ["platform", "daemon", "processes x queues", "holds", "by store", "hold p50 us", "of which to daemon",
+               "hold p99 us", "hold max us", "releases", "release p50 us", "release p99 us", "p99 <= 50 us"]
     rows = []
     order = sorted(cells.items(), key=lambda kv: (kv[0][0], int(kv[0][2].split("x")[0]) * int(kv[0][2].split("x")[1]),
                                                   kv[0][1]))
     for (platform, mode, scale), c in order:
-        rows.append([platform, mode, scale, c["suspend_n"], f"{c['suspend_p50']:.1f}", f"{c['suspend_daemon_p50']:.1f}",
+        rows.append([platform, mode, scale, c["suspend_n"], "-" if c["suspend_store_share"] != c["suspend_store_share"] else f"{100 * c['suspend_store_share']:.0f}%",
+                     f"{c['suspend_p50']:.1f}", f"{c['suspend_daemon_p50']:.1f}",
                      f"{c['suspend_p99']:.1f}", f"{c['suspend_max']:.1f}", c["resume_n"], f"{c['resume_p50']:.1f}",
                      f"{c['resume_p99']:.1f}", "yes" if c["suspend_p99"] <= TARGET_P99_US else "no"])
-    table = benchlib.format_table(headers, rows, right=[False, False, False] + [True] * 9)
+    table = benchlib.format_table(headers, rows, right=[False, False, False] + [True] * 10)
     print(table)
     (out / "table.md").write_text(f"device: {raw['device']}\n\ncommand: `{raw['command']}`\n\n```\n{table}\n```\n")
     summary: dict[str, Any] = {"device": raw["device"], "command": raw["command"], "date": raw["date"]}
@@ -204,6 +209,7 @@ def report(raw: dict[str, Any], out: Path) -> None:
                 c = cells[(platform, mode, scale)]
                 summary[f"decision_p50_us_{platform}{tag}_{scale}"] = round(c["suspend_p50"], 2)
                 summary[f"decision_p99_us_{platform}{tag}_{scale}"] = round(c["suspend_p99"], 2)
+                summary[f"decision_by_store_{platform}{tag}_{scale}"] = round(c["suspend_store_share"], 4)
             if mine:
                 largest = max(mine)[1]
                 summary[f"decision_p99_us_{platform}{tag}"] = round(cells[(platform, mode, largest)]["suspend_p99"], 2)
