@@ -51,9 +51,10 @@ struct Word {
 using PageInit = bool (*)(void* arg, uint32_t* words, uint64_t* device);
 
 // A word of owner's page (made on first use, by init), open. limit: at most
-// this many words of the page held (by the process or xschedd) at once, and
-// none once more than limit of its words were used (note_used). False when
-// no page could be made or it is full.
+// this many words of the page held (by the process or xschedd) at once; once
+// more than limit of its words were used (note_used), no new hold and no
+// grant (those granted are taken back; holds already made stay until let
+// go). False when no page could be made or it is full.
 bool acquire_word(const void* owner, uint32_t limit, PageInit init, void* init_arg, Word* out);
 // The owner's done with it; it is left open.
 void release_word(Word& w);

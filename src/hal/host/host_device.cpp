@@ -59,6 +59,7 @@ class Ring {
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
   Slot& front() { return slots_[head_]; }
+  const Slot& front() const { return slots_[head_]; }
   // The only allocation of a launch; throws std::bad_alloc.
   void reserve_one() {
     if (size_ == slots_.size()) grow();
@@ -164,18 +165,30 @@ bool runnable(StreamState& s) {
   return !s.running && !s.fifo.empty() && !is_event(*s.fifo.front().cmd) && active(s);
 }
 
-// Some stream has work and only its gate word holds it: xschedd opens words
-// with a store, which wakes no unit, so an idle unit looks again now and then
-// (as a GPU polls a gate word).
-bool held_by_word(const DeviceState& d) {
+// The stream would make progress if its gate word were open: xschedd opens
+// words with a store, which wakes no unit, so idle units must look again now
+// and then (as a GPU polls a gate word). Decided from the stream's state, not
+// the word's value, which may change between two reads.
+bool waits_for_word(const StreamState& s) {
+  if (!s.active || s.running || s.fifo.empty() || s.ignore_word || !s.word.valid()) return false;
+  const Slot& head = s.fifo.front();
+  return head.cmd->kind != XS_CMD_EVENT_WAIT || head.event->completed >= head.cmd->op.event.generation;
+}
+
+bool any_waits_for_word(const DeviceState& d) {
   for (const StreamState* s : d.streams) {
-    if (s->active && !s->running && !s->fifo.empty() && !active(*s)) return true;
+    if (waits_for_word(*s)) return true;
   }
   return false;
 }
 
 void wake_one(DeviceState& d) {
   if (d.idle_units > 0) d.work.notify_one();
+}
+
+// After s changed: a unit takes it, or starts watching its gate word.
+void wake_for(DeviceState& d, StreamState& s) {
+  if (runnable(s) || (!d.polling && waits_for_word(s))) wake_one(d);
 }
 
 void wake_all(DeviceState& d) {
@@ -328,7 +341,7 @@ void unit_main(DeviceState& d, Unit& u) {
     StreamState* s = pick(d);
     if (s == nullptr) {
       ++d.idle_units;
-      if (!d.polling && held_by_word(d)) {
+      if (!d.polling && any_waits_for_word(d)) {
         d.polling = true;
         d.work.wait_for(lk, std::chrono::microseconds(kWordPollUs));
         d.polling = false;
@@ -424,7 +437,7 @@ Stream::~Stream() {
   s.ignore_word = true;
   s.interrupt_requested = false;
   settle_from(d, s);
-  if (runnable(s)) wake_one(d);
+  wake_for(d, s);
   s.changed.wait(lk, [&] { return s.completed == s.launched; });
   detach(d, s);
   gates::release_word(s.word);
@@ -518,7 +531,7 @@ xs_result_t Stream::launch(Command* cmd) {
   ++d.outstanding;
   s.fifo.push(Slot{cmd, std::move(ev)});
   if (s.fifo.size() == 1) settle_from(d, s);
-  if (runnable(s)) wake_one(d);
+  wake_for(d, s);
   return XS_OK;
 }
 
@@ -546,7 +559,7 @@ xs_result_t Stream::reactivate() {
   std::lock_guard<std::mutex> lk(d.mu);
   s.active = true;
   settle_from(d, s);
-  if (runnable(s)) wake_one(d);
+  wake_for(d, s);
   return XS_OK;
 }
 
