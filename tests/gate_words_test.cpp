@@ -104,7 +104,7 @@ TEST(GateWords, InvalidWordIsIgnored) {
   gates::let_go(w);
   gates::note_used(w);
   gates::run_through(w, true);
-  gates::follow_daemon(w, false);
+  gates::follow_daemon(w, false, false);
   gates::release_word(w);
   EXPECT_FALSE(gates::held_by_daemon(w));
   EXPECT_EQ(gates::host_address(w), nullptr);
@@ -170,10 +170,10 @@ TEST(GateWords, GrantedWordFollowsTheDaemonsStoreAlone) {
   ASSERT_TRUE(daemon.ok());
   ASSERT_EQ(daemon.load(), value(w)) << "the second mapping must alias the word";
 
-  gates::follow_daemon(w, false);
+  gates::follow_daemon(w, false, false);
   EXPECT_FALSE(open(w));
   EXPECT_TRUE(gates::held_by_daemon(w));
-  gates::follow_daemon(w, true);
+  gates::follow_daemon(w, true, false);
   EXPECT_TRUE(open(w));
   EXPECT_FALSE(gates::held_by_daemon(w));
 
@@ -216,39 +216,64 @@ TEST(GateWords, WordNotGrantedIgnoresTheDaemonsBit) {
   gates::release_word(w);
 }
 
-TEST(GateWords, GrantsCountAgainstTheHoldLimit) {
+// A granted word takes one of the page's slots once its stream has work (an
+// idle stream behind a closed gate takes no hardware connection): PyTorch
+// makes many streams it never uses, and their grants must not use up the
+// slots of those at work.
+TEST(GateWords, GrantsOfWordsAtWorkCountAgainstTheHoldLimit) {
   static char owner;
-  Word a = acquire(&owner, 1), b = acquire(&owner, 1);
-  ASSERT_EQ(gates::page_id(a), gates::page_id(b));
-  DaemonView daemon_b(b);
-  ASSERT_TRUE(daemon_b.ok());
+  Word a = acquire(&owner, 2), b = acquire(&owner, 2), c = acquire(&owner, 2);
+  ASSERT_EQ(gates::page_id(a), gates::page_id(c));
+  DaemonView daemon_c(c);
+  ASSERT_TRUE(daemon_c.ok());
 
-  gates::follow_daemon(a, false);
+  gates::note_used(a);
+  gates::follow_daemon(a, false, false);
   ASSERT_TRUE(gates::held_by_daemon(a));
-  EXPECT_FALSE(gates::hold(b)) << "a's grant takes the page's one slot";
-  EXPECT_TRUE(open(b));
+  EXPECT_TRUE(gates::hold(b));
+  EXPECT_FALSE(gates::hold(c)) << "a's grant and b's hold take the page's two slots";
+  EXPECT_TRUE(open(c));
+
+  gates::follow_daemon(c, false, false);
+  EXPECT_EQ(daemon_c.load() & gates::kDaemonRuns, 0u) << "the bit is set as decided";
+  EXPECT_TRUE(gates::held_by_daemon(c)) << "a word with no work yet is granted without a slot";
+  gates::note_used(c);
+  EXPECT_TRUE(open(c)) << "at work, c needs a slot and none is left: its grant is taken back";
+  EXPECT_FALSE(gates::held_by_daemon(c));
+  EXPECT_TRUE(gates::held_by_daemon(a));
+
   EXPECT_TRUE(gates::hold(a)) << "a granted word may also be held: it has its slot";
   gates::let_go(a);
   EXPECT_FALSE(open(a)) << "still xschedd's";
 
-  gates::follow_daemon(b, false);
-  EXPECT_EQ(daemon_b.load() & gates::kDaemonRuns, 0u) << "the bit is set as decided, granted or not";
-  EXPECT_TRUE(open(b)) << "b is not granted over the limit";
-  EXPECT_FALSE(gates::held_by_daemon(b));
-  daemon_b.stop();
-  EXPECT_TRUE(open(b));
-
-  // a's grant ends with its release: the slot is b's to take.
-  gates::release_word(a);
-  EXPECT_TRUE(gates::hold(b));
+  // b's hold ends: the slot is c's to take.
   gates::let_go(b);
-  gates::release_word(b);
+  gates::follow_daemon(c, false, false);
+  EXPECT_TRUE(gates::held_by_daemon(c));
+  daemon_c.stop();
+  for (Word* w : {&a, &b, &c}) gates::release_word(*w);
+}
+
+// The agent does not write the daemon's bit for a decision the daemon stored
+// itself: a newer decision's store must not be undone by an older one.
+TEST(GateWords, AStoredDecisionLeavesTheDaemonsBitAlone) {
+  static char owner;
+  Word w = acquire(&owner, 4);
+  DaemonView daemon(w);
+  ASSERT_TRUE(daemon.ok());
+  EXPECT_FALSE(gates::follow_daemon(w, true, false)) << "not granted before";
+  EXPECT_TRUE(gates::follow_daemon(w, true, false)) << "granted by the first decision";
+  daemon.stop();  // the daemon's newer decision, stored
+  EXPECT_TRUE(gates::follow_daemon(w, true, true));  // the agent applies the older one late
+  EXPECT_FALSE(open(w)) << "an older decision undid the daemon's newer store";
+  daemon.run();
+  gates::release_word(w);
 }
 
 TEST(GateWords, UsingMoreWordsThanTheLimitRevokesGrants) {
   static char owner;
   Word a = acquire(&owner, 2), b = acquire(&owner, 2), c = acquire(&owner, 2);
-  gates::follow_daemon(a, false);
+  gates::follow_daemon(a, false, false);
   ASSERT_FALSE(open(a));
   gates::note_used(a);
   gates::note_used(b);
@@ -257,9 +282,9 @@ TEST(GateWords, UsingMoreWordsThanTheLimitRevokesGrants) {
   gates::note_used(c);
   EXPECT_TRUE(open(a)) << "too many streams at work: xschedd may hold none";
   EXPECT_FALSE(gates::held_by_daemon(a));
-  gates::follow_daemon(a, false);
+  gates::follow_daemon(a, false, false);
   EXPECT_TRUE(open(a)) << "nor be granted one again";
-  gates::follow_daemon(b, false);
+  gates::follow_daemon(b, false, false);
   EXPECT_TRUE(open(b));
   for (Word* w : {&a, &b, &c}) gates::release_word(*w);
 }
@@ -271,7 +296,7 @@ TEST(GateWords, RevokeAllOpensEveryDaemonHeldWord) {
   ASSERT_NE(gates::page_id(a), gates::page_id(c));
   DaemonView daemon_a(a);
   ASSERT_TRUE(daemon_a.ok());
-  for (Word* w : {&a, &b, &c}) gates::follow_daemon(*w, false);
+  for (Word* w : {&a, &b, &c}) gates::follow_daemon(*w, false, false);
   ASSERT_TRUE(gates::hold(b));
   for (Word* w : {&a, &b, &c}) ASSERT_FALSE(open(*w));
 
@@ -284,9 +309,9 @@ TEST(GateWords, RevokeAllOpensEveryDaemonHeldWord) {
   EXPECT_TRUE(open(a)) << "a revoked grant ignores xschedd";
 
   // A later grant works again (xschedd came back).
-  gates::follow_daemon(a, false);
+  gates::follow_daemon(a, false, false);
   EXPECT_TRUE(gates::held_by_daemon(a));
-  gates::follow_daemon(a, true);
+  gates::follow_daemon(a, true, false);
   gates::let_go(b);
   for (Word* w : {&a, &b, &c}) gates::release_word(*w);
 }
@@ -294,7 +319,7 @@ TEST(GateWords, RevokeAllOpensEveryDaemonHeldWord) {
 TEST(GateWords, RunThroughForcesDaemonAndProcessHeldWordsOpen) {
   static char owner;
   Word d = acquire(&owner, 4), p = acquire(&owner, 4);
-  gates::follow_daemon(d, false);
+  gates::follow_daemon(d, false, false);
   ASSERT_TRUE(gates::hold(p));
   ASSERT_FALSE(open(d));
   ASSERT_FALSE(open(p));
@@ -311,7 +336,7 @@ TEST(GateWords, RunThroughForcesDaemonAndProcessHeldWordsOpen) {
   EXPECT_FALSE(open(d));
   EXPECT_FALSE(open(p));
 
-  gates::follow_daemon(d, true);
+  gates::follow_daemon(d, true, false);
   gates::let_go(p);
   gates::release_word(d);
   gates::release_word(p);
@@ -321,7 +346,7 @@ TEST(GateWords, ForcedOpenScopeOpensEveryHeldWordAndNests) {
   static char owner;
   Word held = acquire(&owner, 4), granted = acquire(&owner, 4), later = acquire(&owner, 4);
   ASSERT_TRUE(gates::hold(held));
-  gates::follow_daemon(granted, false);
+  gates::follow_daemon(granted, false, false);
   {
     gates::ForcedOpen outer;
     EXPECT_TRUE(open(held));
@@ -341,7 +366,7 @@ TEST(GateWords, ForcedOpenScopeOpensEveryHeldWordAndNests) {
 
   gates::let_go(held);
   gates::let_go(later);
-  gates::follow_daemon(granted, true);
+  gates::follow_daemon(granted, true, false);
   for (Word* w : {&held, &granted, &later}) gates::release_word(*w);
 }
 
@@ -351,7 +376,7 @@ TEST(GateWords, ReleasedWordIsOpenAndItsSlotComesBackUngranted) {
   DaemonView daemon(w);
   ASSERT_TRUE(daemon.ok());
   ASSERT_TRUE(gates::hold(w));
-  gates::follow_daemon(w, false);
+  gates::follow_daemon(w, false, false);
   ASSERT_TRUE(gates::held_by_daemon(w));
   const uint32_t index = w.index;
 
@@ -473,7 +498,7 @@ TEST(GateWords, ForkedChildNeverWritesTheSharedWords) {
   static char owner;
   Word held = acquire(&owner, 4), granted = acquire(&owner, 4), spare = acquire(&owner, 4);
   ASSERT_TRUE(gates::hold(held));
-  gates::follow_daemon(granted, false);
+  gates::follow_daemon(granted, false, false);
   const uint32_t held_before = value(held), granted_before = value(granted), spare_before = value(spare);
   ASSERT_FALSE(gates::is_open(held_before));
   ASSERT_FALSE(gates::is_open(granted_before));
@@ -488,8 +513,8 @@ TEST(GateWords, ForkedChildNeverWritesTheSharedWords) {
     gates::let_go(held);
     if (!gates::hold(spare)) status |= kChildHoldFailed;
     gates::run_through(granted, true);
-    gates::follow_daemon(granted, true);
-    gates::follow_daemon(spare, false);
+    gates::follow_daemon(granted, true, false);
+    gates::follow_daemon(spare, false, false);
     { gates::ForcedOpen all; }
     gates::revoke_all();
     if (child_load(held) != held_before) status |= kChildWroteHeld;
@@ -513,7 +538,7 @@ TEST(GateWords, ForkedChildNeverWritesTheSharedWords) {
   EXPECT_TRUE(gates::held_by_daemon(granted));
 
   gates::let_go(held);
-  gates::follow_daemon(granted, true);
+  gates::follow_daemon(granted, true, false);
   for (Word* w : {&held, &granted, &spare}) gates::release_word(*w);
 }
 
@@ -561,7 +586,7 @@ class GateWordsOnHostDevice : public ::testing::Test {
     Command warm = counting_kernel(&poked_);
     ASSERT_EQ(poke_stream_->launch(&warm), XS_OK);
     ASSERT_EQ(poke_stream_->sync(nullptr), XS_OK);
-    q_->follow_daemon(false);
+    q_->follow_daemon(false, false);
     ASSERT_TRUE(gates::held_by_daemon(*word_));
     ASSERT_FALSE(open(*word_));
   }
@@ -660,6 +685,73 @@ TEST_F(GateWordsOnHostDevice, DaemonsStoreIsSeenByAUnitAlreadyPolling) {
   daemon_->run();
   EXPECT_TRUE(within(2000ms, [&] { return ran_.load() == 3; })) << "ran " << ran_.load();
   EXPECT_EQ(q_->wait(id, kWaitNs), XS_OK);
+}
+
+// Two units, two streams held only by their words: when the polling unit
+// takes the first stream whose word opens, another idle unit must watch the
+// second, rather than leave it until the first stream's long kernel ends.
+TEST(GateWordsOnHostDeviceUnits, ASecondStreamIsWatchedWhileTheWatcherRunsTheFirst) {
+  auto dev = host::Device::create(2);
+  ASSERT_NE(dev, nullptr);
+  auto a = dev->create_stream();
+  auto b = dev->create_stream();
+  ASSERT_NE(a->gate_word(), nullptr);
+  gates::follow_daemon(*a->gate_word(), false, false);
+  gates::follow_daemon(*b->gate_word(), false, false);
+  std::atomic<int> ran_b{0};
+  Command ka;
+  ka.kind = XS_CMD_KERNEL;
+  ka.kernel_desc<xs_host_kernel_t>() = xs_host_kernel_t{1'000'000'000, nullptr, nullptr};  // 1 s
+  Command kb = counting_kernel(&ran_b);
+  ASSERT_EQ(a->launch(&ka), XS_OK);
+  ASSERT_EQ(b->launch(&kb), XS_OK);
+  std::this_thread::sleep_for(50ms);
+  gates::follow_daemon(*a->gate_word(), true, false);
+  std::this_thread::sleep_for(2ms);
+  gates::follow_daemon(*b->gate_word(), true, false);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(within(2000ms, [&] { return ran_b.load() == 1; }));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(ms, 500) << "stream b ran only after a's 1 s kernel: " << ms << " ms";
+  a->sync(nullptr);
+  b->sync(nullptr);
+}
+
+// A child forked while another thread holds the gate bank's lock finds it
+// free (the fork handlers take it around fork), so its exit handler cannot hang.
+TEST(GateWords, AChildForkedWhileTheLockIsTakenExits) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "fork beside a running thread is not supported by ThreadSanitizer";
+#else
+  static char owner;
+  Word w = acquire(&owner, 4);
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    while (!stop.load()) gates::follow_daemon(w, true, false);
+  });
+  std::this_thread::sleep_for(10ms);
+  int hung = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) std::exit(0);
+    int st = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 2000ms;
+    pid_t r = 0;
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    if (r == 0) {
+      ++hung;
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+    }
+  }
+  stop = true;
+  t.join();
+  EXPECT_EQ(hung, 0) << hung << " of 20 children hung in exit()";
+  gates::release_word(w);
+#endif
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ constexpr uint32_t kForcedOpen = 8;
 constexpr uint32_t kOpenFrom = kNotHeld | kIgnoreDaemon;
 constexpr uint32_t kWordsPerPage = 1024;
 constexpr std::size_t kPageBytes = kWordsPerPage * sizeof(uint32_t);
-constexpr uint32_t kMaxPages = 64;  // per process; page ids are 1..kMaxPages
+constexpr uint32_t kMaxPages = 256;  // per process (one per CUDA context made); page ids are 1..kMaxPages
 
 constexpr bool is_open(uint32_t word) { return word >= kOpenFrom; }
 
@@ -50,7 +50,8 @@ struct Word {
 // map it); *device gets what the device waits on for word 0.
 using PageInit = bool (*)(void* arg, uint32_t* words, uint64_t* device);
 
-// A word of owner's page (made on first use, by init), open. limit: at most
+// A word of owner's page (one per owner and init, made on first use by
+// init), open. limit: at most
 // this many words of the page held (by the process or xschedd) at once; once
 // more than limit of its words were used (note_used), no new hold and no
 // grant (those granted are taken back; holds already made stay until let
@@ -74,10 +75,11 @@ void run_through(Word& w, bool on);
 bool held_by_daemon(const Word& w);
 
 // ---- xschedd's side, for the agent and the process scheduler ----
-// Lets xschedd hold w, and sets its bit to run (or not) as its latest
-// decision says (the daemon stores the same bit itself, sooner). Over the
-// page's limit w is not granted (the bit is still set).
-void follow_daemon(Word& w, bool run);
+// xschedd decided about w's queue: lets xschedd hold w from now on (a
+// grant; not past the page's limit), and sets its bit as decided unless
+// `stored`, the daemon having stored it itself. Returns whether w was
+// granted before: whether the daemon's own store was the decision's effect.
+bool follow_daemon(Word& w, bool run, bool stored);
 // Takes every grant back (xschedd was lost): its holds open at once.
 void revoke_all();
 // Page ids are 1..page_count(). fd: the page's memfd (-1 when the page is not

@@ -32,6 +32,7 @@ constexpr int64_t kBurstQuietNs = 1'000'000;
 // wake-up, ~10-30 µs of CPU with a blocking CUDA event), and a burst's tail
 // when it settles or the program synchronises.
 constexpr uint32_t kUnboundedSyncInterval = 256;
+constexpr std::size_t kMaxInFlightBehindGate = 512;
 
 bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.timeslice_ns >= 0; }
 
@@ -114,6 +115,13 @@ void XQueue::close() {
 
 bool XQueue::can_launch_locked(const Command& c) const {
   if (holds_ != 0 && !closing_) return false;
+  // Behind a gate xschedd closed before this process applied the hold, at
+  // most so many: enough launches behind a closed gate block in the driver
+  // (at 1021 on the H100), under this queue's lock. Those in flight complete
+  // once the gate opens, and the worker then launches the rest.
+  if (gate_ != nullptr && in_flight_.size() >= kMaxInFlightBehindGate && !closing_ && gates::held_by_daemon(*gate_)) {
+    return false;
+  }
   if (!window_bounded_) return true;
   if (in_flight_.size() >= window_) return false;
   if (window_ns_ > 0 && !in_flight_.empty() && in_flight_est_ns_ + c.est_ns > window_ns_) return false;
@@ -189,8 +197,8 @@ void XQueue::flush_locked(uint64_t through) {
   }
 }
 
-void XQueue::follow_daemon(bool run) {
-  if (gate_ != nullptr) gates::follow_daemon(*gate_, run);
+bool XQueue::follow_daemon(bool run, bool stored) {
+  return gate_ != nullptr && gates::follow_daemon(*gate_, run, stored);
 }
 
 xs_result_t XQueue::expedite(uint64_t through) {

@@ -122,10 +122,12 @@ class XQueue {
   // launched behind them may run on until then). Returns the sticky error.
   xs_result_t expedite(uint64_t through);
 
-  // xschedd decided that this queue runs (or not): at Level 2 with a shared
-  // gate word, lets xschedd hold the gate itself (gate_words.h's grant) and
-  // sets its bit as decided. Otherwise nothing.
-  void follow_daemon(bool run);
+  // xschedd decided that this queue runs (or not); stored: it stored the
+  // decision in the gate word itself. At Level 2 with a shared gate word,
+  // lets xschedd hold the gate itself (gate_words.h's grant) and sets its
+  // bit as decided. Returns whether the daemon's store was the decision's
+  // effect (the word was granted already). Otherwise nothing, and false.
+  bool follow_daemon(bool run, bool stored);
   // The gate word xschedd may hold (null: none); lives as long as the queue.
   const gates::Word* gate_word() const { return gate_; }
 

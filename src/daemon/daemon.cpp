@@ -495,11 +495,12 @@ bool Daemon::map_gate_page(Client& c, const GatePage& page) {
   const int fd = c.fds_in.front();
   c.fds_in.erase(c.fds_in.begin());
   struct stat st{};
-  // Sealed against shrinking, a page the process cannot take away under the daemon's stores.
+  // Sealed against shrinking, a page the process cannot take away under the
+  // daemon's stores; exactly one page (a huge-page file would map, and pin, far more).
   const int seals = fcntl(fd, F_GET_SEALS);
   const bool ok = page.id >= 1 && page.id <= gates::kMaxPages && page.bytes == gates::kPageBytes &&
                   c.gate_pages[page.id] == nullptr && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                  st.st_size >= static_cast<off_t>(gates::kPageBytes) && seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
+                  st.st_size == static_cast<off_t>(gates::kPageBytes) && seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
   void* mem = ok ? mmap(nullptr, gates::kPageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
   close(fd);
   if (!ok) return false;

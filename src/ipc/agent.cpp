@@ -236,16 +236,17 @@ void Agent::apply_decisions() {
     seen_decision_[i] = seq;
     if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
     bool hold_changed = false;
-    if (!sched_.apply_decision(id, run, bounded, &hold_changed) || !hold_changed) continue;
+    bool by_store = false;
+    if (!sched_.apply_decision(id, run, bounded, &hold_changed, stored != 0, &by_store) || !hold_changed) continue;
     // The decision's latency, from its cause to its taking effect (the
     // daemon's store in the gate word, else now), for `xsched top` and the benchmark.
     const uint64_t n = board_->samples_written.load(std::memory_order_relaxed);
     BoardSample& out = board_->samples[n % kSampleRing];
     out.slot.store(i, std::memory_order_relaxed);
     out.kind.store(run ? 2 : 1, std::memory_order_relaxed);
-    out.latency_ns.store((stored != 0 ? stored : now_ns()) - cause, std::memory_order_relaxed);
+    out.latency_ns.store((by_store ? stored : now_ns()) - cause, std::memory_order_relaxed);
     out.daemon_ns.store(decided - cause, std::memory_order_relaxed);
-    out.by.store(stored != 0 ? 2 : 1, std::memory_order_relaxed);
+    out.by.store(by_store ? 2 : 1, std::memory_order_relaxed);
     out.seq.store(n + 1, std::memory_order_release);
     board_->samples_written.store(n + 1, std::memory_order_release);
   }
@@ -258,7 +259,10 @@ void Agent::lose(const char* why) {
 }
 
 void Agent::close_link() {
-  // Detached first: after this no queue change touches the board.
+  // The daemon's holds open first, without the scheduler's lock (which a
+  // launch blocked behind one of them could be keeping).
+  gates::revoke_all();
+  // Detached: after this no queue change touches the board.
   sched_.detach();
   munmap(board_, sizeof(Board));
   board_ = nullptr;

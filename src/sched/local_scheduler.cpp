@@ -131,7 +131,8 @@ bool LocalScheduler::attached() const {
   return remote_ != nullptr;
 }
 
-bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed) {
+bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed, bool stored,
+                                    bool* by_store) {
   std::lock_guard lk(mu_);
   if (remote_ == nullptr) return false;
   auto it = queues_.find(id);
@@ -140,7 +141,8 @@ bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded, bool* h
   const bool changed = run ? remote_held_.erase(id) != 0 : remote_held_.insert(id).second;
   // A gate the remote side may close itself follows the decision at once
   // (the remote side stored it already, unless it could not map the gate's page).
-  q.follow_daemon(run);
+  const bool store = q.follow_daemon(run, stored) && stored;
+  if (by_store != nullptr) *by_store = store;
   if (changed && run) q.resume(kHoldScheduler);
   if (changed && !run) q.suspend(kHoldScheduler, false);
   if (hold_changed != nullptr) *hold_changed = changed;

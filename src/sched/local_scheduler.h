@@ -65,9 +65,12 @@ class LocalScheduler final : public QueueListener, private Executor {
   void detach();
   bool attached() const;
   // A decision of the remote side for queue `id`; false if the queue is gone
-  // or nothing is attached. *hold_changed (may be null): whether it held or
-  // released the queue, rather than repeating its state.
-  bool apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed = nullptr);
+  // or nothing is attached. stored: the remote side stored it in the queue's
+  // gate word itself. *hold_changed (may be null): whether it held or
+  // released the queue, rather than repeating its state. *by_store (may be
+  // null): whether that store was its effect (the word was granted to it).
+  bool apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed = nullptr, bool stored = false,
+                      bool* by_store = nullptr);
   // Changes the hints of queue `id`, or with id 0 of every queue and of
   // those added later. Returns false for an unknown queue.
   bool apply_hints(uint64_t id, const HintsOverride& change);

@@ -68,9 +68,13 @@ bool map_for_device(void* arg, uint32_t* words, uint64_t* device) {
 
 }  // namespace
 
+// Whether a CUDA gate was ever made (the CPU reference device's words do not count).
+std::atomic<bool> g_cuda_gates{false};
+
 bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out) {
   PageMaker maker{d, ctx};
   if (!gates::acquire_word(ctx, max_gated_streams_per_context(), map_for_device, &maker, &out->word)) return false;
+  g_cuda_gates.store(true, std::memory_order_release);
   out->device = gates::device_address(out->word);
   out->used = false;
   return true;
@@ -88,7 +92,7 @@ void note_gate_used(Gate& g) {
   gates::note_used(g.word);
 }
 
-bool gates_in_use() { return gates::in_use(); }
+bool gates_in_use() { return g_cuda_gates.load(std::memory_order_acquire); }
 
 // The driver frees the page's registration with the context; the memory is
 // the process's, but the owner's address may come back for another context.

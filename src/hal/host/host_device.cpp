@@ -129,6 +129,8 @@ struct DeviceState {
   bool polling = false;                // a unit watches gate words that xschedd may open
   std::vector<std::unique_ptr<Unit>> units;
   std::vector<std::thread> threads;    // touched only by the Device's constructor and destructor
+  // Its page of gate words is never handed out again: another owner may come at this address.
+  ~DeviceState() { gates::retire(this); }
 };
 
 struct Stream::Impl {
@@ -352,6 +354,8 @@ void unit_main(DeviceState& d, Unit& u) {
       --d.idle_units;
       continue;
     }
+    // This unit may have been the one watching gate words: another idle one takes over.
+    if (!d.polling && d.idle_units > 0 && any_waits_for_word(d)) d.work.notify_one();
     run_head(d, u, *s, lk);
   }
 }
@@ -440,6 +444,7 @@ Stream::~Stream() {
   wake_for(d, s);
   s.changed.wait(lk, [&] { return s.completed == s.launched; });
   detach(d, s);
+  lk.unlock();  // lock order: the gate bank's lock is never taken under the device's
   gates::release_word(s.word);
 }
 
