@@ -23,6 +23,9 @@ processes' threads; needs the privilege to raise priority). Platforms:
     gpu   bench/daemon/decision_gpu.cu under `xsched run --level 2` (CUDA, stream-ordered gates)
 
 Outputs in --out: raw.json (every sample, per run), table.md (also printed), decision.png (CDFs),
+The table also gives, for the worst round of each cell, how busy the host's CPUs were and what share
+of their time the hypervisor took (steal), over the measured window.
+
 summary.json (device, command, date, decision_p50_us_<platform>[_busypoll]_<scale>, decision_p99_us_<...>,
 decision_p99_us_cpu and decision_p99_us_gpu at the largest scale with the daemon sleeping,
 the same with _busypoll, target_met_*: p99 <= 50 us).
@@ -123,12 +126,14 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
                                f"registered, states {states}; exit codes {exits}; log tails {[t for t in tails if t]}")
         time.sleep(0.5)
         xsched_json(build / "xsched", socket, "samples", "--clear")
+        before = cpu_times()
         time.sleep(a.seconds)
+        host = host_load(before, cpu_times())
         samples = compact(xsched_json(build / "xsched", socket, "samples")["samples"])
         snap = xsched_json(build / "xsched", socket, "list")
         failed = [c.args for c in children if c.poll() not in (None, 0)]
         return {"platform": platform, "mode": mode, "procs": procs, "queues": queues, "ok": not failed, "failed": failed,
-                "samples": samples, "list": snap}
+                "samples": samples, "list": snap, **host}
     finally:
         for c in children:
             c.send_signal(signal.SIGKILL)
@@ -138,6 +143,28 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
             daemon.wait(5)
         except subprocess.TimeoutExpired:
             daemon.kill()
+
+
+def cpu_times() -> list[int]:
+    """The host's CPU time counters (/proc/stat: user nice system idle iowait irq softirq steal), or []."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def host_load(before: list[int], after: list[int]) -> dict[str, float]:
+    """Over the window: busy_pct, the share of all CPU time the host's CPUs were busy, and
+    steal_pct, the share the hypervisor took (time a vCPU wanted to run and could not)."""
+    if len(before) < 8 or len(after) < 8:
+        return {}
+    d = [b - a for a, b in zip(before, after)]
+    total = sum(d)
+    if total <= 0:
+        return {}
+    idle = d[3] + d[4]
+    return {"busy_pct": round(100.0 * (total - idle - d[7]) / total, 1), "steal_pct": round(100.0 * d[7] / total, 2)}
 
 
 def compact(samples: list[dict[str, Any]]) -> dict[str, list[float]]:
@@ -171,8 +198,12 @@ def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for r in runs:
         key = (r["platform"], r.get("mode", "sleep"), f"{r['procs']}x{r['queues']}")
-        c = cells.setdefault(key, {"suspend": [], "resume": [], "suspend_daemon": [], "suspend_store": [], "ok": True})
+        c = cells.setdefault(key, {"suspend": [], "resume": [], "suspend_daemon": [], "suspend_store": [], "ok": True,
+                                   "busy_pct": [], "steal_pct": []})
         c["ok"] = c["ok"] and r["ok"]
+        for k in ("busy_pct", "steal_pct"):
+            if k in r:
+                c[k].append(r[k])
         samples = r["samples"] if isinstance(r["samples"], dict) else compact(r["samples"])
         for kind in ("suspend", "suspend_daemon", "suspend_store", "resume"):
             c[kind].extend(samples.get(kind, []))
@@ -186,6 +217,8 @@ def cell_stats(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
         c["suspend_daemon_p50"] = benchlib.percentile(c["suspend_daemon"], 50)
         stores = c["suspend_store"]
         c["suspend_store_share"] = sum(stores) / len(stores) if stores else float("nan")
+        for k in ("busy_pct", "steal_pct"):
+            c[k] = max(c[k]) if c[k] else float("nan")  # the worst round
     return cells
 
 
@@ -193,7 +226,8 @@ def report(raw: dict[str, Any], out: Path) -> None:
     """table.md, decision.png and summary.json from raw."""
     cells = cell_stats(raw["runs"])
     headers = ["platform", "daemon", "processes x queues", "holds", "by store", "hold p50 us", "of which to daemon",
-               "hold p99 us", "hold max us", "releases", "release p50 us", "release p99 us", "p99 <= 50 us"]
+               "hold p99 us", "hold max us", "releases", "release p50 us", "release p99 us", "p99 <= 50 us",
+               "host busy %", "steal %"]
     rows = []
     order = sorted(cells.items(), key=lambda kv: (kv[0][0], int(kv[0][2].split("x")[0]) * int(kv[0][2].split("x")[1]),
                                                   kv[0][1]))
@@ -201,8 +235,9 @@ def report(raw: dict[str, Any], out: Path) -> None:
         rows.append([platform, mode, scale, c["suspend_n"], "-" if c["suspend_store_share"] != c["suspend_store_share"] else f"{100 * c['suspend_store_share']:.0f}%",
                      f"{c['suspend_p50']:.1f}", f"{c['suspend_daemon_p50']:.1f}",
                      f"{c['suspend_p99']:.1f}", f"{c['suspend_max']:.1f}", c["resume_n"], f"{c['resume_p50']:.1f}",
-                     f"{c['resume_p99']:.1f}", "yes" if c["suspend_p99"] <= TARGET_P99_US else "no"])
-    table = benchlib.format_table(headers, rows, right=[False, False, False] + [True] * 10)
+                     f"{c['resume_p99']:.1f}", "yes" if c["suspend_p99"] <= TARGET_P99_US else "no",
+                     f"{c['busy_pct']:.0f}", f"{c['steal_pct']:.2f}"])
+    table = benchlib.format_table(headers, rows, right=[False, False, False] + [True] * 12)
     print(table)
     (out / "table.md").write_text(f"device: {raw['device']}\n\ncommand: `{raw['command']}`\n\n```\n{table}\n```\n")
     summary: dict[str, Any] = {"device": raw["device"], "command": raw["command"], "date": raw["date"]}
