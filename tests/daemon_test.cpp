@@ -627,6 +627,23 @@ TEST_F(DaemonTest, Level2QueuesAreHeldByTheDaemonsStoreAndLevel1ByTheAgent) {
   }
 }
 
+// A busy-polling daemon watches each board's change count: a queue's change
+// is decided without the process ringing its doorbell.
+TEST_F(DaemonTest, ABusyPollingDaemonSeesChangesWithoutARing) {
+  Child d = start_daemon({"--busy-poll"});
+  RawAgent a(socket_);
+  ASSERT_NE(a.board, nullptr);
+  a.queue(0, 51, 0);
+  a.queue(1, 52, 5);
+  a.board->changes.fetch_add(1);  // no ring
+  EXPECT_TRUE(eventually([&] {
+    const Listing l = list(socket_);
+    return l.ok && l.queues.size() == 2;
+  }, 2s)) << "the daemon did not see the queues";
+  EXPECT_TRUE(eventually([&] { return a.board->slot[0].run.load() == 0 && a.board->slot[0].decided_queue.load() == 51; }, 2s))
+      << "the lower queue was not held";
+}
+
 // A gate page the daemon could not safely store into ends its connection,
 // and only that: a page with no descriptor, a descriptor that is no memfd,
 // one a process could shrink under the daemon's stores, or a bad id.

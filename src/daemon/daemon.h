@@ -88,6 +88,7 @@ class Daemon final : private Executor {
     int to_daemon = -1;  // read end of the process's doorbell pipe
     int to_agent = -1;   // write end of the daemon's
     uint64_t samples_read = 0;
+    uint64_t changes_seen = 0;  // the board's change count when last scanned (busy-poll)
     bool ring = false;  // decisions published since the last ring
     std::vector<std::byte> out;  // replies the socket could not take yet
     std::size_t out_sent = 0;
@@ -113,6 +114,8 @@ class Daemon final : private Executor {
   void drop(Client& c, const char* why);
   bool welcome(Client& c);
   void scan_board(Client& c);
+  // Busy-poll: scans every board whose change count moved, without waiting for its doorbell.
+  void poll_boards();
   void read_slot(Client& c, uint32_t i, int64_t now);
   void forget_slot(Client& c, uint32_t i, int64_t now);
   // Maps a page of the process's gate words (kGatePage); false for a bad one.

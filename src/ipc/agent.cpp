@@ -303,6 +303,7 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
   s.gate_index.store(w != nullptr ? w->index : 0, std::memory_order_relaxed);
   s.changed_ns.store(now_ns(), std::memory_order_relaxed);
   s.state_seq.fetch_add(1, std::memory_order_release);
+  board_->changes.fetch_add(1, std::memory_order_release);
 }
 
 void Agent::ring() {
@@ -348,6 +349,7 @@ void Agent::queue_removed(XQueue& q) {
   s.ready.store(0, std::memory_order_relaxed);
   s.gate_page.store(0, std::memory_order_relaxed);
   s.state_seq.fetch_add(1, std::memory_order_release);
+  board_->changes.fetch_add(1, std::memory_order_release);
   free_slots_.push_back(it->second);
   slot_of_.erase(it);
   ring();

@@ -68,6 +68,7 @@ struct Board {
   std::atomic<int64_t> heartbeat_ns;  // steady clock, stamped every Welcome::heartbeat_ns
   // ---- written by the agent ----
   std::atomic<uint32_t> slots_used;   // slots [0, slots_used) may be in use
+  std::atomic<uint64_t> changes;      // bumped after any slot's state_seq: a busy-polling daemon watches it
   std::atomic<uint64_t> samples_written;
   BoardSample samples[kSampleRing];
   BoardSlot slot[kBoardSlots];
