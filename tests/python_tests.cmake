@@ -39,7 +39,6 @@ endif()
 # ---- pytest ----
 # A Python that has pytest: the one CMake finds first, else the system's (a Python
 # manager's shims often come first on PATH without the Debian packages' modules).
-find_package(Python3 COMPONENTS Interpreter QUIET)
 set(_xs_pytest_python "")
 foreach(_candidate IN ITEMS "${Python3_EXECUTABLE}" /usr/bin/python3)
   if(_candidate AND EXISTS "${_candidate}" AND NOT _xs_pytest_python)
@@ -99,13 +98,8 @@ endif()
 # without xsched (a child process it starts without the interposer) and the high-priority
 # latency with its standalone latency. Skipped (77) without a GPU or torch.
 if(TARGET xsched_cuda AND XSCHED_BUILD_GPU_TESTS)
-  if(Python3_Interpreter_FOUND)
-    set(_xs_gpu_python "${Python3_EXECUTABLE}")
-  else()
-    set(_xs_gpu_python python3)
-  endif()
   add_test(NAME python_gpu_test5
-    COMMAND $<TARGET_FILE:xsched_cli> run -- "${_xs_gpu_python}" ${_xs_py_dir}/gpu/test5_api.py
+    COMMAND $<TARGET_FILE:xsched_cli> run -- "${XSCHED_TEST_PYTHON}" ${_xs_py_dir}/gpu/test5_api.py
             --out ${CMAKE_CURRENT_BINARY_DIR}/python_gpu_test5)
   set_tests_properties(python_gpu_test5 PROPERTIES
     LABELS gpu

@@ -103,10 +103,7 @@ void XQueue::close() {
   holds_ = 0;
   release_hardware_locked();
   // Nothing holds a closing queue back, xschedd included: its end waits for its work.
-  if (gate_ != nullptr && !running_through_) {
-    running_through_ = true;
-    gates::run_through(*gate_, true);
-  }
+  run_through_locked(true);
   launch_pending_locked();
   worker_cv_.notify_one();
   done_cv_.notify_all();
@@ -197,6 +194,12 @@ void XQueue::flush_locked(uint64_t through) {
   }
 }
 
+void XQueue::run_through_locked(bool on) {
+  if (gate_ == nullptr || running_through_ == on) return;
+  running_through_ = on;
+  gates::run_through(*gate_, on);
+}
+
 bool XQueue::follow_daemon(bool run, bool stored) {
   return gate_ != nullptr && gates::follow_daemon(*gate_, run, stored);
 }
@@ -217,10 +220,7 @@ void XQueue::expedite_locked(uint64_t through) {
     expedited_pub_.store(through, std::memory_order_release);
     release_hardware_locked();
     // xschedd may hold the gate too, and knows nothing of this dependency.
-    if (gate_ != nullptr && !running_through_) {
-      running_through_ = true;
-      gates::run_through(*gate_, true);
-    }
+    run_through_locked(true);
   }
   launch_through_locked(through);
   // The worker confirms completion at once instead of letting a burst settle.
@@ -325,10 +325,7 @@ void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {
   }
   completed_ = std::max(completed_, seq);
   completed_pub_.store(completed_, std::memory_order_release);
-  if (running_through_ && completed_ >= expedite_through_ && !closing_) {
-    running_through_ = false;
-    gates::run_through(*gate_, false);
-  }
+  if (completed_ >= expedite_through_ && !closing_) run_through_locked(false);
   if (holds_ != 0 && !closing_) {
     if (in_flight_.empty()) {
       release_hardware_locked();  // nothing is behind it: a held gate would only block a hardware channel

@@ -204,6 +204,8 @@ class XQueue {
   void hold_hardware_locked(bool launching = false);
   void flush_locked(uint64_t through);
   void expedite_locked(uint64_t through);
+  // Forces the gate word open (an expedited run, a closing queue) or ends that.
+  void run_through_locked(bool on);
   void release_hardware_locked();
   void worker_main();
   void notify_listener();

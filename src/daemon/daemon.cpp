@@ -540,6 +540,9 @@ void Daemon::bind_gate(Client& c, uint32_t i) {
       index < gates::kWordsPerPage) {
     word = c.gate_pages[page] + index;
   }
+  // Read with every change of the slot, on the way to a decision: the rest
+  // only when the binding changes.
+  if (word == s.gate) return;
   s.gate = word;
   if (word == nullptr) return;
   // A word passes to a new queue when the old one is gone: the newest slot

@@ -441,7 +441,7 @@ CUresult issue_gated(Queue& q, const Call& c, bool preemptible) {
   if (!q.gate.used && q.gate.valid()) note_gate_used(q.gate);
   if (!preemptible) q.since_gate = UINT32_MAX;  // the next preemptible one gets a gate
   if (preemptible && q.gate.valid() && !q.gate_failed && q.since_gate >= q.group.load(std::memory_order_relaxed)) {
-    const CUresult g = q.d->cuStreamWaitValue32_v2(q.stream, q.gate.device, kGateOpenFrom, CU_STREAM_WAIT_VALUE_GEQ);
+    const CUresult g = q.d->cuStreamWaitValue32_v2(q.stream, q.gate.device, gates::kOpenFrom, CU_STREAM_WAIT_VALUE_GEQ);
     if (g == CUDA_SUCCESS) {
       q.since_gate = 0;
     } else {

@@ -168,7 +168,7 @@ Load load(const Driver& d, CUfunction f) {
   // first (for a CUfunction that fails), then that function is loaded if it
   // is not: getting it alone did not load everything the launch needs (the
   // runtime's first launch then still waited behind a closed gate).
-  gates::ForcedOpen open;
+  GatesOpen open;
   CUfunction fn = f;
   bool was_kernel = false;
   if (d.cuKernelGetFunction != nullptr) {

@@ -33,9 +33,6 @@ struct Gate {
   bool valid() const { return word.valid(); }
 };
 
-// The stream waits until its word is at least this (CU_STREAM_WAIT_VALUE_GEQ).
-constexpr uint32_t kGateOpenFrom = gates::kOpenFrom;
-
 // A gate in ctx's page (made on first use), open. False when the device or
 // driver cannot gate (no host-mapped memory, no cuStreamWaitValue32), or
 // every slot is taken: the queue stays at Level 1.

@@ -339,11 +339,13 @@ void unit_main(DeviceState& d, Unit& u) {
 #endif
   t_current_unit = &u;
   Lock lk(d.mu);
+  bool watched = false;  // this unit watched gate words before its last pick
   while (!d.stopping) {
     StreamState* s = pick(d);
     if (s == nullptr) {
       ++d.idle_units;
-      if (!d.polling && any_waits_for_word(d)) {
+      watched = !d.polling && any_waits_for_word(d);
+      if (watched) {
         d.polling = true;
         d.work.wait_for(lk, std::chrono::microseconds(kWordPollUs));
         d.polling = false;
@@ -354,8 +356,9 @@ void unit_main(DeviceState& d, Unit& u) {
       --d.idle_units;
       continue;
     }
-    // This unit may have been the one watching gate words: another idle one takes over.
-    if (!d.polling && d.idle_units > 0 && any_waits_for_word(d)) d.work.notify_one();
+    // The watcher takes a stream: another idle unit watches the words in its place.
+    if (watched && d.idle_units > 0 && any_waits_for_word(d)) d.work.notify_one();
+    watched = false;
     run_head(d, u, *s, lk);
   }
 }
