@@ -23,8 +23,13 @@ std::string socket_path(const char* override_path);
 // for root, the per-user one otherwise.
 std::string daemon_socket_path();
 
-// A connected, close-on-exec stream socket, or -1 with *err set (errno).
-int connect_unix(const std::string& path, int* err);
+// How long a connect waits, by default, for a listener that does not accept
+// (a stopped daemon whose backlog is full).
+constexpr int kConnectTimeoutMs = 2000;
+
+// A connected, close-on-exec, blocking stream socket, or -1 with *err set
+// (errno; ETIMEDOUT when the listener took no connection within timeout_ms).
+int connect_unix(const std::string& path, int* err, int timeout_ms = kConnectTimeoutMs);
 
 struct PeerCredentials {
   pid_t pid = 0;
