@@ -3,3 +3,9 @@
 xsched_test(ipc_protocol_test SOURCES ipc_protocol_test.cpp LIBS xsched_ipc)
 xsched_test(daemon_options_test SOURCES daemon_options_test.cpp LIBS xsched_daemon)
 xsched_test(unix_socket_test SOURCES unix_socket_test.cpp LIBS xsched_ipc Threads::Threads)
+
+# A program's agent against a fake daemon that hands it bad boards.
+xsched_test(agent_board_test SOURCES agent_board_test.cpp LIBS xsched_ipc xsched_core)
+target_compile_definitions(agent_board_test PRIVATE DAEMON_CLIENT_PATH="$<TARGET_FILE:daemon_client_prog>")
+add_dependencies(agent_board_test daemon_client_prog)
+set_tests_properties(agent_board_test PROPERTIES TIMEOUT 120)

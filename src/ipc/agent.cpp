@@ -20,6 +20,7 @@
 #include "core/gate_words.h"
 #include "core/log.h"
 #include "ipc/board.h"
+#include "ipc/board_view.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
 
@@ -58,6 +59,7 @@ class Agent final : public RemoteLink {
   FrameReader reader_;
   bool said_absent_ = false;
   bool said_foreign_ = false;
+  bool said_unfit_ = false;  // about a board it could not map safely (once until it registers)
   int64_t timeout_ns_ = 0;  // opts_.timeout_ns, at least three of the daemon's heartbeats
 
   // Under the scheduler's lock.
@@ -116,13 +118,20 @@ bool Agent::register_once() {
   Welcome w{};
   const bool ok = r == 0 && reply.type == MsgType::kWelcome && read_exact(reply.payload, &w) && w.version == kVersion &&
                   w.slots == kBoardSlots && w.board_bytes == sizeof(Board) && fds.size() == 3;
+  // A board that could shrink under the mapping would end the process
+  // (SIGBUS) at the next read: refused before it is mapped.
+  const char* unfit = ok ? board_fd_problem(fds[0]) : nullptr;
   void* mem = MAP_FAILED;
-  if (ok) mem = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+  if (ok && unfit == nullptr) mem = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
   if (!fds.empty()) close(fds[0]);
   if (mem == MAP_FAILED || static_cast<Board*>(mem)->magic != kBoardMagic) {
     if (r != 0 || !ok) {
       log(LogLevel::kWarn, "xschedd at %s did not welcome this process (%s): scheduling in-process",
           opts_.socket.c_str(), r != 0 ? std::strerror(r) : "unexpected reply");
+    } else if (unfit != nullptr && !said_unfit_) {
+      said_unfit_ = true;
+      log(LogLevel::kWarn, "xschedd at %s sent a board this process cannot map safely (%s): scheduling in-process",
+          opts_.socket.c_str(), unfit);
     }
     if (mem != MAP_FAILED) munmap(mem, sizeof(Board));
     for (std::size_t i = 1; i < fds.size(); ++i) close(fds[i]);
@@ -145,6 +154,7 @@ bool Agent::register_once() {
   for (uint32_t i = kBoardSlots; i > 0; --i) free_slots_.push_back(i - 1);
   said_full_ = false;
   said_absent_ = false;
+  said_unfit_ = false;
   pages_sent_ = 0;
   sched_.attach(this);
   send_gate_pages();
