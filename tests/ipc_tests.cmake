@@ -9,3 +9,17 @@ xsched_test(agent_board_test SOURCES agent_board_test.cpp LIBS xsched_ipc xsched
 target_compile_definitions(agent_board_test PRIVATE DAEMON_CLIENT_PATH="$<TARGET_FILE:daemon_client_prog>")
 add_dependencies(agent_board_test daemon_client_prog)
 set_tests_properties(agent_board_test PROPERTIES TIMEOUT 120)
+
+# The default socket: one rule for xschedd, the command line and the agent.
+xsched_test(socket_path_test SOURCES socket_path_test.cpp LIBS xsched_ipc)
+target_compile_definitions(socket_path_test PRIVATE XSCHEDD_PATH="$<TARGET_FILE:xschedd>"
+  XSCHED_CLI_PATH="$<TARGET_FILE:xsched_cli>")
+add_dependencies(socket_path_test xschedd xsched_cli)
+set_tests_properties(socket_path_test PROPERTIES TIMEOUT 120)
+
+# xschedd as deployed: the systemd unit, and the socket's directory (parts need root).
+xsched_test(daemon_deploy_test SOURCES daemon_deploy_test.cpp LIBS xsched_daemon)
+target_compile_definitions(daemon_deploy_test PRIVATE XSCHEDD_PATH="$<TARGET_FILE:xschedd>"
+  XSCHED_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(daemon_deploy_test xschedd)
+set_tests_properties(daemon_deploy_test PROPERTIES TIMEOUT 120)

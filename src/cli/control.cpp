@@ -54,8 +54,10 @@ bool open_link(const Common& c, const char* cmd, Link* link) {
     // Only a daemon of root or of this user is believed.
     PeerCredentials peer;
     if (peer_credentials(link->fd, &peer) && (peer.uid == 0 || peer.uid == geteuid())) return true;
-    std::fprintf(stderr, "xsched %s: %s belongs to uid %u, neither root nor you: not talking to it\n", cmd,
-                 link->path.c_str(), static_cast<unsigned>(peer.uid));
+    std::fprintf(stderr,
+                 "xsched %s: %s belongs to uid %u, neither root nor you: not talking to it (point --socket or "
+                 "XSCHED_SOCKET at your own daemon's socket)\n",
+                 cmd, link->path.c_str(), static_cast<unsigned>(peer.uid));
     return false;
   }
   if (err == ENOENT || err == ECONNREFUSED) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 namespace xsched::ipc {
@@ -68,17 +69,31 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 
 }  // namespace
 
-std::string socket_path(const char* override_path) {
-  if (override_path != nullptr && *override_path != '\0') return override_path;
-  struct stat st{};
-  if (stat("/run/xsched", &st) == 0 && S_ISDIR(st.st_mode)) return "/run/xsched/xschedd.sock";
-  return "/tmp/xsched-" + std::to_string(getuid()) + "/xschedd.sock";
+std::string user_socket_dir(uid_t uid, const char* xdg_runtime_dir) {
+  if (uid == 0) return kSystemSocketDir;
+  if (xdg_runtime_dir != nullptr && xdg_runtime_dir[0] == '/') {
+    std::string dir = xdg_runtime_dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    return (dir == "/" ? "" : dir) + "/xsched";
+  }
+  return "/tmp/xsched-" + std::to_string(uid);
 }
 
-std::string daemon_socket_path() {
-  if (geteuid() == 0) return "/run/xsched/xschedd.sock";
-  return "/tmp/xsched-" + std::to_string(getuid()) + "/xschedd.sock";
+std::string default_socket_path(SocketRole role) {
+  const std::string own = user_socket_dir(geteuid(), std::getenv("XDG_RUNTIME_DIR")) + "/" + kSocketName;
+  if (role == SocketRole::kServe) return own;
+  struct stat st{};
+  if (lstat(own.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return own;
+  if (stat(kSystemSocketDir, &st) == 0 && S_ISDIR(st.st_mode)) return std::string(kSystemSocketDir) + "/" + kSocketName;
+  return own;
 }
+
+std::string socket_path(const char* override_path) {
+  if (override_path != nullptr && *override_path != '\0') return override_path;
+  return default_socket_path(SocketRole::kConnect);
+}
+
+std::string daemon_socket_path() { return default_socket_path(SocketRole::kServe); }
 
 int connect_unix(const std::string& path, int* err, int timeout_ms) {
   sockaddr_un addr{};
