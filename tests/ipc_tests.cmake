@@ -23,3 +23,6 @@ target_compile_definitions(daemon_deploy_test PRIVATE XSCHEDD_PATH="$<TARGET_FIL
   XSCHED_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(daemon_deploy_test xschedd)
 set_tests_properties(daemon_deploy_test PROPERTIES TIMEOUT 120)
+
+# What an agent takes from a daemon: bounded reads (also the fuzz targets' regressions).
+xsched_test(agent_input_test SOURCES agent_input_test.cpp LIBS xsched_agent)
