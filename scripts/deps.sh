@@ -3,7 +3,8 @@
 # installs what is missing; otherwise it prints the apt-get line and fails.
 set -euo pipefail
 
-packages=(cmake ninja-build g++ libgtest-dev python3-pytest)
+# clang-14 and libclang-rt-14-dev (libclang_rt.fuzzer, libFuzzer): the fuzz preset.
+packages=(cmake ninja-build g++ libgtest-dev python3-pytest clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +23,8 @@ namespace {
 
 using namespace ipc;
 
+// The longest one exchange with the daemon (connect and request, or one
+// request of `top`) may take: a stopped daemon must not hang the command.
 constexpr int kTimeoutMs = 5000;
 
 // Options every control command takes.
@@ -34,6 +38,8 @@ struct Link {
   int fd = -1;
   std::string path;
   FrameReader reader;
+  // The first request shares the connect's time; each later one (`top`) has its own.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   ~Link() {
     if (fd >= 0) close(fd);
   }
@@ -42,18 +48,24 @@ struct Link {
 bool open_link(const Common& c, const char* cmd, Link* link) {
   link->path = socket_path(c.socket.empty() ? std::getenv("XSCHED_SOCKET") : c.socket.c_str());
   int err = 0;
-  link->fd = connect_unix(link->path, &err);
+  link->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTimeoutMs);
+  link->fd = connect_unix(link->path, &err, kTimeoutMs);
   if (link->fd >= 0) {
     // Only a daemon of root or of this user is believed.
     PeerCredentials peer;
     if (peer_credentials(link->fd, &peer) && (peer.uid == 0 || peer.uid == geteuid())) return true;
-    std::fprintf(stderr, "xsched %s: %s belongs to uid %u, neither root nor you: not talking to it\n", cmd,
-                 link->path.c_str(), static_cast<unsigned>(peer.uid));
+    std::fprintf(stderr,
+                 "xsched %s: %s belongs to uid %u, neither root nor you: not talking to it (point --socket or "
+                 "XSCHED_SOCKET at your own daemon's socket)\n",
+                 cmd, link->path.c_str(), static_cast<unsigned>(peer.uid));
     return false;
   }
   if (err == ENOENT || err == ECONNREFUSED) {
     std::fprintf(stderr, "xsched %s: no xschedd at %s (start one with 'xschedd', or point XSCHED_SOCKET or --socket at its socket)\n",
                  cmd, link->path.c_str());
+  } else if (err == ETIMEDOUT) {
+    std::fprintf(stderr, "xsched %s: xschedd at %s takes no connections (stopped or overloaded?)\n", cmd,
+                 link->path.c_str());
   } else {
     std::fprintf(stderr, "xsched %s: cannot connect to %s: %s\n", cmd, link->path.c_str(), std::strerror(err));
   }
@@ -62,7 +74,12 @@ bool open_link(const Common& c, const char* cmd, Link* link) {
 
 // One request; prints the daemon's error and returns false if it refused.
 bool request(Link& link, const char* cmd, MsgType type, std::span<const std::byte> payload, MsgType want, Frame* reply) {
-  const int r = call(link.fd, type, payload, &link.reader, reply, kTimeoutMs);
+  int64_t left = kTimeoutMs;
+  if (link.deadline) {
+    left = std::chrono::duration_cast<std::chrono::milliseconds>(*link.deadline - std::chrono::steady_clock::now()).count();
+    link.deadline.reset();
+  }
+  const int r = call(link.fd, type, payload, &link.reader, reply, static_cast<int>(std::max<int64_t>(left, 1)));
   if (r != 0) {
     std::fprintf(stderr, "xsched %s: no answer from xschedd at %s: %s\n", cmd, link.path.c_str(), std::strerror(r));
     return false;

@@ -5,6 +5,8 @@
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "daemon/options.h"
+#include "daemon/socket_dir.h"
+#include "ipc/unix_socket.h"
 #include "xsched/xsched.h"
 
 namespace {
@@ -35,6 +37,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   set_log_level(s.log_level);
+  const bool socket_named = !s.daemon.socket.empty();
+  if (!socket_named) s.daemon.socket = ipc::daemon_socket_path();
+  if (!daemon::ready_socket_dir(s.daemon.socket, s.daemon.group, socket_named, &err)) {
+    std::fprintf(stderr, "xschedd: %s\n", err.c_str());
+    return 1;
+  }
   daemon::Daemon d(s.daemon);
   if (!d.open(&err)) {
     std::fprintf(stderr, "xschedd: %s\n", err.c_str());

@@ -20,6 +20,7 @@
 #include "core/gate_words.h"
 #include "core/log.h"
 #include "ipc/board.h"
+#include "ipc/agent_input.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
 
@@ -58,6 +59,7 @@ class Agent final : public RemoteLink {
   FrameReader reader_;
   bool said_absent_ = false;
   bool said_foreign_ = false;
+  bool said_unfit_ = false;  // about a board it could not map safely (once until it registers)
   int64_t timeout_ns_ = 0;  // opts_.timeout_ns, at least three of the daemon's heartbeats
 
   // Under the scheduler's lock.
@@ -114,15 +116,21 @@ bool Agent::register_once() {
   const Hello hello{kVersion, 0};
   const int r = call(fd, MsgType::kHello, bytes_of(hello), &reader_, &reply, 2000, &fds);
   Welcome w{};
-  const bool ok = r == 0 && reply.type == MsgType::kWelcome && read_exact(reply.payload, &w) && w.version == kVersion &&
-                  w.slots == kBoardSlots && w.board_bytes == sizeof(Board) && fds.size() == 3;
+  const bool ok = r == 0 && welcome_fits(reply, fds.size(), &w);
+  // A board that could shrink under the mapping would end the process
+  // (SIGBUS) at the next read: refused before it is mapped.
+  const char* unfit = ok ? board_fd_problem(fds[0]) : nullptr;
   void* mem = MAP_FAILED;
-  if (ok) mem = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+  if (ok && unfit == nullptr) mem = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
   if (!fds.empty()) close(fds[0]);
   if (mem == MAP_FAILED || static_cast<Board*>(mem)->magic != kBoardMagic) {
     if (r != 0 || !ok) {
       log(LogLevel::kWarn, "xschedd at %s did not welcome this process (%s): scheduling in-process",
           opts_.socket.c_str(), r != 0 ? std::strerror(r) : "unexpected reply");
+    } else if (unfit != nullptr && !said_unfit_) {
+      said_unfit_ = true;
+      log(LogLevel::kWarn, "xschedd at %s sent a board this process cannot map safely (%s): scheduling in-process",
+          opts_.socket.c_str(), unfit);
     }
     if (mem != MAP_FAILED) munmap(mem, sizeof(Board));
     for (std::size_t i = 1; i < fds.size(); ++i) close(fds[i]);
@@ -132,7 +140,7 @@ bool Agent::register_once() {
   }
   board_ = static_cast<Board*>(mem);
   // A daemon stamps every heartbeat: never give up on it sooner than three of them.
-  timeout_ns_ = std::max<int64_t>(opts_.timeout_ns, 3 * std::max<int64_t>(w.heartbeat_ns, 0));
+  timeout_ns_ = daemon_timeout_ns(opts_.timeout_ns, w.heartbeat_ns);
   to_daemon_ = fds[1];
   to_agent_ = fds[2];
   // Our own ends of the doorbells (socket pairs): rings and drains use
@@ -145,6 +153,7 @@ bool Agent::register_once() {
   for (uint32_t i = kBoardSlots; i > 0; --i) free_slots_.push_back(i - 1);
   said_full_ = false;
   said_absent_ = false;
+  said_unfit_ = false;
   pages_sent_ = 0;
   sched_.attach(this);
   send_gate_pages();
@@ -168,8 +177,9 @@ void Agent::serve() {
     }
     if (r > 0 && p[1].revents != 0 && !handle_frames()) return;
     send_gate_pages();
+    // The stamp before the clock: a live daemon's is then never in the future.
     const int64_t beat = board_->heartbeat_ns.load(std::memory_order_acquire);
-    if (now_ns() - beat > timeout_ns_) return lose("it stopped answering");
+    if (heartbeat_late(beat, now_ns(), timeout_ns_)) return lose("it stopped answering");
   }
 }
 
@@ -207,8 +217,7 @@ bool Agent::handle_frames() {
   while ((s = reader_.next(&f)) == FrameReader::Status::kFrame) {
     HintsChange h{};
     if (f.type != MsgType::kHints || !read_exact(f.payload, &h)) continue;
-    HintsOverride change{h.fields & kHintAll, h.priority, std::max<uint32_t>(h.share, 1), std::max<int64_t>(h.deadline_ns, 0)};
-    sched_.apply_hints(h.queue, change);
+    sched_.apply_hints(h.queue, hints_from_daemon(h));
   }
   if (s == FrameReader::Status::kBad) {
     lose("it sent a malformed message");
@@ -218,37 +227,16 @@ bool Agent::handle_frames() {
 }
 
 void Agent::apply_decisions() {
-  const uint32_t used = std::min(board_->slots_used.load(std::memory_order_acquire), kBoardSlots);
+  const uint32_t used = slots_in_use(*board_);
   for (uint32_t i = 0; i < used; ++i) {
-    BoardSlot& s = board_->slot[i];
-    // A seqlock: odd while the daemon writes; a decision read while it
-    // changed is dropped, and the daemon's ring after its writes brings it back.
-    const uint64_t seq = s.decision_seq.load(std::memory_order_acquire);
-    if (seq == seen_decision_[i] || (seq & 1) != 0) continue;
-    // Acquire loads: the second look at the number cannot move before them.
-    const uint64_t id = s.decided_queue.load(std::memory_order_acquire);
-    const bool run = s.run.load(std::memory_order_acquire) != 0;
-    const bool bounded = s.bounded.load(std::memory_order_acquire) != 0;
-    const int64_t cause = s.cause_ns.load(std::memory_order_acquire);
-    const int64_t decided = s.decided_ns.load(std::memory_order_acquire);
-    const int64_t stored = s.stored_ns.load(std::memory_order_acquire);
-    if (s.decision_seq.load(std::memory_order_relaxed) != seq) continue;
-    seen_decision_[i] = seq;
-    if (id == 0 || id != s.queue_id.load(std::memory_order_relaxed)) continue;
+    SlotDecision d;
+    if (!read_decision(board_->slot[i], &seen_decision_[i], &d)) continue;
     bool hold_changed = false;
     bool by_store = false;
-    if (!sched_.apply_decision(id, run, bounded, &hold_changed, stored != 0, &by_store) || !hold_changed) continue;
-    // The decision's latency, from its cause to its taking effect (the
-    // daemon's store in the gate word, else now), for `xsched top` and the benchmark.
-    const uint64_t n = board_->samples_written.load(std::memory_order_relaxed);
-    BoardSample& out = board_->samples[n % kSampleRing];
-    out.slot.store(i, std::memory_order_relaxed);
-    out.kind.store(run ? 2 : 1, std::memory_order_relaxed);
-    out.latency_ns.store((by_store ? stored : now_ns()) - cause, std::memory_order_relaxed);
-    out.daemon_ns.store(decided - cause, std::memory_order_relaxed);
-    out.by.store(by_store ? 2 : 1, std::memory_order_relaxed);
-    out.seq.store(n + 1, std::memory_order_release);
-    board_->samples_written.store(n + 1, std::memory_order_release);
+    if (!sched_.apply_decision(d.queue, d.run, d.bounded, &hold_changed, d.stored_ns != 0, &by_store) || !hold_changed) {
+      continue;
+    }
+    record_sample(*board_, i, d, by_store, now_ns());
   }
 }
 

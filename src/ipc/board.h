@@ -14,6 +14,8 @@
 // state. The daemon treats everything the agent writes as untrusted input.
 #pragma once
 
+#include <fcntl.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -22,6 +24,9 @@ namespace xsched::ipc {
 constexpr uint32_t kBoardMagic = 0x44524f42;  // "BORD"
 constexpr uint32_t kBoardSlots = 256;          // queues per process
 constexpr uint32_t kSampleRing = 1024;         // decision latency samples per process
+// The seals of a board's memfd: its size is fixed for good, so neither side's
+// mapping can lose pages (a read past the end of a file is SIGBUS).
+constexpr int kBoardSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
 struct alignas(64) BoardSlot {
   // ---- written by the agent ----

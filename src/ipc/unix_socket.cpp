@@ -4,11 +4,14 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 namespace xsched::ipc {
@@ -66,19 +69,33 @@ int remaining_ms(std::chrono::steady_clock::time_point deadline) {
 
 }  // namespace
 
+std::string user_socket_dir(uid_t uid, const char* xdg_runtime_dir) {
+  if (uid == 0) return kSystemSocketDir;
+  if (xdg_runtime_dir != nullptr && xdg_runtime_dir[0] == '/') {
+    std::string dir = xdg_runtime_dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    return (dir == "/" ? "" : dir) + "/xsched";
+  }
+  return "/tmp/xsched-" + std::to_string(uid);
+}
+
+std::string default_socket_path(SocketRole role) {
+  const std::string own = user_socket_dir(geteuid(), std::getenv("XDG_RUNTIME_DIR")) + "/" + kSocketName;
+  if (role == SocketRole::kServe) return own;
+  struct stat st{};
+  if (lstat(own.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return own;
+  if (stat(kSystemSocketDir, &st) == 0 && S_ISDIR(st.st_mode)) return std::string(kSystemSocketDir) + "/" + kSocketName;
+  return own;
+}
+
 std::string socket_path(const char* override_path) {
   if (override_path != nullptr && *override_path != '\0') return override_path;
-  struct stat st{};
-  if (stat("/run/xsched", &st) == 0 && S_ISDIR(st.st_mode)) return "/run/xsched/xschedd.sock";
-  return "/tmp/xsched-" + std::to_string(getuid()) + "/xschedd.sock";
+  return default_socket_path(SocketRole::kConnect);
 }
 
-std::string daemon_socket_path() {
-  if (geteuid() == 0) return "/run/xsched/xschedd.sock";
-  return "/tmp/xsched-" + std::to_string(getuid()) + "/xschedd.sock";
-}
+std::string daemon_socket_path() { return default_socket_path(SocketRole::kServe); }
 
-int connect_unix(const std::string& path, int* err) {
+int connect_unix(const std::string& path, int* err, int timeout_ms) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) {
     *err = ENAMETOOLONG;
@@ -91,8 +108,31 @@ int connect_unix(const std::string& path, int* err) {
     *err = errno;
     return -1;
   }
-  while (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno == EINTR) continue;
+  // A Unix socket's connect never completes in the background (a
+  // non-blocking one fails with EAGAIN while the listener's backlog is full,
+  // leaving nothing to poll for); a blocking one waits for room in the
+  // backlog at most the send timeout. So the deadline is the send timeout,
+  // and the socket goes back to sends without one afterwards.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+  for (;;) {
+    const int left = remaining_ms(deadline);
+    // A zero timeout means "none": wait at least a millisecond.
+    const timeval limit{left / 1000, static_cast<suseconds_t>((left % 1000) * 1000 + (left == 0 ? 1000 : 0))};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) != 0) {
+      *err = errno;
+      close(fd);
+      return -1;
+    }
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) break;
+    const int e = errno;
+    const bool time_left = remaining_ms(deadline) > 0;
+    if ((e == EINTR || e == EAGAIN) && time_left) continue;
+    *err = e == EAGAIN || e == EINTR ? ETIMEDOUT : e;
+    close(fd);
+    return -1;
+  }
+  const timeval none{0, 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) != 0) {
     *err = errno;
     close(fd);
     return -1;

@@ -15,16 +15,37 @@
 
 namespace xsched::ipc {
 
-// The socket of xschedd: `override_path` when it is set and not empty, else
-// /run/xsched/xschedd.sock where /run/xsched exists (a system daemon), else
-// /tmp/xsched-<uid>/xschedd.sock (a user's own daemon).
+// Where xschedd's socket is when nothing names it. One rule for xschedd, the
+// command line and every process's agent:
+//   - root's daemon (the system daemon) serves in kSystemSocketDir;
+//   - another user's daemon serves in that user's own directory,
+//     $XDG_RUNTIME_DIR/xsched when XDG_RUNTIME_DIR is an absolute path (a
+//     directory only the user can write), else /tmp/xsched-<uid> (which
+//     anyone could have made first: the daemon then says what to do);
+//   - a client (the command line, an agent) talks to its user's own daemon
+//     when that socket exists, else to the system daemon where
+//     kSystemSocketDir exists, else names its user's own path.
+constexpr const char* kSystemSocketDir = "/run/xsched";
+constexpr const char* kSocketName = "xschedd.sock";
+
+enum class SocketRole { kServe, kConnect };
+
+// The directory of the daemon of user `uid` (see above): pure, for the tests.
+std::string user_socket_dir(uid_t uid, const char* xdg_runtime_dir);
+// The default socket of the calling user (effective uid, XDG_RUNTIME_DIR).
+std::string default_socket_path(SocketRole role);
+// `override_path` when it is set and not empty, else the default for a client.
 std::string socket_path(const char* override_path);
-// The path a daemon of the calling user takes by default: the system path
-// for root, the per-user one otherwise.
+// The default for the daemon itself: default_socket_path(SocketRole::kServe).
 std::string daemon_socket_path();
 
-// A connected, close-on-exec stream socket, or -1 with *err set (errno).
-int connect_unix(const std::string& path, int* err);
+// How long a connect waits, by default, for a listener that does not accept
+// (a stopped daemon whose backlog is full).
+constexpr int kConnectTimeoutMs = 2000;
+
+// A connected, close-on-exec, blocking stream socket, or -1 with *err set
+// (errno; ETIMEDOUT when the listener took no connection within timeout_ms).
+int connect_unix(const std::string& path, int* err, int timeout_ms = kConnectTimeoutMs);
 
 struct PeerCredentials {
   pid_t pid = 0;
