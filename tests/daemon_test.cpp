@@ -552,6 +552,41 @@ TEST_F(DaemonTest, ADroppedProcessDoorbellDoesNotSpinTheDaemon) {
   EXPECT_LT(cpu_seconds(d.pid()) - before, 0.2) << "the daemon spins on a dropped doorbell";
 }
 
+// A process's board may hold any hint: the daemon clamps each into the
+// range that every other way in enforces (so a queue at 2147483647 does not
+// outrank everyone forever), and a timeslice or deadline of 1 ns does not
+// make its policy timer fire again and again.
+TEST_F(DaemonTest, BoardHintsAreClampedAndTinyTimesDoNotSpinTheDaemon) {
+  for (const char* policy : {"bandwidth", "deadline"}) {
+    SCOPED_TRACE(policy);
+    Child d = start_daemon({"--policy", policy});
+    RawAgent a(socket_);
+    ASSERT_NE(a.board, nullptr);
+    for (uint32_t slot : {0u, 1u}) {
+      a.board->slot[slot].timeslice_ns.store(1);
+      a.board->slot[slot].deadline_ns.store(1);
+    }
+    a.queue(0, 71, INT32_MAX);
+    a.queue(1, 72, INT32_MIN);
+    a.board->slot[1].ready.store(0);  // one ready queue: the timer alone decides, nothing changes hands
+    a.board->slot[1].state_seq.fetch_add(1);
+    a.ring();
+    ASSERT_TRUE(eventually([&] {
+      const Listing l = list(socket_);
+      return l.ok && l.queues.size() == 2;
+    }, 2s));
+    const Listing l = list(socket_);
+    for (const ipc::QueueRecord& q : l.queues) {
+      EXPECT_EQ(q.priority, q.local_id == 71 ? 1'000'000 : -1'000'000) << "queue " << q.local_id;
+      EXPECT_EQ(q.deadline_ns, 100'000) << "queue " << q.local_id;
+    }
+    // Spinning took a whole core; turns of 100 us take a few percent of one.
+    const double before = cpu_seconds(d.pid());
+    std::this_thread::sleep_for(1s);
+    EXPECT_LT(cpu_seconds(d.pid()) - before, 0.3) << "the daemon's policy timer spins";
+  }
+}
+
 // XSCHED_DAEMON_TIMEOUT_MS below the daemon's heartbeat must not make a
 // process drop and register again over and over.
 TEST_F(DaemonTest, ATimeoutShorterThanTheHeartbeatDoesNotMakeProcessesFlap) {

@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "core/gate_words.h"
+#include "core/hint_limits.h"
 #include "core/log.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
@@ -207,7 +208,9 @@ bool Agent::handle_frames() {
   while ((s = reader_.next(&f)) == FrameReader::Status::kFrame) {
     HintsChange h{};
     if (f.type != MsgType::kHints || !read_exact(f.payload, &h)) continue;
-    HintsOverride change{h.fields & kHintAll, h.priority, std::max<uint32_t>(h.share, 1), std::max<int64_t>(h.deadline_ns, 0)};
+    // From another process: clamped into range, never refused.
+    HintsOverride change{h.fields & kHintAll, clamp_priority(h.priority), clamp_share(h.share),
+                         clamp_deadline(h.deadline_ns)};
     sched_.apply_hints(h.queue, change);
   }
   if (s == FrameReader::Status::kBad) {
