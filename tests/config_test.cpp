@@ -218,6 +218,9 @@ INSTANTIATE_TEST_SUITE_P(AllVariables, BadValueTest,
                                          BadValue{"XSCHED_SHARE=1000001", "XSCHED_SHARE"},
                                          BadValue{"XSCHED_TIMESLICE_US=99", "XSCHED_TIMESLICE_US"},
                                          BadValue{"XSCHED_TIMESLICE_US=10000001", "XSCHED_TIMESLICE_US"},
+                                         BadValue{"XSCHED_DEADLINE_US=1", "XSCHED_DEADLINE_US"},
+                                         BadValue{"XSCHED_DEADLINE_US=99", "XSCHED_DEADLINE_US"},
+                                         BadValue{"XSCHED_DEADLINE_US=3600000001", "XSCHED_DEADLINE_US"},
                                          BadValue{"XSCHED_LOG_LEVEL=verbose", "XSCHED_LOG_LEVEL"},
                                          BadValue{"XSCHED_LOG_LEVEL=warning", "XSCHED_LOG_LEVEL"}));
 
@@ -274,6 +277,19 @@ TEST(ConfigTest, DaemonVariables) {
   ASSERT_EQ(warnings.size(), 3u);
   EXPECT_NE(warnings[0].find("is not one of local, daemon, auto; using auto"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[1].find("10..60000"), std::string::npos) << warnings[1];
+}
+
+// A deadline is none (0) or at least 100 µs: shorter ones made the deadline
+// policy ask for a decision every few nanoseconds.
+TEST(ConfigTest, DeadlineIsNoneOrAtLeastTheMinimum) {
+  std::vector<std::string> warnings;
+  EXPECT_EQ(parse({"XSCHED_DEADLINE_US=0"}, &warnings).deadline_ns, 0);
+  EXPECT_EQ(parse({"XSCHED_DEADLINE_US=100"}, &warnings).deadline_ns, 100'000);
+  EXPECT_EQ(parse({"XSCHED_DEADLINE_US=3600000000"}, &warnings).deadline_ns, 3'600'000'000'000);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(parse({"XSCHED_DEADLINE_US=1"}, &warnings).deadline_ns, 0);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "XSCHED_DEADLINE_US=\"1\" is not 0 or an integer in 100..3600000000; using 0");
 }
 
 TEST(ConfigTest, OtherVariablesAreIgnored) {

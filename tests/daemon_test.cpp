@@ -513,6 +513,16 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// How often the (single-threaded) process has blocked so far.
+double voluntary_switches(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atof(line.c_str() + 24);
+  }
+  return 0;
+}
+
 // A process that makes its end of a doorbell blocking and never reads must
 // not stall the daemon (its end is its own).
 TEST_F(DaemonTest, AProcessCannotMakeTheDaemonBlockOnItsDoorbell) {
@@ -550,6 +560,47 @@ TEST_F(DaemonTest, ADroppedProcessDoorbellDoesNotSpinTheDaemon) {
   const double before = cpu_seconds(d.pid());
   std::this_thread::sleep_for(600ms);
   EXPECT_LT(cpu_seconds(d.pid()) - before, 0.2) << "the daemon spins on a dropped doorbell";
+}
+
+// A process's board may hold any hint: the daemon clamps each into the
+// range that every other way in enforces (so a queue at 2147483647 does not
+// outrank everyone forever), and a timeslice or deadline of 1 ns does not
+// make its policy timer fire again and again.
+TEST_F(DaemonTest, BoardHintsAreClampedAndTinyTimesDoNotSpinTheDaemon) {
+  for (const char* policy : {"bandwidth", "deadline"}) {
+    SCOPED_TRACE(policy);
+    Child d = start_daemon({"--policy", policy});
+    RawAgent a(socket_);
+    ASSERT_NE(a.board, nullptr);
+    for (uint32_t slot : {0u, 1u}) {
+      a.board->slot[slot].timeslice_ns.store(1);
+      a.board->slot[slot].deadline_ns.store(1);
+    }
+    a.queue(0, 71, INT32_MAX);
+    a.queue(1, 72, INT32_MIN);
+    a.board->slot[1].ready.store(0);  // one ready queue: the timer alone decides, nothing changes hands
+    a.board->slot[1].state_seq.fetch_add(1);
+    a.ring();
+    ASSERT_TRUE(eventually([&] {
+      const Listing l = list(socket_);
+      return l.ok && l.queues.size() == 2;
+    }, 2s));
+    const Listing l = list(socket_);
+    for (const ipc::QueueRecord& q : l.queues) {
+      EXPECT_EQ(q.priority, q.local_id == 71 ? 1'000'000 : -1'000'000) << "queue " << q.local_id;
+      EXPECT_EQ(q.deadline_ns, 100'000) << "queue " << q.local_id;
+    }
+    // A spinning daemon never sleeps: its timer is always due. One that
+    // turns every 100 us sleeps between turns, thousands of times per second
+    // of CPU it uses, however slow the machine or the build.
+    const double cpu_before = cpu_seconds(d.pid());
+    const double sleeps_before = voluntary_switches(d.pid());
+    std::this_thread::sleep_for(1s);
+    const double cpu = cpu_seconds(d.pid()) - cpu_before;
+    const double sleeps = voluntary_switches(d.pid()) - sleeps_before;
+    EXPECT_TRUE(cpu < 0.05 || sleeps / cpu > 1000) << "the daemon's policy timer spins: " << cpu << " s of CPU in 1 s, "
+                                                   << sleeps << " sleeps";
+  }
 }
 
 // XSCHED_DAEMON_TIMEOUT_MS below the daemon's heartbeat must not make a

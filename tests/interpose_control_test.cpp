@@ -295,6 +295,20 @@ TEST_F(InterposeControl, QueuePriorityPreemptsAndHintsAreChecked) {
   EXPECT_EQ(info_of(qa).hints.share, 4u);
   h.timeslice_ns = -1;
   EXPECT_EQ(xs_cuda_queue_set_hints(qa, &h), XS_ERR_INVALID_ARG);
+  // The ranges of core/hint_limits.h, as through every other way in.
+  for (const xs_hints_t& bad : {xs_hints_t{0, 1, 1, 0}, xs_hints_t{0, 1, 99'999, 0}, xs_hints_t{0, 1, 0, 1},
+                                xs_hints_t{0, 1, 0, 3'600'000'000'001}, xs_hints_t{1'000'001, 1, 0, 0},
+                                xs_hints_t{INT32_MIN, 1, 0, 0}}) {
+    EXPECT_EQ(xs_cuda_queue_set_hints(qa, &bad), XS_ERR_INVALID_ARG);
+  }
+  EXPECT_TRUE(last_error_says("out of range")) << xs_cuda_last_error();
+  h = xs_hints_t{-1'000'000, 4, 100'000, 100'000};
+  EXPECT_EQ(xs_cuda_queue_set_hints(qa, &h), XS_OK);
+  EXPECT_EQ(xs_cuda_queue_set_priority(qa, 1'000'001), XS_ERR_INVALID_ARG);
+  EXPECT_TRUE(last_error_says("priority 1000001")) << xs_cuda_last_error();
+  EXPECT_EQ(xs_cuda_queue_set_priority(qa, INT32_MAX), XS_ERR_INVALID_ARG);
+  EXPECT_EQ(xs_cuda_queue_set_priority(qa, 1'000'000), XS_OK);
+  EXPECT_EQ(xs_cuda_thread_priority_push(-1'000'001), XS_ERR_INVALID_ARG);
   EXPECT_EQ(xs_cuda_queue_set_hints(qa, nullptr), XS_ERR_INVALID_ARG);
   xs_queue_info_t small{};
   small.struct_size = 4;
@@ -451,6 +465,9 @@ TEST_F(InterposeControl, PolicyAndProcessHints) {
   xs_hints_t bad{0, 0, 0, -1};
   EXPECT_EQ(xs_cuda_set_process_hints(XS_HINT_SHARE, &bad), XS_ERR_INVALID_ARG);
   EXPECT_EQ(xs_cuda_set_process_hints(XS_HINT_DEADLINE, &bad), XS_ERR_INVALID_ARG);
+  const xs_hints_t beyond{INT32_MAX, 1, 0, 50'000};  // priority past 1000000, deadline under 100 us
+  EXPECT_EQ(xs_cuda_set_process_hints(XS_HINT_PRIORITY, &beyond), XS_ERR_INVALID_ARG);
+  EXPECT_EQ(xs_cuda_set_process_hints(XS_HINT_DEADLINE, &beyond), XS_ERR_INVALID_ARG);
 
   // Back to the defaults, for the tests that follow in this process.
   const xs_hints_t defaults{0, 1, 0, 0};

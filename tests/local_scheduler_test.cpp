@@ -15,13 +15,16 @@
 #include <thread>
 #include <vector>
 
+#include "core/hint_limits.h"
 #include "hal/host/host_device.h"
+#include "hang_watchdog.h"
 #include "manual_hw_queue.h"
 
 namespace xsched {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::HangWatchdog;
 using testing::ManualHwQueue;
 
 std::shared_ptr<XQueue> make_queue(HwQueue hw, int32_t priority, uint32_t share = 1) {
@@ -174,6 +177,51 @@ TEST(LocalScheduler, StressConcurrentSubmitsHintsPoliciesAndMembership) {
     EXPECT_TRUE(eventually([&] { return !q->ready() && !suspended(*q); })) << "queue " << q->id();
   }
   for (auto& q : queues) sched.remove(*q);
+}
+
+// A policy that wants to decide again at once, every time.
+class AlwaysNowPolicy final : public Policy {
+ public:
+  explicit AlwaysNowPolicy(std::atomic<uint64_t>* decisions) : decisions_(decisions) {}
+  xs_policy_t kind() const override { return XS_POLICY_BANDWIDTH; }
+  int64_t decide(std::span<QueueView> queues, int64_t now_ns) override {
+    decisions_->fetch_add(1, std::memory_order_relaxed);
+    for (QueueView& q : queues) q.run = true;
+    return now_ns;
+  }
+
+ private:
+  std::atomic<uint64_t>* decisions_;
+};
+
+// Whatever time a policy asks for, the timer waits between two of its
+// decisions, without the lock: other callers get the scheduler, and the
+// timer decides at most once per kMinDecisionIntervalNs.
+TEST(LocalScheduler, TimerDoesNotSpinWhenAPolicyAlwaysAsksForNow) {
+  HangWatchdog dog("calls into a scheduler whose policy always asks for now", 30s);
+  std::atomic<uint64_t> decisions{0};
+  const auto start = std::chrono::steady_clock::now();
+  {
+    LocalScheduler sched(std::make_unique<AlwaysNowPolicy>(&decisions), 2'000'000);
+    ManualHwQueue hw_a, hw_b;
+    auto a = make_queue(hw_a.hw_queue(), 0);
+    auto b = make_queue(hw_b.hw_queue(), 1);
+    sched.add(*a);  // the timer starts, and is due at once
+    constexpr int kRounds = 100;
+    for (int i = 0; i < kRounds; ++i) {  // each round decides twice itself
+      sched.add(*b);
+      sched.remove(*b);
+    }
+    EXPECT_EQ(sched.policy(), XS_POLICY_BANDWIDTH);
+    std::this_thread::sleep_for(100ms);
+    sched.remove(*a);
+    const auto elapsed_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    const uint64_t by_calls = 2 + 2 * kRounds;
+    const uint64_t by_timer = static_cast<uint64_t>(elapsed_ns / kMinDecisionIntervalNs) + 1;
+    EXPECT_LE(decisions.load(), by_calls + by_timer) << "the timer decided in a loop";
+    EXPECT_GT(decisions.load(), by_calls) << "the timer never ran";
+  }
 }
 
 TEST(LocalScheduler, OnlyQueuesThatCanBePreemptedKeepTheirWindow) {
@@ -567,15 +615,24 @@ TEST(LocalSchedulerRemote, QueueHintsSetExactlyThatQueuesPriority) {
 }
 
 // One queue's priority set to the ends of the range must come out exactly,
-// also for a queue whose offset is not 0.
+// also for a queue whose offset is not 0; beyond them it stops at the ends,
+// and so does the process's base plus a queue's offset.
 TEST(LocalSchedulerRemote, QueueHintsSetExactlyTheExtremePriorities) {
   RemoteRig rig(XS_POLICY_PRIORITY, /*base_priority=*/0);
   XQueue& up = rig.add(3);     // offset +3
   XQueue& down = rig.add(-3);  // offset -3
-  EXPECT_TRUE(rig.sched.apply_hints(up.id(), priority_change(INT32_MIN)));
-  EXPECT_EQ(up.hints().priority, INT32_MIN);
-  EXPECT_TRUE(rig.sched.apply_hints(down.id(), priority_change(INT32_MAX)));
-  EXPECT_EQ(down.hints().priority, INT32_MAX);
+  EXPECT_TRUE(rig.sched.apply_hints(up.id(), priority_change(kMinPriority)));
+  EXPECT_EQ(up.hints().priority, kMinPriority);
+  EXPECT_TRUE(rig.sched.apply_hints(down.id(), priority_change(kMaxPriority)));
+  EXPECT_EQ(down.hints().priority, kMaxPriority);
+  EXPECT_TRUE(rig.sched.apply_hints(up.id(), priority_change(INT32_MAX)));
+  EXPECT_EQ(up.hints().priority, kMaxPriority);
+  EXPECT_TRUE(rig.sched.apply_hints(0, priority_change(kMaxPriority)));
+  EXPECT_EQ(up.hints().priority, kMaxPriority);
+  EXPECT_EQ(down.hints().priority, kMaxPriority - 3);
+  EXPECT_TRUE(rig.sched.apply_hints(0, priority_change(INT32_MIN)));
+  EXPECT_EQ(up.hints().priority, kMinPriority);
+  EXPECT_EQ(down.hints().priority, kMinPriority);
 }
 
 TEST(LocalSchedulerRemote, HintsWhileAttachedAreReportedAndNotDecidedLocally) {

@@ -2,7 +2,11 @@
  *
  * Stable ABI: every handle is opaque, every call returns an xs_result_t, and
  * no call throws, aborts or exits. Structs that may grow carry their own size
- * in `struct_size`; fill them with the matching *_init function first.
+ * in `struct_size`; fill them with the matching *_init function first. A call
+ * accepts a struct_size equal to the size this version knows, or larger (a
+ * program built against a newer header) if every byte past that size is
+ * zero (the newer fields left unset), up to 4096; a smaller one, or a larger
+ * one with a nonzero byte past the known size, is XS_ERR_INVALID_ARG.
  *
  * Concepts (see docs/architecture.md):
  *   XQueue    a preemptible queue over one native queue of a platform.
@@ -29,8 +33,10 @@ extern "C" {
 #define XSCHED_VERSION_MINOR 2
 #define XSCHED_VERSION_PATCH 0
 
-/* Every enum ends in a *_MAX_ENUM member so that it spans 32 bits: a value
- * from a C caller is never outside the C++ type's range. */
+/* Every enum ends in a *_MAX_ENUM member so that it spans 32 bits. A value
+ * that is none of an enum's members (a negative one included) is
+ * XS_ERR_INVALID_ARG wherever a call takes that enum; *_MAX_ENUM is never
+ * a valid argument. */
 
 /* ---- results ------------------------------------------------------------ */
 typedef enum xs_result {
@@ -114,7 +120,7 @@ typedef struct xs_command {
 
 /* ---- XQueues --------------------------------------------------------------- */
 typedef struct xs_queue_config {
-  uint32_t struct_size;  /* sizeof(xs_queue_config_t) */
+  uint32_t struct_size;  /* sizeof(xs_queue_config_t); see the top of this file */
   xs_level_t level;      /* XS_LEVEL_AUTO picks the highest supported */
   uint32_t window;       /* commands in flight at most; 0 = default (XSCHED_WINDOW) */
   int64_t window_ns;     /* estimated device time in flight at most; 0 = no limit */
@@ -125,17 +131,20 @@ XS_API void xs_queue_config_init(xs_queue_config_t* cfg);
 
 /* Scheduling hints. Higher priority runs first; share is relative.
  * Version 0.2 added deadline_ns (the struct has no struct_size: code built
- * against 0.1 must be rebuilt). */
+ * against 0.1 must be rebuilt). A call given a hint outside its range returns
+ * XS_ERR_INVALID_ARG and changes nothing. */
 typedef struct xs_hints {
-  int32_t priority;     /* default XSCHED_PRIORITY (0) */
-  uint32_t share;       /* >= 1; default XSCHED_SHARE (1) */
-  int64_t timeslice_ns; /* bandwidth policy slice; 0 = scheduler default */
+  int32_t priority;     /* -1000000..1000000; default XSCHED_PRIORITY (0) */
+  uint32_t share;       /* 1..1000000; default XSCHED_SHARE (1) */
+  int64_t timeslice_ns; /* bandwidth policy slice: 100000 (100 us)..10000000000 (10 s);
+                           0 = the scheduler's default (XSCHED_TIMESLICE_US) */
   int64_t deadline_ns;  /* deadline policy: each burst of work is due this long after the
-                           queue turns ready; 0 = none (runs after every queue that has one) */
+                           queue turns ready: 100000 (100 us)..3600000000000 (1 h);
+                           0 = none (runs after every queue that has one) */
 } xs_hints_t;
 
 typedef struct xs_queue_info {
-  uint32_t struct_size;    /* sizeof(xs_queue_info_t) */
+  uint32_t struct_size;    /* sizeof(xs_queue_info_t); see the top of this file */
   int ready;               /* commands pending or in flight */
   int suspended;           /* the scheduler or the user holds it */
   xs_level_t level;        /* level in use */
@@ -151,8 +160,9 @@ typedef struct xs_queue_info {
 
 XS_API void xs_queue_info_init(xs_queue_info_t* info);
 
-/* Wraps a native queue. cfg may be null (defaults). The native queue must
- * outlive the XQueue. The queue joins the process scheduler. */
+/* Wraps a native queue. cfg may be null (defaults); its struct_size follows
+ * the rule at the top of this file. The native queue must outlive the XQueue.
+ * The queue joins the process scheduler. */
 XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue,
                                    const xs_queue_config_t* cfg, xs_queue_t* out);
 
@@ -185,8 +195,11 @@ XS_API xs_result_t xs_queue_wait_all(xs_queue_t q, int64_t timeout_ns);
 XS_API xs_result_t xs_queue_suspend(xs_queue_t q, uint32_t flags);
 XS_API xs_result_t xs_queue_resume(xs_queue_t q);
 
+/* Fills the fields of *info this version knows; info->struct_size follows the
+ * rule at the top of this file. */
 XS_API xs_result_t xs_queue_query(xs_queue_t q, xs_queue_info_t* info);
 
+/* Hints out of the ranges of xs_hints_t are XS_ERR_INVALID_ARG. */
 XS_API xs_result_t xs_queue_set_hints(xs_queue_t q, const xs_hints_t* hints);
 XS_API xs_result_t xs_queue_set_priority(xs_queue_t q, int32_t priority);
 XS_API xs_result_t xs_queue_set_share(xs_queue_t q, uint32_t share);
@@ -205,6 +218,7 @@ XS_API xs_result_t xs_get_policy(xs_policy_t* out);
 
 /* Parses "none", "priority", "bandwidth", "deadline", in any case (as XSCHED_POLICY). */
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out);
+/* The policy's name as above; "unknown" for any other value. */
 XS_API const char* xs_policy_name(xs_policy_t policy);
 
 /* ---- process-wide hints ---------------------------------------------------- */
@@ -213,7 +227,8 @@ XS_API const char* xs_policy_name(xs_policy_t policy);
 #define XS_HINT_SHARE 2u
 #define XS_HINT_DEADLINE 4u
 
-/* Sets the hints named in `fields` (XS_HINT_*; others are an error) for every
+/* Sets the hints named in `fields` (XS_HINT_*; others are an error; each in
+ * the range of xs_hints_t, XS_ERR_INVALID_ARG otherwise) for every
  * queue of the process and for those it makes later, as `xsched set --pid`
  * does. The priority is the process's base: a queue whose platform offsets it
  * from the base (a CUDA stream's own priority) keeps its offset. */
@@ -227,7 +242,8 @@ XS_API xs_result_t xs_set_process_hints(uint32_t fields, const xs_hints_t* hints
  * they then take the newest one's priority. A priority set on such a queue
  * meanwhile becomes its own. Scopes nest, at most 1024 deep (XS_ERR_STATE
  * beyond); a thread that exits inside a scope ends it. While no thread has a
- * scope, a submit pays one relaxed atomic load for them. */
+ * scope, a submit pays one relaxed atomic load for them. A priority out of
+ * the range of xs_hints_t.priority is XS_ERR_INVALID_ARG. */
 XS_API xs_result_t xs_thread_priority_push(int32_t priority);
 /* Ends the calling thread's innermost scope; XS_ERR_STATE if it has none. */
 XS_API xs_result_t xs_thread_priority_pop(void);

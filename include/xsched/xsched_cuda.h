@@ -18,7 +18,10 @@
  * throws, aborts or exits. Queues are named by their id, the number
  * `xsched list` shows; the id of a queue whose stream was destroyed gives
  * XS_ERR_INVALID_HANDLE. After a call failed, xs_cuda_last_error() says why.
- * Structs carry struct_size: set it to the struct's size before the call.
+ * Structs carry struct_size: set it to the struct's size before the call
+ * (the rule of xsched.h: a larger size is accepted only if every byte past
+ * the struct this version knows is zero). Hints have the ranges of
+ * xs_hints_t; a value outside them is XS_ERR_INVALID_ARG.
  */
 #ifndef XSCHED_XSCHED_CUDA_H
 #define XSCHED_XSCHED_CUDA_H

@@ -91,9 +91,12 @@ class Queue:
                   timeslice: Optional[float] = None, deadline: Optional[float] = None) -> None:
         """Changes several hints at once; those not given keep their values.
 
-        priority: higher runs first. share: the bandwidth policy's share (1..1000000).
-        timeslice: the bandwidth policy's slice in seconds (0: the scheduler's default).
-        deadline: the deadline policy's due time in seconds after the queue turns ready (0: none).
+        priority: higher runs first (-1000000..1000000). share: the bandwidth
+        policy's share (1..1000000). timeslice: the bandwidth policy's slice in
+        seconds (0: the scheduler's default, else 100 us..10 s). deadline: the
+        deadline policy's due time in seconds after the queue turns ready
+        (0: none, else 100 us..1 h). A value out of range raises
+        InvalidArgumentError.
         """
         raise NotImplementedError
 
@@ -121,7 +124,7 @@ class Queue:
     # ---- derived from the above ----
     @property
     def priority(self) -> int:
-        """The queue's priority hint: higher runs first (the priority policy holds lower queues)."""
+        """The queue's priority hint (-1000000..1000000): higher runs first (the priority policy holds lower queues)."""
         return self.query().priority
 
     @priority.setter

@@ -90,10 +90,11 @@ def set_process_hints(*, priority: Optional[int] = None, share: Optional[int] = 
                       deadline: Optional[float] = None) -> None:
     """Sets hints for every queue of the process and for those it makes later (as ``xsched set --pid``).
 
-    priority: the process's base priority; a queue whose stream has its own
-    CUDA priority keeps that offset above it. share: bandwidth share
-    (1..1000000). deadline: seconds after a queue turns ready that its work is
-    due (deadline policy; 0: none). Hints not given are left as they are.
+    priority: the process's base priority (-1000000..1000000); a queue whose
+    stream has its own CUDA priority keeps that offset above it. share:
+    bandwidth share (1..1000000). deadline: seconds after a queue turns ready
+    that its work is due (deadline policy; 0: none, else 100 us..1 h). Hints
+    not given are left as they are.
     """
     h = n.Hints()
     fields = 0

@@ -7,7 +7,9 @@
 #include "api/api_internal.h"
 #include "api/handle_table.h"
 #include "core/config.h"
+#include "core/enum_values.h"
 #include "core/hint_limits.h"
+#include "core/struct_size.h"
 #include "core/thread_priority.h"
 #include "core/xqueue.h"
 #include "sched/local_scheduler.h"
@@ -61,7 +63,7 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw) {
 // *event receives the host event the command names, if any.
 xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out,
                        std::shared_ptr<host::Event>* event) {
-  if (in.est_ns < 0) return XS_ERR_INVALID_ARG;
+  if (!known_command_kind(in.kind) || in.est_ns < 0) return XS_ERR_INVALID_ARG;
   out->kind = in.kind;
   out->est_ns = in.est_ns;
   switch (in.kind) {
@@ -139,8 +141,8 @@ XS_API void xs_queue_info_init(xs_queue_info_t* info) {
 XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, const xs_queue_config_t* cfg,
                                    xs_queue_t* out) {
   return guarded(__func__, [&] {
-    if (out == nullptr) return XS_ERR_INVALID_ARG;
-    if (cfg != nullptr && cfg->struct_size < sizeof(xs_queue_config_t)) return XS_ERR_INVALID_ARG;
+    if (out == nullptr || !known_platform(platform)) return XS_ERR_INVALID_ARG;
+    if (cfg != nullptr && (!struct_size_accepted(*cfg) || !known_level(cfg->level))) return XS_ERR_INVALID_ARG;
     const Config& c = process_config();
     XQueueOptions opts;
     opts.level = cfg != nullptr ? cfg->level : c.level;
@@ -215,7 +217,7 @@ XS_API xs_result_t xs_queue_resume(xs_queue_t q) {
 
 XS_API xs_result_t xs_queue_query(xs_queue_t q, xs_queue_info_t* info) {
   return with_queue(__func__, q, [&](ApiQueue& aq) {
-    if (info == nullptr || info->struct_size < sizeof(xs_queue_info_t)) return XS_ERR_INVALID_ARG;
+    if (info == nullptr || !struct_size_accepted(*info)) return XS_ERR_INVALID_ARG;
     aq.queue->query(info);
     return XS_OK;
   });
@@ -231,6 +233,7 @@ XS_API xs_result_t xs_queue_set_hints(xs_queue_t q, const xs_hints_t* hints) {
 
 XS_API xs_result_t xs_queue_set_priority(xs_queue_t q, int32_t priority) {
   return with_queue(__func__, q, [&](ApiQueue& aq) {
+    if (!valid_priority(priority)) return XS_ERR_INVALID_ARG;
     aq.queue->update_hints([&](xs_hints_t& h) { h.priority = priority; });
     return XS_OK;
   });
@@ -245,7 +248,10 @@ XS_API xs_result_t xs_queue_set_share(xs_queue_t q, uint32_t share) {
 }
 
 XS_API xs_result_t xs_set_policy(xs_policy_t policy) {
-  return guarded(__func__, [&] { return process_scheduler().set_policy(policy); });
+  return guarded(__func__, [&] {
+    if (!known_policy(policy)) return XS_ERR_INVALID_ARG;
+    return process_scheduler().set_policy(policy);
+  });
 }
 
 XS_API xs_result_t xs_get_policy(xs_policy_t* out) {
@@ -259,8 +265,7 @@ XS_API xs_result_t xs_get_policy(xs_policy_t* out) {
 XS_API xs_result_t xs_set_process_hints(uint32_t fields, const xs_hints_t* hints) {
   return guarded(__func__, [&] {
     if (hints == nullptr || fields == 0 || (fields & ~kProcessHintFields) != 0) return XS_ERR_INVALID_ARG;
-    if ((fields & XS_HINT_SHARE) != 0 && !valid_share(hints->share)) return XS_ERR_INVALID_ARG;
-    if ((fields & XS_HINT_DEADLINE) != 0 && hints->deadline_ns < 0) return XS_ERR_INVALID_ARG;
+    if (!valid_process_hints(fields, *hints)) return XS_ERR_INVALID_ARG;
     process_scheduler().apply_hints(0, HintsOverride{fields, hints->priority, hints->share, hints->deadline_ns});
     return XS_OK;
   });
@@ -282,6 +287,8 @@ XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out) {
   });
 }
 
-XS_API const char* xs_policy_name(xs_policy_t policy) { return policy_name(policy); }
+XS_API const char* xs_policy_name(xs_policy_t policy) {
+  return known_policy(policy) ? policy_name(policy) : "unknown";
+}
 
 }  // extern "C"

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/hint_limits.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
 #include "xsched/xsched.h"
@@ -131,7 +132,10 @@ int parse(int argc, char** argv, const char* cmd, const char* usage, Common* c, 
   return 0;
 }
 
-const char* policy_name(uint32_t p) { return xsched::policy_name(static_cast<xs_policy_t>(p)); }
+// The daemon's number, checked before it becomes an xs_policy_t.
+const char* policy_name(uint32_t p) {
+  return p <= static_cast<uint32_t>(XS_POLICY_DEADLINE) ? xsched::policy_name(static_cast<xs_policy_t>(p)) : "unknown";
+}
 
 std::string json_text(const char* s, std::size_t n) {
   std::string out = "\"";
@@ -305,7 +309,7 @@ int set_main(int argc, char** argv) {
       "one queue (its number in 'xsched list'). Only root changes another user's programs.\n"
       "  --priority N     -1000000..1000000\n"
       "  --share S        1..1000000\n"
-      "  --deadline-us D  0..3600000000 (0: none)\n";
+      "  --deadline-us D  0 (none) or 100..3600000000\n";
   Common c;
   HintsChange h{};
   const int r = parse(argc, argv, "set", usage, &c, [&](int n, char** v, int* i) {
@@ -324,15 +328,15 @@ int set_main(int argc, char** argv) {
       ok = int_in_range(value, 1, INT64_MAX, &x);
       h.queue = static_cast<uint64_t>(x);
     } else if (a == "--priority") {
-      ok = int_in_range(value, -1'000'000, 1'000'000, &x);
+      ok = int_in_range(value, kMinPriority, kMaxPriority, &x);
       h.priority = static_cast<int32_t>(x);
       h.fields |= kHintPriority;
     } else if (a == "--share") {
-      ok = int_in_range(value, 1, 1'000'000, &x);
+      ok = int_in_range(value, 1, kMaxShare, &x);
       h.share = static_cast<uint32_t>(x);
       h.fields |= kHintShare;
     } else if (a == "--deadline-us") {
-      ok = int_in_range(value, 0, 3'600'000'000, &x);
+      ok = int_in_range(value, 0, kMaxDeadlineNs / 1000, &x) && valid_deadline(x * 1000);
       h.deadline_ns = x * 1000;
       h.fields |= kHintDeadline;
     } else {

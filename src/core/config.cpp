@@ -7,6 +7,8 @@
 #include <system_error>
 #include <type_traits>
 
+#include "core/hint_limits.h"
+
 namespace xsched {
 namespace {
 
@@ -45,18 +47,19 @@ bool to_int(std::string_view s, int64_t& out) {
 // cfg alone and says why in the form "is not ...; using <default>".
 using Parser = bool (*)(std::string_view value, Config& cfg, std::string& why);
 
-// A field of Config read as an integer in [kMin, kMax] and stored times kScale
-// (so that microsecond variables can fill nanosecond fields).
-template <auto kField, int64_t kMin, int64_t kMax, int64_t kScale = 1>
+// A field of Config read as an integer in [kMin, kMax] (or 0, with
+// kZeroToo: "none") and stored times kScale (so that microsecond variables
+// can fill nanosecond fields).
+template <auto kField, int64_t kMin, int64_t kMax, int64_t kScale = 1, bool kZeroToo = false>
 bool parse_int(std::string_view value, Config& cfg, std::string& why) {
   using T = std::remove_reference_t<decltype(cfg.*kField)>;
   int64_t v = 0;
-  if (to_int(value, v) && v >= kMin && v <= kMax) {
+  if (to_int(value, v) && ((v >= kMin && v <= kMax) || (kZeroToo && v == 0))) {
     cfg.*kField = static_cast<T>(v * kScale);
     return true;
   }
-  why = "is not an integer in " + std::to_string(kMin) + ".." + std::to_string(kMax) + "; using " +
-        std::to_string(Config{}.*kField / kScale);
+  why = std::string("is not ") + (kZeroToo ? "0 or " : "") + "an integer in " + std::to_string(kMin) + ".." +
+        std::to_string(kMax) + "; using " + std::to_string(Config{}.*kField / kScale);
   return false;
 }
 
@@ -124,11 +127,13 @@ constexpr Var kVars[] = {
     {"XSCHED_WINDOW_US", parse_int<&Config::window_ns, 0, 10'000'000, 1000>, "device time in flight per queue"},
     {"XSCHED_BACKPRESSURE", parse_int<&Config::backpressure, 0, 65536>,
      "commands a held queue buffers before a submit waits (0: never)"},
-    {"XSCHED_PRIORITY", parse_int<&Config::priority, -1'000'000, 1'000'000>, "priority hint of new queues"},
-    {"XSCHED_SHARE", parse_int<&Config::share, 1, 1'000'000>, "bandwidth share of new queues"},
-    {"XSCHED_TIMESLICE_US", parse_int<&Config::timeslice_ns, 100, 10'000'000, 1000>, "bandwidth policy timeslice"},
+    {"XSCHED_PRIORITY", parse_int<&Config::priority, kMinPriority, kMaxPriority>, "priority hint of new queues"},
+    {"XSCHED_SHARE", parse_int<&Config::share, 1, kMaxShare>, "bandwidth share of new queues"},
+    {"XSCHED_TIMESLICE_US", parse_int<&Config::timeslice_ns, kMinTimesliceNs / 1000, kMaxTimesliceNs / 1000, 1000>,
+     "bandwidth policy timeslice"},
     {"XSCHED_LOG_LEVEL", parse_choice<&Config::log_level, kLogLevels>, "diagnostics on stderr"},
-    {"XSCHED_DEADLINE_US", parse_int<&Config::deadline_ns, 0, 3'600'000'000, 1000>, "deadline hint of new queues"},
+    {"XSCHED_DEADLINE_US", parse_int<&Config::deadline_ns, kMinDeadlineNs / 1000, kMaxDeadlineNs / 1000, 1000, true>,
+     "deadline hint of new queues"},
     {"XSCHED_SCHEDULER", parse_choice<&Config::scheduler, kSchedulers>, "local, or xschedd when one runs"},
     {"XSCHED_SOCKET", parse_text<&Config::socket>, "xschedd's socket"},
     {"XSCHED_DAEMON_TIMEOUT_MS", parse_int<&Config::daemon_timeout_ns, 10, 60'000, 1'000'000>,

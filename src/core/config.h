@@ -24,10 +24,11 @@ struct Config {
   uint32_t gated_window = 32;               // XSCHED_GATED_WINDOW: commands in flight at Level 2, 1..65536
   int64_t window_ns = 0;                    // XSCHED_WINDOW_US: device time in flight, 0 = no limit
   uint32_t backpressure = 0;                // XSCHED_BACKPRESSURE: held commands before a submit waits, 0 = never
+  // The hints' ranges are those of core/hint_limits.h.
   int32_t priority = 0;                     // XSCHED_PRIORITY: -1000000..1000000
   uint32_t share = 1;                       // XSCHED_SHARE: 1..1000000
   int64_t timeslice_ns = 2'000'000;         // XSCHED_TIMESLICE_US: 100..10000000 (µs)
-  int64_t deadline_ns = 0;                  // XSCHED_DEADLINE_US: 0..3600000000 (µs), 0 = none
+  int64_t deadline_ns = 0;                  // XSCHED_DEADLINE_US: 0 = none, or 100..3600000000 (µs)
   Scheduler scheduler = Scheduler::kAuto;   // XSCHED_SCHEDULER: local | daemon | auto
   std::string socket;                       // XSCHED_SOCKET: xschedd's socket; empty = the default path
   int64_t daemon_timeout_ns = 500'000'000;  // XSCHED_DAEMON_TIMEOUT_MS: 10..60000

@@ -1,9 +1,11 @@
 // Result strings live in the core: every layer reports errors with them.
+#include "core/enum_values.h"
 #include "xsched/xsched.h"
 
 extern "C" {
 
 XS_API const char* xs_result_string(xs_result_t r) {
+  if (!xsched::known_result(r)) return "unknown result code";
   switch (r) {
     case XS_OK: return "success";
     case XS_ERR_INVALID_ARG: return "invalid argument";

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/hint_limits.h"
 #include "core/xqueue.h"
 
 namespace xsched {
@@ -93,6 +94,7 @@ xs_result_t push_thread_priority(int32_t priority) noexcept {
   try {
     // Made here, on the first scope, where a failure is a result:
     // apply_thread_priority() (noexcept, only inside a scope) then finds it made.
+    if (!valid_priority(priority)) return XS_ERR_INVALID_ARG;
     registry();
     ThreadScopes& ts = t_scopes;
     if (ts.depth >= kMaxDepth) return XS_ERR_STATE;

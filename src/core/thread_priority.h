@@ -38,7 +38,8 @@ inline bool thread_priority_scopes_in_use() {
   return detail::g_threads_in_priority_scope.load(std::memory_order_relaxed) != 0;
 }
 
-// Begins a scope of the calling thread (scopes nest).
+// Begins a scope of the calling thread (scopes nest). XS_ERR_INVALID_ARG for
+// a priority out of range (core/hint_limits.h).
 xs_result_t push_thread_priority(int32_t priority) noexcept;
 // Ends the calling thread's innermost scope; XS_ERR_STATE if it has none.
 xs_result_t pop_thread_priority() noexcept;

@@ -8,6 +8,8 @@
 #include <new>
 
 #include "core/clock.h"
+#include "core/enum_values.h"
+#include "core/hint_limits.h"
 #include "core/log.h"
 
 namespace xsched {
@@ -34,8 +36,6 @@ constexpr int64_t kBurstQuietNs = 1'000'000;
 constexpr uint32_t kUnboundedSyncInterval = 256;
 constexpr std::size_t kMaxInFlightBehindGate = 512;
 
-bool valid_hints(const xs_hints_t& h) { return h.share >= 1 && h.timeslice_ns >= 0; }
-
 }  // namespace
 
 xs_result_t XQueue::create(HwQueue hw, const XQueueOptions& opts, std::shared_ptr<XQueue>* out) {
@@ -44,7 +44,7 @@ xs_result_t XQueue::create(HwQueue hw, const XQueueOptions& opts, std::shared_pt
   };
   const xs_level_t supported = max_level(hw);
   if (out == nullptr || supported == XS_LEVEL_AUTO || opts.window < 1 || opts.window_ns < 0 ||
-      opts.backpressure_wait_ns < 0 || opts.level < XS_LEVEL_AUTO || opts.level > XS_LEVEL_INTERRUPT ||
+      opts.backpressure_wait_ns < 0 || !known_level(opts.level) ||
       !valid_hints(opts.hints)) {
     release_hw();
     return XS_ERR_INVALID_ARG;

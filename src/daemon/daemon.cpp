@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/hint_limits.h"
 #include "core/log.h"
 #include "sched/policy.h"
 #include "sched/window_rule.h"
@@ -31,8 +32,6 @@ using namespace ipc;
 constexpr std::size_t kRecentLatencies = 64;
 // What one reply can carry.
 constexpr std::size_t kMaxSamples = (kMaxPayload - sizeof(SamplesHead)) / sizeof(Sample);
-constexpr int64_t kMaxDeadlineNs = 3'600'000'000'000;
-constexpr int64_t kMaxTimesliceNs = 10'000'000'000;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
@@ -454,11 +453,9 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   const uint64_t id = b.queue_id.load(std::memory_order_relaxed);
   if (id != s.queue_id && s.queue_id != 0) forget_slot(c, i, now);
   if (id == 0) return;
-  xs_hints_t h{};
-  h.priority = b.priority.load(std::memory_order_relaxed);
-  h.share = std::clamp<uint32_t>(b.share.load(std::memory_order_relaxed), 1, 1'000'000);
-  h.timeslice_ns = std::clamp<int64_t>(b.timeslice_ns.load(std::memory_order_relaxed), 0, kMaxTimesliceNs);
-  h.deadline_ns = std::clamp<int64_t>(b.deadline_ns.load(std::memory_order_relaxed), 0, kMaxDeadlineNs);
+  const xs_hints_t h = clamp_hints({b.priority.load(std::memory_order_relaxed), b.share.load(std::memory_order_relaxed),
+                                    b.timeslice_ns.load(std::memory_order_relaxed),
+                                    b.deadline_ns.load(std::memory_order_relaxed)});
   const bool ready = b.ready.load(std::memory_order_relaxed) != 0;
   s.level = b.level.load(std::memory_order_relaxed);
   s.platform = b.platform.load(std::memory_order_relaxed);
@@ -668,6 +665,7 @@ void Daemon::harvest_samples(Client& c) {
 
 void Daemon::engine_ran(int64_t deadline_ns) {
   engine_ran_ = true;
+  deadline_ns = timer_due_ns(deadline_ns, now_ns());  // never a timer that fires again at once
   itimerspec t{};
   if (deadline_ns > 0) {
     t.it_value.tv_sec = deadline_ns / 1'000'000'000;

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/hint_limits.h"
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "sched/policy.h"
@@ -79,14 +80,16 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
   if (h.fields == 0 || (h.fields & ~static_cast<uint32_t>(kHintAll)) != 0) {
     return reply_error(c, EINVAL, "no hint to change, or an unknown one");
   }
-  if ((h.fields & kHintShare) != 0 && (h.share < 1 || h.share > 1'000'000)) {
-    return reply_error(c, EINVAL, "share must be in 1..1000000");
+  if ((h.fields & kHintShare) != 0 && !valid_share(h.share)) {
+    return reply_error(c, EINVAL, ("share must be in 1.." + std::to_string(kMaxShare)).c_str());
   }
-  if ((h.fields & kHintPriority) != 0 && (h.priority < -1'000'000 || h.priority > 1'000'000)) {
-    return reply_error(c, EINVAL, "priority must be in -1000000..1000000");
+  if ((h.fields & kHintPriority) != 0 && !valid_priority(h.priority)) {
+    return reply_error(c, EINVAL, ("priority must be in " + std::to_string(kMinPriority) + ".." +
+                                   std::to_string(kMaxPriority)).c_str());
   }
-  if ((h.fields & kHintDeadline) != 0 && (h.deadline_ns < 0 || h.deadline_ns > 3'600'000'000'000)) {
-    return reply_error(c, EINVAL, "deadline must be in 0..3600000000 us");
+  if ((h.fields & kHintDeadline) != 0 && !valid_deadline(h.deadline_ns)) {
+    return reply_error(c, EINVAL, ("deadline must be 0 or in " + std::to_string(kMinDeadlineNs / 1000) + ".." +
+                                   std::to_string(kMaxDeadlineNs / 1000) + " us").c_str());
   }
   if ((h.pid == 0) == (h.queue == 0)) return reply_error(c, EINVAL, "name a pid or a queue, not both");
   // The targets: every registration of the pid, or the one queue.

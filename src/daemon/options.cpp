@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/config.h"
+#include "core/hint_limits.h"
 
 namespace xsched::daemon {
 
@@ -69,7 +70,7 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
   }
   if (key == "timeslice_us") {
     int64_t v = 0;
-    if (!int_in_range(value, 100, 10'000'000, &v)) {
+    if (!int_in_range(value, kMinTimesliceNs / 1000, kMaxTimesliceNs / 1000, &v)) {
       *err = "timeslice_us '" + value + "' is not an integer in 100..10000000";
       return false;
     }

@@ -77,9 +77,10 @@ void record_sample(Board& b, uint32_t slot, const SlotDecision& d, bool by_store
 }
 
 HintsOverride hints_from_daemon(const HintsChange& h) {
-  // In the ranges the C API accepts (core/hint_limits.h).
-  return HintsOverride{h.fields & kHintAll, h.priority, std::clamp<uint32_t>(h.share, 1, kMaxShare),
-                       std::max<int64_t>(h.deadline_ns, 0)};
+  // From another process: clamped into the ranges every other way in enforces
+  // (core/hint_limits.h), never refused.
+  return HintsOverride{h.fields & kHintAll, clamp_priority(h.priority), clamp_share(h.share),
+                       clamp_deadline(h.deadline_ns)};
 }
 
 }  // namespace xsched::ipc

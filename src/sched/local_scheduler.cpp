@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/gate_words.h"
+#include "core/hint_limits.h"
 #include "core/log.h"
 #include "sched/window_rule.h"
 
@@ -16,6 +17,12 @@ LocalScheduler::LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns,
       base_priority_(base_priority),
       engine_(make_policy(policy, default_timeslice_ns), *this),
       local_policy_(policy) {}
+
+LocalScheduler::LocalScheduler(std::unique_ptr<Policy> policy, int64_t default_timeslice_ns, int32_t base_priority)
+    : default_timeslice_ns_(default_timeslice_ns),
+      base_priority_(base_priority),
+      engine_(std::move(policy), *this),
+      local_policy_(engine_.policy_kind()) {}
 
 LocalScheduler::~LocalScheduler() {
   {
@@ -155,8 +162,7 @@ void LocalScheduler::change_hints_locked(XQueue& q, const HintsOverride& change,
   q.update_hints_quietly([&](xs_hints_t& h) {
     if ((change.fields & 1u) != 0) {
       // For the process: its base priority, which the queue's own offset adds to.
-      const int64_t p = static_cast<int64_t>(change.priority) + offset;
-      h.priority = static_cast<int32_t>(std::clamp<int64_t>(p, INT32_MIN, INT32_MAX));
+      h.priority = clamp_priority(static_cast<int64_t>(change.priority) + offset);
     }
     if ((change.fields & 2u) != 0) h.share = change.share;
     if ((change.fields & 4u) != 0) h.deadline_ns = change.deadline_ns;
@@ -221,17 +227,24 @@ void LocalScheduler::schedule_timer_locked(int64_t deadline_ns) {
 
 void LocalScheduler::timer_main() {
   std::unique_lock lk(mu_);
+  // Whatever a policy asks for, the timer sleeps, without the lock, for a
+  // while after each of its decisions (timer_due_ns): a time that has
+  // already passed when a decision ends must not make it decide again and
+  // again with the lock held, shutting every queue and the API out.
+  int64_t decided_ns = 0;  // when its last decision ended
   while (!stopping_) {
     if (deadline_ns_ == 0) {
       timer_cv_.wait(lk);
       continue;
     }
+    const int64_t due = timer_due_ns(deadline_ns_, decided_ns);
     const int64_t now = now_ns();
-    if (now < deadline_ns_) {
-      timer_cv_.wait_until(lk, to_time_point(deadline_ns_));
+    if (now < due) {
+      timer_cv_.wait_until(lk, to_time_point(due));
       continue;
     }
     deadline_ns_ = engine_.decide(now);
+    decided_ns = now_ns();
   }
 }
 

@@ -45,6 +45,8 @@ class LocalScheduler final : public QueueListener, private Executor {
   // priority beyond it is its own offset (a CUDA stream priority), which a
   // process-wide priority change keeps.
   LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns, int32_t base_priority = 0);
+  // With a policy made elsewhere (not null); its kind() names the local policy.
+  LocalScheduler(std::unique_ptr<Policy> policy, int64_t default_timeslice_ns, int32_t base_priority = 0);
   ~LocalScheduler() override;
   LocalScheduler(const LocalScheduler&) = delete;
   LocalScheduler& operator=(const LocalScheduler&) = delete;

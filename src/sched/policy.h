@@ -4,6 +4,7 @@
 // the in-process scheduler and the daemon.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,9 +33,23 @@ class Policy {
   virtual void removed(uint64_t /*id*/) {}
 
   // Sets `run` on every queue. Returns when it wants to decide again even if
-  // nothing changes (steady-clock ns), or 0 for never.
+  // nothing changes (steady-clock ns), or 0 for never. A timer never decides
+  // sooner than kMinDecisionIntervalNs after its previous decision, even for
+  // a time that has already passed.
   virtual int64_t decide(std::span<QueueView> queues, int64_t now_ns) = 0;
 };
+
+// The least time a scheduler's timer lets pass between two of its
+// decisions: well below the shortest timeslice or deadline a hint may give
+// (core/hint_limits.h), so policies keep their times, yet a policy that asks
+// for "now" over and over cannot keep a scheduler deciding in a loop.
+constexpr int64_t kMinDecisionIntervalNs = 50'000;
+
+// When a timer that has just decided at now_ns runs the next decision that
+// a policy asked for at next_ns (0: never).
+constexpr int64_t timer_due_ns(int64_t next_ns, int64_t now_ns) {
+  return next_ns == 0 ? 0 : std::max(next_ns, now_ns + kMinDecisionIntervalNs);
+}
 
 // A policy's state for queue `id` (State has a member `id`), or nullptr.
 // Policies add states in the order the engine adds queues and remove them as

@@ -9,8 +9,10 @@
 #include <exception>
 #include <new>
 
+#include "core/enum_values.h"
 #include "core/hint_limits.h"
 #include "core/log.h"
+#include "core/struct_size.h"
 #include "core/thread_priority.h"
 #include "hal/cuda/cuda_queue.h"
 #include "interpose/cuda/call_helpers.h"
@@ -32,6 +34,16 @@ xs_result_t fail(xs_result_t r, const char* fmt, ...) {
   std::vsnprintf(t_last_error, sizeof t_last_error, fmt, ap);
   va_end(ap);
   return r;
+}
+
+// A hint out of the ranges of core/hint_limits.h.
+xs_result_t fail_hint_range(const char* call) {
+  return fail(XS_ERR_INVALID_ARG,
+              "%s: a hint is null or out of range: priority %d..%d, share 1..%u, timeslice 0 (default) or "
+              "%lld..%lld ns, deadline 0 (none) or %lld..%lld ns",
+              call, kMinPriority, kMaxPriority, kMaxShare, static_cast<long long>(kMinTimesliceNs),
+              static_cast<long long>(kMaxTimesliceNs), static_cast<long long>(kMinDeadlineNs),
+              static_cast<long long>(kMaxDeadlineNs));
 }
 
 // Runs body, turning any exception into a result.
@@ -142,8 +154,8 @@ xs_cuda_stream_kind_t kind_of(StreamKind k) {
 }
 
 xs_result_t describe(const StreamQueue& sq, xs_cuda_queue_desc_t* out) {
-  if (out == nullptr || out->struct_size < sizeof(xs_cuda_queue_desc_t)) {
-    return fail(XS_ERR_INVALID_ARG, "xs_cuda_queue_describe: out is null or its struct_size too small");
+  if (out == nullptr || !struct_size_accepted(*out)) {
+    return fail(XS_ERR_INVALID_ARG, "xs_cuda_queue_describe: out is null or its struct_size is not accepted");
   }
   const uint32_t size = out->struct_size;
   *out = xs_cuda_queue_desc_t{};
@@ -176,12 +188,7 @@ xs_result_t process_hints(uint32_t fields, const xs_hints_t* hints) {
     return fail(XS_ERR_INVALID_ARG, "xs_cuda_set_process_hints: hints is null or fields 0x%x names no or unknown hints",
                 fields);
   }
-  if ((fields & XS_HINT_SHARE) != 0 && !valid_share(hints->share)) {
-    return fail(XS_ERR_INVALID_ARG, "share %u is not in 1..%u", hints->share, kMaxShare);
-  }
-  if ((fields & XS_HINT_DEADLINE) != 0 && hints->deadline_ns < 0) {
-    return fail(XS_ERR_INVALID_ARG, "deadline %lld ns is negative", static_cast<long long>(hints->deadline_ns));
-  }
+  if (!valid_process_hints(fields, *hints)) return fail_hint_range("xs_cuda_set_process_hints");
   process_scheduler().apply_hints(0, HintsOverride{fields, hints->priority, hints->share, hints->deadline_ns});
   return XS_OK;
 }
@@ -208,8 +215,8 @@ XS_API xs_result_t xs_cuda_queue_describe(uint64_t queue, xs_cuda_queue_desc_t* 
 
 XS_API xs_result_t xs_cuda_queue_query(uint64_t queue, xs_queue_info_t* info) {
   return with_queue(__func__, queue, [&](StreamQueue& sq) {
-    if (info == nullptr || info->struct_size < sizeof(xs_queue_info_t)) {
-      return fail(XS_ERR_INVALID_ARG, "xs_cuda_queue_query: info is null or its struct_size too small");
+    if (info == nullptr || !struct_size_accepted(*info)) {
+      return fail(XS_ERR_INVALID_ARG, "xs_cuda_queue_query: info is null or its struct_size is not accepted");
     }
     sq.xq->query(info);
     return XS_OK;
@@ -218,10 +225,7 @@ XS_API xs_result_t xs_cuda_queue_query(uint64_t queue, xs_queue_info_t* info) {
 
 XS_API xs_result_t xs_cuda_queue_set_hints(uint64_t queue, const xs_hints_t* hints) {
   return with_queue(__func__, queue, [&](StreamQueue& sq) {
-    if (hints == nullptr || !valid_hints(*hints)) {
-      return fail(XS_ERR_INVALID_ARG, "hints are null or out of range (share 1..%u, timeslice and deadline >= 0)",
-                  kMaxShare);
-    }
+    if (hints == nullptr || !valid_hints(*hints)) return fail_hint_range("xs_cuda_queue_set_hints");
     sq.xq->set_hints(*hints);
     return XS_OK;
   });
@@ -229,6 +233,9 @@ XS_API xs_result_t xs_cuda_queue_set_hints(uint64_t queue, const xs_hints_t* hin
 
 XS_API xs_result_t xs_cuda_queue_set_priority(uint64_t queue, int32_t priority) {
   return with_queue(__func__, queue, [&](StreamQueue& sq) {
+    if (!valid_priority(priority)) {
+      return fail(XS_ERR_INVALID_ARG, "priority %d is not in %d..%d", priority, kMinPriority, kMaxPriority);
+    }
     sq.xq->update_hints([&](xs_hints_t& h) { h.priority = priority; });
     return XS_OK;
   });
@@ -271,8 +278,8 @@ XS_API xs_result_t xs_cuda_list_queues(uint64_t* ids, size_t capacity, size_t* c
 
 XS_API xs_result_t xs_cuda_set_policy(xs_policy_t policy) {
   return guarded(__func__, [&] {
-    const xs_result_t r = process_scheduler().set_policy(policy);
-    return r == XS_OK ? r : fail(r, "policy %d is not one of xs_policy_t", static_cast<int>(policy));
+    if (!known_policy(policy)) return fail(XS_ERR_INVALID_ARG, "the policy is not one of xs_policy_t");
+    return process_scheduler().set_policy(policy);
   });
 }
 
@@ -290,6 +297,9 @@ XS_API xs_result_t xs_cuda_set_process_hints(uint32_t fields, const xs_hints_t* 
 
 XS_API xs_result_t xs_cuda_thread_priority_push(int32_t priority) {
   const xs_result_t r = push_thread_priority(priority);
+  if (r == XS_ERR_INVALID_ARG) {
+    return fail(r, "priority %d is not in %d..%d", priority, kMinPriority, kMaxPriority);
+  }
   if (r == XS_ERR_STATE) return fail(r, "priority scopes nest at most 1024 deep: a scope is never ended?");
   return r == XS_OK ? r : fail(r, "out of host memory");
 }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "core/config.h"
+#include "core/hint_limits.h"
 #include "core/log.h"
 #include "hal/cuda/cuda_command.h"
 #include "hal/cuda/context_scope.h"
@@ -148,8 +149,8 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
     CUdevice dev = -1;
     if (d->cuCtxGetDevice(&dev) == CUDA_SUCCESS) o.device = dev;
   }
-  // A higher CUDA priority (a lower number) is a higher xsched priority.
-  o.hints = xs_hints_t{cfg.priority - cuda_priority, cfg.share, 0, cfg.deadline_ns};
+  // A higher CUDA priority (a lower number) is a higher xsched priority, kept in range.
+  o.hints = xs_hints_t{clamp_priority(int64_t{cfg.priority} - cuda_priority), cfg.share, 0, cfg.deadline_ns};
   if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // hw is released either way
   sq->hw = hw;
   announce_level(o.level, o.window);
