@@ -138,9 +138,14 @@ TEST(AgentInput, HintsFromTheDaemonAreBounded) {
   EXPECT_EQ(o.fields, static_cast<uint32_t>(kHintAll));
   EXPECT_EQ(o.share, 1u);
   EXPECT_EQ(o.deadline_ns, 0);
-  EXPECT_EQ(o.priority, INT32_MIN);
+  EXPECT_EQ(o.priority, kMinPriority);
   h.share = UINT32_MAX;
-  EXPECT_EQ(hints_from_daemon(h).share, kMaxShare);
+  h.deadline_ns = 1;
+  h.priority = INT32_MAX;
+  const HintsOverride high = hints_from_daemon(h);
+  EXPECT_EQ(high.share, kMaxShare);
+  EXPECT_EQ(high.deadline_ns, kMinDeadlineNs);
+  EXPECT_EQ(high.priority, kMaxPriority);
 }
 
 }  // namespace
