@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/gate_words.h"
+#include "daemon/untrusted_input.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
@@ -108,6 +109,8 @@ class Daemon final : private Executor {
   void resume(uint64_t number) override;
   void decide_queue(uint64_t number, bool run);
 
+  // Adds fd to the event loop, for reading.
+  bool watch(int fd);
   void accept_clients();
   void on_readable(Client& c);
   void handle_frame(Client& c, const ipc::Frame& f);
@@ -121,7 +124,7 @@ class Daemon final : private Executor {
   // Maps a page of the process's gate words (kGatePage); false for a bad one.
   bool map_gate_page(Client& c, const ipc::GatePage& page);
   // Points slot i at the gate word its board slot names, if mapped.
-  void bind_gate(Client& c, uint32_t i);
+  void bind_gate(Client& c, uint32_t i, GateRef ref);
   void heartbeat();
   void harvest_samples(Client& c);
   // Publishes what the engine decided since the last call (nothing if it did not run).

@@ -1,0 +1,307 @@
+// xschedd's connections: accepting, reading requests, registering agents,
+// replying, and dropping a connection (and forgetting its queues).
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "daemon/daemon.h"
+#include "daemon/untrusted_input.h"
+
+namespace xsched::daemon {
+namespace {
+
+using namespace ipc;
+
+std::string process_name(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(f, name);
+  return name.empty() ? "?" : name;
+}
+
+}  // namespace
+
+bool Daemon::watch(int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void Daemon::accept_clients() {
+  for (;;) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        // The connection stays queued: stop listening until the next
+        // heartbeat instead of waking for it again at once.
+        log(LogLevel::kWarn, "out of file descriptors: not accepting connections for a while");
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+        accept_paused_ = true;
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        log(LogLevel::kWarn, "accept: %s", std::strerror(errno));
+      }
+      return;
+    }
+    auto c = std::make_unique<Client>();
+    c->fd = fd;
+    if (!peer_credentials(fd, &c->cred) || !watch(fd)) {
+      close(fd);
+      continue;
+    }
+    c->since_ns = now_ns();
+    clients_[fd] = std::move(c);
+  }
+}
+
+void Daemon::on_readable(Client& c) {
+  std::byte buf[16384];
+  // Only a registered agent passes descriptors (its gate pages); others' are closed unread.
+  const long n = receive_some(c.fd, buf, c.agent ? &c.fds_in : nullptr);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) return drop(c, n == 0 ? "closed" : std::strerror(errno));
+  if (c.fds_in.size() > 4) return drop(c, "sent descriptors without messages for them");
+  if (c.reader.feed(std::span<const std::byte>(buf, static_cast<std::size_t>(n))) == FrameReader::Status::kBad) {
+    return drop(c, "sent more than one message can hold");
+  }
+  Frame f{};
+  FrameReader::Status s;
+  while ((s = c.reader.next(&f)) == FrameReader::Status::kFrame) {
+    handle_frame(c, f);
+    if (c.fd < 0) return;  // dropped
+  }
+  if (s == FrameReader::Status::kBad) drop(c, "sent a malformed message");
+}
+
+Request parse_request(const Frame& f, bool agent) {
+  Request r;
+  // A registered agent sends only its gate pages; the rest is the command line's.
+  if (agent) {
+    if (f.type == MsgType::kGatePage && read_exact(f.payload, &r.page)) r.kind = Request::Kind::kGatePage;
+    return r;
+  }
+  bool ok = false;
+  switch (f.type) {
+    case MsgType::kHello:
+      ok = read_exact(f.payload, &r.hello);
+      r.kind = Request::Kind::kHello;
+      break;
+    case MsgType::kList:
+      ok = f.payload.empty();
+      r.kind = Request::Kind::kList;
+      break;
+    case MsgType::kHints:
+      ok = read_exact(f.payload, &r.hints);
+      r.kind = Request::Kind::kHints;
+      break;
+    case MsgType::kGetPolicy:
+      ok = f.payload.empty();
+      r.kind = Request::Kind::kGetPolicy;
+      break;
+    case MsgType::kSetPolicy:
+      ok = read_exact(f.payload, &r.policy);
+      r.kind = Request::Kind::kSetPolicy;
+      break;
+    case MsgType::kSamples:
+      ok = read_exact(f.payload, &r.samples);
+      r.kind = Request::Kind::kSamples;
+      break;
+    default:
+      break;
+  }
+  if (!ok) r.kind = Request::Kind::kBad;
+  return r;
+}
+
+void Daemon::handle_frame(Client& c, const Frame& f) {
+  const Request r = parse_request(f, c.agent);
+  switch (r.kind) {
+    case Request::Kind::kGatePage:
+      if (!map_gate_page(c, r.page)) drop(c, "sent a bad gate page");
+      return;
+    case Request::Kind::kHello:
+      if (r.hello.version != kVersion) {
+        reply_error(c, EPROTO, "protocol version mismatch");
+        return drop(c, "speaks another protocol version");
+      }
+      if (!welcome(c)) drop(c, "could not be registered");
+      return;
+    case Request::Kind::kList:
+      return handle_list(c);
+    case Request::Kind::kHints:
+      return handle_hints(c, r.hints);
+    case Request::Kind::kGetPolicy:
+      return handle_policy(c, nullptr);
+    case Request::Kind::kSetPolicy:
+      return handle_policy(c, &r.policy);
+    case Request::Kind::kSamples:
+      return handle_samples(c, r.samples);
+    case Request::Kind::kBad:
+      break;
+  }
+  if (c.agent) return drop(c, "an agent sent a request or a malformed gate page");
+  reply_error(c, EPROTO, "malformed or unexpected request");
+  drop(c, "sent a malformed or unexpected request");
+}
+
+bool Daemon::welcome(Client& c) {
+  const int mem = memfd_create("xsched-board", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mem < 0) return false;
+  void* p = MAP_FAILED;
+  if (ftruncate(mem, sizeof(Board)) == 0) p = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, mem, 0);
+  // Sealed, the process cannot shrink the board under the daemon's reads.
+  if (p == MAP_FAILED || fcntl(mem, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    if (p != MAP_FAILED) munmap(p, sizeof(Board));
+    close(mem);
+    return false;
+  }
+  auto* board = static_cast<Board*>(p);  // zero-filled by the kernel
+  board->magic = kBoardMagic;
+  board->slots = kBoardSlots;
+  board->heartbeat_ns.store(now_ns(), std::memory_order_release);
+  // Doorbells are datagram socket pairs: the daemon keeps its own end, a
+  // file description the process cannot make blocking (an eventfd handed
+  // over would share its O_NONBLOCK flag), and a ring to a closed end is an
+  // error, not SIGPIPE (which a pipe would raise in the process).
+  int to_daemon[2] = {-1, -1};
+  int to_agent[2] = {-1, -1};
+  const int type = SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK;
+  const bool piped = socketpair(AF_UNIX, type, 0, to_daemon) == 0 && socketpair(AF_UNIX, type, 0, to_agent) == 0;
+  c.to_daemon = to_daemon[0];
+  c.to_agent = to_agent[1];
+  c.board = board;
+  c.agent = true;
+  c.name = process_name(c.cred.pid);
+  c.since_ns = now_ns();
+  c.slots = std::make_unique<std::array<Slot, kBoardSlots>>();
+  bool ok = piped && watch(c.to_daemon);
+  if (ok) {
+    doorbells_[c.to_daemon] = &c;
+    Welcome w{kVersion, kBoardSlots, sizeof(Board), opts_.heartbeat_ns, static_cast<uint32_t>(c.cred.pid), 0};
+    std::vector<std::byte> msg;
+    encode(MsgType::kWelcome, bytes_of(w), &msg);
+    const int fds[3] = {mem, to_daemon[1], to_agent[0]};
+    ok = send_message_now(c.fd, msg, fds);
+  }
+  close(mem);
+  for (int f : {to_daemon[1], to_agent[0]}) {
+    if (f >= 0) close(f);
+  }
+  if (ok) log(LogLevel::kInfo, "registered pid %d (%s), uid %u", static_cast<int>(c.cred.pid), c.name.c_str(), c.cred.uid);
+  return ok;
+}
+
+void Daemon::drop(Client& c, const char* why) {
+  if (c.fd < 0) return;
+  if (c.agent) {
+    log(LogLevel::kInfo, "pid %d (%s) left: %s", static_cast<int>(c.cred.pid), c.name.c_str(), why);
+    const int64_t now = now_ns();
+    cause_ns_ = now;
+    for (uint32_t i = 0; i < kBoardSlots; ++i) {
+      if ((*c.slots)[i].queue_id != 0) forget_slot(c, i, now);
+    }
+    if (c.to_daemon >= 0) {
+      doorbells_.erase(c.to_daemon);
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.to_daemon, nullptr);
+    }
+  } else if (std::strcmp(why, "closed") != 0) {
+    log(LogLevel::kInfo, "connection of pid %d dropped: %s", static_cast<int>(c.cred.pid), why);
+  }
+  if (c.board != nullptr) munmap(c.board, sizeof(Board));
+  c.board = nullptr;
+  for (uint32_t*& page : c.gate_pages) {
+    if (page != nullptr) munmap(page, gates::kPageBytes);
+    page = nullptr;
+  }
+  if (c.slots != nullptr) {
+    for (Slot& s : *c.slots) s.gate = nullptr;
+  }
+  for (int f : c.fds_in) close(f);
+  c.fds_in.clear();
+  for (int* f : {&c.to_daemon, &c.to_agent}) {
+    if (*f >= 0) close(*f);
+    *f = -1;
+  }
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  close(c.fd);
+  // Freed once the event being served is done with it.
+  dropped_.push_back(c.fd);
+  c.fd = -1;
+}
+
+bool Daemon::map_gate_page(Client& c, const GatePage& page) {
+  if (c.fds_in.empty()) return false;
+  const int fd = c.fds_in.front();
+  c.fds_in.erase(c.fds_in.begin());
+  struct stat st{};
+  // Sealed against shrinking, a page the process cannot take away under the
+  // daemon's stores; exactly one page (a huge-page file would map, and pin, far more).
+  const int seals = fcntl(fd, F_GET_SEALS);
+  const bool ok = page.id >= 1 && page.id <= gates::kMaxPages && page.bytes == gates::kPageBytes &&
+                  c.gate_pages[page.id] == nullptr && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                  st.st_size == static_cast<off_t>(gates::kPageBytes) && seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
+  void* mem = ok ? mmap(nullptr, gates::kPageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (!ok) return false;
+  if (mem == MAP_FAILED) {
+    // The daemon's own trouble: the process's agent still applies every decision.
+    log(LogLevel::kWarn, "cannot map a gate page of pid %d: %s", static_cast<int>(c.cred.pid), std::strerror(errno));
+    return true;
+  }
+  c.gate_pages[page.id] = static_cast<uint32_t*>(mem);
+  for (uint32_t i = 0; i < kBoardSlots; ++i) {
+    if ((*c.slots)[i].queue_id != 0) bind_gate(c, i, read_gate_ref(c.board->slot[i]));
+  }
+  return true;
+}
+
+void Daemon::reply(Client& c, MsgType type, std::span<const std::byte> payload) {
+  if (c.fd < 0) return;
+  append_message(type, payload, &c.out);
+  flush(c);
+}
+
+// Sends what the socket takes now; the rest waits for EPOLLOUT. A reader
+// that lets replies pile up is dropped, never waited for.
+void Daemon::flush(Client& c) {
+  constexpr std::size_t kMaxBacklog = 8u << 20;
+  while (c.out_sent < c.out.size()) {
+    const ssize_t n = send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) return drop(c, "closed before reading its replies");
+    c.out_sent += static_cast<std::size_t>(n);
+  }
+  if (c.out.size() - c.out_sent > kMaxBacklog) return drop(c, "does not read its replies");
+  const bool pending = c.out_sent < c.out.size();
+  if (!pending) {
+    c.out.clear();
+    c.out_sent = 0;
+  }
+  if (pending != c.want_write) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (pending ? EPOLLOUT : 0u);
+    ev.data.fd = c.fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+    c.want_write = pending;
+  }
+}
+
+void Daemon::reply_error(Client& c, int code, const char* text) {
+  ErrorMsg e{};
+  e.code = code;
+  copy_text(e.text, text);
+  reply(c, MsgType::kError, bytes_of(e));
+}
+
+}  // namespace xsched::daemon
