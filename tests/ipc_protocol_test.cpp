@@ -88,6 +88,38 @@ TEST(IpcEncode, AMessageWithoutPayloadIsJustTheHeader) {
   EXPECT_EQ(header_of(out).type, static_cast<uint16_t>(MsgType::kList));
 }
 
+// A queue of replies grows by doubling: appending many messages one by one
+// copies the queue a logarithmic number of times, not once per message.
+TEST(IpcEncode, AppendingManyMessagesGrowsTheBufferGeometrically) {
+  Bytes out;
+  const Bytes payload = pattern(180);
+  int growths = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::size_t before = out.capacity();
+    append_message(MsgType::kListReply, payload, &out);
+    if (out.capacity() != before) ++growths;
+  }
+  EXPECT_EQ(out.size(), 20000 * (sizeof(Header) + payload.size()));
+  EXPECT_LE(growths, 40) << "the buffer grew " << growths << " times for 20000 messages";
+}
+
+TEST(IpcFrameReader, BufferedCountsWhatWasNotHandedOut) {
+  const Bytes one = encoded(MsgType::kList, {});
+  FrameReader r;
+  EXPECT_EQ(r.buffered(), 0u);
+  Bytes two = one;
+  two.insert(two.end(), one.begin(), one.end());
+  two.push_back(std::byte{1});  // the start of a third
+  ASSERT_EQ(r.feed(two), FrameReader::Status::kNeedMore);
+  EXPECT_EQ(r.buffered(), two.size());
+  Frame f{};
+  ASSERT_EQ(r.next(&f), FrameReader::Status::kFrame);
+  EXPECT_EQ(r.buffered(), one.size() + 1);
+  ASSERT_EQ(r.next(&f), FrameReader::Status::kFrame);
+  EXPECT_EQ(r.buffered(), 1u);
+  EXPECT_EQ(r.next(&f), FrameReader::Status::kNeedMore);
+}
+
 TEST(IpcEncode, AStructRoundTripsThroughEncodeReaderAndReadExact) {
   const HintsChange sent{1234, kHintPriority | kHintDeadline, 77, -3, 2, 5'000'000};
   const auto raw = bytes_of(sent);

@@ -58,7 +58,8 @@ int Daemon::run() {
   epoll_event events[64];
   for (;;) {
     if (opts_.busy_poll) poll_boards();
-    const int n = epoll_wait(epoll_fd_, events, 64, opts_.busy_poll ? 0 : -1);
+    // Connections with requests left from their turn are served without sleeping.
+    const int n = epoll_wait(epoll_fd_, events, 64, opts_.busy_poll || !pending_.empty() ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       log(LogLevel::kError, "epoll_wait: %s", std::strerror(errno));
@@ -89,21 +90,38 @@ int Daemon::run() {
         scan_board(*d->second);
       } else if (auto it = clients_.find(fd); it != clients_.end()) {
         Client& c = *it->second;
-        if ((events[i].events & EPOLLOUT) != 0) flush(c);
-        if (c.fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) on_readable(c);
+        const uint32_t ev = events[i].events;
+        if ((ev & EPOLLOUT) != 0) flush(c);
+        if (c.fd >= 0 && (ev & EPOLLIN) != 0) {
+          serve(c);
+        } else if (c.fd >= 0 && (ev & (EPOLLHUP | EPOLLERR)) != 0) {
+          // Not reading it (its replies are backed up), and it is gone.
+          drop(c, "closed before reading its replies");
+        }
       }
-      after_decisions();
-      // A later event of this batch may name a dropped client's old fds:
-      // they are gone from the maps, so it finds nothing (or a new client
-      // with nothing to read).
-      for (int gone : dropped_) clients_.erase(gone);
-      dropped_.clear();
+      finish_event();
     }
+    serve_pending();
+    heartbeat_if_due();
   }
+}
+
+void Daemon::finish_event() {
+  after_decisions();
+  // A later event of this batch may name a dropped client's old fds: they
+  // are gone from the maps, so it finds nothing (or a new client with
+  // nothing to read).
+  for (int gone : dropped_) clients_.erase(gone);
+  dropped_.clear();
+}
+
+void Daemon::heartbeat_if_due() {
+  if (now_ns() - last_beat_ns_ > opts_.heartbeat_ns) heartbeat();
 }
 
 void Daemon::heartbeat() {
   const int64_t now = now_ns();
+  last_beat_ns_ = now;
   if (accept_paused_ && watch(listen_fd_)) accept_paused_ = false;
   for (auto& [fd, c] : clients_) {
     if (c->board == nullptr) continue;

@@ -5,8 +5,11 @@
 // heartbeat timer and the policy's timer. An agent's doorbell makes the
 // daemon read that process's board, feed the engine, and write the
 // decisions to the boards of the processes whose queues change, ringing each
-// once. Nothing the daemon does blocks on a client: a connection that cannot
-// take a message now is dropped.
+// once. Nothing the daemon does blocks on a client, and no client gets more
+// than a bounded share of one turn of the loop: a connection is served a few
+// requests per turn, is not read while its replies back up, and is dropped
+// when it sends more requests without reading the replies, or lets them pile
+// up past a limit.
 #pragma once
 
 #include <sys/types.h>
@@ -93,10 +96,17 @@ class Daemon final : private Executor {
     bool ring = false;  // decisions published since the last ring
     std::vector<std::byte> out;  // replies the socket could not take yet
     std::size_t out_sent = 0;
+    uint64_t replied = 0;        // bytes of replies queued, ever (a turn's budget)
     bool want_write = false;     // EPOLLOUT armed
+    bool reading = true;         // EPOLLIN armed: not while its replies are backed up
+    bool pending = false;        // in pending_: requests left over from its turn
     std::unique_ptr<std::array<Slot, ipc::kBoardSlots>> slots;
     std::array<uint32_t*, gates::kMaxPages + 1> gate_pages{};  // by page id, mapped (core/gate_words.h)
     std::vector<int> fds_in;  // received with its messages, for the next kGatePage
+
+    std::size_t backlog() const { return out.size() - out_sent; }
+    // Whether the peer sent more than the daemon has handled so far.
+    bool more_requests_waiting() const;
   };
 
   struct QueueRef {
@@ -112,7 +122,17 @@ class Daemon final : private Executor {
   // Adds fd to the event loop, for reading.
   bool watch(int fd);
   void accept_clients();
-  void on_readable(Client& c);
+  // One turn of a connection: a few of its requests, reading the socket once if needed.
+  void serve(Client& c);
+  // Reads what the socket has into c.reader; false if nothing came (or c was dropped).
+  bool receive(Client& c);
+  // Serves again, in a later turn, a connection whose turn ended with requests left.
+  void serve_later(Client& c);
+  void serve_pending();
+  // Arms EPOLLIN / EPOLLOUT for c as c.reading / c.want_write say.
+  void update_events(Client& c);
+  // After each event: publishes decisions and frees dropped connections.
+  void finish_event();
   void handle_frame(Client& c, const ipc::Frame& f);
   void drop(Client& c, const char* why);
   bool welcome(Client& c);
@@ -126,6 +146,8 @@ class Daemon final : private Executor {
   // Points slot i at the gate word its board slot names, if mapped.
   void bind_gate(Client& c, uint32_t i, GateRef ref);
   void heartbeat();
+  // A heartbeat if the last one is older than a period (a long turn delayed the timer).
+  void heartbeat_if_due();
   void harvest_samples(Client& c);
   // Publishes what the engine decided since the last call (nothing if it did not run).
   void after_decisions();
@@ -154,6 +176,9 @@ class Daemon final : private Executor {
   std::unordered_map<int, Client*> doorbells_;                 // by to_daemon eventfd
   std::unordered_map<uint64_t, QueueRef> queues_;              // by queue number
   std::vector<int> dropped_;  // sockets of clients dropped while serving one event: freed after it
+  std::vector<int> pending_;  // sockets of clients with requests left over from their turn
+  std::vector<int> serving_;  // serve_pending()'s, kept to reuse its memory
+  int64_t last_beat_ns_ = 0;
   uint64_t next_number_ = 1;
   int64_t cause_ns_ = 0;  // what the decisions being made answer to
   bool engine_ran_ = false;  // since the last after_decisions()

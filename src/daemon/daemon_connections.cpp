@@ -2,6 +2,7 @@
 // replying, and dropping a connection (and forgetting its queues).
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +23,19 @@ namespace {
 
 using namespace ipc;
 
+// A connection's share of one turn of the loop: so many requests, or so many
+// bytes of replies (one large list), whichever comes first.
+constexpr int kRequestsPerTurn = 16;
+constexpr uint64_t kReplyBytesPerTurn = 64u << 10;
+// Replies the socket did not take: past this the connection's replies are
+// backed up (it is not read until they drain); past the second it is dropped.
+// One reply is at most kMaxPayload.
+constexpr std::size_t kBackedUpBytes = 64u << 10;
+constexpr std::size_t kMaxBacklog = 2 * (kMaxPayload + sizeof(Header));
+// Connections accepted per turn: a flood of connections waits its turn too.
+constexpr int kAcceptsPerTurn = 32;
+
+
 std::string process_name(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
   std::string name;
@@ -31,6 +45,11 @@ std::string process_name(pid_t pid) {
 
 }  // namespace
 
+bool Daemon::Client::more_requests_waiting() const {
+  int unread = 0;
+  return reader.buffered() > 0 || (ioctl(fd, FIONREAD, &unread) == 0 && unread > 0);
+}
+
 bool Daemon::watch(int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -39,7 +58,7 @@ bool Daemon::watch(int fd) {
 }
 
 void Daemon::accept_clients() {
-  for (;;) {
+  for (int accepted = 0; accepted < kAcceptsPerTurn; ++accepted) {
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) {
@@ -64,23 +83,78 @@ void Daemon::accept_clients() {
   }
 }
 
-void Daemon::on_readable(Client& c) {
+bool Daemon::receive(Client& c) {
   std::byte buf[16384];
   // Only a registered agent passes descriptors (its gate pages); others' are closed unread.
   const long n = receive_some(c.fd, buf, c.agent ? &c.fds_in : nullptr);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-  if (n <= 0) return drop(c, n == 0 ? "closed" : std::strerror(errno));
-  if (c.fds_in.size() > 4) return drop(c, "sent descriptors without messages for them");
-  if (c.reader.feed(std::span<const std::byte>(buf, static_cast<std::size_t>(n))) == FrameReader::Status::kBad) {
-    return drop(c, "sent more than one message can hold");
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+  if (n <= 0) {
+    drop(c, n == 0 ? "closed" : std::strerror(errno));
+    return false;
   }
-  Frame f{};
-  FrameReader::Status s;
-  while ((s = c.reader.next(&f)) == FrameReader::Status::kFrame) {
+  if (c.fds_in.size() > 4) {
+    drop(c, "sent descriptors without messages for them");
+    return false;
+  }
+  if (c.reader.feed(std::span<const std::byte>(buf, static_cast<std::size_t>(n))) == FrameReader::Status::kBad) {
+    drop(c, "sent more than one message can hold");
+    return false;
+  }
+  return true;
+}
+
+void Daemon::serve(Client& c) {
+  if (c.fd < 0 || !c.reading) return;
+  const uint64_t replied_before = c.replied;
+  bool received = false;
+  for (int budget = kRequestsPerTurn; budget > 0;) {
+    Frame f{};
+    const FrameReader::Status s = c.reader.next(&f);
+    if (s == FrameReader::Status::kBad) return drop(c, "sent a malformed message");
+    if (s == FrameReader::Status::kNeedMore) {
+      // The socket is read once a turn, and only for requests not yet in hand.
+      if (received || !receive(c)) return;
+      received = true;
+      continue;
+    }
     handle_frame(c, f);
     if (c.fd < 0) return;  // dropped
+    --budget;
+    if (c.backlog() > kBackedUpBytes) {
+      // Its replies back up: one that sent more requests meanwhile is
+      // flooding the daemon; one that waits for them is read again once they drained.
+      if (c.more_requests_waiting()) return drop(c, "sends requests without reading the replies");
+      c.reading = false;
+      return update_events(c);
+    }
+    if (c.replied - replied_before >= kReplyBytesPerTurn) break;
   }
-  if (s == FrameReader::Status::kBad) drop(c, "sent a malformed message");
+  if (c.reader.buffered() > 0) serve_later(c);
+}
+
+void Daemon::serve_later(Client& c) {
+  if (c.pending) return;
+  c.pending = true;
+  pending_.push_back(c.fd);
+}
+
+void Daemon::serve_pending() {
+  serving_.swap(pending_);
+  for (int fd : serving_) {
+    auto it = clients_.find(fd);
+    if (it == clients_.end()) continue;
+    it->second->pending = false;
+    serve(*it->second);
+    finish_event();
+  }
+  serving_.clear();
+}
+
+void Daemon::update_events(Client& c) {
+  epoll_event ev{};
+  ev.events = (c.reading ? EPOLLIN : 0u) | (c.want_write ? EPOLLOUT : 0u);
+  ev.data.fd = c.fd;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
 }
 
 Request parse_request(const Frame& f, bool agent) {
@@ -268,13 +342,15 @@ bool Daemon::map_gate_page(Client& c, const GatePage& page) {
 void Daemon::reply(Client& c, MsgType type, std::span<const std::byte> payload) {
   if (c.fd < 0) return;
   append_message(type, payload, &c.out);
-  flush(c);
+  c.replied += sizeof(Header) + payload.size();
+  // A socket that was full waits for EPOLLOUT, not for a send per reply.
+  if (!c.want_write) return flush(c);
+  if (c.backlog() > kMaxBacklog) drop(c, "does not read its replies");
 }
 
 // Sends what the socket takes now; the rest waits for EPOLLOUT. A reader
 // that lets replies pile up is dropped, never waited for.
 void Daemon::flush(Client& c) {
-  constexpr std::size_t kMaxBacklog = 8u << 20;
   while (c.out_sent < c.out.size()) {
     const ssize_t n = send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -282,18 +358,25 @@ void Daemon::flush(Client& c) {
     if (n <= 0) return drop(c, "closed before reading its replies");
     c.out_sent += static_cast<std::size_t>(n);
   }
-  if (c.out.size() - c.out_sent > kMaxBacklog) return drop(c, "does not read its replies");
-  const bool pending = c.out_sent < c.out.size();
-  if (!pending) {
+  if (c.backlog() > kMaxBacklog) return drop(c, "does not read its replies");
+  const bool unsent = c.out_sent < c.out.size();
+  if (!unsent) {
+    // A large reply's memory goes back once it is sent.
+    if (c.out.capacity() > kBackedUpBytes) std::vector<std::byte>().swap(c.out);
     c.out.clear();
     c.out_sent = 0;
+  } else if (c.out_sent >= kBackedUpBytes && 2 * c.out_sent >= c.out.size()) {
+    c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_sent));
+    c.out_sent = 0;
   }
-  if (pending != c.want_write) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | (pending ? EPOLLOUT : 0u);
-    ev.data.fd = c.fd;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
-    c.want_write = pending;
+  const bool resume = !c.reading && !unsent;
+  if (resume) {
+    c.reading = true;
+    if (c.reader.buffered() > 0) serve_later(c);
+  }
+  if (unsent != c.want_write || resume) {
+    c.want_write = unsent;
+    update_events(c);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "ipc/protocol.h"
 
+#include <algorithm>
+
 namespace xsched::ipc {
 namespace {
 
@@ -9,7 +11,10 @@ bool known_type(uint16_t t) { return t >= static_cast<uint16_t>(MsgType::kHello)
 
 void append_message(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out) {
   const Header h{kMagic, static_cast<uint16_t>(type), 0, static_cast<uint32_t>(payload.size())};
-  out->reserve(out->size() + sizeof h + payload.size());
+  // Geometric growth: a connection's queue of replies takes many messages in
+  // a row, and reserving exactly what each needs would copy the queue every time.
+  const std::size_t need = out->size() + sizeof h + payload.size();
+  if (need > out->capacity()) out->reserve(std::max(need, 2 * out->capacity()));
   append(out, h);
   out->insert(out->end(), payload.begin(), payload.end());
 }

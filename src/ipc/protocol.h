@@ -193,6 +193,8 @@ class FrameReader {
   Status feed(std::span<const std::byte> bytes);
   // The next complete frame, if any.
   Status next(Frame* out);
+  // Bytes received and not handed out yet (a partial frame, or frames not taken).
+  std::size_t buffered() const { return buf_.size() - start_; }
 
  private:
   std::vector<std::byte> buf_;
