@@ -6,6 +6,10 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <cerrno>
 #include <memory>
 #include <thread>
@@ -155,6 +159,143 @@ TEST_F(DaemonLimitsTest, TimingHeartbeatsKeepTheirPaceWhileClientsFlood) {
   if (v.starved) GTEST_SKIP() << v.why;
   EXPECT_EQ(v.failures, "");
   EXPECT_TRUE(list(socket_).ok);
+}
+
+// The limit of xschedd's default settings: processes registered per user,
+// and other connections per user.
+constexpr uint32_t kClientsPerUser = 256;
+
+// A registration by hand that keeps only the socket (the board and the
+// doorbells are closed at once): an idle process, at the cost of one
+// descriptor of the test's.
+struct BareRegistration {
+  int fd = -1;
+  MsgType type{};
+  int code = 0;      // of an error reply
+  std::string text;  // of an error reply
+  explicit BareRegistration(const std::string& socket) {
+    int err = 0;
+    fd = ipc::connect_unix(socket, &err);
+    if (fd < 0) return;
+    ipc::FrameReader reader;
+    ipc::Frame f{};
+    std::vector<int> fds;
+    const ipc::Hello hello{ipc::kVersion, 0};
+    if (ipc::call(fd, MsgType::kHello, ipc::bytes_of(hello), &reader, &f, 3000, &fds) != 0) return;
+    for (int x : fds) close(x);
+    type = f.type;
+    ipc::ErrorMsg e{};
+    if (f.type == MsgType::kError && ipc::read_exact(f.payload, &e)) {
+      code = e.code;
+      text.assign(e.text, ipc::text_length(e.text));
+    }
+  }
+  ~BareRegistration() {
+    if (fd >= 0) close(fd);
+  }
+  bool welcomed() const { return type == MsgType::kWelcome; }
+};
+
+int64_t rss_kib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  return -1;
+}
+
+std::size_t open_files(pid_t pid) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
+  return n;
+}
+
+// One user registers more processes than the daemon takes from one user:
+// the one too many gets a clear error, the daemon serves the same user's
+// command line (counted apart) and the rest, and takes a registration again
+// once one has gone.
+TEST_F(DaemonLimitsTest, RegistrationsPastAUsersLimitAreRefusedWithAClearError) {
+  Child d = start_daemon();
+  std::vector<std::unique_ptr<BareRegistration>> regs;
+  for (uint32_t i = 0; i < kClientsPerUser; ++i) {
+    regs.push_back(std::make_unique<BareRegistration>(socket_));
+    ASSERT_TRUE(regs.back()->welcomed()) << "registration " << i << " was refused: " << regs.back()->text;
+  }
+  const BareRegistration extra(socket_);
+  EXPECT_EQ(extra.type, MsgType::kError);
+  EXPECT_EQ(extra.code, EDQUOT);
+  EXPECT_NE(extra.text.find("already has 256 processes registered"), std::string::npos) << extra.text;
+  const Listing l = list(socket_);
+  ASSERT_TRUE(l.ok) << "the daemon does not serve the user's command line";
+  EXPECT_EQ(l.procs.size(), kClientsPerUser);
+  // Three descriptors a registration, and no more.
+  EXPECT_LT(open_files(d.pid()), 3 * kClientsPerUser + 20);
+  regs.pop_back();
+  EXPECT_TRUE(eventually([&] { return BareRegistration(socket_).welcomed(); }, 2s)) << "no room again after one left";
+  EXPECT_EQ(d.wait_exit(10ms), -1) << "the daemon exited";
+}
+
+// The same for connections that do not register (the command line).
+TEST_F(DaemonLimitsTest, ConnectionsPastAUsersLimitAreRefusedWithAClearError) {
+  Child d = start_daemon();
+  BareRegistration registered(socket_);
+  ASSERT_TRUE(registered.welcomed());
+  std::vector<int> open;
+  for (uint32_t i = 0; i < kClientsPerUser; ++i) {
+    int err = 0;
+    open.push_back(ipc::connect_unix(socket_, &err));
+    ASSERT_GE(open.back(), 0);
+  }
+  ASSERT_TRUE(eventually([&] {
+    const Reply r = ask(socket_, MsgType::kList, {});
+    ipc::ErrorMsg e{};
+    return r.type == MsgType::kError && ipc::read_exact(r.payload, &e) && e.code == EDQUOT &&
+           std::string(e.text).find("already has 256 connections open") != std::string::npos;
+  }, 3s)) << "a connection past the limit was not told why it is refused";
+  close(open.back());
+  open.pop_back();
+  EXPECT_TRUE(eventually([&] { return list(socket_).ok; }, 2s)) << "no room again after one closed";
+  EXPECT_EQ(list(socket_).procs.size(), 1u) << "the registered process was lost";
+  for (int fd : open) close(fd);
+}
+
+// An idle registration costs the daemon a few KiB (its queues' state is made
+// when they are used), not hundreds.
+TEST_F(DaemonLimitsTest, AnIdleRegistrationCostsLittleMemory) {
+  Child d = start_daemon();
+  {
+    std::vector<std::unique_ptr<BareRegistration>> warm;  // the allocator's first growth
+    for (int i = 0; i < 20; ++i) warm.push_back(std::make_unique<BareRegistration>(socket_));
+  }
+  ASSERT_TRUE(eventually([&] { return list(socket_).procs.empty(); }, 2s));
+  const int64_t before = rss_kib(d.pid());
+  constexpr int kIdle = 200;
+  std::vector<std::unique_ptr<BareRegistration>> regs;
+  for (int i = 0; i < kIdle; ++i) {
+    regs.push_back(std::make_unique<BareRegistration>(socket_));
+    ASSERT_TRUE(regs.back()->welcomed());
+  }
+  std::this_thread::sleep_for(100ms);  // a few heartbeats: each board stamped
+  const int64_t per = (rss_kib(d.pid()) - before) / kIdle;
+  RecordProperty("rss_kib_per_idle_registration", std::to_string(per));
+  EXPECT_LT(per, 32) << "an idle registration costs " << per << " KiB";
+}
+
+// Started with a low soft limit of open files, the daemon raises it to the hard limit.
+TEST_F(DaemonLimitsTest, TheDaemonRaisesItsLimitOfOpenFilesToTheHardLimit) {
+  Child d({"/bin/sh", "-c", "ulimit -Sn 64 && exec " + std::string(XSCHEDD_PATH) + " --socket " + socket_}, {},
+          dir_ + "/daemon.log");
+  ASSERT_TRUE(eventually([&] { return list(socket_).ok; }, 5s));
+  std::ifstream f("/proc/" + std::to_string(d.pid()) + "/limits");
+  std::string line;
+  while (std::getline(f, line) && line.rfind("Max open files", 0) != 0) {
+  }
+  std::istringstream in(line.substr(std::strlen("Max open files")));
+  std::string soft, hard;
+  in >> soft >> hard;
+  EXPECT_EQ(soft, hard) << line;
+  EXPECT_NE(soft, "64") << line;
 }
 
 }  // namespace

@@ -103,6 +103,7 @@ int Daemon::run() {
     }
     serve_pending();
     heartbeat_if_due();
+    finish_event();
   }
 }
 
@@ -124,6 +125,7 @@ void Daemon::heartbeat() {
   last_beat_ns_ = now;
   if (accept_paused_ && watch(listen_fd_)) accept_paused_ = false;
   for (auto& [fd, c] : clients_) {
+    if (c->lingering && now - c->since_ns > 1'000'000'000) drop(*c, "refused");
     if (c->board == nullptr) continue;
     c->board->heartbeat_ns.store(now, std::memory_order_release);
     harvest_samples(*c);
@@ -147,9 +149,11 @@ void Daemon::scan_board(Client& c) {
   if (c.board == nullptr) return;
   const int64_t now = now_ns();
   const uint32_t used = std::min(c.board->slots_used.load(std::memory_order_acquire), kBoardSlots);
+  // A queue's state is made when its process first uses its slot.
+  if (c.slots.size() < used) c.slots.resize(used);
   for (uint32_t i = 0; i < used; ++i) {
     const uint64_t seq = c.board->slot[i].state_seq.load(std::memory_order_acquire);
-    Slot& s = (*c.slots)[i];
+    Slot& s = c.slots[i];
     if (seq == s.seen_seq) continue;
     s.seen_seq = seq;
     read_slot(c, i, now);
@@ -193,7 +197,7 @@ GateRef read_gate_ref(const BoardSlot& b) {
 // Tells the engine what the agent wrote into slot i.
 void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   const SlotReading r = read_board_slot(c.board->slot[i], now);
-  Slot& s = (*c.slots)[i];
+  Slot& s = c.slots[i];
   if (r.queue_id != s.queue_id && s.queue_id != 0) forget_slot(c, i, now);
   if (r.queue_id == 0) return;
   s.level = r.level;
@@ -215,6 +219,7 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     s.dirty = true;  // tell the agent where it stands
     s.suspensions = 0;
     s.recent_ns.clear();
+    s.recent_next = 0;
     queues_[s.number] = QueueRef{&c, i};
     engine_ran(engine_.add(s.number, r.ready, r.hints, now));
   } else {
@@ -223,7 +228,7 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
 }
 
 void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
-  Slot& s = (*c.slots)[i];
+  Slot& s = c.slots[i];
   if (s.queue_id == 0) return;
   const uint64_t number = s.number;
   // The engine resumes it if held: the executor still finds it.
@@ -248,12 +253,16 @@ void Daemon::harvest_samples(Client& c) {
     const uint32_t slot = b.slot.load(std::memory_order_relaxed);
     const uint32_t kind = b.kind.load(std::memory_order_relaxed);
     const int64_t latency = b.latency_ns.load(std::memory_order_relaxed);
-    if (slot >= kBoardSlots || (kind != 1 && kind != 2) || latency < 0 || latency > 10'000'000'000) continue;
+    if (slot >= c.slots.size() || (kind != 1 && kind != 2) || latency < 0 || latency > 10'000'000'000) continue;
     const int64_t to_daemon = std::clamp<int64_t>(b.daemon_ns.load(std::memory_order_relaxed), 0, latency);
-    Slot& s = (*c.slots)[slot];
+    Slot& s = c.slots[slot];
     if (s.queue_id == 0) continue;
-    s.recent_ns.push_back(latency);
-    if (s.recent_ns.size() > kRecentLatencies) s.recent_ns.pop_front();
+    if (s.recent_ns.size() < kRecentLatencies) {
+      s.recent_ns.push_back(latency);
+    } else {
+      s.recent_ns[s.recent_next] = latency;
+      s.recent_next = (s.recent_next + 1) % kRecentLatencies;
+    }
     const uint32_t by = b.by.load(std::memory_order_relaxed) == 2 ? 2 : 1;
     samples_.push_back(Sample{latency, static_cast<uint32_t>(c.cred.pid), kind, s.number, to_daemon, by, 0});
     if (samples_.size() > kMaxSamples) samples_.pop_front();

@@ -38,6 +38,9 @@ struct Options {
   std::string group;                        // empty: the socket is the owner's only
   int64_t heartbeat_ns = 20'000'000;        // how often boards are stamped
   bool busy_poll = false;                   // never sleep: one core spins, decisions skip a wake-up
+  // Each user (uid, root and the daemon's own included) may have this many
+  // registered processes, and this many other connections (the command line).
+  uint32_t max_clients_per_user = 256;
 };
 
 class Daemon final : private Executor {
@@ -78,7 +81,8 @@ class Daemon final : private Executor {
     uint32_t* gate = nullptr;  // the queue's gate word, in a page of the process's (null: none mapped)
     int64_t decided_ns = 0;    // when the engine made the decision to publish (0: a window change only)
     int64_t stored_ns = 0;     // when that decision was stored in the gate word (0: it was not)
-    std::deque<int64_t> recent_ns;  // recent decision latencies
+    std::vector<int64_t> recent_ns;  // recent decision latencies: a ring, allocated at the first
+    uint32_t recent_next = 0;        // where the next one goes once the ring is full
   };
 
   struct Client {
@@ -100,13 +104,22 @@ class Daemon final : private Executor {
     bool want_write = false;     // EPOLLOUT armed
     bool reading = true;         // EPOLLIN armed: not while its replies are backed up
     bool pending = false;        // in pending_: requests left over from its turn
-    std::unique_ptr<std::array<Slot, ipc::kBoardSlots>> slots;
+    bool refused = false;        // over its user's limit: told so, not counted, dropped without a word in the log
+    bool lingering = false;      // refused at accept, open until its first word or a second (refused_)
+    std::vector<Slot> slots;  // as many as the board says are in use, made when first used
     std::array<uint32_t*, gates::kMaxPages + 1> gate_pages{};  // by page id, mapped (core/gate_words.h)
     std::vector<int> fds_in;  // received with its messages, for the next kGatePage
 
     std::size_t backlog() const { return out.size() - out_sent; }
     // Whether the peer sent more than the daemon has handled so far.
     bool more_requests_waiting() const;
+  };
+
+  // A user's clients, against Options::max_clients_per_user.
+  struct UserClients {
+    uint32_t registered = 0;
+    uint32_t connections = 0;  // not registered
+    bool said_full = false;    // the limit was logged (until it has room again)
   };
 
   struct QueueRef {
@@ -121,6 +134,13 @@ class Daemon final : private Executor {
 
   // Adds fd to the event loop, for reading.
   bool watch(int fd);
+  // Counts c for its user (delta +1) or stops counting it (-1).
+  void count_client(const Client& c, int delta);
+  // Tells a connection over its user's limit why it is refused (`what`: of
+  // what its user has too many); the connection is then dropped.
+  void refuse(Client& c, const char* what, uint32_t count);
+  // Whether c's user may register one more process.
+  bool may_register(const Client& c) const;
   void accept_clients();
   // One turn of a connection: a few of its requests, reading the socket once if needed.
   void serve(Client& c);
@@ -175,6 +195,8 @@ class Daemon final : private Executor {
   std::unordered_map<int, std::unique_ptr<Client>> clients_;  // by socket
   std::unordered_map<int, Client*> doorbells_;                 // by to_daemon eventfd
   std::unordered_map<uint64_t, QueueRef> queues_;              // by queue number
+  std::unordered_map<uid_t, UserClients> users_;
+  uint32_t refused_ = 0;  // refused connections not closed yet
   std::vector<int> dropped_;  // sockets of clients dropped while serving one event: freed after it
   std::vector<int> pending_;  // sockets of clients with requests left over from their turn
   std::vector<int> serving_;  // serve_pending()'s, kept to reuse its memory

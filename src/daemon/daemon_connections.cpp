@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -34,6 +35,9 @@ constexpr std::size_t kBackedUpBytes = 64u << 10;
 constexpr std::size_t kMaxBacklog = 2 * (kMaxPayload + sizeof(Header));
 // Connections accepted per turn: a flood of connections waits its turn too.
 constexpr int kAcceptsPerTurn = 32;
+// Connections refused at accept, kept open until they read why (their first
+// request, or a second): past this many at once, the next ones are closed at once.
+constexpr uint32_t kMaxLingering = 64;
 
 
 std::string process_name(pid_t pid) {
@@ -79,8 +83,48 @@ void Daemon::accept_clients() {
       continue;
     }
     c->since_ns = now_ns();
+    Client& added = *c;
     clients_[fd] = std::move(c);
+    const auto u = users_.find(added.cred.uid);
+    const uint32_t open = u == users_.end() ? 0 : u->second.connections;
+    count_client(added, +1);
+    if (open >= opts_.max_clients_per_user) refuse(added, "connections open to", open);
   }
+}
+
+void Daemon::count_client(const Client& c, int delta) {
+  const auto [it, fresh] = users_.try_emplace(c.cred.uid);
+  UserClients& u = it->second;
+  uint32_t& n = c.agent ? u.registered : u.connections;
+  n = static_cast<uint32_t>(static_cast<int64_t>(n) + delta);
+  if (delta < 0 && n < opts_.max_clients_per_user) u.said_full = false;
+  if (u.registered == 0 && u.connections == 0) users_.erase(it);
+}
+
+bool Daemon::may_register(const Client& c) const {
+  const auto u = users_.find(c.cred.uid);
+  return u == users_.end() || u->second.registered < opts_.max_clients_per_user;
+}
+
+void Daemon::refuse(Client& c, const char* what, uint32_t count) {
+  UserClients& u = users_[c.cred.uid];
+  if (!u.said_full) {
+    log(LogLevel::kWarn, "uid %u has %u %s xschedd, the most it takes from one user: refusing more until one goes",
+        c.cred.uid, count, what);
+    u.said_full = true;
+  }
+  count_client(c, -1);
+  c.refused = true;
+  char text[sizeof(ErrorMsg::text)];
+  std::snprintf(text, sizeof text, "uid %u already has %u %s xschedd, the most it takes from one user (xschedd --max-clients-per-user)",
+                c.cred.uid, count, what);
+  // Nothing is queued before it: the socket takes it now.
+  reply_error(c, EDQUOT, text);
+  if (c.fd < 0) return;
+  if (c.reader.buffered() > 0 || refused_ >= kMaxLingering) return drop(c, "refused");
+  // Dropped at its first request or hang-up (serve), else after a second (heartbeat).
+  c.lingering = true;
+  ++refused_;
 }
 
 bool Daemon::receive(Client& c) {
@@ -104,6 +148,7 @@ bool Daemon::receive(Client& c) {
 }
 
 void Daemon::serve(Client& c) {
+  if (c.refused) return drop(c, "refused");
   if (c.fd < 0 || !c.reading) return;
   const uint64_t replied_before = c.replied;
   bool received = false;
@@ -208,6 +253,7 @@ void Daemon::handle_frame(Client& c, const Frame& f) {
         reply_error(c, EPROTO, "protocol version mismatch");
         return drop(c, "speaks another protocol version");
       }
+      if (!may_register(c)) return refuse(c, "processes registered with", opts_.max_clients_per_user);
       if (!welcome(c)) drop(c, "could not be registered");
       return;
     case Request::Kind::kList:
@@ -254,10 +300,11 @@ bool Daemon::welcome(Client& c) {
   c.to_daemon = to_daemon[0];
   c.to_agent = to_agent[1];
   c.board = board;
+  count_client(c, -1);
   c.agent = true;
+  count_client(c, +1);
   c.name = process_name(c.cred.pid);
   c.since_ns = now_ns();
-  c.slots = std::make_unique<std::array<Slot, kBoardSlots>>();
   bool ok = piped && watch(c.to_daemon);
   if (ok) {
     doorbells_[c.to_daemon] = &c;
@@ -277,18 +324,20 @@ bool Daemon::welcome(Client& c) {
 
 void Daemon::drop(Client& c, const char* why) {
   if (c.fd < 0) return;
+  if (c.lingering) --refused_;
+  if (!c.refused) count_client(c, -1);  // refuse() did
   if (c.agent) {
     log(LogLevel::kInfo, "pid %d (%s) left: %s", static_cast<int>(c.cred.pid), c.name.c_str(), why);
     const int64_t now = now_ns();
     cause_ns_ = now;
-    for (uint32_t i = 0; i < kBoardSlots; ++i) {
-      if ((*c.slots)[i].queue_id != 0) forget_slot(c, i, now);
+    for (uint32_t i = 0; i < c.slots.size(); ++i) {
+      if (c.slots[i].queue_id != 0) forget_slot(c, i, now);
     }
     if (c.to_daemon >= 0) {
       doorbells_.erase(c.to_daemon);
       epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.to_daemon, nullptr);
     }
-  } else if (std::strcmp(why, "closed") != 0) {
+  } else if (!c.refused && std::strcmp(why, "closed") != 0) {  // refusals are logged once per user (refuse)
     log(LogLevel::kInfo, "connection of pid %d dropped: %s", static_cast<int>(c.cred.pid), why);
   }
   if (c.board != nullptr) munmap(c.board, sizeof(Board));
@@ -297,9 +346,7 @@ void Daemon::drop(Client& c, const char* why) {
     if (page != nullptr) munmap(page, gates::kPageBytes);
     page = nullptr;
   }
-  if (c.slots != nullptr) {
-    for (Slot& s : *c.slots) s.gate = nullptr;
-  }
+  for (Slot& s : c.slots) s.gate = nullptr;
   for (int f : c.fds_in) close(f);
   c.fds_in.clear();
   for (int* f : {&c.to_daemon, &c.to_agent}) {
@@ -333,8 +380,8 @@ bool Daemon::map_gate_page(Client& c, const GatePage& page) {
     return true;
   }
   c.gate_pages[page.id] = static_cast<uint32_t*>(mem);
-  for (uint32_t i = 0; i < kBoardSlots; ++i) {
-    if ((*c.slots)[i].queue_id != 0) bind_gate(c, i, read_gate_ref(c.board->slot[i]));
+  for (uint32_t i = 0; i < c.slots.size(); ++i) {
+    if (c.slots[i].queue_id != 0) bind_gate(c, i, read_gate_ref(c.board->slot[i]));
   }
   return true;
 }

@@ -17,7 +17,7 @@ namespace xsched::daemon {
 using namespace ipc;
 
 void Daemon::bind_gate(Client& c, uint32_t i, GateRef ref) {
-  Slot& s = (*c.slots)[i];
+  Slot& s = c.slots[i];
   uint32_t* word = nullptr;
   if (s.queue_id != 0 && ref.page != 0 && c.gate_pages[ref.page] != nullptr) word = c.gate_pages[ref.page] + ref.index;
   // Read with every change of the slot, on the way to a decision: the rest
@@ -27,8 +27,8 @@ void Daemon::bind_gate(Client& c, uint32_t i, GateRef ref) {
   if (word == nullptr) return;
   // A word passes to a new queue when the old one is gone: the newest slot
   // to name it has it, so the daemon never stores for a queue that left.
-  for (uint32_t j = 0; j < kBoardSlots; ++j) {
-    if (j != i && (*c.slots)[j].gate == word) (*c.slots)[j].gate = nullptr;
+  for (uint32_t j = 0; j < c.slots.size(); ++j) {
+    if (j != i && c.slots[j].gate == word) c.slots[j].gate = nullptr;
   }
 }
 
@@ -40,7 +40,7 @@ void Daemon::resume(uint64_t number) { decide_queue(number, true); }
 void Daemon::decide_queue(uint64_t number, bool run) {
   auto it = queues_.find(number);
   if (it == queues_.end()) return;
-  Slot& s = (*it->second.client->slots)[it->second.slot];
+  Slot& s = it->second.client->slots[it->second.slot];
   s.run = run;
   s.dirty = true;
   s.cause_ns = cause_ns_;
@@ -67,7 +67,7 @@ void Daemon::after_decisions() {
   WindowContext w;
   w.policy = engine_.policy_kind();
   for (const auto& [number, ref] : queues_) {
-    const Slot& s = (*ref.client->slots)[ref.slot];
+    const Slot& s = ref.client->slots[ref.slot];
     if (!s.used) continue;
     ++w.used;
     w.top_priority = std::max(w.top_priority, s.hints.priority);
@@ -75,7 +75,7 @@ void Daemon::after_decisions() {
   to_ring_.clear();
   const int64_t decided = now_ns();
   for (const auto& [number, ref] : queues_) {
-    Slot& s = (*ref.client->slots)[ref.slot];
+    Slot& s = ref.client->slots[ref.slot];
     const bool bounded = window_bounded(w, s.hints.priority, s.used);
     if (bounded != s.bounded) {
       s.bounded = bounded;
