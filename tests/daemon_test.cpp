@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -625,6 +626,43 @@ TEST_F(DaemonTest, CommandLineRefusesAnotherUsersSocket) {
   stop();
   EXPECT_NE(out.find("neither root nor you"), std::string::npos) << out;
   EXPECT_EQ(WEXITSTATUS(status), 1);
+}
+
+// A process names itself as it likes (prctl PR_SET_NAME): terminal escapes
+// in its name reach neither the command line's table nor the daemon's log.
+TEST_F(DaemonTest, ProcessNamesArePrintedWithTheirControlBytesEscaped) {
+  Child d = start_daemon();
+  const std::string name = "ev\x1b[2Jil\x07\n";
+  Child low = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--name", name});
+  ASSERT_TRUE(eventually([&] { return registered(low.pid()); }, 5s));
+  EXPECT_EQ(std::string(list(socket_).procs[0].name), name) << "the name was cut";
+  auto output_of = [&](const std::string& args) {
+    FILE* p = popen((std::string(XSCHED_CLI_PATH) + " " + args + " --socket " + socket_).c_str(), "r");
+    std::string out;
+    char buf[512];
+    std::size_t n;
+    while (p != nullptr && (n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    if (p != nullptr) pclose(p);
+    return out;
+  };
+  auto has_control_bytes = [](const std::string& s) {
+    return std::any_of(s.begin(), s.end(), [](char ch) { return ch == '\x1b' || ch == '\x07'; });
+  };
+  const std::string escaped = "ev\\x1b[2Jil\\x07\\x0a";
+  for (const char* cmd : {"list", "top --count 1"}) {
+    const std::string table = output_of(cmd);
+    EXPECT_NE(table.find(escaped), std::string::npos) << cmd << ":\n" << table;
+    EXPECT_FALSE(has_control_bytes(table)) << cmd << ":\n" << table;
+  }
+  const std::string json = output_of("list --json");
+  EXPECT_NE(json.find("\"ev\\u001b[2Jil\\u0007\\u000a\""), std::string::npos) << json;
+  low.kill_now();
+  ASSERT_TRUE(eventually([&] { return list(socket_).procs.empty(); }, 2s));
+  std::ifstream f(dir_ + "/daemon.0.log", std::ios::binary);
+  const std::string log((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("(" + escaped + "), uid"), std::string::npos) << log;
+  EXPECT_NE(log.find("(" + escaped + ") left"), std::string::npos) << log;
+  EXPECT_FALSE(has_control_bytes(log)) << log;
 }
 
 // The command line's errors say what is wrong.

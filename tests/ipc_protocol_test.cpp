@@ -489,6 +489,25 @@ TEST(IpcText, TextLengthStopsAtTheArrayWithoutANul) {
   EXPECT_EQ(text_length(s), 2u);
 }
 
+TEST(IpcText, PrintableTextKeepsPrintableAsciiAndEscapesEveryOtherByte) {
+  EXPECT_EQ(printable_text("python3 train.py"), "python3 train.py");
+  EXPECT_EQ(printable_text("\x1b[2J\x1b]0;owned\x07"), "\\x1b[2J\\x1b]0;owned\\x07");
+  EXPECT_EQ(printable_text("a\nb\rc\td"), "a\\x0ab\\x0dc\\x09d");
+  EXPECT_EQ(printable_text("\x7f\x9b\xc3\xa9"), "\\x7f\\x9b\\xc3\\xa9");  // DEL, a C1 escape, UTF-8
+  EXPECT_EQ(printable_text("back\\slash"), "back\\\\slash");  // so that \x1b typed by the process reads apart
+  EXPECT_EQ(printable_text(std::string_view("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(printable_text(""), "");
+}
+
+TEST(IpcText, PrintableTextOfEveryByteHoldsNoControlByte) {
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  for (const char ch : printable_text(all)) {
+    const auto b = static_cast<unsigned char>(ch);
+    ASSERT_TRUE(b >= 0x20 && b < 0x7f) << "byte " << static_cast<int>(b) << " came through";
+  }
+}
+
 // ---- randomized ----
 
 bool valid_header(const Header& h) {

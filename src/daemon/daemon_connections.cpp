@@ -40,10 +40,12 @@ constexpr int kAcceptsPerTurn = 32;
 constexpr uint32_t kMaxLingering = 64;
 
 
+// What the process named itself (prctl(PR_SET_NAME) takes any bytes but NUL,
+// a newline too): kept as it is, printed through printable_text.
 std::string process_name(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(f, name);
+  std::ifstream f("/proc/" + std::to_string(pid) + "/comm", std::ios::binary);
+  std::string name((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!name.empty() && name.back() == '\n') name.pop_back();  // the kernel's
   return name.empty() ? "?" : name;
 }
 
@@ -318,7 +320,10 @@ bool Daemon::welcome(Client& c) {
   for (int f : {to_daemon[1], to_agent[0]}) {
     if (f >= 0) close(f);
   }
-  if (ok) log(LogLevel::kInfo, "registered pid %d (%s), uid %u", static_cast<int>(c.cred.pid), c.name.c_str(), c.cred.uid);
+  if (ok) {
+    log(LogLevel::kInfo, "registered pid %d (%s), uid %u", static_cast<int>(c.cred.pid), printable_text(c.name).c_str(),
+        c.cred.uid);
+  }
   return ok;
 }
 
@@ -327,7 +332,7 @@ void Daemon::drop(Client& c, const char* why) {
   if (c.lingering) --refused_;
   if (!c.refused) count_client(c, -1);  // refuse() did
   if (c.agent) {
-    log(LogLevel::kInfo, "pid %d (%s) left: %s", static_cast<int>(c.cred.pid), c.name.c_str(), why);
+    log(LogLevel::kInfo, "pid %d (%s) left: %s", static_cast<int>(c.cred.pid), printable_text(c.name).c_str(), why);
     const int64_t now = now_ns();
     cause_ns_ = now;
     for (uint32_t i = 0; i < c.slots.size(); ++i) {

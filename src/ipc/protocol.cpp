@@ -56,6 +56,25 @@ FrameReader::Status FrameReader::next(Frame* out) {
   return Status::kFrame;
 }
 
+std::string printable_text(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (b == '\\') {
+      out += "\\\\";
+    } else if (b >= 0x20 && b < 0x7f) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xf];
+    }
+  }
+  return out;
+}
+
 bool read_list(std::span<const std::byte> payload, ListHead* head, std::vector<ProcessRecord>* procs,
                std::vector<QueueRecord>* queues) {
   if (payload.size() < sizeof(ListHead)) return false;

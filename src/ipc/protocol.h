@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -243,5 +245,12 @@ std::size_t text_length(const char (&s)[N]) {
   while (i < N && s[i] != '\0') ++i;
   return i;
 }
+
+// Text another process chose (a process name) made safe for a terminal or a
+// log line: printable ASCII stays, a backslash doubles, and every other byte
+// (control characters, the escape that starts a terminal sequence, DEL, bytes
+// past ASCII) becomes \xNN. The command line's tables and xschedd's log both
+// print names through it; JSON output escapes by its own rules.
+std::string printable_text(std::string_view s);
 
 }  // namespace xsched::ipc
