@@ -94,7 +94,9 @@ struct RawAgent {
   }
   ~RawAgent() {
     if (board != nullptr) munmap(board, sizeof(ipc::Board));
-    for (int x : fds) close(x);
+    for (int x : fds) {
+      if (x >= 0) close(x);
+    }
     if (fd >= 0) close(fd);
   }
   void queue(uint32_t slot, uint64_t id, int32_t priority) {

@@ -404,6 +404,33 @@ TEST_F(DaemonTest, AProcessCannotMakeTheDaemonBlockOnItsDoorbell) {
   EXPECT_TRUE(list(socket_).ok);
 }
 
+// A process that closed its doorbell cannot be rung: the daemon says so
+// once, not at every decision, and goes on deciding for it.
+TEST_F(DaemonTest, ADoorbellThatCannotBeRungIsLoggedOnce) {
+  Child d = start_daemon();
+  RawAgent a(socket_);
+  ASSERT_NE(a.board, nullptr);
+  close(a.fds[2]);  // the daemon's rings to this process go nowhere
+  a.fds[2] = -1;
+  a.queue(0, 61, 0);
+  a.queue(1, 62, 5);
+  a.ring();
+  // Queue 62 goes idle and busy again: each time, queue 61 runs or is held.
+  for (int i = 0; i < 6; ++i) {
+    const uint32_t want_run = i % 2 == 0 ? 0 : 1;
+    ASSERT_TRUE(eventually([&] { return a.board->slot[0].run.load() == want_run && a.board->slot[0].decided_queue.load() == 61; }, 2s))
+        << "decision " << i << " did not reach the board";
+    a.board->slot[1].ready.store(want_run == 0 ? 0 : 1);
+    a.board->slot[1].state_seq.fetch_add(1);
+    a.ring();
+  }
+  std::ifstream f(dir_ + "/daemon.0.log");
+  const std::string log((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::size_t said = 0;
+  for (std::size_t at = log.find("cannot ring pid"); at != std::string::npos; at = log.find("cannot ring pid", at + 1)) ++said;
+  EXPECT_EQ(said, 1u) << log;
+}
+
 // A dropped process whose doorbell stays readable must not keep the daemon busy.
 TEST_F(DaemonTest, ADroppedProcessDoorbellDoesNotSpinTheDaemon) {
   Child d = start_daemon();

@@ -98,6 +98,7 @@ class Daemon final : private Executor {
     uint64_t samples_read = 0;
     uint64_t changes_seen = 0;  // the board's change count when last scanned (busy-poll)
     bool ring = false;  // decisions published since the last ring
+    bool ring_failing = false;  // the last ring failed (and was logged)
     std::vector<std::byte> out;  // replies the socket could not take yet
     std::size_t out_sent = 0;
     uint64_t replied = 0;        // bytes of replies queued, ever (a turn's budget)

@@ -106,10 +106,16 @@ void Daemon::after_decisions() {
   for (Client* c : to_ring_) {
     c->ring = false;
     const char one = 1;
-    // A full doorbell already holds a ring the agent has not read.
-    if (send(c->to_agent, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
-      log(LogLevel::kWarn, "cannot ring pid %d: %s", static_cast<int>(c->cred.pid), std::strerror(errno));
+    // A full doorbell already holds a ring the agent has not read. One that
+    // fails is said once, not at every decision, until a ring goes through.
+    const bool rang = send(c->to_agent, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || errno == EAGAIN;
+    if (!rang && !c->ring_failing) {
+      log(LogLevel::kWarn, "cannot ring pid %d: %s (its gate words still take the daemon's holds; said once until a ring goes through)",
+          static_cast<int>(c->cred.pid), std::strerror(errno));
+    } else if (rang && c->ring_failing) {
+      log(LogLevel::kInfo, "rings pid %d again", static_cast<int>(c->cred.pid));
     }
+    c->ring_failing = !rang;
   }
 }
 
