@@ -37,6 +37,11 @@ struct Options {
   int64_t timeslice_ns = 2'000'000;         // bandwidth policy's default timeslice
   std::string group;                        // empty: the socket is the owner's only
   int64_t heartbeat_ns = 20'000'000;        // how often boards are stamped
+  // What processes are told (Welcome::heartbeat_ns): a stamp at least this
+  // often. Their agents wait three of these before they give up on the
+  // daemon, so a stamp may come 280 ms late (a busy host, a hypervisor
+  // that holds the daemon's CPU) before any process drops the daemon.
+  int64_t heartbeat_promise_ns = 100'000'000;
   bool busy_poll = false;                   // never sleep: one core spins, decisions skip a wake-up
   // Each user (uid, root and the daemon's own included) may have this many
   // registered processes, and this many other connections (the command line).

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -310,7 +311,8 @@ bool Daemon::welcome(Client& c) {
   bool ok = piped && watch(c.to_daemon);
   if (ok) {
     doorbells_[c.to_daemon] = &c;
-    Welcome w{kVersion, kBoardSlots, sizeof(Board), opts_.heartbeat_ns, static_cast<uint32_t>(c.cred.pid), 0};
+    const int64_t promise = std::max(opts_.heartbeat_ns, opts_.heartbeat_promise_ns);
+    Welcome w{kVersion, kBoardSlots, sizeof(Board), promise, static_cast<uint32_t>(c.cred.pid), 0};
     std::vector<std::byte> msg;
     encode(MsgType::kWelcome, bytes_of(w), &msg);
     const int fds[3] = {mem, to_daemon[1], to_agent[0]};

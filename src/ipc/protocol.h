@@ -60,7 +60,7 @@ struct Welcome {
   uint32_t version;
   uint32_t slots;          // queue slots on the board
   uint64_t board_bytes;    // size of the board mapping
-  int64_t heartbeat_ns;    // the daemon stamps the board this often
+  int64_t heartbeat_ns;    // the daemon stamps the board at least this often (more often in fact)
   uint32_t process_id;     // the daemon's number for this process (its pid)
   uint32_t reserved;
 };
