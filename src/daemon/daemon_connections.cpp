@@ -40,7 +40,6 @@ constexpr int kAcceptsPerTurn = 32;
 // request, or a second): past this many at once, the next ones are closed at once.
 constexpr uint32_t kMaxLingering = 64;
 
-
 // What the process named itself (prctl(PR_SET_NAME) takes any bytes but NUL,
 // a newline too): kept as it is, printed through printable_text.
 std::string process_name(pid_t pid) {
@@ -100,7 +99,6 @@ void Daemon::count_client(const Client& c, int delta) {
   UserClients& u = it->second;
   uint32_t& n = c.agent ? u.registered : u.connections;
   n = static_cast<uint32_t>(static_cast<int64_t>(n) + delta);
-  if (delta < 0 && n < opts_.max_clients_per_user) u.said_full = false;
   if (u.registered == 0 && u.connections == 0) users_.erase(it);
 }
 
@@ -110,14 +108,15 @@ bool Daemon::may_register(const Client& c) const {
 }
 
 void Daemon::refuse(Client& c, const char* what, uint32_t count) {
+  count_client(c, -1);
+  c.refused = true;
+  // The user has clients of the kind refused: its entry stays.
   UserClients& u = users_[c.cred.uid];
   if (!u.said_full) {
     log(LogLevel::kWarn, "uid %u has %u %s xschedd, the most it takes from one user: refusing more until one goes",
         c.cred.uid, count, what);
     u.said_full = true;
   }
-  count_client(c, -1);
-  c.refused = true;
   char text[sizeof(ErrorMsg::text)];
   std::snprintf(text, sizeof text, "uid %u already has %u %s xschedd, the most it takes from one user (xschedd --max-clients-per-user)",
                 c.cred.uid, count, what);
@@ -166,7 +165,7 @@ void Daemon::serve(Client& c) {
       continue;
     }
     handle_frame(c, f);
-    if (c.fd < 0) return;  // dropped
+    if (c.fd < 0 || c.refused) return;  // dropped, or told why it is refused
     --budget;
     if (c.backlog() > kBackedUpBytes) {
       // Its replies back up: one that sent more requests meanwhile is
@@ -332,7 +331,11 @@ bool Daemon::welcome(Client& c) {
 void Daemon::drop(Client& c, const char* why) {
   if (c.fd < 0) return;
   if (c.lingering) --refused_;
-  if (!c.refused) count_client(c, -1);  // refuse() did
+  if (!c.refused) {  // refuse() stopped counting it
+    count_client(c, -1);
+    // The user has room again: a refusal is worth a line in the log again.
+    if (auto u = users_.find(c.cred.uid); u != users_.end()) u->second.said_full = false;
+  }
   if (c.agent) {
     log(LogLevel::kInfo, "pid %d (%s) left: %s", static_cast<int>(c.cred.pid), printable_text(c.name).c_str(), why);
     const int64_t now = now_ns();
