@@ -86,7 +86,7 @@ class Daemon final : private Executor {
     uint32_t* gate = nullptr;  // the queue's gate word, in a page of the process's (null: none mapped)
     int64_t decided_ns = 0;    // when the engine made the decision to publish (0: a window change only)
     int64_t stored_ns = 0;     // when that decision was stored in the gate word (0: it was not)
-    std::vector<int64_t> recent_ns;  // recent decision latencies: a ring, allocated at the first
+    std::vector<int64_t> recent_ns;  // recent decision latencies: a ring, allocated at the first sample
     uint32_t recent_next = 0;        // where the next one goes once the ring is full
   };
 

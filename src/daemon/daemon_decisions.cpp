@@ -110,8 +110,8 @@ void Daemon::after_decisions() {
     // fails is said once, not at every decision, until a ring goes through.
     const bool rang = send(c->to_agent, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || errno == EAGAIN;
     if (!rang && !c->ring_failing) {
-      log(LogLevel::kWarn, "cannot ring pid %d: %s (its gate words still take the daemon's holds; said once until a ring goes through)",
-          static_cast<int>(c->cred.pid), std::strerror(errno));
+      log(LogLevel::kWarn, "cannot ring pid %d: %s (said once, until a ring goes through)", static_cast<int>(c->cred.pid),
+          std::strerror(errno));
     } else if (rang && c->ring_failing) {
       log(LogLevel::kInfo, "rings pid %d again", static_cast<int>(c->cred.pid));
     }
