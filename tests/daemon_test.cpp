@@ -464,9 +464,9 @@ TEST_F(DaemonTest, ATimeoutShorterThanTheHeartbeatDoesNotMakeProcessesFlap) {
 }
 
 // A busy host, or a hypervisor, may keep the daemon off the CPU for a while
-// (CI saw a stamp come 1.3 s into a run later than a process allowed): a
-// daemon held still for 120 ms, three times, keeps its processes, whatever
-// timeout they asked for.
+// (on a busy 2-core host a stamp once came later than three 20 ms
+// heartbeats): a daemon held still for 120 ms, three times, keeps its
+// processes, whatever timeout they asked for.
 TEST_F(DaemonTest, TimingADaemonDelayedByABusyHostKeepsItsProcesses) {
   Child d = start_daemon();
   Child low(std::vector<std::string>{DAEMON_CLIENT_PATH, "--role", "low", "--kernel-us", "1000", "--seconds", "60"},
