@@ -14,8 +14,10 @@
 //   --out F       (high) writes {"n":..,"p50_us":..,"p99_us":..,"samples_us":[...]} to F
 //   --seconds S   how long to run (default 10)
 //   --queues N    queues in this process (default 1)
+//   --name NAME   the process's name (prctl PR_SET_NAME), before it registers
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,7 +45,7 @@ struct Args {
   int queues = 1;
   int backlog = 4;
   int per_request = 1;
-  std::string lock, progress, out;
+  std::string lock, progress, out, name;
 };
 
 // The shared device: a ticket lock, so that kernels of several processes
@@ -77,6 +79,7 @@ bool parse(int argc, char** argv, Args* a) {
     else if (k == "--lock") a->lock = v;
     else if (k == "--progress") a->progress = v;
     else if (k == "--out") a->out = v;
+    else if (k == "--name") a->name = v;
     else return false;
   }
   return (argc % 2) == 1 && (a->role == "low" || a->role == "high") && a->queues >= 1 && a->kernel_us >= 0 && a->per_request >= 1;
@@ -98,6 +101,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_kernel_ns = a.kernel_us * 1000;
+  if (!a.name.empty()) prctl(PR_SET_NAME, a.name.c_str(), 0, 0, 0);
   if (!a.lock.empty()) {
     const int fd = open(a.lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     void* mem = MAP_FAILED;

@@ -88,6 +88,38 @@ TEST(IpcEncode, AMessageWithoutPayloadIsJustTheHeader) {
   EXPECT_EQ(header_of(out).type, static_cast<uint16_t>(MsgType::kList));
 }
 
+// A queue of replies grows by doubling: appending many messages one by one
+// copies the queue a logarithmic number of times, not once per message.
+TEST(IpcEncode, AppendingManyMessagesGrowsTheBufferGeometrically) {
+  Bytes out;
+  const Bytes payload = pattern(180);
+  int growths = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::size_t before = out.capacity();
+    append_message(MsgType::kListReply, payload, &out);
+    if (out.capacity() != before) ++growths;
+  }
+  EXPECT_EQ(out.size(), 20000 * (sizeof(Header) + payload.size()));
+  EXPECT_LE(growths, 40) << "the buffer grew " << growths << " times for 20000 messages";
+}
+
+TEST(IpcFrameReader, BufferedCountsWhatWasNotHandedOut) {
+  const Bytes one = encoded(MsgType::kList, {});
+  FrameReader r;
+  EXPECT_EQ(r.buffered(), 0u);
+  Bytes two = one;
+  two.insert(two.end(), one.begin(), one.end());
+  two.push_back(std::byte{1});  // the start of a third
+  ASSERT_EQ(r.feed(two), FrameReader::Status::kNeedMore);
+  EXPECT_EQ(r.buffered(), two.size());
+  Frame f{};
+  ASSERT_EQ(r.next(&f), FrameReader::Status::kFrame);
+  EXPECT_EQ(r.buffered(), one.size() + 1);
+  ASSERT_EQ(r.next(&f), FrameReader::Status::kFrame);
+  EXPECT_EQ(r.buffered(), 1u);
+  EXPECT_EQ(r.next(&f), FrameReader::Status::kNeedMore);
+}
+
 TEST(IpcEncode, AStructRoundTripsThroughEncodeReaderAndReadExact) {
   const HintsChange sent{1234, kHintPriority | kHintDeadline, 77, -3, 2, 5'000'000};
   const auto raw = bytes_of(sent);
@@ -455,6 +487,25 @@ TEST(IpcText, TextLengthStopsAtTheArrayWithoutANul) {
   EXPECT_EQ(text_length(s), 5u);
   s[2] = '\0';
   EXPECT_EQ(text_length(s), 2u);
+}
+
+TEST(IpcText, PrintableTextKeepsPrintableAsciiAndEscapesEveryOtherByte) {
+  EXPECT_EQ(printable_text("python3 train.py"), "python3 train.py");
+  EXPECT_EQ(printable_text("\x1b[2J\x1b]0;owned\x07"), "\\x1b[2J\\x1b]0;owned\\x07");
+  EXPECT_EQ(printable_text("a\nb\rc\td"), "a\\x0ab\\x0dc\\x09d");
+  EXPECT_EQ(printable_text("\x7f\x9b\xc3\xa9"), "\\x7f\\x9b\\xc3\\xa9");  // DEL, a C1 escape, UTF-8
+  EXPECT_EQ(printable_text("back\\slash"), "back\\\\slash");  // so that \x1b typed by the process reads apart
+  EXPECT_EQ(printable_text(std::string_view("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(printable_text(""), "");
+}
+
+TEST(IpcText, PrintableTextOfEveryByteHoldsNoControlByte) {
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  for (const char ch : printable_text(all)) {
+    const auto b = static_cast<unsigned char>(ch);
+    ASSERT_TRUE(b >= 0x20 && b < 0x7f) << "byte " << static_cast<int>(b) << " came through";
+  }
 }
 
 // ---- randomized ----

@@ -214,6 +214,12 @@ void print_json(const Snapshot& s) {
   std::printf("]}\n");
 }
 
+// A process's name as the table shows it: the process chose it, so it may
+// hold terminal escapes.
+std::string name_of(const ProcessRecord* p) {
+  return p != nullptr ? printable_text(std::string_view(p->name, text_length(p->name))) : "?";
+}
+
 void print_table(const Snapshot& s) {
   std::printf("policy %s, %zu processes, %zu queues\n", policy_name(s.head.policy), s.procs.size(), s.queues.size());
   std::printf("%7s %-15s %6s %-9s %5s %-9s %8s %6s %9s %8s %9s %9s %10s\n", "PID", "NAME", "QUEUE", "PLATFORM", "LEVEL",
@@ -227,15 +233,14 @@ void print_table(const Snapshot& s) {
     } else {
       std::snprintf(platform, sizeof platform, "%s", pname);
     }
-    std::printf("%7u %-15.*s %6llu %-9s %5u %-9s %8d %6u %9s %8llu %9s %9s %10llu\n", q.pid,
-                p != nullptr ? static_cast<int>(text_length(p->name)) : 1, p != nullptr ? p->name : "?",
+    std::printf("%7u %-15s %6llu %-9s %5u %-9s %8d %6u %9s %8llu %9s %9s %10llu\n", q.pid, name_of(p).c_str(),
                 static_cast<unsigned long long>(q.id), platform, q.level, state_of(q), q.priority, q.share,
                 q.deadline_ns > 0 ? std::to_string(q.deadline_ns / 1000).c_str() : "-",
                 static_cast<unsigned long long>(q.suspensions), micros(q.latency_p50_ns).c_str(),
                 micros(q.latency_p99_ns).c_str(), static_cast<unsigned long long>(q.completed));
   }
   for (const ProcessRecord& p : s.procs) {
-    if (p.queues == 0) std::printf("%7u %-15.*s (no queues yet)\n", p.pid, static_cast<int>(text_length(p.name)), p.name);
+    if (p.queues == 0) std::printf("%7u %-15s (no queues yet)\n", p.pid, name_of(&p).c_str());
   }
 }
 

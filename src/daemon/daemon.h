@@ -5,8 +5,11 @@
 // heartbeat timer and the policy's timer. An agent's doorbell makes the
 // daemon read that process's board, feed the engine, and write the
 // decisions to the boards of the processes whose queues change, ringing each
-// once. Nothing the daemon does blocks on a client: a connection that cannot
-// take a message now is dropped.
+// once. Nothing the daemon does blocks on a client, and no client gets more
+// than a bounded share of one turn of the loop: a connection is served a few
+// requests per turn, is not read while its replies back up, and is dropped
+// when it sends more requests without reading the replies, or lets them pile
+// up past a limit.
 #pragma once
 
 #include <sys/types.h>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "core/gate_words.h"
+#include "daemon/untrusted_input.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
@@ -33,7 +37,15 @@ struct Options {
   int64_t timeslice_ns = 2'000'000;         // bandwidth policy's default timeslice
   std::string group;                        // empty: the socket is the owner's only
   int64_t heartbeat_ns = 20'000'000;        // how often boards are stamped
+  // What processes are told (Welcome::heartbeat_ns): a stamp at least this
+  // often. Their agents wait three of these before they give up on the
+  // daemon, so a stamp may come 280 ms late (a busy host, a hypervisor
+  // that holds the daemon's CPU) before any process drops the daemon.
+  int64_t heartbeat_promise_ns = 100'000'000;
   bool busy_poll = false;                   // never sleep: one core spins, decisions skip a wake-up
+  // Each user (uid, root and the daemon's own included) may have this many
+  // registered processes, and this many other connections (the command line).
+  uint32_t max_clients_per_user = 256;
 };
 
 class Daemon final : private Executor {
@@ -74,7 +86,8 @@ class Daemon final : private Executor {
     uint32_t* gate = nullptr;  // the queue's gate word, in a page of the process's (null: none mapped)
     int64_t decided_ns = 0;    // when the engine made the decision to publish (0: a window change only)
     int64_t stored_ns = 0;     // when that decision was stored in the gate word (0: it was not)
-    std::deque<int64_t> recent_ns;  // recent decision latencies
+    std::vector<int64_t> recent_ns;  // recent decision latencies: a ring, allocated at the first sample
+    uint32_t recent_next = 0;        // where the next one goes once the ring is full
   };
 
   struct Client {
@@ -90,12 +103,29 @@ class Daemon final : private Executor {
     uint64_t samples_read = 0;
     uint64_t changes_seen = 0;  // the board's change count when last scanned (busy-poll)
     bool ring = false;  // decisions published since the last ring
+    bool ring_failing = false;  // the last ring failed (and was logged)
     std::vector<std::byte> out;  // replies the socket could not take yet
     std::size_t out_sent = 0;
+    uint64_t replied = 0;        // bytes of replies queued, ever (a turn's budget)
     bool want_write = false;     // EPOLLOUT armed
-    std::unique_ptr<std::array<Slot, ipc::kBoardSlots>> slots;
+    bool reading = true;         // EPOLLIN armed: not while its replies are backed up
+    bool pending = false;        // in pending_: requests left over from its turn
+    bool refused = false;        // over its user's limit: told so, not counted, dropped without a word in the log
+    bool lingering = false;      // refused at accept, open until its first word or a second (refused_)
+    std::vector<Slot> slots;  // as many as the board says are in use, made when first used
     std::array<uint32_t*, gates::kMaxPages + 1> gate_pages{};  // by page id, mapped (core/gate_words.h)
     std::vector<int> fds_in;  // received with its messages, for the next kGatePage
+
+    std::size_t backlog() const { return out.size() - out_sent; }
+    // Whether the peer sent more than the daemon has handled so far.
+    bool more_requests_waiting() const;
+  };
+
+  // A user's clients, against Options::max_clients_per_user.
+  struct UserClients {
+    uint32_t registered = 0;
+    uint32_t connections = 0;  // not registered
+    bool said_full = false;    // the limit was logged (until it has room again)
   };
 
   struct QueueRef {
@@ -108,8 +138,27 @@ class Daemon final : private Executor {
   void resume(uint64_t number) override;
   void decide_queue(uint64_t number, bool run);
 
+  // Adds fd to the event loop, for reading.
+  bool watch(int fd);
+  // Counts c for its user (delta +1) or stops counting it (-1).
+  void count_client(const Client& c, int delta);
+  // Tells a connection over its user's limit why it is refused (`what`: of
+  // what its user has too many); the connection is then dropped.
+  void refuse(Client& c, const char* what, uint32_t count);
+  // Whether c's user may register one more process.
+  bool may_register(const Client& c) const;
   void accept_clients();
-  void on_readable(Client& c);
+  // One turn of a connection: a few of its requests, reading the socket once if needed.
+  void serve(Client& c);
+  // Reads what the socket has into c.reader; false if nothing came (or c was dropped).
+  bool receive(Client& c);
+  // Serves again, in a later turn, a connection whose turn ended with requests left.
+  void serve_later(Client& c);
+  void serve_pending();
+  // Arms EPOLLIN / EPOLLOUT for c as c.reading / c.want_write say.
+  void update_events(Client& c);
+  // After each event: publishes decisions and frees dropped connections.
+  void finish_event();
   void handle_frame(Client& c, const ipc::Frame& f);
   void drop(Client& c, const char* why);
   bool welcome(Client& c);
@@ -121,8 +170,10 @@ class Daemon final : private Executor {
   // Maps a page of the process's gate words (kGatePage); false for a bad one.
   bool map_gate_page(Client& c, const ipc::GatePage& page);
   // Points slot i at the gate word its board slot names, if mapped.
-  void bind_gate(Client& c, uint32_t i);
+  void bind_gate(Client& c, uint32_t i, GateRef ref);
   void heartbeat();
+  // A heartbeat if the last one is older than a period (a long turn delayed the timer).
+  void heartbeat_if_due();
   void harvest_samples(Client& c);
   // Publishes what the engine decided since the last call (nothing if it did not run).
   void after_decisions();
@@ -150,7 +201,12 @@ class Daemon final : private Executor {
   std::unordered_map<int, std::unique_ptr<Client>> clients_;  // by socket
   std::unordered_map<int, Client*> doorbells_;                 // by to_daemon eventfd
   std::unordered_map<uint64_t, QueueRef> queues_;              // by queue number
+  std::unordered_map<uid_t, UserClients> users_;
+  uint32_t refused_ = 0;  // refused connections not closed yet
   std::vector<int> dropped_;  // sockets of clients dropped while serving one event: freed after it
+  std::vector<int> pending_;  // sockets of clients with requests left over from their turn
+  std::vector<int> serving_;  // serve_pending()'s, kept to reuse its memory
+  int64_t last_beat_ns_ = 0;
   uint64_t next_number_ = 1;
   int64_t cause_ns_ = 0;  // what the decisions being made answer to
   bool engine_ran_ = false;  // since the last after_decisions()

@@ -36,8 +36,7 @@ void Daemon::handle_list(Client& c) {
     r.uid = p->cred.uid;
     copy_text(r.name, p->name.c_str());
     r.registered_ns = p->since_ns;
-    for (uint32_t i = 0; i < kBoardSlots; ++i) {
-      const Slot& s = (*p->slots)[i];
+    for (const Slot& s : p->slots) {
       if (s.queue_id == 0) continue;
       ++r.queues;
       QueueRecord q{};
@@ -97,7 +96,7 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
   if (h.queue != 0) {
     auto it = queues_.find(h.queue);
     if (it == queues_.end()) return reply_error(c, ESRCH, ("no queue " + std::to_string(h.queue) + " is registered").c_str());
-    targets.emplace_back(it->second.client, (*it->second.client->slots)[it->second.slot].queue_id);
+    targets.emplace_back(it->second.client, it->second.client->slots[it->second.slot].queue_id);
   } else {
     for (auto& [fd, p] : clients_) {
       if (p->agent && p->fd >= 0 && static_cast<uint32_t>(p->cred.pid) == h.pid) targets.emplace_back(p.get(), 0);

@@ -1,6 +1,10 @@
 // xschedd: the scheduling daemon.
+#include <sys/resource.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 
 #include "core/log.h"
 #include "daemon/daemon.h"
@@ -37,6 +41,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   set_log_level(s.log_level);
+  // Each registered process holds three of the daemon's descriptors: take
+  // every one the hard limit allows (a soft limit of 1024 ran out at some 330 processes).
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &files) != 0) log(LogLevel::kWarn, "cannot raise the limit of open files: %s", std::strerror(errno));
+  }
   const bool socket_named = !s.daemon.socket.empty();
   if (!socket_named) s.daemon.socket = ipc::daemon_socket_path();
   if (!daemon::ready_socket_dir(s.daemon.socket, s.daemon.group, socket_named, &err)) {

@@ -1,5 +1,7 @@
 #include "ipc/protocol.h"
 
+#include <algorithm>
+
 namespace xsched::ipc {
 namespace {
 
@@ -9,7 +11,10 @@ bool known_type(uint16_t t) { return t >= static_cast<uint16_t>(MsgType::kHello)
 
 void append_message(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out) {
   const Header h{kMagic, static_cast<uint16_t>(type), 0, static_cast<uint32_t>(payload.size())};
-  out->reserve(out->size() + sizeof h + payload.size());
+  // Geometric growth: a connection's queue of replies takes many messages in
+  // a row, and reserving exactly what each needs would copy the queue every time.
+  const std::size_t need = out->size() + sizeof h + payload.size();
+  if (need > out->capacity()) out->reserve(std::max(need, 2 * out->capacity()));
   append(out, h);
   out->insert(out->end(), payload.begin(), payload.end());
 }
@@ -49,6 +54,25 @@ FrameReader::Status FrameReader::next(Frame* out) {
   out->payload = std::span<const std::byte>(buf_.data() + start_ + sizeof h, h.size);
   start_ += sizeof h + h.size;
   return Status::kFrame;
+}
+
+std::string printable_text(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (b == '\\') {
+      out += "\\\\";
+    } else if (b >= 0x20 && b < 0x7f) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[b >> 4];
+      out += kHex[b & 0xf];
+    }
+  }
+  return out;
 }
 
 bool read_list(std::span<const std::byte> payload, ListHead* head, std::vector<ProcessRecord>* procs,

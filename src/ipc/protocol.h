@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -58,7 +60,7 @@ struct Welcome {
   uint32_t version;
   uint32_t slots;          // queue slots on the board
   uint64_t board_bytes;    // size of the board mapping
-  int64_t heartbeat_ns;    // the daemon stamps the board this often
+  int64_t heartbeat_ns;    // the daemon stamps the board at least this often (more often in fact)
   uint32_t process_id;     // the daemon's number for this process (its pid)
   uint32_t reserved;
 };
@@ -193,6 +195,8 @@ class FrameReader {
   Status feed(std::span<const std::byte> bytes);
   // The next complete frame, if any.
   Status next(Frame* out);
+  // Bytes received and not handed out yet (a partial frame, or frames not taken).
+  std::size_t buffered() const { return buf_.size() - start_; }
 
  private:
   std::vector<std::byte> buf_;
@@ -241,5 +245,12 @@ std::size_t text_length(const char (&s)[N]) {
   while (i < N && s[i] != '\0') ++i;
   return i;
 }
+
+// Text another process chose (a process name) made safe for a terminal or a
+// log line: printable ASCII stays, a backslash doubles, and every other byte
+// (control characters, the escape that starts a terminal sequence, DEL, bytes
+// past ASCII) becomes \xNN. The command line's tables and xschedd's log both
+// print names through it; JSON output escapes by its own rules.
+std::string printable_text(std::string_view s);
 
 }  // namespace xsched::ipc

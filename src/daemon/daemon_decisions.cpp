@@ -1,0 +1,122 @@
+// xschedd's decisions: stored in the queues' gate words as the engine makes
+// them, then published on the boards, ringing each process once.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "daemon/daemon.h"
+#include "sched/window_rule.h"
+
+namespace xsched::daemon {
+
+using namespace ipc;
+
+void Daemon::bind_gate(Client& c, uint32_t i, GateRef ref) {
+  Slot& s = c.slots[i];
+  uint32_t* word = nullptr;
+  if (s.queue_id != 0 && ref.page != 0 && c.gate_pages[ref.page] != nullptr) word = c.gate_pages[ref.page] + ref.index;
+  // Read with every change of the slot, on the way to a decision: the rest
+  // only when the binding changes.
+  if (word == s.gate) return;
+  s.gate = word;
+  if (word == nullptr) return;
+  // A word passes to a new queue when the old one is gone: the newest slot
+  // to name it has it, so the daemon never stores for a queue that left.
+  for (uint32_t j = 0; j < c.slots.size(); ++j) {
+    if (j != i && c.slots[j].gate == word) c.slots[j].gate = nullptr;
+  }
+}
+
+void Daemon::suspend(uint64_t number) { decide_queue(number, false); }
+
+void Daemon::resume(uint64_t number) { decide_queue(number, true); }
+
+// Records the engine's decision for the queue; after_decisions() publishes it.
+void Daemon::decide_queue(uint64_t number, bool run) {
+  auto it = queues_.find(number);
+  if (it == queues_.end()) return;
+  Slot& s = it->second.client->slots[it->second.slot];
+  s.run = run;
+  s.dirty = true;
+  s.cause_ns = cause_ns_;
+  s.decided_ns = now_ns();
+  if (!run) ++s.suspensions;
+  if (s.gate != nullptr) {
+    // The decision takes effect here, before any process wakes up: the word
+    // closes (or opens) the queue's gate if its process granted it.
+    std::atomic_ref<uint32_t> word(*s.gate);
+    if (run) {
+      word.fetch_or(gates::kDaemonRuns, std::memory_order_seq_cst);
+    } else {
+      word.fetch_and(~gates::kDaemonRuns, std::memory_order_seq_cst);
+    }
+    s.stored_ns = s.decided_ns;
+  }
+}
+
+// Windows follow the decisions (window_rule.h), then every changed slot is
+// written to its board and each process whose board changed is rung once.
+void Daemon::after_decisions() {
+  if (!engine_ran_) return;
+  engine_ran_ = false;
+  WindowContext w;
+  w.policy = engine_.policy_kind();
+  for (const auto& [number, ref] : queues_) {
+    const Slot& s = ref.client->slots[ref.slot];
+    if (!s.used) continue;
+    ++w.used;
+    w.top_priority = std::max(w.top_priority, s.hints.priority);
+  }
+  to_ring_.clear();
+  const int64_t decided = now_ns();
+  for (const auto& [number, ref] : queues_) {
+    Slot& s = ref.client->slots[ref.slot];
+    const bool bounded = window_bounded(w, s.hints.priority, s.used);
+    if (bounded != s.bounded) {
+      s.bounded = bounded;
+      s.dirty = true;
+      if (s.cause_ns == 0) s.cause_ns = cause_ns_;
+    }
+    if (!s.dirty || ref.client->board == nullptr) continue;
+    s.dirty = false;
+    BoardSlot& b = ref.client->board->slot[ref.slot];
+    // A seqlock: odd while the fields change (the agent skips it), even after.
+    // Release stores: none of them is seen before the odd number.
+    b.decision_seq.store(++s.decision_seq, std::memory_order_relaxed);
+    b.decided_queue.store(s.queue_id, std::memory_order_release);
+    b.run.store(s.run ? 1 : 0, std::memory_order_release);
+    b.bounded.store(s.bounded ? 1 : 0, std::memory_order_release);
+    b.cause_ns.store(s.cause_ns != 0 ? s.cause_ns : cause_ns_, std::memory_order_release);
+    b.decided_ns.store(s.decided_ns != 0 ? s.decided_ns : decided, std::memory_order_release);
+    b.stored_ns.store(s.stored_ns, std::memory_order_release);
+    b.decision_seq.store(++s.decision_seq, std::memory_order_release);
+    s.cause_ns = 0;
+    s.decided_ns = 0;
+    s.stored_ns = 0;
+    if (!ref.client->ring) {
+      ref.client->ring = true;
+      to_ring_.push_back(ref.client);
+    }
+  }
+  for (Client* c : to_ring_) {
+    c->ring = false;
+    const char one = 1;
+    // A full doorbell already holds a ring the agent has not read. One that
+    // fails is said once, not at every decision, until a ring goes through.
+    const bool rang = send(c->to_agent, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || errno == EAGAIN;
+    if (!rang && !c->ring_failing) {
+      log(LogLevel::kWarn, "cannot ring pid %d: %s (said once, until a ring goes through)", static_cast<int>(c->cred.pid),
+          std::strerror(errno));
+    } else if (rang && c->ring_failing) {
+      log(LogLevel::kInfo, "rings pid %d again", static_cast<int>(c->cred.pid));
+    }
+    c->ring_failing = !rang;
+  }
+}
+
+}  // namespace xsched::daemon

@@ -1,0 +1,148 @@
+// xschedd's socket: its directory, its mode, and the event loop's descriptors.
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "daemon/daemon.h"
+
+namespace xsched::daemon {
+namespace {
+
+using namespace ipc;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+// The directory that holds the socket must be the daemon's own (or root's)
+// and writable by nobody else, so that no one can put a socket of theirs in
+// its place.
+bool prepare_directory(const std::string& dir, gid_t group, bool with_group, std::string* err) {
+  const mode_t mode = with_group ? 0750 : 0700;
+  if (mkdir(dir.c_str(), mode) == 0) {
+    if (with_group && chown(dir.c_str(), static_cast<uid_t>(-1), group) != 0) {
+      *err = "cannot give " + dir + " to its group: " + errno_text(errno);
+      return false;
+    }
+    // mkdir's mode passes through the umask.
+    if (chmod(dir.c_str(), mode) != 0) {
+      *err = "cannot set the mode of " + dir + ": " + errno_text(errno);
+      return false;
+    }
+    return true;
+  }
+  if (errno != EEXIST) {
+    *err = "cannot create " + dir + ": " + errno_text(errno);
+    return false;
+  }
+  struct stat st{};
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *err = dir + " exists and is not a directory";
+    return false;
+  }
+  if (st.st_uid != geteuid() && st.st_uid != 0) {
+    *err = dir + " belongs to uid " + std::to_string(st.st_uid) + ": refusing to serve from it";
+    return false;
+  }
+  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    *err = dir + " is writable by everyone: refusing to serve from it";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Daemon::open(std::string* err) {
+  gid_t gid = 0;
+  const bool with_group = !opts_.group.empty();
+  if (with_group) {
+    const group* g = getgrnam(opts_.group.c_str());
+    if (g == nullptr) {
+      *err = "no group named '" + opts_.group + "'";
+      return false;
+    }
+    gid = g->gr_gid;
+  }
+  sockaddr_un addr{};
+  if (opts_.socket.size() >= sizeof addr.sun_path) {
+    *err = "socket path too long: " + opts_.socket;
+    return false;
+  }
+  const auto slash = opts_.socket.rfind('/');
+  if (slash != std::string::npos && slash != 0 &&
+      !prepare_directory(opts_.socket.substr(0, slash), gid, with_group, err)) {
+    return false;
+  }
+  // A live daemon keeps its socket; a stale one is replaced.
+  int e = 0;
+  const int probe = connect_unix(opts_.socket, &e);
+  if (probe >= 0) {
+    close(probe);
+    *err = "another xschedd is serving " + opts_.socket;
+    return false;
+  }
+  struct stat st{};
+  if (lstat(opts_.socket.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      *err = opts_.socket + " exists and is not a socket";
+      return false;
+    }
+    unlink(opts_.socket.c_str());
+  }
+  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (listen_fd_ < 0) {
+    *err = "socket: " + errno_text(errno);
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, opts_.socket.c_str(), opts_.socket.size() + 1);
+  // Owner-only from the start: no moment where others could connect.
+  const mode_t old_mask = umask(0177);
+  const int b = bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  const int bind_errno = errno;
+  umask(old_mask);
+  if (b != 0) {
+    *err = "cannot bind " + opts_.socket + ": " + errno_text(bind_errno);
+    return false;
+  }
+  socket_made_ = true;
+  if (with_group && (chown(opts_.socket.c_str(), static_cast<uid_t>(-1), gid) != 0 || chmod(opts_.socket.c_str(), 0660) != 0)) {
+    *err = "cannot give " + opts_.socket + " to group " + opts_.group + ": " + errno_text(errno);
+    return false;
+  }
+  if (listen(listen_fd_, 128) != 0) {
+    *err = "listen: " + errno_text(errno);
+    return false;
+  }
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  heartbeat_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  policy_timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (epoll_fd_ < 0 || stop_fd_ < 0 || heartbeat_fd_ < 0 || policy_timer_fd_ < 0) {
+    *err = "cannot set up the event loop: " + errno_text(errno);
+    return false;
+  }
+  itimerspec beat{};
+  beat.it_interval.tv_sec = opts_.heartbeat_ns / 1'000'000'000;
+  beat.it_interval.tv_nsec = opts_.heartbeat_ns % 1'000'000'000;
+  beat.it_value = beat.it_interval;
+  timerfd_settime(heartbeat_fd_, 0, &beat, nullptr);
+  for (int fd : {listen_fd_, stop_fd_, heartbeat_fd_, policy_timer_fd_}) {
+    if (!watch(fd)) {
+      *err = "epoll: " + errno_text(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace xsched::daemon

@@ -1,0 +1,54 @@
+// What xschedd reads from others, checked: a connection's message and a
+// process's board slot. Plain functions over bytes and structs, with no
+// Daemon behind them, so that a fuzzer can call them as the daemon does.
+#pragma once
+
+#include <cstdint>
+
+#include "ipc/board.h"
+#include "ipc/protocol.h"
+#include "xsched/xsched.h"
+
+namespace xsched::daemon {
+
+// A connection's message, its payload checked against its type.
+struct Request {
+  enum class Kind { kBad, kHello, kList, kHints, kGetPolicy, kSetPolicy, kSamples, kGatePage };
+  Kind kind = Kind::kBad;
+  ipc::Hello hello{};
+  ipc::HintsChange hints{};  // values not checked yet: handle_hints says what is out of range
+  ipc::PolicyMsg policy{};
+  ipc::SamplesRequest samples{};
+  ipc::GatePage page{};
+};
+
+// `agent`: the connection registered, and may send nothing but its gate pages.
+// A wrong type or a payload of the wrong size is kBad (daemon_connections.cpp).
+Request parse_request(const ipc::Frame& f, bool agent);
+
+// A gate word a board slot names: page 1..gates::kMaxPages, index within the
+// page; page 0: none (or one out of range).
+struct GateRef {
+  uint32_t page = 0;
+  uint32_t index = 0;
+};
+
+// One board slot as the agent wrote it, every value bounded.
+struct SlotReading {
+  uint64_t queue_id = 0;  // 0: the slot is free (the rest is not read)
+  bool ready = false;
+  xs_hints_t hints{0, 1, 0, 0};
+  uint32_t level = 0;
+  uint32_t platform = 0;
+  int32_t device = -1;
+  uint64_t submitted = 0;
+  uint64_t completed = 0;
+  int64_t cause_ns = 0;  // when the process saw the change; `now` when its clock is not believed
+  GateRef gate;
+};
+
+// now: the daemon's steady clock (daemon.cpp).
+SlotReading read_board_slot(const ipc::BoardSlot& b, int64_t now);
+GateRef read_gate_ref(const ipc::BoardSlot& b);
+
+}  // namespace xsched::daemon
