@@ -179,6 +179,24 @@ TEST_F(DaemonFailOpenTest, ProgramThatDiesLeavesNothingHeld) {
   EXPECT_FALSE(held(low.pid()));
 }
 
+// A stopped program cannot run its queues: it must not hold the others back
+// until it is continued (its agent stops stamping the board; after
+// Options::stall_ns its queues count as idle), and it ranks again once it runs.
+TEST_F(DaemonFailOpenTest, ProgramThatIsStoppedHoldsNoOneBack) {
+  Child d = start_daemon();
+  Child high, low;
+  start_pair(&high, &low);
+  high.signal(SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(progresses(progress_, 5s)) << "the low program stayed held by a stopped one";
+  RecordProperty("resumed_after_ms",
+                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()));
+  EXPECT_FALSE(held(low.pid()));
+  high.signal(SIGCONT);
+  EXPECT_TRUE(eventually([&] { return held(low.pid()); }, 3s)) << "the continued program does not rank again";
+  EXPECT_TRUE(registered(high.pid()));
+}
+
 TEST_F(DaemonTest, SocketIsTheOwnersOnly) {
   Child d = start_daemon();
   struct stat st{};
@@ -535,6 +553,32 @@ TEST_F(DaemonTest, TimingADaemonDelayedByABusyHostKeepsItsProcesses) {
       if (!l.ok || l.queue_of(low.pid()) == nullptr || l.procs[0].registered_ns != first.procs[0].registered_ns) {
         return "the process dropped the daemon after it was held still for 120 ms (" + std::to_string(i + 1) + " of 3)\n";
       }
+    }
+    return "";
+  });
+  if (v.starved) GTEST_SKIP() << v.why;
+  EXPECT_EQ(v.failures, "");
+}
+
+// A process stopped together with its daemon (a frozen container, a paused
+// host) and continued first has watched nothing while it was stopped: it
+// waits for the daemon afresh instead of dropping it at once.
+TEST_F(DaemonTest, TimingAProcessContinuedBeforeItsDaemonKeepsIt) {
+  Child d = start_daemon();
+  Child low = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "60"});  // 300 ms timeout
+  const testing::TimingVerdict v = testing::measure_with_retry([&]() -> std::string {
+    if (!eventually([&] { return registered(low.pid()); }, 3s)) return "the process did not register\n";
+    const Listing first = list(socket_);
+    d.signal(SIGSTOP);
+    low.signal(SIGSTOP);
+    std::this_thread::sleep_for(600ms);
+    low.signal(SIGCONT);
+    std::this_thread::sleep_for(50ms);
+    d.signal(SIGCONT);
+    std::this_thread::sleep_for(300ms);
+    const Listing l = list(socket_);
+    if (!l.ok || l.queue_of(low.pid()) == nullptr || l.procs[0].registered_ns != first.procs[0].registered_ns) {
+      return "the process dropped the daemon when both were continued\n";
     }
     return "";
   });

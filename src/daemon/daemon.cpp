@@ -128,6 +128,26 @@ void Daemon::heartbeat() {
     if (c->board == nullptr) continue;
     c->board->heartbeat_ns.store(now, std::memory_order_release);
     harvest_samples(*c);
+    check_stall(*c, now);
+  }
+}
+
+// A process whose agent stopped stamping its board cannot run its queues:
+// were they still ready, a stopped program would hold every other one back
+// until it is continued. While it is silent its queues count as idle; they
+// count again at its first stamp.
+void Daemon::check_stall(Client& c, int64_t now) {
+  const int64_t beat = c.board->agent_beat_ns.load(std::memory_order_acquire);
+  const bool stalled = beat < now - opts_.stall_ns;  // a stamp from the future counts as one now
+  if (stalled == c.stalled) return;
+  c.stalled = stalled;
+  log(LogLevel::kInfo,
+      stalled ? "pid %d (%s) has not answered for %lld ms: its queues hold no one back until it does"
+              : "pid %d (%s) answers again",
+      static_cast<int>(c.cred.pid), printable_text(c.name).c_str(), static_cast<long long>((now - beat) / 1'000'000));
+  cause_ns_ = now;
+  for (const Slot& s : c.slots) {
+    if (s.queue_id != 0) engine_ran(engine_.update(s.number, s.ready && !stalled, s.hints, now));
   }
 }
 
@@ -218,9 +238,9 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     s.recent_ns.clear();
     s.recent_next = 0;
     queues_[s.number] = QueueRef{&c, i};
-    engine_ran(engine_.add(s.number, r.ready, r.hints, now));
+    engine_ran(engine_.add(s.number, r.ready && !c.stalled, r.hints, now));
   } else {
-    engine_ran(engine_.update(s.number, r.ready, r.hints, now));
+    engine_ran(engine_.update(s.number, r.ready && !c.stalled, r.hints, now));
   }
 }
 

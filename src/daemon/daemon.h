@@ -42,6 +42,10 @@ struct Options {
   // daemon, so a stamp may come 280 ms late (a busy host, a hypervisor
   // that holds the daemon's CPU) before any process drops the daemon.
   int64_t heartbeat_promise_ns = 100'000'000;
+  // A process whose agent has not stamped its board for this long cannot run
+  // its queues (stopped, frozen, stuck): they count as idle until it stamps
+  // again, so that they hold no one back. Agents stamp at least every 50 ms.
+  int64_t stall_ns = 500'000'000;
   bool busy_poll = false;                   // never sleep: one core spins, decisions skip a wake-up
   // Each user (uid, root and the daemon's own included) may have this many
   // registered processes, and this many other connections (the command line).
@@ -104,6 +108,7 @@ class Daemon final : private Executor {
     uint64_t changes_seen = 0;  // the board's change count when last scanned (busy-poll)
     bool ring = false;  // decisions published since the last ring
     bool ring_failing = false;  // the last ring failed (and was logged)
+    bool stalled = false;       // its agent stopped stamping the board (Options::stall_ns)
     std::vector<std::byte> out;  // replies the socket could not take yet
     std::size_t out_sent = 0;
     uint64_t replied = 0;        // bytes of replies queued, ever (a turn's budget)
@@ -172,6 +177,7 @@ class Daemon final : private Executor {
   // Points slot i at the gate word its board slot names, if mapped.
   void bind_gate(Client& c, uint32_t i, GateRef ref);
   void heartbeat();
+  void check_stall(Client& c, int64_t now);
   // A heartbeat if the last one is older than a period (a long turn delayed the timer).
   void heartbeat_if_due();
   void harvest_samples(Client& c);

@@ -291,6 +291,7 @@ bool Daemon::welcome(Client& c) {
   board->magic = kBoardMagic;
   board->slots = kBoardSlots;
   board->heartbeat_ns.store(now_ns(), std::memory_order_release);
+  board->agent_beat_ns.store(now_ns(), std::memory_order_release);  // the agent's stamps take over
   // Doorbells are datagram socket pairs: the daemon keeps its own end, a
   // file description the process cannot make blocking (an eventfd handed
   // over would share its O_NONBLOCK flag), and a ring to a closed end is an

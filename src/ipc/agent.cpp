@@ -163,23 +163,36 @@ bool Agent::register_once() {
 
 void Agent::serve() {
   const int64_t check_ns = std::clamp<int64_t>(timeout_ns_ / 4, 1'000'000, 50'000'000);
+  // Since when this thread has watched the daemon without a gap of its own. A
+  // thread that was kept off the CPU (its process stopped or frozen, a
+  // starved host) cannot tell a silent daemon from its own absence: its wait
+  // for a stamp starts again when it is back, and from any word of the daemon.
+  int64_t watched_from = now_ns();
   for (;;) {
+    const int64_t turn = now_ns();
+    // The daemon reads this to know the process can still run its queues.
+    board_->agent_beat_ns.store(turn, std::memory_order_release);
     pollfd p[2] = {{to_agent_, POLLIN, 0}, {sock_, POLLIN, 0}};
     const int r = poll(p, 2, static_cast<int>(check_ns / 1'000'000));
     if (r < 0 && errno != EINTR) return lose(std::strerror(errno));
+    if (now_ns() - turn > 2 * check_ns) watched_from = now_ns();
     if (r > 0 && p[0].revents != 0) {
       char drain[256];
       ssize_t n;
       while ((n = recv(to_agent_, drain, sizeof drain, MSG_DONTWAIT)) > 0) {
       }
       if (n == 0) return lose("it closed its doorbell");
+      watched_from = now_ns();
       apply_decisions();
     }
-    if (r > 0 && p[1].revents != 0 && !handle_frames()) return;
+    if (r > 0 && p[1].revents != 0) {
+      if (!handle_frames()) return;
+      watched_from = now_ns();
+    }
     send_gate_pages();
     // The stamp before the clock: a live daemon's is then never in the future.
     const int64_t beat = board_->heartbeat_ns.load(std::memory_order_acquire);
-    if (heartbeat_late(beat, now_ns(), timeout_ns_)) return lose("it stopped answering");
+    if (heartbeat_late(std::max(beat, watched_from), now_ns(), timeout_ns_)) return lose("it stopped answering");
   }
 }
 

@@ -72,6 +72,10 @@ struct Board {
   uint32_t slots;
   std::atomic<int64_t> heartbeat_ns;  // steady clock, stamped every Welcome::heartbeat_ns
   // ---- written by the agent ----
+  // Steady clock, stamped at every turn of the agent's loop (at least every
+  // 50 ms): a process that stops stamping (stopped, frozen, its agent stuck)
+  // cannot run its queues, and the daemon stops letting them hold others.
+  std::atomic<int64_t> agent_beat_ns;
   std::atomic<uint32_t> slots_used;   // slots [0, slots_used) may be in use
   std::atomic<uint64_t> changes;      // bumped after any slot's state_seq: a busy-polling daemon watches it
   std::atomic<uint64_t> samples_written;

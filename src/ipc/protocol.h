@@ -25,7 +25,7 @@
 namespace xsched::ipc {
 
 constexpr uint32_t kMagic = 0x31445358;  // "XSD1"
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;  // 3: the board carries the agent's own beat
 constexpr uint32_t kMaxPayload = 1u << 20;
 
 enum class MsgType : uint16_t {
