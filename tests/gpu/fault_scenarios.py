@@ -22,7 +22,8 @@ or reordered. Measured, from CLOCK_MONOTONIC on the host: how soon the training 
 soon the programs registered again, how soon the daemon dropped the dead process. A poller reads
 `xsched list --json` every 20 ms for the daemon's view of each queue.
 
-Writes DIR/faults.json (raw) and DIR/faults.md (a table). Exit 0: all passed; 1: a check failed;
+Writes DIR/faults.json (raw, with the timelines), DIR/faults.md (a table), DIR/summary.json and
+DIR/faults.png (requests and steps per 100 ms around each fault). Exit 0: all passed; 1: a check failed;
 77: no GPU or no torch.
 """
 from __future__ import annotations
@@ -197,6 +198,7 @@ class Run:
         self.high = Program(prefix(a, 10) + worker(a, "high", "--period-ms", "0"), env, self.dir / "high.log")
         self.low = Program(prefix(a, 0) + worker(a, "low"), env, self.dir / "low.log")
         self.poller = ListPoller(a.xsched, self.daemon.socket)
+        self.trace: dict[str, Any] = {}
 
     def start(self) -> float:
         self.high.ready()
@@ -209,6 +211,13 @@ class Run:
         t = time.monotonic()
         time.sleep(3.0)
         return t
+
+    def timeline(self, high: dict[str, Any], low: Optional[dict[str, Any]], events: dict[str, float]) -> None:
+        """Keeps the completion times and the faults' times, relative to the first request (for the plot)."""
+        t0 = high["start"][0] if high["start"] else 0.0
+        self.trace = {"high_end_s": [round(e - t0, 4) for e in high["end"]],
+                      "low_end_s": [round(e - t0, 4) for e in low["end"]] if low else [],
+                      "events_s": {k: round(v - t0, 4) for k, v in events.items()}}
 
     def close(self) -> None:
         self.poller.stop.set()
@@ -243,6 +252,7 @@ def daemon_restart(r: Run, ref: dict[str, Any]) -> dict[str, Any]:
     check_results("high", high["result"], ref["high"])
     check_results("low", low["result"], ref["low"])
     t_held_again = r.poller.first(t_restart, lambda v: held(v, lp))
+    r.timeline(high, low, {"daemon killed": t_kill, "daemon restarted": t_restart, "registered again": t_rereg})
     return {
         "low_first_step_after_kill_ms": ms((first_end_after(low, t_kill) or float("nan")) - t_kill),
         "low_steps_per_s_held_before": round(rate(low, t_go + 1, t_kill), 1),
@@ -268,6 +278,7 @@ def low_killed(r: Run, ref: dict[str, Any]) -> dict[str, Any]:
     check_results("high", high["result"], ref["high"])
     if r.daemon.proc is None or r.daemon.proc.poll() is not None:
         raise Failed("xschedd exited")
+    r.timeline(high, None, {"low killed": t_kill, "daemon dropped it": t_gone})
     lat = [e - s for s, e in zip(high["start"], high["end"])]
     before = sorted(x for x, s in zip(lat, high["start"]) if t_go + 1 <= s < t_kill)
     after = sorted(x for x, s in zip(lat, high["start"]) if s >= t_kill + 0.5)
@@ -293,6 +304,7 @@ def high_stopped(r: Run, ref: dict[str, Any]) -> dict[str, Any]:
     check_results("high", high["result"], ref["high"])
     check_results("low", low["result"], ref["low"])
     t_free = r.poller.first(t_stop, lambda v: not held(v, lp))
+    r.timeline(high, low, {"high stopped": t_stop, "high continued": t_cont})
     return {
         "low_first_step_after_stop_ms": ms((first_end_after(low, t_stop) or float("nan")) - t_stop),
         "low_released_by_daemon_after_stop_ms": ms(None if t_free is None or t_free > t_cont else t_free - t_stop),
@@ -327,13 +339,67 @@ def native_reference(a: argparse.Namespace) -> dict[str, Any]:
     return {"high": out_high["result"][:1], "low": out_low["result"]}
 
 
+def plot(path: Path, traces: dict[str, Any]) -> None:
+    """Per scenario: requests and steps completed per 100 ms, with the faults marked."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception as exc:  # ImportError, or a broken backend
+        print(f"note: matplotlib unavailable ({exc}); no plot written", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(len(traces), 1, figsize=(9, 2.6 * max(1, len(traces))), squeeze=False)
+    for ax, (name, tr) in zip(axes[:, 0], traces.items()):
+        end = max(tr["high_end_s"] + tr["low_end_s"] + [1.0])
+        bins = [i * 0.1 for i in range(int(end / 0.1) + 2)]
+        for key, label in (("high_end_s", "urgent requests"), ("low_end_s", "training steps")):
+            if tr[key]:
+                ax.hist(tr[key], bins=bins, histtype="step", label=f"{label} per 100 ms")
+        for i, (ev, t) in enumerate(tr["events_s"].items()):
+            ax.axvline(t, linestyle="--", linewidth=1, color=f"C{i + 2}", label=ev)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("seconds since the first request (host CLOCK_MONOTONIC)")
+        ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(out: Path, results: dict[str, Any], traces: dict[str, Any]) -> None:
+    """faults.json (raw), faults.md (table), summary.json (flat figures), faults.png (timelines)."""
+    out.mkdir(parents=True, exist_ok=True)
+    benchlib.write_json(out / "faults.json", {"scenarios": results, "timelines": traces})
+    lines = ["| scenario | passed | figure | value |", "|---|---|---|---|"]
+    summary: dict[str, Any] = {"device": gpu_name(), "command": benchlib.command_line(), "date": benchlib.now_iso()}
+    for name, res in results.items():
+        summary[f"{name}_passed"] = res["passed"]
+        for k, v in res.items():
+            if k != "passed":
+                lines.append(f"| {name} | {res['passed']} | {k} | {v} |")
+                summary[f"{name}_{k}"] = v
+    (out / "faults.md").write_text("\n".join(lines) + "\n")
+    benchlib.write_summary(out, summary)
+    if traces:
+        plot(out / "faults.png", traces)
+
+
+def gpu_name() -> str:
+    try:
+        name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=20, check=False).stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        name = "unknown GPU"
+    return benchlib.device_string(name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--xsched", type=Path, required=True)
     ap.add_argument("--xschedd", type=Path, default=None, help="default: beside --xsched")
     ap.add_argument("--scenarios", default="all", help=f"comma-separated of {', '.join(SCENARIOS)}, or all")
     ap.add_argument("--python", default=sys.executable)
-    ap.add_argument("--out", type=Path, default=None, help="write faults.json and faults.md here")
+    ap.add_argument("--out", type=Path, default=None, help="write faults.json, faults.md, summary.json and faults.png here")
     ap.add_argument("--workdir", type=Path, default=None, help="logs (default: a temporary folder)")
     a = ap.parse_args()
     names = SCENARIOS if a.scenarios == "all" else tuple(s.strip() for s in a.scenarios.split(","))
@@ -350,11 +416,13 @@ def main() -> int:
     except SystemExit as e:
         return int(e.code or 0)
     results: dict[str, Any] = {}
+    traces: dict[str, Any] = {}
     failed = 0
     for name in names:
         r = Run(a, name)
         try:
             results[name] = {"passed": True, **globals()[name](r, ref)}
+            traces[name] = r.trace
         except (Failed, benchlib.WorkerError, subprocess.TimeoutExpired) as e:
             results[name] = {"passed": False, "error": str(e)}
             failed += 1
@@ -362,14 +430,7 @@ def main() -> int:
             r.close()
         print(f"{name}: {json.dumps(results[name])}", flush=True)
     if a.out is not None:
-        a.out.mkdir(parents=True, exist_ok=True)
-        (a.out / "faults.json").write_text(json.dumps({"workdir": str(a.workdir), "scenarios": results}, indent=1))
-        lines = ["| scenario | passed | figure | value |", "|---|---|---|---|"]
-        for name, res in results.items():
-            for k, v in res.items():
-                if k != "passed":
-                    lines.append(f"| {name} | {res['passed']} | {k} | {v} |")
-        (a.out / "faults.md").write_text("\n".join(lines) + "\n")
+        write_outputs(a.out, results, traces)
     print(f"{len(names) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
