@@ -82,12 +82,24 @@ bool Daemon::open(std::string* err) {
       !prepare_directory(opts_.socket.substr(0, slash), gid, with_group, err)) {
     return false;
   }
-  // A live daemon keeps its socket; a stale one is replaced.
+  // A live daemon keeps its socket; a stale one is replaced. Only "nobody
+  // listens" makes a socket stale: a listener that takes no connection in
+  // time is a daemon too (stopped, its backlog full), and a socket that
+  // cannot be tried is not ours to remove.
   int e = 0;
   const int probe = connect_unix(opts_.socket, &e);
   if (probe >= 0) {
     close(probe);
     *err = "another xschedd is serving " + opts_.socket;
+    return false;
+  }
+  if (e == ETIMEDOUT) {
+    *err = "another xschedd listens at " + opts_.socket + " but takes no connection (stopped?): not replacing its socket";
+    return false;
+  }
+  if (e != ECONNREFUSED && e != ENOENT) {
+    *err = "cannot tell whether another xschedd serves " + opts_.socket + " (" + errno_text(e) +
+           "): not replacing its socket";
     return false;
   }
   struct stat st{};
