@@ -1,7 +1,8 @@
 // xschedd's socket as the Daemon class opens it, on its own (without the
 // program's main): a socket that a live daemon holds is never replaced, even
 // when that daemon takes no connection (stopped, its backlog full), while a
-// stale one is.
+// stale one is; and the socket's directory is made, or refused, as the
+// program does (what needs root to check is in daemon_deploy_test).
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -113,6 +114,50 @@ TEST_F(DaemonSocketTest, AStaleSocketIsReplaced) {
   const int fd = ipc::connect_unix(socket_, &e, 2000);
   EXPECT_GE(fd, 0) << std::strerror(e);
   if (fd >= 0) close(fd);
+}
+
+// The socket's directory, as the Daemon class finds it (socket_dir.h).
+TEST_F(DaemonSocketTest, AMissingDirectoryIsMadeTheOwnersOnlyWhateverTheUmask) {
+  const std::string dir = dir_ + "/made";
+  Options o;
+  o.socket = dir + "/xschedd.sock";
+  Daemon d(o);
+  const mode_t old_mask = umask(0);
+  std::string err;
+  const bool opened = d.open(&err);
+  umask(old_mask);
+  ASSERT_TRUE(opened) << err;
+  struct stat st{};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+TEST_F(DaemonSocketTest, ADirectoryWritableByEveryoneIsRefused) {
+  const std::string dir = dir_ + "/open";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  Options o;
+  o.socket = dir + "/xschedd.sock";
+  Daemon d(o);
+  std::string err;
+  EXPECT_FALSE(d.open(&err));
+  EXPECT_NE(err.find("writable by everyone"), std::string::npos) << err;
+  // With the sticky bit (as /tmp) no one can remove another's socket: taken.
+  ASSERT_EQ(chmod(dir.c_str(), 01777), 0);
+  Daemon sticky(o);
+  EXPECT_TRUE(sticky.open(&err)) << err;
+}
+
+TEST_F(DaemonSocketTest, ALinkInPlaceOfTheDirectoryIsRefused) {
+  const std::string real = dir_ + "/real";
+  ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+  ASSERT_EQ(symlink(real.c_str(), (dir_ + "/link").c_str()), 0);
+  Options o;
+  o.socket = dir_ + "/link/xschedd.sock";
+  Daemon d(o);
+  std::string err;
+  EXPECT_FALSE(d.open(&err));
+  EXPECT_NE(err.find("is not a directory"), std::string::npos) << err;
 }
 
 }  // namespace

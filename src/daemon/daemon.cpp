@@ -31,7 +31,8 @@ constexpr std::size_t kMaxSamples = (kMaxPayload - sizeof(SamplesHead)) / sizeof
 }  // namespace
 
 Daemon::Daemon(Options opts) : opts_(std::move(opts)), engine_(make_policy(opts_.policy, opts_.timeslice_ns), *this) {
-  if (opts_.socket.empty()) opts_.socket = daemon_socket_path();
+  socket_named_ = !opts_.socket.empty();
+  if (!socket_named_) opts_.socket = daemon_socket_path();
 }
 
 Daemon::~Daemon() {
