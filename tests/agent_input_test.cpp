@@ -148,5 +148,24 @@ TEST(AgentInput, HintsFromTheDaemonAreBounded) {
   EXPECT_EQ(high.priority, kMaxPriority);
 }
 
+// A refusal's reason comes from the daemon: cut to its field, escaped for the log.
+TEST(AgentInput, ARefusalsReasonIsTheDaemonsTextMadePrintable) {
+  ErrorMsg e{};
+  e.code = EDQUOT;
+  copy_text(e.text, "uid 7 already has 1 processes registered\x1b[2J");
+  const Frame refused{MsgType::kError, bytes_of(e)};
+  EXPECT_EQ(refusal_reason(refused), "uid 7 already has 1 processes registered\\x1b[2J");
+  std::memset(e.text, 'a', sizeof e.text);  // no NUL
+  const Frame unterminated{MsgType::kError, bytes_of(e)};
+  EXPECT_EQ(refusal_reason(unterminated), std::string(sizeof e.text, 'a'));
+  std::memset(e.text, 0, sizeof e.text);
+  const Frame silent{MsgType::kError, bytes_of(e)};
+  EXPECT_EQ(refusal_reason(silent), "unexpected reply");
+  const Frame cut{MsgType::kError, bytes_of(e).first(4)};
+  EXPECT_EQ(refusal_reason(cut), "unexpected reply");
+  const Frame other{MsgType::kOk, {}};
+  EXPECT_EQ(refusal_reason(other), "unexpected reply");
+}
+
 }  // namespace
 }  // namespace xsched::ipc

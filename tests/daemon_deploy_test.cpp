@@ -2,8 +2,9 @@
 // its command line asks of xschedd (the group of --group can reach the
 // socket), and xschedd itself readies a socket directory it finds: one of its
 // own is given to the --group with mode 0750, one of another user is refused
-// with a message that says what to do. The directory checks need root (to
-// own files as others and to try the socket as a member); elsewhere they skip.
+// with a message that says what to do; the program and the Daemon class used
+// on its own alike. The directory checks need root (to own files as others
+// and to try the socket as a member); elsewhere they skip.
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/daemon.h"
 #include "daemon/options.h"
 #include "daemon/socket_dir.h"
 #include "daemon_process.h"
@@ -199,6 +201,46 @@ TEST(SocketDirectory, AnotherUsersDirectoryIsRefusedSayingWhatToDo) {
   EXPECT_NE(log.find(dir + " belongs to uid 12345, not to you"), std::string::npos) << log;
   EXPECT_NE(log.find("Choose a --socket in a directory of yours"), std::string::npos) << log;
   EXPECT_NE(log.find("XSCHED_SOCKET=PATH"), std::string::npos) << log;
+}
+
+// The Daemon class without the program's main readies the directory the same way.
+TEST(SocketDirectory, ADaemonOnItsOwnGivesItsExistingDirectoryToTheGroup) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  std::string group_name;
+  gid_t gid = 0, outsider = 0;
+  ASSERT_TRUE(pick_group(&group_name, &gid, &outsider));
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string dir = tmp.path() + "/run";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  Options o;
+  o.socket = dir + "/xschedd.sock";
+  o.group = group_name;
+  Daemon d(o);
+  std::string err;
+  ASSERT_TRUE(d.open(&err)) << err;
+  struct stat st{};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, gid);
+  EXPECT_EQ(st.st_mode & 07777, socket_dir_mode(true));
+  EXPECT_EQ(connect_as(o.socket, gid), 0) << "a member of " << group_name << " cannot reach the socket";
+}
+
+TEST(SocketDirectory, ADaemonOnItsOwnRefusesAnotherUsersDirectorySayingWhatToDo) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  TempDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string dir = tmp.path() + "/squatted";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  ASSERT_EQ(chown(dir.c_str(), 12345, 12345), 0);
+  Options o;
+  o.socket = dir + "/xschedd.sock";
+  Daemon d(o);
+  std::string err;
+  EXPECT_FALSE(d.open(&err));
+  EXPECT_NE(err.find(dir + " belongs to uid 12345, not to you"), std::string::npos) << err;
+  EXPECT_NE(err.find("Choose a --socket in a directory of yours"), std::string::npos) << err;
+  EXPECT_NE(access((dir + "/xschedd.sock").c_str(), F_OK), 0) << "a socket was made in it";
 }
 
 TEST(SocketDirectory, TheDefaultDirectoryAdviceNamesTheRuntimeDirAndTheOption) {

@@ -45,12 +45,13 @@ class DaemonTest : public ::testing::Test {
     return d;
   }
 
-  // A program under the daemon (or, with local, scheduling itself).
+  // A program under the daemon (or, with local, scheduling itself); `env`
+  // is set after the defaults, so it may change them.
   Child start_prog(const std::string& role, int priority, std::vector<std::string> extra, bool local = false,
                    std::vector<std::string> env = {}) {
     std::vector<std::string> args = {DAEMON_CLIENT_PATH, "--role", role};
     args.insert(args.end(), extra.begin(), extra.end());
-    env.insert(env.end(), {std::string("XSCHED_SCHEDULER=") + (local ? "local" : "daemon"), "XSCHED_SOCKET=" + socket_,
+    env.insert(env.begin(), {std::string("XSCHED_SCHEDULER=") + (local ? "local" : "daemon"), "XSCHED_SOCKET=" + socket_,
                            "XSCHED_PRIORITY=" + std::to_string(priority), "XSCHED_DAEMON_TIMEOUT_MS=300",
                            "XSCHED_LOG_LEVEL=error"});
     return Child(args, env, dir_ + "/prog." + std::to_string(progs_++) + ".log");

@@ -253,6 +253,36 @@ TEST_F(DaemonLimitsTest, RegistrationsPastAUsersLimitAreRefusedWithAClearError) 
   EXPECT_EQ(d.wait_exit(10ms), -1) << "the daemon exited";
 }
 
+// A program whose registration is refused asks again every second; its log
+// gives the daemon's reason, once, not at every attempt.
+TEST_F(DaemonLimitsTest, AProgramRefusedRegistrationLogsTheDaemonsReasonOnce) {
+  Child d = start_daemon({"--max-clients-per-user", "1"});
+  Child first = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30"});
+  ASSERT_TRUE(eventually([&] { return registered(first.pid()); }, 5s));
+  Child second = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30"}, false, {"XSCHED_LOG_LEVEL=warn"});
+  const std::string prog_log = dir_ + "/prog.1.log";
+  auto read_log = [&] {
+    std::ifstream f(prog_log);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  const std::string reason = "already has 1 processes registered with xschedd";
+  ASSERT_TRUE(eventually([&] { return read_log().find(reason) != std::string::npos; }, 5s)) << read_log();
+  // Several more attempts, a second apart.
+  std::this_thread::sleep_for(3500ms);
+  EXPECT_FALSE(registered(second.pid()));
+  const std::string log = read_log();
+  std::size_t said = 0;
+  for (std::size_t at = log.find("did not welcome"); at != std::string::npos; at = log.find("did not welcome", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 1u) << log;
+  EXPECT_EQ(log.find("unexpected reply"), std::string::npos) << log;
+  EXPECT_EQ(log.find("no xschedd answers"), std::string::npos) << "a daemon that answered was called absent:\n" << log;
+  // It kept asking: it registers once there is room.
+  first.kill_now();
+  EXPECT_TRUE(eventually([&] { return registered(second.pid()); }, 5s)) << log;
+}
+
 // The same for connections that do not register (the command line).
 TEST_F(DaemonLimitsTest, ConnectionsPastAUsersLimitAreRefusedWithAClearError) {
   Child d = start_daemon();

@@ -59,6 +59,8 @@ TEST(DaemonOptions, NoArgumentsKeepTheDefaults) {
   EXPECT_EQ(s.daemon.socket, defaults.socket);
   EXPECT_EQ(s.daemon.group, defaults.group);
   EXPECT_EQ(s.daemon.timeslice_ns, 2'000'000);
+  EXPECT_EQ(s.daemon.max_clients_per_user, defaults.max_clients_per_user);
+  EXPECT_EQ(s.daemon.max_clients_per_user, 256u);
   EXPECT_EQ(s.log_level, LogLevel::kInfo);
   EXPECT_FALSE(s.help);
   EXPECT_FALSE(s.version);
@@ -68,9 +70,10 @@ TEST(DaemonOptions, EveryOptionSetsItsSetting) {
   Settings s;
   std::string err;
   ASSERT_TRUE(parse({"--policy", "bandwidth", "--socket", "/run/x/s.sock", "--group", "video", "--timeslice-us", "500",
-                     "--log-level", "debug"},
+                     "--log-level", "debug", "--max-clients-per-user", "12"},
                     &s, &err))
       << err;
+  EXPECT_EQ(s.daemon.max_clients_per_user, 12u);
   EXPECT_EQ(s.daemon.policy, XS_POLICY_BANDWIDTH);
   EXPECT_EQ(s.daemon.socket, "/run/x/s.sock");
   EXPECT_EQ(s.daemon.group, "video");
@@ -81,8 +84,9 @@ TEST(DaemonOptions, EveryOptionSetsItsSetting) {
 TEST(DaemonOptions, UnderscoreSpellingsOfTheTwoWordOptionsWork) {
   Settings s;
   std::string err;
-  ASSERT_TRUE(parse({"--timeslice_us", "300", "--log_level", "warn"}, &s, &err)) << err;
+  ASSERT_TRUE(parse({"--timeslice_us", "300", "--log_level", "warn", "--max_clients_per_user", "9"}, &s, &err)) << err;
   EXPECT_EQ(s.daemon.timeslice_ns, 300'000);
+  EXPECT_EQ(s.daemon.max_clients_per_user, 9u);
   EXPECT_EQ(s.log_level, LogLevel::kWarn);
 }
 
@@ -161,6 +165,25 @@ TEST(DaemonOptions, AcceptsTheTimesliceLimits) {
   EXPECT_EQ(s.daemon.timeslice_ns, 10'000'000'000);
 }
 
+TEST(DaemonOptions, RejectsAClientLimitOutsideItsRangeOrNotAnInteger) {
+  for (const char* bad : {"0", "-1", "1000001", "4294967297", "abc", "12k", "1e3", "", " 5", "99999999999999999999999"}) {
+    Settings s;
+    std::string err;
+    EXPECT_FALSE(parse({"--max-clients-per-user", bad}, &s, &err)) << "'" << bad << "'";
+    EXPECT_EQ(err, std::string("max_clients_per_user '") + bad + "' is not an integer in 1..1000000");
+    EXPECT_EQ(s.daemon.max_clients_per_user, 256u) << "a rejected value leaves the setting as it was";
+  }
+}
+
+TEST(DaemonOptions, AcceptsTheClientLimitsEnds) {
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(parse({"--max-clients-per-user", "1"}, &s, &err)) << err;
+  EXPECT_EQ(s.daemon.max_clients_per_user, 1u);
+  ASSERT_TRUE(parse({"--max-clients-per-user", "1000000"}, &s, &err)) << err;
+  EXPECT_EQ(s.daemon.max_clients_per_user, 1'000'000u);
+}
+
 TEST(DaemonOptions, RejectsAnUnknownLogLevelNamingIt) {
   Settings s;
   std::string err;
@@ -194,7 +217,8 @@ TEST(DaemonOptions, RejectsAPositionalArgument) {
 }
 
 TEST(DaemonOptions, RejectsAnOptionMissingItsValue) {
-  for (const char* opt : {"--policy", "--socket", "--group", "--timeslice-us", "--log-level", "--config"}) {
+  for (const char* opt :
+       {"--policy", "--socket", "--group", "--timeslice-us", "--log-level", "--max-clients-per-user", "--config"}) {
     Settings s;
     std::string err;
     EXPECT_FALSE(parse({"--version", opt}, &s, &err)) << opt;
@@ -212,6 +236,8 @@ TEST(DaemonApplySetting, EveryKeySetsItsSetting) {
   ASSERT_TRUE(apply_setting("group", "gpu", &s, &err)) << err;
   ASSERT_TRUE(apply_setting("timeslice_us", "250", &s, &err)) << err;
   ASSERT_TRUE(apply_setting("log_level", "error", &s, &err)) << err;
+  ASSERT_TRUE(apply_setting("max_clients_per_user", "64", &s, &err)) << err;
+  EXPECT_EQ(s.daemon.max_clients_per_user, 64u);
   EXPECT_EQ(s.daemon.policy, XS_POLICY_DEADLINE);
   EXPECT_EQ(s.daemon.socket, "/tmp/a.sock");
   EXPECT_EQ(s.daemon.group, "gpu");
@@ -271,6 +297,7 @@ TEST_F(DaemonConfigFile, ReadsEveryKeyAroundCommentsAndBlankLines) {
                                  "   # an indented comment\n"
                                  "timeslice_us = 750\r\n"  // a line from another system
                                  "log-level = warn\n"
+                                 "max_clients_per_user = 32\n"
                                  "   \n");
   Settings s;
   std::string err;
@@ -280,6 +307,7 @@ TEST_F(DaemonConfigFile, ReadsEveryKeyAroundCommentsAndBlankLines) {
   EXPECT_EQ(s.daemon.group, "render");
   EXPECT_EQ(s.daemon.timeslice_ns, 750'000);
   EXPECT_EQ(s.log_level, LogLevel::kWarn);
+  EXPECT_EQ(s.daemon.max_clients_per_user, 32u);
 }
 
 TEST_F(DaemonConfigFile, AnEmptyFileChangesNothing) {
@@ -317,6 +345,7 @@ TEST_F(DaemonConfigFile, ABadValueNamesItsFileLineAndProblem) {
       {"# c\ntimeslice_us = 50\n", ":2: timeslice_us '50' is not an integer in 100..10000000"},
       {"timeslice_us = 20000000\n", ":1: timeslice_us '20000000'"},
       {"log_level = chatty\n", ":1: log_level 'chatty'"},
+      {"max_clients_per_user = 0\n", ":1: max_clients_per_user '0' is not an integer in 1..1000000"},
       {"policy = none\nmode = fast\n", ":2: unknown setting 'mode'"},
       {"= none\n", ":1: unknown setting ''"},
   };
@@ -349,11 +378,15 @@ TEST_F(DaemonConfigFile, ADirectoryIsAnErrorNotAnEmptyConfig) {
 
 TEST_F(DaemonConfigFile, TheCommandLineWinsOverTheFile) {
   const std::string path =
-      write("base.conf", "policy = bandwidth\ntimeslice_us = 500\ngroup = video\nlog_level = debug\n");
+      write("base.conf", "policy = bandwidth\ntimeslice_us = 500\ngroup = video\nlog_level = debug\nmax_clients_per_user = 5\n");
   Settings s;
   std::string err;
   // --config after the option it loses to: the file is read first wherever it stands.
-  ASSERT_TRUE(parse({"--policy", "deadline", "--config", path.c_str(), "--log-level", "error"}, &s, &err)) << err;
+  ASSERT_TRUE(parse({"--policy", "deadline", "--config", path.c_str(), "--log-level", "error", "--max-clients-per-user",
+                     "7"},
+                    &s, &err))
+      << err;
+  EXPECT_EQ(s.daemon.max_clients_per_user, 7u);
   EXPECT_EQ(s.daemon.policy, XS_POLICY_DEADLINE);
   EXPECT_EQ(s.log_level, LogLevel::kError);
   // What the command line leaves alone comes from the file.

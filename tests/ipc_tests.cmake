@@ -24,5 +24,11 @@ target_compile_definitions(daemon_deploy_test PRIVATE XSCHEDD_PATH="$<TARGET_FIL
 add_dependencies(daemon_deploy_test xschedd)
 set_tests_properties(daemon_deploy_test PROPERTIES TIMEOUT 120)
 
+# xschedd's socket and its directory as the Daemon class opens them, without the program.
+xsched_test(daemon_socket_test SOURCES daemon_socket_test.cpp LIBS xsched_daemon)
+
+# What xschedd reads from others: bounded reads (also the fuzz target's regressions).
+xsched_test(daemon_input_test SOURCES daemon_input_test.cpp LIBS xsched_daemon)
+
 # What an agent takes from a daemon: bounded reads (also the fuzz targets' regressions).
 xsched_test(agent_input_test SOURCES agent_input_test.cpp LIBS xsched_agent)

@@ -31,7 +31,8 @@ constexpr std::size_t kMaxSamples = (kMaxPayload - sizeof(SamplesHead)) / sizeof
 }  // namespace
 
 Daemon::Daemon(Options opts) : opts_(std::move(opts)), engine_(make_policy(opts_.policy, opts_.timeslice_ns), *this) {
-  if (opts_.socket.empty()) opts_.socket = daemon_socket_path();
+  socket_named_ = !opts_.socket.empty();
+  if (!socket_named_) opts_.socket = daemon_socket_path();
 }
 
 Daemon::~Daemon() {
@@ -197,9 +198,12 @@ SlotReading read_board_slot(const BoardSlot& b, int64_t now) {
   r.submitted = b.submitted.load(std::memory_order_relaxed);
   r.completed = b.completed.load(std::memory_order_relaxed);
   // The cause of what follows: when the process saw the change (a clock
-  // that claims the future or the distant past is not believed).
+  // that claims the future or the distant past is not believed; the age in
+  // unsigned arithmetic, which has it for any two clock values).
   const int64_t changed = b.changed_ns.load(std::memory_order_relaxed);
-  r.cause_ns = changed <= now && changed > now - 10'000'000'000 ? changed : now;
+  const bool believed = changed <= now && static_cast<uint64_t>(now) - static_cast<uint64_t>(changed) <
+                                              static_cast<uint64_t>(kMaxCauseAgeNs);
+  r.cause_ns = believed ? changed : now;
   r.gate = read_gate_ref(b);
   return r;
 }

@@ -59,7 +59,8 @@ class Daemon final : private Executor {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Creates the socket (and its directory); false with *err on failure.
+  // Creates the socket, readying its directory first (socket_dir.h); false
+  // with *err on failure.
   bool open(std::string* err);
   // Serves until stop(). Returns 0, or 1 after a fatal error.
   int run();
@@ -196,6 +197,7 @@ class Daemon final : private Executor {
   void handle_samples(Client& c, const ipc::SamplesRequest& r);
 
   Options opts_;
+  bool socket_named_ = false;  // Options::socket was given, not the default
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
   int stop_fd_ = -1;

@@ -281,8 +281,9 @@ bool Daemon::welcome(Client& c) {
   if (mem < 0) return false;
   void* p = MAP_FAILED;
   if (ftruncate(mem, sizeof(Board)) == 0) p = mmap(nullptr, sizeof(Board), PROT_READ | PROT_WRITE, MAP_SHARED, mem, 0);
-  // Sealed, the process cannot shrink the board under the daemon's reads.
-  if (p == MAP_FAILED || fcntl(mem, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+  // Sealed, the process cannot shrink the board under the daemon's reads
+  // (and its agent maps only a board with these seals).
+  if (p == MAP_FAILED || fcntl(mem, F_ADD_SEALS, kBoardSeals) != 0) {
     if (p != MAP_FAILED) munmap(p, sizeof(Board));
     close(mem);
     return false;

@@ -11,9 +11,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "daemon/daemon.h"
+#include "daemon/socket_dir.h"
 
 namespace xsched::daemon {
 namespace {
@@ -22,49 +24,11 @@ using namespace ipc;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-// The directory that holds the socket must be the daemon's own (or root's)
-// and writable by nobody else, so that no one can put a socket of theirs in
-// its place.
-bool prepare_directory(const std::string& dir, gid_t group, bool with_group, std::string* err) {
-  const mode_t mode = with_group ? 0750 : 0700;
-  if (mkdir(dir.c_str(), mode) == 0) {
-    if (with_group && chown(dir.c_str(), static_cast<uid_t>(-1), group) != 0) {
-      *err = "cannot give " + dir + " to its group: " + errno_text(errno);
-      return false;
-    }
-    // mkdir's mode passes through the umask.
-    if (chmod(dir.c_str(), mode) != 0) {
-      *err = "cannot set the mode of " + dir + ": " + errno_text(errno);
-      return false;
-    }
-    return true;
-  }
-  if (errno != EEXIST) {
-    *err = "cannot create " + dir + ": " + errno_text(errno);
-    return false;
-  }
-  struct stat st{};
-  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    *err = dir + " exists and is not a directory";
-    return false;
-  }
-  if (st.st_uid != geteuid() && st.st_uid != 0) {
-    *err = dir + " belongs to uid " + std::to_string(st.st_uid) + ": refusing to serve from it";
-    return false;
-  }
-  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
-    *err = dir + " is writable by everyone: refusing to serve from it";
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 bool Daemon::open(std::string* err) {
-  gid_t gid = 0;
-  const bool with_group = !opts_.group.empty();
-  if (with_group) {
+  std::optional<gid_t> gid;
+  if (!opts_.group.empty()) {
     const group* g = getgrnam(opts_.group.c_str());
     if (g == nullptr) {
       *err = "no group named '" + opts_.group + "'";
@@ -77,17 +41,25 @@ bool Daemon::open(std::string* err) {
     *err = "socket path too long: " + opts_.socket;
     return false;
   }
-  const auto slash = opts_.socket.rfind('/');
-  if (slash != std::string::npos && slash != 0 &&
-      !prepare_directory(opts_.socket.substr(0, slash), gid, with_group, err)) {
-    return false;
-  }
-  // A live daemon keeps its socket; a stale one is replaced.
+  if (!ready_socket_dir(opts_.socket, gid, socket_named_, err)) return false;
+  // A live daemon keeps its socket; a stale one is replaced. Only "nobody
+  // listens" makes a socket stale: a listener that takes no connection in
+  // time is a daemon too (stopped, its backlog full), and a socket that
+  // cannot be tried is not ours to remove.
   int e = 0;
   const int probe = connect_unix(opts_.socket, &e);
   if (probe >= 0) {
     close(probe);
     *err = "another xschedd is serving " + opts_.socket;
+    return false;
+  }
+  if (e == ETIMEDOUT) {
+    *err = "another xschedd listens at " + opts_.socket + " but takes no connection (stopped?): not replacing its socket";
+    return false;
+  }
+  if (e != ECONNREFUSED && e != ENOENT) {
+    *err = "cannot tell whether another xschedd serves " + opts_.socket + " (" + errno_text(e) +
+           "): not replacing its socket";
     return false;
   }
   struct stat st{};
@@ -115,7 +87,7 @@ bool Daemon::open(std::string* err) {
     return false;
   }
   socket_made_ = true;
-  if (with_group && (chown(opts_.socket.c_str(), static_cast<uid_t>(-1), gid) != 0 || chmod(opts_.socket.c_str(), 0660) != 0)) {
+  if (gid.has_value() && (chown(opts_.socket.c_str(), static_cast<uid_t>(-1), *gid) != 0 || chmod(opts_.socket.c_str(), 0660) != 0)) {
     *err = "cannot give " + opts_.socket + " to group " + opts_.group + ": " + errno_text(errno);
     return false;
   }

@@ -9,8 +9,6 @@
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "daemon/options.h"
-#include "daemon/socket_dir.h"
-#include "ipc/unix_socket.h"
 #include "xsched/xsched.h"
 
 namespace {
@@ -47,12 +45,6 @@ int main(int argc, char** argv) {
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &files) != 0) log(LogLevel::kWarn, "cannot raise the limit of open files: %s", std::strerror(errno));
-  }
-  const bool socket_named = !s.daemon.socket.empty();
-  if (!socket_named) s.daemon.socket = ipc::daemon_socket_path();
-  if (!daemon::ready_socket_dir(s.daemon.socket, s.daemon.group, socket_named, &err)) {
-    std::fprintf(stderr, "xschedd: %s\n", err.c_str());
-    return 1;
   }
   daemon::Daemon d(s.daemon);
   if (!d.open(&err)) {

@@ -23,13 +23,19 @@ const char* const kUsage =
     "  --log-level L      error, warn, info (default) or debug\n"
     "  --busy-poll        never sleep: one core spins so that a queue's change reaches the\n"
     "                     daemon without a thread wake-up (lower decision latency)\n"
+    "  --max-clients-per-user N\n"
+    "                     each user may have N processes registered and N other connections\n"
+    "                     open at once, 1..1000000 (default 256)\n"
     "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
     "                     options without dashes: policy, socket, group, timeslice_us, log_level,\n"
-    "                     busy_poll = true|false)\n"
+    "                     busy_poll = true|false, max_clients_per_user)\n"
     "  --version, --help\n"
     "It logs to stderr and stops on SIGTERM or SIGINT.\n";
 
 namespace {
+
+// The most --max-clients-per-user takes (the daemon's descriptors run out long before).
+constexpr int64_t kMostClientsPerUser = 1'000'000;
 
 std::string trim(std::string s) {
   const char* ws = " \t\r\n";
@@ -90,6 +96,15 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
     *err = "busy_poll '" + value + "' is not true or false";
     return false;
   }
+  if (key == "max_clients_per_user") {
+    int64_t v = 0;
+    if (!int_in_range(value, 1, kMostClientsPerUser, &v)) {
+      *err = "max_clients_per_user '" + value + "' is not an integer in 1.." + std::to_string(kMostClientsPerUser);
+      return false;
+    }
+    out->daemon.max_clients_per_user = static_cast<uint32_t>(v);
+    return true;
+  }
   *err = "unknown setting '" + raw_key + "'";
   return false;
 }
@@ -130,7 +145,7 @@ namespace {
 
 bool takes_value(const std::string& option) {
   for (const char* o : {"--config", "--policy", "--socket", "--group", "--timeslice-us", "--timeslice_us", "--log-level",
-                        "--log_level"}) {
+                        "--log_level", "--max-clients-per-user", "--max_clients_per_user"}) {
     if (option == o) return true;
   }
   return false;

@@ -33,6 +33,9 @@ struct GateRef {
   uint32_t index = 0;
 };
 
+// How far back from the daemon's clock a slot's time of change is believed.
+constexpr int64_t kMaxCauseAgeNs = 10'000'000'000;
+
 // One board slot as the agent wrote it, every value bounded.
 struct SlotReading {
   uint64_t queue_id = 0;  // 0: the slot is free (the rest is not read)
@@ -43,7 +46,9 @@ struct SlotReading {
   int32_t device = -1;
   uint64_t submitted = 0;
   uint64_t completed = 0;
-  int64_t cause_ns = 0;  // when the process saw the change; `now` when its clock is not believed
+  // When the process saw the change: within (now - kMaxCauseAgeNs, now], else
+  // `now` (a clock that claims the future or the distant past is not believed).
+  int64_t cause_ns = 0;
   GateRef gate;
 };
 

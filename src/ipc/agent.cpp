@@ -12,8 +12,10 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -60,6 +62,7 @@ class Agent final : public RemoteLink {
   bool said_absent_ = false;
   bool said_foreign_ = false;
   bool said_unfit_ = false;  // about a board it could not map safely (once until it registers)
+  std::string said_refused_;  // why the daemon last did not welcome it, as logged (once until that changes)
   int64_t timeout_ns_ = 0;  // opts_.timeout_ns, at least three of the daemon's heartbeats
 
   // Under the scheduler's lock.
@@ -77,13 +80,7 @@ Agent* g_agent = nullptr;
 void Agent::main() {
   for (;;) {
     try {
-      if (register_once()) {
-        serve();
-      } else if (opts_.expect_daemon && !said_absent_) {
-        log(LogLevel::kWarn, "XSCHED_SCHEDULER=daemon but no xschedd answers at %s: scheduling in-process until one does",
-            opts_.socket.c_str());
-        said_absent_ = true;
-      }
+      if (register_once()) serve();
     } catch (...) {
       // Only allocation can fail: fail open, try again later.
       if (board_ != nullptr) lose("out of memory");
@@ -97,7 +94,16 @@ bool Agent::register_once() {
   // In members at once: a fork in the middle closes them in the child (forget_after_fork).
   sock_ = connect_unix(opts_.socket, &err);
   const int fd = sock_;
-  if (fd < 0) return false;
+  if (fd < 0) {
+    said_refused_.clear();
+    // Only here: a daemon that answers and refuses says why itself.
+    if (opts_.expect_daemon && !said_absent_) {
+      log(LogLevel::kWarn, "XSCHED_SCHEDULER=daemon but no xschedd answers at %s: scheduling in-process until one does",
+          opts_.socket.c_str());
+      said_absent_ = true;
+    }
+    return false;
+  }
   // Only a daemon of root or of this user may schedule the process.
   PeerCredentials peer;
   if (!peer_credentials(fd, &peer) || (peer.uid != 0 && peer.uid != geteuid())) {
@@ -125,8 +131,13 @@ bool Agent::register_once() {
   if (!fds.empty()) close(fds[0]);
   if (mem == MAP_FAILED || static_cast<Board*>(mem)->magic != kBoardMagic) {
     if (r != 0 || !ok) {
-      log(LogLevel::kWarn, "xschedd at %s did not welcome this process (%s): scheduling in-process",
-          opts_.socket.c_str(), r != 0 ? std::strerror(r) : "unexpected reply");
+      // A refused process asks again every second: its reason is said once, until it changes.
+      std::string why = r != 0 ? std::strerror(r) : refusal_reason(reply);
+      if (why != said_refused_) {
+        log(LogLevel::kWarn, "xschedd at %s did not welcome this process (%s): scheduling in-process",
+            opts_.socket.c_str(), why.c_str());
+        said_refused_ = std::move(why);
+      }
     } else if (unfit != nullptr && !said_unfit_) {
       said_unfit_ = true;
       log(LogLevel::kWarn, "xschedd at %s sent a board this process cannot map safely (%s): scheduling in-process",
@@ -154,6 +165,7 @@ bool Agent::register_once() {
   said_full_ = false;
   said_absent_ = false;
   said_unfit_ = false;
+  said_refused_.clear();
   pages_sent_ = 0;
   sched_.attach(this);
   send_gate_pages();

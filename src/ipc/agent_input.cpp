@@ -26,6 +26,14 @@ bool welcome_fits(const Frame& reply, std::size_t fds, Welcome* out) {
          out->slots == kBoardSlots && out->board_bytes == sizeof(Board) && fds == 3;
 }
 
+std::string refusal_reason(const Frame& reply) {
+  ErrorMsg e{};
+  if (reply.type != MsgType::kError || !read_exact(reply.payload, &e) || text_length(e.text) == 0) {
+    return "unexpected reply";
+  }
+  return printable_text(std::string_view(e.text, text_length(e.text)));
+}
+
 const char* board_fd_problem(int fd) {
   struct stat st{};
   if (fstat(fd, &st) != 0) return "it cannot be examined";

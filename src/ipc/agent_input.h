@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "ipc/board.h"
 #include "ipc/protocol.h"
@@ -18,6 +19,11 @@ namespace xsched::ipc {
 // Whether `reply` (with `fds` descriptors) is a Welcome this agent can take;
 // *out gets it.
 bool welcome_fits(const Frame& reply, std::size_t fds, Welcome* out);
+
+// Why a daemon did not welcome the process, for its log: the text of its
+// error reply (say, over its user's limit), printable (printable_text), or
+// "unexpected reply".
+std::string refusal_reason(const Frame& reply);
 
 // Why the board descriptor `fd` is not fit to map, or nullptr if it is: its
 // size must be sizeof(Board) and its seals kBoardSeals (the daemon's), so

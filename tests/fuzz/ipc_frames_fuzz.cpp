@@ -50,6 +50,7 @@ void read_payload(const Frame& f) {
     case MsgType::kError: {
       ErrorMsg e;
       if (read_exact(f.payload, &e)) (void)text_length(e.text);
+      (void)refusal_reason(f);  // what a refused agent logs
       break;
     }
     case MsgType::kSamples: {
