@@ -24,6 +24,7 @@
 
 #include "core/clock.h"
 #include "daemon_process.h"
+#include "temp_dir.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
@@ -31,33 +32,13 @@
 namespace xsched::ipc {
 namespace {
 
+using test::TempDir;
+using test::read_file;
+
 using test::Child;
 using Clock = std::chrono::steady_clock;
 
 enum class BadBoard { kNone, kShort, kUnsealed, kCutAfterSending };
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xsched-agent-board-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    if (d != nullptr) path_ = d;
-  }
-  ~TempDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // One board handed to one connection, and the daemon's ends of its doorbells.
 struct Handed {
@@ -186,7 +167,7 @@ struct Outcome {
 // Runs a program with one queue under the fake daemon for about a second.
 Outcome run_under(BadBoard kind) {
   Outcome o;
-  TempDir dir;
+  TempDir dir("xsched-agent-board");
   EXPECT_FALSE(dir.path().empty());
   const std::string sock = dir.path() + "/fake.sock";
   const std::string log = dir.path() + "/prog.log";

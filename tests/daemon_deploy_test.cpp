@@ -24,37 +24,16 @@
 #include "daemon/options.h"
 #include "daemon/socket_dir.h"
 #include "daemon_process.h"
+#include "temp_dir.h"
 #include "ipc/unix_socket.h"
 
 namespace xsched::daemon {
 namespace {
 
+using test::TempDir;
+using test::read_file;
+
 using test::Child;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xsched-deploy-test-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    if (d != nullptr) path_ = d;
-    // Others pass through (the tests' members and non-members).
-    if (d != nullptr) chmod(d, 0711);
-  }
-  ~TempDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // ---- the systemd unit ----
 
@@ -116,7 +95,7 @@ TEST(SystemdUnit, RuntimeDirectoryLetsTheGroupReachTheSocket) {
 
 TEST(SystemdUnit, SystemdAnalyzeVerifiesIt) {
   if (std::system("command -v systemd-analyze >/dev/null 2>&1") != 0) GTEST_SKIP() << "no systemd-analyze here";
-  TempDir dir;
+  TempDir dir("xsched-deploy-test", 0711);
   ASSERT_FALSE(dir.path().empty());
   // The unit names the installed program; here it is the one just built.
   std::string unit = read_file(XSCHED_SOURCE_DIR "/dist/systemd/xschedd.service");
@@ -169,7 +148,7 @@ TEST(SocketDirectory, AnExistingDirectoryOfRootsGoesToTheGroup) {
   std::string group_name;
   gid_t gid = 0, outsider = 0;
   ASSERT_TRUE(pick_group(&group_name, &gid, &outsider));
-  TempDir tmp;
+  TempDir tmp("xsched-deploy-test", 0711);
   ASSERT_FALSE(tmp.path().empty());
   // As systemd leaves RuntimeDirectory= without Group=: root:root 0750.
   const std::string dir = tmp.path() + "/run";
@@ -190,7 +169,7 @@ TEST(SocketDirectory, AnExistingDirectoryOfRootsGoesToTheGroup) {
 
 TEST(SocketDirectory, AnotherUsersDirectoryIsRefusedSayingWhatToDo) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
-  TempDir tmp;
+  TempDir tmp("xsched-deploy-test", 0711);
   ASSERT_FALSE(tmp.path().empty());
   const std::string dir = tmp.path() + "/squatted";
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
@@ -209,7 +188,7 @@ TEST(SocketDirectory, ADaemonOnItsOwnGivesItsExistingDirectoryToTheGroup) {
   std::string group_name;
   gid_t gid = 0, outsider = 0;
   ASSERT_TRUE(pick_group(&group_name, &gid, &outsider));
-  TempDir tmp;
+  TempDir tmp("xsched-deploy-test", 0711);
   ASSERT_FALSE(tmp.path().empty());
   const std::string dir = tmp.path() + "/run";
   ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
@@ -228,7 +207,7 @@ TEST(SocketDirectory, ADaemonOnItsOwnGivesItsExistingDirectoryToTheGroup) {
 
 TEST(SocketDirectory, ADaemonOnItsOwnRefusesAnotherUsersDirectorySayingWhatToDo) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
-  TempDir tmp;
+  TempDir tmp("xsched-deploy-test", 0711);
   ASSERT_FALSE(tmp.path().empty());
   const std::string dir = tmp.path() + "/squatted";
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);

@@ -20,39 +20,18 @@
 #include <string>
 
 #include "daemon_process.h"
+#include "temp_dir.h"
 #include "ipc/unix_socket.h"
 
 namespace xsched::ipc {
 namespace {
 
+using test::TempDir;
+using test::read_file;
+
 using test::Child;
 
 constexpr uid_t kOtherUid = 65534;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xsched-path-test-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    if (d != nullptr) path_ = d;
-    // Others pass through (the tests' other user).
-    if (d != nullptr) chmod(d, 0711);
-  }
-  ~TempDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // The uid the checks of a user's (not root's) default run as.
 uid_t user_uid() { return geteuid() == 0 ? kOtherUid : geteuid(); }
@@ -106,7 +85,7 @@ TEST(SocketPath, TheDaemonServesInTheUsersRuntimeDir) {
 }
 
 TEST(SocketPath, AClientFindsItsUsersDaemon) {
-  TempDir dir;
+  TempDir dir("xsched-path-test", 0711);
   ASSERT_FALSE(dir.path().empty());
   const std::string xdg = dir.path() + "/xdg";
   ASSERT_EQ(mkdir(xdg.c_str(), 0700), 0);
@@ -140,7 +119,7 @@ TEST(SocketPath, AClientFindsItsUsersDaemon) {
 // xschedd and `xsched list`, both left to their defaults, meet at the same
 // socket in the user's runtime directory.
 TEST(SocketPath, DaemonAndCommandLineMeetInTheRuntimeDir) {
-  TempDir dir;
+  TempDir dir("xsched-path-test", 0711);
   ASSERT_FALSE(dir.path().empty());
   const std::string xdg = dir.path() + "/xdg";
   ASSERT_EQ(mkdir(xdg.c_str(), 0700), 0);

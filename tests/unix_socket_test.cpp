@@ -20,26 +20,14 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace xsched::ipc {
 namespace {
 
+using test::TempDir;
+
 using Clock = std::chrono::steady_clock;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/xsched-socket-test-XXXXXX";
-    const char* d = mkdtemp(tmpl);
-    if (d != nullptr) path_ = d;
-  }
-  ~TempDir() {
-    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A listening socket that never accepts.
 int listen_at(const std::string& path, int backlog) {
@@ -74,7 +62,7 @@ std::vector<int> fill_backlog(const std::string& path) {
 }
 
 TEST(ConnectUnix, GivesUpOnAListenerWhoseBacklogIsFull) {
-  TempDir dir;
+  TempDir dir("xsched-socket-test");
   ASSERT_FALSE(dir.path().empty());
   const std::string path = dir.path() + "/stopped.sock";
   int listener = listen_at(path, 0);
@@ -110,7 +98,7 @@ TEST(ConnectUnix, GivesUpOnAListenerWhoseBacklogIsFull) {
 }
 
 TEST(ConnectUnix, LeavesAConnectedSocketBlockingWithoutASendTimeout) {
-  TempDir dir;
+  TempDir dir("xsched-socket-test");
   ASSERT_FALSE(dir.path().empty());
   const std::string path = dir.path() + "/live.sock";
   const int listener = listen_at(path, 4);
@@ -130,7 +118,7 @@ TEST(ConnectUnix, LeavesAConnectedSocketBlockingWithoutASendTimeout) {
 }
 
 TEST(ConnectUnix, SaysWhyItCannotConnect) {
-  TempDir dir;
+  TempDir dir("xsched-socket-test");
   ASSERT_FALSE(dir.path().empty());
   int err = 0;
   EXPECT_LT(connect_unix(dir.path() + "/nothing.sock", &err, 1000), 0);
