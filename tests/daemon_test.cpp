@@ -191,7 +191,9 @@ TEST_F(DaemonFailOpenTest, ProgramThatIsStoppedHoldsNoOneBack) {
   EXPECT_TRUE(progresses(progress_, 5s)) << "the low program stayed held by a stopped one";
   RecordProperty("resumed_after_ms",
                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()));
-  EXPECT_FALSE(held(low.pid()));
+  // The daemon's view too (the progress alone could be the low program's
+  // own fail-open, were its agent starved on a loaded host).
+  EXPECT_TRUE(eventually([&] { return !held(low.pid()); }, 3s)) << "the daemon still holds the low program";
   high.signal(SIGCONT);
   EXPECT_TRUE(eventually([&] { return held(low.pid()); }, 3s)) << "the continued program does not rank again";
   EXPECT_TRUE(registered(high.pid()));
