@@ -3,6 +3,7 @@
 // suspension behaviour observable without timing assumptions.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -20,13 +21,13 @@ class ManualHwQueue {
   HwQueue hw_queue() {
     static const HwQueueOps l1{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
                                .discard = nullptr, .sync = &sync_op, .deactivate = nullptr, .reactivate = nullptr, .gate_word = nullptr, .interrupt = nullptr,
-                               .restore = nullptr, .release = &release_op};
+                               .restore = nullptr, .confine = &confine_op, .release = &release_op};
     static const HwQueueOps l2{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
                                .discard = nullptr, .sync = &sync_op, .deactivate = &deactivate_op, .reactivate = &reactivate_op, .gate_word = nullptr,
-                               .interrupt = nullptr, .restore = nullptr, .release = &release_op};
+                               .interrupt = nullptr, .restore = nullptr, .confine = &confine_op, .release = &release_op};
     static const HwQueueOps l3{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
                                .discard = nullptr, .sync = &sync_op, .deactivate = &deactivate_op, .reactivate = &reactivate_op, .gate_word = nullptr,
-                               .interrupt = &interrupt_op, .restore = &restore_op, .release = &release_op};
+                               .interrupt = &interrupt_op, .restore = &restore_op, .confine = &confine_op, .release = &release_op};
     return HwQueue{level_ == 1 ? &l1 : level_ == 2 ? &l2 : &l3, this};
   }
 
@@ -69,6 +70,8 @@ class ManualHwQueue {
     std::lock_guard lk(mu_);
     return interrupts_;
   }
+  // The last HwQueueOps::confine call's until_ns (0: never called or none).
+  int64_t confined_until() const { return confined_until_.load(); }
   bool released() const {
     std::lock_guard lk(mu_);
     return released_;
@@ -114,6 +117,7 @@ class ManualHwQueue {
     return XS_OK;
   }
   static xs_result_t restore_op(void*) { return XS_OK; }
+  static void confine_op(void* ctx, int64_t until_ns) { self(ctx)->confined_until_.store(until_ns); }
   static void release_op(void* ctx) {
     std::lock_guard lk(self(ctx)->mu_);
     self(ctx)->released_ = true;
@@ -134,6 +138,7 @@ class ManualHwQueue {
   int interrupts_ = 0;
   bool released_ = false;
   xs_result_t fail_next_ = XS_OK;
+  std::atomic<int64_t> confined_until_{0};
 };
 
 }  // namespace xsched::testing

@@ -15,6 +15,7 @@ the kernel's first instruction (device clock mapped onto the host clock). Varian
     level1_w4   xsched run --level 1 --window 4, high at -1 (xsched: the more urgent queue)
     level1_w16  xsched run --level 1 --window 16, high at -1
     level2      xsched run --level 2, high at -1
+    reserve     xsched run --level 2 --reserve-sms 8, high at -1
 
 Each round runs every (T, variant) once, the variants of one T back to back with the same seed
 (same arrival times), their order rotated and flipped from round to round so that slow drifts of
@@ -79,6 +80,7 @@ VARIANTS = {v.name: v for v in (
     Variant("level1_w4", ("--level", "1", "--window", "4"), -1, "xsched Level 1, window 4"),
     Variant("level1_w16", ("--level", "1", "--window", "16"), -1, "xsched Level 1, window 16"),
     Variant("level2", ("--level", "2"), -1, "xsched Level 2"),
+    Variant("reserve", ("--level", "2", "--reserve-sms", "8"), -1, "xsched Level 2, 8 SMs reserved"),
 )}
 
 

@@ -23,6 +23,8 @@ A high-priority ResNet-18 (batch 1, one request every 20 ms) beside a low-priori
     level2       the same at --level 2 (gates)
     level1_bp    inprocess only: level1 with XSCHED_BACKPRESSURE=16 (a thread whose queue is held
     level2_bp    stops in its 16th held launch until the queue runs again), and the same at level 2
+    reserve      inprocess only: level2 with XSCHED_RESERVE_SMS=8 (the low queue's kernels leave 8 SMs
+    reserve_bp   free while the high queue is around), and the same with back-pressure
 
 Every round runs every variant once, in an order rotated from round to round; samples are pooled
 per variant over the rounds. Figures: the high task's p50/p99 latency and their ratio to
@@ -59,13 +61,16 @@ HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "workload.py"
 EXIT_NO_GPU = 77
 DEPLOYMENTS = ("inprocess", "crossprocess")
-VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp")
-#: Only where threads of one process share the GIL.
-INPROCESS_ONLY = ("level1_bp", "level2_bp")
+VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "reserve", "reserve_bp")
+#: Only where threads of one process share the GIL (_bp), or one process's kernels can leave SMs free for
+#: another queue of the same process (reserve: contexts of different processes time-slice).
+INPROCESS_ONLY = ("level1_bp", "level2_bp", "reserve", "reserve_bp")
+#: XSCHED_RESERVE_SMS of the reserve variants.
+RESERVE_SMS = 8
 #: XSCHED_BACKPRESSURE of the _bp variants.
 BACKPRESSURE = 16
 #: --quick runs these only (with the two alone runs).
-QUICK_RUNS = ("inprocess_native", "inprocess_level2", "inprocess_level2_bp", "crossprocess_native",
+QUICK_RUNS = ("inprocess_native", "inprocess_level2", "inprocess_level2_bp", "inprocess_reserve_bp", "crossprocess_native",
               "crossprocess_level2")
 #: DESIGN.md's targets.
 TARGET_P50 = 1.02
@@ -99,7 +104,7 @@ def run_json(cmd: list[str], env: dict[str, str], timeout: float, log: Path) -> 
 
 def level_of(variant: str) -> Optional[int]:
     """1 or 2 for the xsched variants, None for the native ones."""
-    return {"level1": 1, "level2": 2, "level1_bp": 1, "level2_bp": 2}.get(variant)
+    return {"level1": 1, "level2": 2, "level1_bp": 1, "level2_bp": 2, "reserve": 2, "reserve_bp": 2}.get(variant)
 
 
 def run_inprocess(a: argparse.Namespace, variant: str, workdir: Path) -> dict[str, Any]:
@@ -110,6 +115,8 @@ def run_inprocess(a: argparse.Namespace, variant: str, workdir: Path) -> dict[st
         env.update(a.xsched_env)
     if variant.endswith("_bp"):
         env["XSCHED_BACKPRESSURE"] = str(BACKPRESSURE)
+    if variant.startswith("reserve"):
+        env["XSCHED_RESERVE_SMS"] = str(RESERVE_SMS)
     prio = 0 if variant == "native" else -1
     cmd = workload_cmd(a, "high,low", prio)
     if level is not None:

@@ -30,6 +30,10 @@ const char* const kUsage =
     "                   threads of one Python process, so that a held one stops taking\n"
     "                   the GIL from urgent ones (XSCHED_BACKPRESSURE)\n"
     "  --policy P       none, priority, bandwidth or deadline (XSCHED_POLICY)\n"
+    "  --reserve-sms N  SMs that less urgent kernels leave free while more urgent\n"
+    "                   work of the process is around; 0: off (XSCHED_RESERVE_SMS)\n"
+    "  --reserve-linger-ms M  how long after that work the reserve stays free\n"
+    "                   (XSCHED_RESERVE_LINGER_MS)\n"
     "  --deadline-us D  deadline hint of the program's queues (XSCHED_DEADLINE_US)\n"
     "  --scheduler S    local, daemon or auto: whether to register with xschedd\n"
     "                   (XSCHED_SCHEDULER; auto, the default, registers when one runs)\n"
@@ -53,6 +57,7 @@ constexpr VarOption kVarOptions[] = {
     {"--window", "XSCHED_WINDOW"},     {"--policy", "XSCHED_POLICY"},       {"--trace-file", "XSCHED_TRACE_FILE"},
     {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"}, {"--backpressure", "XSCHED_BACKPRESSURE"},
     {"--deadline-us", "XSCHED_DEADLINE_US"}, {"--scheduler", "XSCHED_SCHEDULER"}, {"--socket", "XSCHED_SOCKET"},
+    {"--reserve-sms", "XSCHED_RESERVE_SMS"}, {"--reserve-linger-ms", "XSCHED_RESERVE_LINGER_MS"},
 };
 
 std::string self_dir() {

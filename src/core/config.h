@@ -24,6 +24,10 @@ struct Config {
   uint32_t gated_window = 32;               // XSCHED_GATED_WINDOW: commands in flight at Level 2, 1..65536
   int64_t window_ns = 0;                    // XSCHED_WINDOW_US: device time in flight, 0 = no limit
   uint32_t backpressure = 0;                // XSCHED_BACKPRESSURE: held commands before a submit waits, 0 = never
+  // Spatial reservation: SMs that less urgent kernels leave free while more
+  // urgent work is around, and for how long after it was.
+  uint32_t reserve_sms = 0;                 // XSCHED_RESERVE_SMS: 0 = off, 1..1024
+  int64_t reserve_linger_ns = 500'000'000;  // XSCHED_RESERVE_LINGER_MS: 1..60000
   // The hints' ranges are those of core/hint_limits.h.
   int32_t priority = 0;                     // XSCHED_PRIORITY: -1000000..1000000
   uint32_t share = 1;                       // XSCHED_SHARE: 1..1000000

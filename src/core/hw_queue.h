@@ -5,6 +5,7 @@
 //   Level 1  launch / sync                 every platform
 //   Level 2  deactivate / reactivate       (optional) hold launched commands
 //   Level 3  interrupt / restore           (optional) stop the running command
+//   reserve  confine                       (optional) leave execution units free for urgent work
 //
 // Fill tables with designated initializers: the order of the members is
 // not part of the interface.
@@ -52,6 +53,14 @@ struct HwQueueOps {
   xs_result_t (*interrupt)(void* ctx);
   // Continue the interrupted command (called before reactivate).
   xs_result_t (*restore)(void* ctx);
+
+  // ---- spatial reservation (optional) ----
+  // Run the commands launched from now on until steady-clock time until_ns on
+  // a part of the device that leaves a reserve of execution units free, for
+  // the more urgent queues that may come (0: on the whole device). The only
+  // operation that may be called from any thread at any time: it takes
+  // effect at the next launch.
+  void (*confine)(void* ctx, int64_t until_ns);
 
   // ---- lifetime ----
   // The XQueue is done with this hardware queue (optional).

@@ -167,6 +167,15 @@ class XQueue {
   // (Command::preemptible): at Level 2 they go without gates.
   void set_window_bounded(bool bounded);
 
+  // Spatial reservation: the commands launched from now on until until_ns
+  // (steady clock; 0: from now on none) run on a part of the device that
+  // leaves execution units free for more urgent queues, where the hardware
+  // queue can (HwQueueOps::confine). Any thread, no lock.
+  void confine_until(int64_t until_ns) {
+    if (hw_.ops->confine != nullptr) hw_.ops->confine(hw_.ctx, until_ns);
+  }
+  bool can_confine() const { return hw_.ops->confine != nullptr; }
+
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   void query(xs_queue_info_t* info) const;
 

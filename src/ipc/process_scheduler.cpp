@@ -13,6 +13,7 @@ LocalScheduler& process_scheduler() {
   static LocalScheduler* const scheduler = [] {
     const Config& cfg = process_config();
     auto* s = new LocalScheduler(cfg.policy, cfg.timeslice_ns, cfg.priority);
+    if (cfg.reserve_sms > 0) s->enable_reservation(cfg.reserve_linger_ns);
     if (cfg.scheduler != Scheduler::kLocal) {
       ipc::AgentOptions o;
       o.socket = ipc::socket_path(cfg.socket.c_str());

@@ -41,9 +41,12 @@ void LocalScheduler::add(XQueue& q) {
   if (process_hints_.fields != 0) change_hints_locked(q, process_hints_, false);
   priorities_[q.id()] = q.hints().priority;
   q.set_listener(this);
-  schedule_timer_locked(engine_.add(q.id(), q.ready(), q.hints(), now_ns()));
+  const int64_t now = now_ns();
+  schedule_timer_locked(engine_.add(q.id(), q.ready(), q.hints(), now));
   if (remote_ != nullptr) remote_->queue_added(q);
   update_windows_locked();
+  if (reserve_) reserve_->add(q.id(), q.hints().priority, q.ready(), now);
+  apply_reserve_locked();
 }
 
 void LocalScheduler::remove(XQueue& q) {
@@ -58,6 +61,8 @@ void LocalScheduler::remove(XQueue& q) {
   offsets_.erase(q.id());
   used_.erase(q.id());
   update_windows_locked();
+  if (reserve_) reserve_->remove(q.id());
+  apply_reserve_locked();
 }
 
 void LocalScheduler::on_queue_changed(XQueue& q) {
@@ -65,16 +70,41 @@ void LocalScheduler::on_queue_changed(XQueue& q) {
   // A queue that left may still report its last change from its own thread.
   if (queues_.count(q.id()) == 0) return;
   const xs_hints_t hints = q.hints();
+  const int64_t now = now_ns();
   if (remote_ != nullptr) {
     remote_->queue_changed(q);
   } else {
-    schedule_timer_locked(engine_.update(q.id(), q.ready(), hints, now_ns()));
+    schedule_timer_locked(engine_.update(q.id(), q.ready(), hints, now));
   }
+  update_reserve_locked(q, now);
   int32_t& known = priorities_[q.id()];
   bool changed = known != hints.priority;
   known = hints.priority;
   if (q.ready() && used_.insert(q.id()).second) changed = true;
   if (changed) update_windows_locked();
+}
+
+void LocalScheduler::enable_reservation(int64_t linger_ns) {
+  std::lock_guard lk(mu_);
+  reserve_.emplace(linger_ns);
+  const int64_t now = now_ns();
+  for (const auto& [id, q] : queues_) reserve_->add(id, q->hints().priority, q->ready(), now);
+  apply_reserve_locked();
+}
+
+void LocalScheduler::update_reserve_locked(const XQueue& q, int64_t now) {
+  if (!reserve_) return;
+  reserve_->update(q.id(), q.hints().priority, q.ready(), now);
+  apply_reserve_locked();
+}
+
+void LocalScheduler::apply_reserve_locked() {
+  if (!reserve_) return;
+  reserve_->set_enabled(remote_ != nullptr || engine_.policy_kind() == XS_POLICY_PRIORITY);
+  reserve_->apply([this](uint64_t id, int64_t until_ns) {
+    auto it = queues_.find(id);
+    if (it != queues_.end()) it->second->confine_until(until_ns);
+  });
 }
 
 void LocalScheduler::update_windows_locked() {
@@ -95,6 +125,7 @@ xs_result_t LocalScheduler::set_policy(xs_policy_t policy) {
   if (remote_ != nullptr) return XS_OK;
   schedule_timer_locked(engine_.set_policy(std::move(p), now_ns()));
   update_windows_locked();
+  apply_reserve_locked();
   return XS_OK;
 }
 
@@ -114,6 +145,7 @@ void LocalScheduler::attach(RemoteLink* link) {
     q->set_window_bounded(true);
     link->queue_added(*q);
   }
+  apply_reserve_locked();
 }
 
 void LocalScheduler::detach() {
@@ -131,6 +163,7 @@ void LocalScheduler::detach() {
   for (const auto& [id, q] : queues_) engine_.update(id, q->ready(), q->hints(), now);
   schedule_timer_locked(engine_.set_policy(make_policy(local_policy_, default_timeslice_ns_), now));
   update_windows_locked();
+  apply_reserve_locked();
 }
 
 bool LocalScheduler::attached() const {
@@ -193,6 +226,7 @@ bool LocalScheduler::apply_hints(uint64_t id, const HintsOverride& change) {
     } else {
       schedule_timer_locked(engine_.update(q->id(), q->ready(), q->hints(), now));
     }
+    update_reserve_locked(*q, now);
   }
   update_windows_locked();
   return true;

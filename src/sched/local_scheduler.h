@@ -12,12 +12,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "core/xqueue.h"
 #include "sched/engine.h"
+#include "sched/reserve_rule.h"
 
 namespace xsched {
 
@@ -66,6 +68,12 @@ class LocalScheduler final : public QueueListener, private Executor {
   // decides locally again. Idempotent.
   void detach();
   bool attached() const;
+
+  // Spatial reservation: queues below the top priority run their kernels on
+  // a partition of the device while a more urgent queue is ready and for
+  // linger_ns after (reserve_rule.h), where their hardware queues can.
+  // Under the priority policy, and while attached. Off until called.
+  void enable_reservation(int64_t linger_ns);
   // A decision of the remote side for queue `id`; false if the queue is gone
   // or nothing is attached. stored: the remote side stored it in the queue's
   // gate word itself. *hold_changed (may be null): whether it held or
@@ -84,6 +92,9 @@ class LocalScheduler final : public QueueListener, private Executor {
   void resume(uint64_t id) override;
   void schedule_timer_locked(int64_t deadline_ns);
   void update_windows_locked();
+  // The reservation rule's view of q, then its decisions applied.
+  void update_reserve_locked(const XQueue& q, int64_t now);
+  void apply_reserve_locked();
   // exact: the priority as given; otherwise the process's base, plus the queue's offset.
   void change_hints_locked(XQueue& q, const HintsOverride& change, bool exact);
   void timer_main();
@@ -99,6 +110,7 @@ class LocalScheduler final : public QueueListener, private Executor {
   std::unordered_map<uint64_t, int32_t> offsets_;     // priority beyond the process's, at add
   std::unordered_set<uint64_t> used_;                 // queues that have had work at least once
   HintsOverride process_hints_;                       // applies to queues added later too
+  std::optional<ReserveRule> reserve_;
   RemoteLink* remote_ = nullptr;
   std::unordered_set<uint64_t> remote_held_;          // queues the remote side holds
   int64_t deadline_ns_ = 0;  // 0 = no timer armed

@@ -18,7 +18,10 @@
 //   of device memory return at once; asynchronous copies into pageable memory
 //   are synchronous, and from pageable memory they stage (snapshot) the source
 //   before returning; with pinned or registered memory they are asynchronous
-//   and read / write it when they run.
+//   and read / write it when they run;
+// - green contexts (CUDA 12.4+) are contexts of their own with an SM count,
+//   made from a split of the device's SMs as on compute capability 9.0; their
+//   streams run like any other, and their work is logged under their own id.
 //
 // "Device" memory is host memory. A CUcontext, CUstream and CUevent are
 // pointers to this file's objects; a CUfunction is a FakeKernel* (fake_kernel.h).
@@ -66,6 +69,11 @@ constexpr size_t kTotalMemory = size_t{80} << 30;
 constexpr size_t kAllocAlign = 256;
 constexpr size_t kMaxCallList = size_t{1} << 20;
 constexpr int kMaxCtxStack = 64;
+constexpr unsigned kDefaultSmCount = 132;  // an H100 SXM
+// SM partitions on compute capability 9.0: at least 8 SMs, in multiples of 8;
+// CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING lowers both to 2.
+constexpr unsigned kSmPartitionMin = 8;
+constexpr unsigned kSmPartitionFine = 2;
 
 u64 now_ns() {
   return static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -78,6 +86,7 @@ std::atomic<bool> g_shutdown{false};
 
 struct Context;
 struct Stream;
+struct GreenCtx;
 
 enum class Kind { User, Legacy, PerThread };
 
@@ -125,11 +134,33 @@ struct Context {
   std::atomic<unsigned> flags{0};
   bool primary = false;
   std::atomic<bool> alive{true};
+  // Green contexts only: the CUgreenCtx handle (null for other contexts), the
+  // primary context it retains and shares memory with, its SMs.
+  GreenCtx* green = nullptr;
+  Context* root = nullptr;
+  unsigned sm_count = 0;
 
   std::mutex m;  // submission order of the context, the stream lists
   std::shared_ptr<Stream> legacy;
   std::vector<std::shared_ptr<Stream>> streams;  // user and per-thread streams, until destroyed and drained
   std::unordered_map<u64, std::shared_ptr<Stream>> per_thread;  // by thread uid
+  // Carries the context-wide event records (cuGreenCtxRecordEvent), so that
+  // they hold up none of the context's own streams. Made on first use; in `streams`.
+  std::shared_ptr<Stream> marker;
+  // cuGreenCtxWaitEvent: every later operation of the context waits for these.
+  std::vector<Dep> waits;
+};
+
+// A CUgreenCtx: the handle of a green context, distinct from the CUcontext
+// that cuCtxFromGreenCtx returns (its Context).
+struct GreenCtx {
+  Context* ctx = nullptr;
+};
+
+// A CUdevResourceDesc: what cuGreenCtxCreate provisions.
+struct ResourceDesc {
+  CUdevice dev = 0;
+  unsigned sm_count = 0;
 };
 
 struct Record {
@@ -169,6 +200,8 @@ struct Registry {
   std::unordered_map<CUstream, std::shared_ptr<Stream>> streams;
   std::unordered_map<CUevent, std::shared_ptr<Event>> events;
   std::vector<std::unique_ptr<Context>> contexts;  // every context ever made; never freed
+  std::vector<std::unique_ptr<GreenCtx>> greens;   // every green context handle; never freed
+  std::vector<std::unique_ptr<ResourceDesc>> descs;  // CUDA has no call that frees one
   Context* primary = nullptr;
   int primary_refs = 0;
   std::vector<std::shared_ptr<Stream>> workers;  // streams whose thread is not joined yet
@@ -194,6 +227,8 @@ struct Registry {
   std::atomic<u64> launches{0};
   std::atomic<unsigned> launch_delay_us{0};
   std::atomic<u64> next_id{1};
+  std::atomic<unsigned> sm_count{kDefaultSmCount};
+  std::atomic<bool> green_supported{true};
 };
 
 Registry& reg() {
@@ -364,6 +399,11 @@ void add_pending(std::vector<Dep>& deps, const std::shared_ptr<Stream>& t) {
   if (t->submitted > t->completed) deps.push_back({t, t->submitted});
 }
 
+bool dep_done(const Dep& d) {
+  std::lock_guard lk(d.s->m);
+  return d.s->completed >= d.seq;
+}
+
 // Enqueues op on s with CUDA's implicit synchronisation; *seq_out: its number.
 CUresult enqueue(const std::shared_ptr<Stream>& sp, Op op, u64* seq_out = nullptr) {
   Stream& s = *sp;
@@ -376,6 +416,10 @@ CUresult enqueue(const std::shared_ptr<Stream>& sp, Op op, u64* seq_out = nullpt
       if (t->syncs_with_legacy()) add_pending(op.deps, t);
   } else if (s.syncs_with_legacy()) {
     add_pending(op.deps, c.legacy);
+  }
+  if (!c.waits.empty()) {
+    std::erase_if(c.waits, dep_done);
+    op.deps.insert(op.deps.end(), c.waits.begin(), c.waits.end());
   }
   {
     std::lock_guard sl(s.m);
@@ -462,12 +506,17 @@ void load_kernel(Context& c, const void* f) {
 
 // ---- contexts ----
 
-Context* make_context(unsigned flags, bool primary) {
+// green, root, sm_count: for a green context (see Context).
+Context* make_context(unsigned flags, bool primary, GreenCtx* green = nullptr, Context* root = nullptr,
+                      unsigned sm_count = 0) {
   Registry& r = reg();
   auto c = std::make_unique<Context>();
   c->id = r.next_id.fetch_add(1);
   c->flags = flags;
   c->primary = primary;
+  c->green = green;
+  c->root = root;
+  c->sm_count = sm_count;
   c->legacy = make_stream(c.get(), Kind::Legacy, 0, 0);
   Context* raw = c.get();
   std::lock_guard lk(r.m);
@@ -490,15 +539,56 @@ void destroy_context(Context& c) {
     ss = c.streams;
     ss.push_back(c.legacy);
     c.per_thread.clear();
+    c.waits.clear();
   }
   Registry& r = reg();
   {
     std::lock_guard lk(r.m);
-    std::erase_if(r.streams, [&](const auto& kv) { return kv.second->ctx == &c; });
+    // A green context's streams outlive it as handles: calls on them,
+    // cuStreamDestroy included, answer CUDA_ERROR_CONTEXT_IS_DESTROYED (cuda.h).
+    if (c.green == nullptr) std::erase_if(r.streams, [&](const auto& kv) { return kv.second->ctx == &c; });
     std::erase_if(r.events, [&](const auto& kv) { return kv.second->ctx == &c; });
   }
   for (auto& s : ss) mark_destroyed(*s);
   reap();
+}
+
+// The device's primary context, made on first use; one more reference to it.
+Context* retain_primary() {
+  Registry& r = reg();
+  Context* c = nullptr;
+  {
+    std::lock_guard lk(r.m);
+    c = r.primary;
+  }
+  if (c == nullptr) {
+    Context* made = make_context(0, true);
+    std::lock_guard lk(r.m);
+    if (r.primary == nullptr) r.primary = made;
+    c = r.primary;
+    if (c != made) {  // lost a race: retire the spare
+      made->alive.store(false);
+      mark_destroyed(*made->legacy);
+    }
+  }
+  std::lock_guard lk(r.m);
+  ++r.primary_refs;
+  return c;
+}
+
+// Waits for the work that may use memory of context c: its own, and where c is
+// the primary context or one of its green contexts, that of all of them (they
+// share the primary context's memory).
+void sync_memory_users(Context& c) {
+  Context* root = c.green != nullptr ? c.root : &c;
+  std::vector<Context*> users;
+  {
+    Registry& r = reg();
+    std::lock_guard lk(r.m);
+    for (const auto& p : r.contexts)
+      if (p.get() == root || (p->green != nullptr && p->root == root)) users.push_back(p.get());
+  }
+  for (Context* u : users) sync_context(*u);
 }
 
 // ---- memory ----
@@ -581,7 +671,7 @@ void finish_free(uintptr_t p) {
 CUresult mem_free_sync(CUdeviceptr p, AllocKind kind) {
   Context* c = nullptr;
   if (CUresult e = claim_free(static_cast<uintptr_t>(p), kind, c); e != CUDA_SUCCESS) return e;
-  sync_context(*c);  // like the real driver: the memory may be in use by queued work
+  sync_memory_users(*c);  // like the real driver: the memory may be in use by queued work
   finish_free(static_cast<uintptr_t>(p));
   return CUDA_SUCCESS;
 }
@@ -929,25 +1019,31 @@ bool record_done(const Record& rec) {
   return rec.s->completed >= rec.seq;
 }
 
+// Records ev on s, after s's earlier work and `deps`.
+CUresult record_on(Event& ev, const std::shared_ptr<Stream>& s, std::vector<Dep> deps) {
+  auto rec = std::make_shared<Record>();
+  rec->s = s;
+  Op op;
+  op.op = FAKE_OP_EVENT_RECORD;
+  op.name = "event_record";
+  op.value = static_cast<long long>(ev.id);
+  op.deps = std::move(deps);
+  op.run = [rec] { rec->time_ns.store(now_ns()); };
+  u64 seq = 0;
+  if (CUresult err = enqueue(s, std::move(op), &seq); err != CUDA_SUCCESS) return err;
+  rec->seq = seq;
+  std::lock_guard lk(ev.m);
+  ev.last = std::move(rec);
+  return CUDA_SUCCESS;
+}
+
 CUresult event_record(CUevent e, CUstream h, unsigned flags, bool ptsz) {
   if ((flags & ~static_cast<unsigned>(CU_EVENT_RECORD_EXTERNAL)) != 0) return CUDA_ERROR_INVALID_VALUE;
   std::shared_ptr<Event> ev;
   if (CUresult err = find_event(e, ev); err != CUDA_SUCCESS) return err;
   std::shared_ptr<Stream> s;
   if (CUresult err = resolve(h, ptsz, s); err != CUDA_SUCCESS) return err;
-  auto rec = std::make_shared<Record>();
-  rec->s = s;
-  Op op;
-  op.op = FAKE_OP_EVENT_RECORD;
-  op.name = "event_record";
-  op.value = static_cast<long long>(ev->id);
-  op.run = [rec] { rec->time_ns.store(now_ns()); };
-  u64 seq = 0;
-  if (CUresult err = enqueue(s, std::move(op), &seq); err != CUDA_SUCCESS) return err;
-  rec->seq = seq;
-  std::lock_guard lk(ev->m);
-  ev->last = std::move(rec);
-  return CUDA_SUCCESS;
+  return record_on(*ev, s, {});
 }
 
 CUresult stream_wait_event(CUstream h, CUevent e, unsigned flags, bool ptsz) {
@@ -1332,7 +1428,7 @@ FAKE_EXPORT CUresult CUDAAPI cuDeviceGetAttribute(int* pi, CUdevice_attribute at
     case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: v = 232448; break;
     case CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY: v = 65536; break;
     case CU_DEVICE_ATTRIBUTE_WARP_SIZE: v = 32; break;
-    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: v = 132; break;
+    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: v = static_cast<int>(reg().sm_count.load()); break;
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: v = 9; break;
     case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: v = 0; break;
     case CU_DEVICE_ATTRIBUTE_CLOCK_RATE: v = 1980000; break;
@@ -1375,27 +1471,7 @@ FAKE_EXPORT CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice 
   FAKE_ENTRY_INIT();
   if (pctx == nullptr) return CUDA_ERROR_INVALID_VALUE;
   if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
-  Registry& r = reg();
-  Context* c = nullptr;
-  {
-    std::lock_guard lk(r.m);
-    c = r.primary;
-  }
-  if (c == nullptr) {
-    Context* made = make_context(0, true);
-    std::lock_guard lk(r.m);
-    if (r.primary == nullptr) r.primary = made;
-    c = r.primary;
-    if (c != made) {  // lost a race: retire the spare
-      made->alive.store(false);
-      mark_destroyed(*made->legacy);
-    }
-  }
-  {
-    std::lock_guard lk(r.m);
-    ++r.primary_refs;
-  }
-  *pctx = reinterpret_cast<CUcontext>(c);
+  *pctx = reinterpret_cast<CUcontext>(retain_primary());
   return CUDA_SUCCESS;
 }
 
@@ -1467,7 +1543,8 @@ FAKE_EXPORT CUresult CUDAAPI cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* 
 FAKE_EXPORT CUresult CUDAAPI cuCtxDestroy_v2(CUcontext ctx) {
   FAKE_ENTRY_INIT();
   auto* c = reinterpret_cast<Context*>(ctx);
-  if (c == nullptr || !known_ctx(c) || c->primary) return CUDA_ERROR_INVALID_CONTEXT;
+  // A green context's CUcontext is destroyed with cuGreenCtxDestroy only.
+  if (c == nullptr || !known_ctx(c) || c->primary || c->green != nullptr) return CUDA_ERROR_INVALID_CONTEXT;
   if (!c->alive.load()) return CUDA_ERROR_CONTEXT_IS_DESTROYED;
   destroy_context(*c);
   if (current_ctx() == c) --t_state.depth;
@@ -1603,10 +1680,8 @@ FAKE_EXPORT CUresult CUDAAPI cuCtxGetStreamPriorityRange(int* leastPriority, int
 
 namespace {
 
-CUresult stream_create(CUstream* ph, unsigned flags, int priority) {
-  if (ph == nullptr || (flags & ~static_cast<unsigned>(CU_STREAM_NON_BLOCKING)) != 0) return CUDA_ERROR_INVALID_VALUE;
-  Context* c = nullptr;
-  if (CUresult e = need_ctx(c); e != CUDA_SUCCESS) return e;
+// A new user stream of context c (flags already checked).
+CUstream add_user_stream(Context* c, unsigned flags, int priority) {
   reap();
   priority = std::clamp(priority, kGreatestPriority, kLeastPriority);
   auto s = make_stream(c, Kind::User, flags, priority);
@@ -1616,12 +1691,17 @@ CUresult stream_create(CUstream* ph, unsigned flags, int priority) {
     c->streams.push_back(s);
   }
   const auto h = reinterpret_cast<CUstream>(s.get());
-  {
-    Registry& r = reg();
-    std::lock_guard lk(r.m);
-    r.streams[h] = s;
-  }
-  *ph = h;
+  Registry& r = reg();
+  std::lock_guard lk(r.m);
+  r.streams[h] = s;
+  return h;
+}
+
+CUresult stream_create(CUstream* ph, unsigned flags, int priority) {
+  if (ph == nullptr || (flags & ~static_cast<unsigned>(CU_STREAM_NON_BLOCKING)) != 0) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  if (CUresult e = need_ctx(c); e != CUDA_SUCCESS) return e;
+  *ph = add_user_stream(c, flags, priority);
   return CUDA_SUCCESS;
 }
 
@@ -1645,6 +1725,7 @@ FAKE_EXPORT CUresult CUDAAPI cuStreamDestroy_v2(CUstream hStream) {
     std::lock_guard lk(r.m);
     auto it = r.streams.find(hStream);
     if (it == r.streams.end()) return CUDA_ERROR_INVALID_HANDLE;
+    if (!it->second->ctx->alive.load()) return CUDA_ERROR_CONTEXT_IS_DESTROYED;  // of a destroyed green context
     s = std::move(it->second);
     r.streams.erase(it);
   }
@@ -1665,11 +1746,16 @@ CUresult get_ctx(CUstream h, CUcontext* pctx, bool ptsz) {
   return with_stream(h, ptsz, [&](Stream& s) { *pctx = reinterpret_cast<CUcontext>(s.ctx); });
 }
 
+// A green context's stream reports the primary context and the green context.
 CUresult get_ctx_v2(CUstream h, CUcontext* pctx, CUgreenCtx* pgreen, bool ptsz) {
   if (pctx == nullptr || pgreen == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (h == CU_STREAM_PER_THREAD || (h == nullptr && ptsz)) {
+    const Context* cur = current_ctx();
+    if (cur != nullptr && cur->green != nullptr) return CUDA_ERROR_INVALID_HANDLE;  // as cuda.h says
+  }
   return with_stream(h, ptsz, [&](Stream& s) {
-    *pctx = reinterpret_cast<CUcontext>(s.ctx);
-    *pgreen = nullptr;
+    *pctx = reinterpret_cast<CUcontext>(s.ctx->green != nullptr ? s.ctx->root : s.ctx);
+    *pgreen = reinterpret_cast<CUgreenCtx>(s.ctx->green);
   });
 }
 
@@ -1878,6 +1964,322 @@ FAKE_EXPORT CUresult CUDAAPI cuEventElapsedTime(float* pMilliseconds, CUevent hS
 FAKE_EXPORT CUresult CUDAAPI cuEventElapsedTime_v2(float* pMilliseconds, CUevent hStart, CUevent hEnd)
     FAKE_BODY(elapsed_time(pMilliseconds, hStart, hEnd))
 
+// ============================ green contexts ============================
+
+namespace {
+
+// What this driver writes into a CUdevResource's internal bytes: where the
+// resource came from, so that the split and the descriptor can refuse what
+// CUDA refuses (splitting a split, mixing splits).
+struct ResourceTag {
+  std::uint32_t magic;
+  CUdevice dev;
+  u64 split;           // the cuDevSmResourceSplitByCount call that made it; 0: a whole resource
+  std::uint32_t part;  // in that split: 1 + the group's index, or kRemainingPart
+  std::uint32_t reserved;
+};
+static_assert(sizeof(ResourceTag) <= sizeof(CUdevResource::_internal_padding));
+constexpr std::uint32_t kResourceMagic = 0x47524e31;
+constexpr std::uint32_t kRemainingPart = 0xFFFFFFFFu;
+
+bool read_tag(const CUdevResource& res, ResourceTag& tag) {
+  std::memcpy(&tag, res._internal_padding, sizeof tag);
+  return tag.magic == kResourceMagic;
+}
+
+// The coscheduling alignment of n SMs that are not a split group: the
+// largest partition granularity that divides n (smCount is a multiple of it).
+unsigned sm_alignment(unsigned n) {
+  if (n % kSmPartitionMin == 0) return kSmPartitionMin;
+  return n % kSmPartitionFine == 0 ? kSmPartitionFine : 1;
+}
+
+CUdevResource sm_resource(CUdevice dev, unsigned count, unsigned alignment, u64 split, std::uint32_t part) {
+  CUdevResource res{};
+  res.type = CU_DEV_RESOURCE_TYPE_SM;
+  const ResourceTag tag{kResourceMagic, dev, split, part, 0};
+  std::memcpy(res._internal_padding, &tag, sizeof tag);
+  res.sm.smCount = count;
+  res.sm.minSmPartitionSize = kSmPartitionMin;
+  res.sm.smCoscheduledAlignment = alignment;
+  return res;
+}
+
+// The SMs a context may use: a green context's own, else the whole device's.
+unsigned ctx_sm_count(const Context& c) { return c.green != nullptr ? c.sm_count : reg().sm_count.load(); }
+
+CUresult ctx_resource(const Context& c, CUdevResource* res, CUdevResourceType type) {
+  if (res == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (type != CU_DEV_RESOURCE_TYPE_SM) return CUDA_ERROR_INVALID_RESOURCE_TYPE;
+  const unsigned n = ctx_sm_count(c);
+  *res = sm_resource(c.dev, n, sm_alignment(n), 0, 0);
+  return CUDA_SUCCESS;
+}
+
+CUresult find_green(CUgreenCtx h, Context*& c) {
+  if (h == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
+  Registry& r = reg();
+  {
+    std::lock_guard lk(r.m);
+    auto it = std::find_if(r.greens.begin(), r.greens.end(),
+                           [&](const auto& g) { return reinterpret_cast<CUgreenCtx>(g.get()) == h; });
+    if (it == r.greens.end()) return CUDA_ERROR_INVALID_CONTEXT;
+    c = (*it)->ctx;
+  }
+  return c->alive.load() ? CUDA_SUCCESS : CUDA_ERROR_CONTEXT_IS_DESTROYED;
+}
+
+// As on compute capability 9.0: groups of minCount SMs rounded up to the
+// partition granularity, as many as fit and were asked for; the rest remains.
+CUresult sm_split(CUdevResource* result, unsigned* nb, const CUdevResource* input, CUdevResource* remaining,
+                  unsigned flags, unsigned min_count) {
+  constexpr unsigned kFlags =
+      CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING | CU_DEV_SM_RESOURCE_SPLIT_MAX_POTENTIAL_CLUSTER_SIZE;
+  if (nb == nullptr || input == nullptr || (flags & ~kFlags) != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (input->type != CU_DEV_RESOURCE_TYPE_SM) return CUDA_ERROR_INVALID_RESOURCE_TYPE;
+  ResourceTag tag{};
+  if (!read_tag(*input, tag)) return CUDA_ERROR_INVALID_VALUE;
+  // A group or remainder cannot be split again before a green context is made of it.
+  if (tag.split != 0) return CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION;
+  const unsigned total = input->sm.smCount;
+  if (min_count > total) return CUDA_ERROR_INVALID_VALUE;
+  const unsigned g = (flags & CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING) != 0 ? kSmPartitionFine : kSmPartitionMin;
+  const unsigned size = std::max(g, (min_count + g - 1) / g * g);
+  const unsigned fit = total / size;
+  if (fit == 0) return CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION;  // minCount rounds up past the input
+  unsigned n = fit;
+  if (result != nullptr) {
+    if (*nb == 0) return CUDA_ERROR_INVALID_VALUE;
+    n = std::min(*nb, fit);
+  }
+  const u64 split = reg().next_id.fetch_add(1);
+  if (result != nullptr)
+    for (unsigned i = 0; i < n; ++i) result[i] = sm_resource(tag.dev, size, g, split, i + 1);
+  if (remaining != nullptr) {
+    const unsigned rest = total - n * size;
+    *remaining = sm_resource(tag.dev, rest, sm_alignment(rest), split, kRemainingPart);
+  }
+  *nb = n;
+  return CUDA_SUCCESS;
+}
+
+CUresult generate_desc(CUdevResourceDesc* ph, const CUdevResource* res, unsigned nb) {
+  if (ph == nullptr || res == nullptr || nb == 0) return CUDA_ERROR_INVALID_VALUE;
+  ResourceTag first{};
+  std::set<std::uint32_t> parts;
+  unsigned total = 0;
+  for (unsigned i = 0; i < nb; ++i) {
+    if (res[i].type != CU_DEV_RESOURCE_TYPE_SM) return CUDA_ERROR_INVALID_RESOURCE_TYPE;
+    ResourceTag tag{};
+    if (!read_tag(res[i], tag)) return CUDA_ERROR_INVALID_VALUE;
+    if (i == 0) first = tag;
+    // Several resources: distinct outputs of one split, on one device.
+    if (nb > 1 && (tag.split == 0 || tag.split != first.split || tag.dev != first.dev || !parts.insert(tag.part).second))
+      return CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION;
+    total += res[i].sm.smCount;
+  }
+  if (total == 0) return CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION;
+  auto d = std::make_unique<ResourceDesc>();
+  d->dev = first.dev;
+  d->sm_count = total;
+  *ph = reinterpret_cast<CUdevResourceDesc>(d.get());
+  Registry& r = reg();
+  std::lock_guard lk(r.m);
+  r.descs.push_back(std::move(d));
+  return CUDA_SUCCESS;
+}
+
+CUresult green_create(CUgreenCtx* ph, CUdevResourceDesc desc, CUdevice dev, unsigned flags) {
+  if (ph == nullptr || flags != CU_GREEN_CTX_DEFAULT_STREAM) return CUDA_ERROR_INVALID_VALUE;
+  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  Registry& r = reg();
+  unsigned sms = 0;
+  {
+    std::lock_guard lk(r.m);
+    auto it = std::find_if(r.descs.begin(), r.descs.end(), [&](const auto& d) {
+      return reinterpret_cast<CUdevResourceDesc>(d.get()) == desc;
+    });
+    if (it == r.descs.end() || (*it)->dev != dev) return CUDA_ERROR_INVALID_VALUE;
+    sms = (*it)->sm_count;
+  }
+  Context* root = retain_primary();  // released by cuGreenCtxDestroy
+  auto g = std::make_unique<GreenCtx>();
+  GreenCtx* handle = g.get();
+  g->ctx = make_context(0, false, handle, root, sms);
+  {
+    std::lock_guard lk(r.m);
+    r.greens.push_back(std::move(g));
+  }
+  *ph = reinterpret_cast<CUgreenCtx>(handle);
+  return CUDA_SUCCESS;
+}
+
+CUresult green_destroy(CUgreenCtx h) {
+  Context* c = nullptr;
+  if (CUresult e = find_green(h, c); e != CUDA_SUCCESS) return e;
+  destroy_context(*c);
+  if (current_ctx() == c) --t_state.depth;  // as cuCtxDestroy does
+  Registry& r = reg();
+  std::lock_guard lk(r.m);
+  if (r.primary_refs > 0) --r.primary_refs;
+  return CUDA_SUCCESS;
+}
+
+// Records ev after everything enqueued on the green context so far, on the
+// context's marker stream (so none of its streams is held up by the record).
+CUresult green_record(CUgreenCtx h, CUevent e) {
+  Context* c = nullptr;
+  if (CUresult err = find_green(h, c); err != CUDA_SUCCESS) return err;
+  std::shared_ptr<Event> ev;
+  if (CUresult err = find_event(e, ev); err != CUDA_SUCCESS) return err;
+  // The event must come from the same primary context: its own or one of its green contexts'.
+  const Context* event_root = ev->ctx->green != nullptr ? ev->ctx->root : ev->ctx;
+  if (event_root != c->root) return CUDA_ERROR_INVALID_HANDLE;
+  std::vector<Dep> deps;
+  std::shared_ptr<Stream> marker;
+  {
+    std::lock_guard lk(c->m);
+    if (!c->marker) {
+      c->marker = make_stream(c, Kind::User, CU_STREAM_NON_BLOCKING, 0);
+      c->streams.push_back(c->marker);
+    }
+    marker = c->marker;
+    add_pending(deps, c->legacy);
+    for (const auto& t : c->streams)
+      if (t != marker) add_pending(deps, t);
+  }
+  return record_on(*ev, marker, std::move(deps));
+}
+
+// Every operation enqueued on the green context from now on waits for the
+// event's latest record, made before this call.
+CUresult green_wait(CUgreenCtx h, CUevent e) {
+  Context* c = nullptr;
+  if (CUresult err = find_green(h, c); err != CUDA_SUCCESS) return err;
+  std::shared_ptr<Event> ev;
+  if (CUresult err = find_event(e, ev); err != CUDA_SUCCESS) return err;
+  if (auto rec = last_record(*ev)) {
+    std::lock_guard lk(c->m);
+    c->waits.push_back({rec->s, rec->seq});
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+// A green-context call: refused with CUDA_ERROR_NOT_SUPPORTED, as by a driver
+// older than CUDA 12.4, while a test has switched green contexts off.
+#define FAKE_ENTRY_GREEN()                                                \
+  do {                                                                    \
+    FAKE_ENTRY_INIT();                                                    \
+    if (!reg().green_supported.load()) return CUDA_ERROR_NOT_SUPPORTED;   \
+  } while (0)
+
+FAKE_EXPORT CUresult CUDAAPI cuDeviceGetDevResource(CUdevice device, CUdevResource* resource, CUdevResourceType type) {
+  FAKE_ENTRY_GREEN();
+  if (device != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (resource == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (type != CU_DEV_RESOURCE_TYPE_SM) return CUDA_ERROR_INVALID_RESOURCE_TYPE;
+  const unsigned n = reg().sm_count.load();
+  *resource = sm_resource(device, n, sm_alignment(n), 0, 0);
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuCtxGetDevResource(CUcontext hCtx, CUdevResource* resource, CUdevResourceType type) {
+  FAKE_ENTRY_GREEN();
+  auto* c = reinterpret_cast<Context*>(hCtx);
+  if (c == nullptr) {
+    if (CUresult e = need_ctx(c); e != CUDA_SUCCESS) return e;
+  } else if (!known_ctx(c)) {
+    return CUDA_ERROR_INVALID_CONTEXT;
+  }
+  return ctx_resource(*c, resource, type);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuGreenCtxGetDevResource(CUgreenCtx hCtx, CUdevResource* resource,
+                                                      CUdevResourceType type) {
+  FAKE_ENTRY_GREEN();
+  Context* c = nullptr;
+  if (CUresult e = find_green(hCtx, c); e != CUDA_SUCCESS) return e;
+  return ctx_resource(*c, resource, type);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuDevSmResourceSplitByCount(CUdevResource* result, unsigned int* nbGroups,
+                                                         const CUdevResource* input, CUdevResource* remaining,
+                                                         unsigned int useFlags, unsigned int minCount) {
+  FAKE_ENTRY_GREEN();
+  return sm_split(result, nbGroups, input, remaining, useFlags, minCount);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuDevResourceGenerateDesc(CUdevResourceDesc* phDesc, CUdevResource* resources,
+                                                       unsigned int nbResources) {
+  FAKE_ENTRY_GREEN();
+  return generate_desc(phDesc, resources, nbResources);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuGreenCtxCreate(CUgreenCtx* phCtx, CUdevResourceDesc desc, CUdevice dev,
+                                              unsigned int flags) {
+  FAKE_ENTRY_GREEN();
+  return green_create(phCtx, desc, dev, flags);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuGreenCtxDestroy(CUgreenCtx hCtx) {
+  FAKE_ENTRY_GREEN();
+  return green_destroy(hCtx);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuCtxFromGreenCtx(CUcontext* pContext, CUgreenCtx hCtx) {
+  FAKE_ENTRY_GREEN();
+  if (pContext == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  if (CUresult e = find_green(hCtx, c); e != CUDA_SUCCESS) return e;
+  *pContext = reinterpret_cast<CUcontext>(c);
+  return CUDA_SUCCESS;
+}
+
+// The same id as cuCtxGetId of the green context's CUcontext.
+FAKE_EXPORT CUresult CUDAAPI cuGreenCtxGetId(CUgreenCtx greenCtx, unsigned long long* greenCtxId) {
+  FAKE_ENTRY_GREEN();
+  if (greenCtxId == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  if (greenCtx == nullptr) {  // the current context, if it is a green one
+    c = current_ctx();
+    if (c == nullptr || c->green == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
+    if (!c->alive.load()) return CUDA_ERROR_CONTEXT_IS_DESTROYED;
+  } else if (CUresult e = find_green(greenCtx, c); e != CUDA_SUCCESS) {
+    return e;
+  }
+  *greenCtxId = c->id;
+  return CUDA_SUCCESS;
+}
+
+// Ignores the current context; the stream never synchronises with a legacy stream.
+FAKE_EXPORT CUresult CUDAAPI cuGreenCtxStreamCreate(CUstream* phStream, CUgreenCtx greenCtx, unsigned int flags,
+                                                    int priority) {
+  FAKE_ENTRY_GREEN();
+  if (phStream == nullptr || flags != CU_STREAM_NON_BLOCKING) return CUDA_ERROR_INVALID_VALUE;
+  Context* c = nullptr;
+  if (CUresult e = find_green(greenCtx, c); e != CUDA_SUCCESS) return e;
+  *phStream = add_user_stream(c, flags, priority);
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuGreenCtxRecordEvent(CUgreenCtx hCtx, CUevent hEvent) {
+  FAKE_ENTRY_GREEN();
+  return green_record(hCtx, hEvent);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuGreenCtxWaitEvent(CUgreenCtx hCtx, CUevent hEvent) {
+  FAKE_ENTRY_GREEN();
+  return green_wait(hCtx, hEvent);
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuStreamGetGreenCtx(CUstream hStream, CUgreenCtx* phCtx) {
+  FAKE_ENTRY_GREEN();
+  if (phCtx == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  return with_stream(hStream, false, [&](Stream& s) { *phCtx = reinterpret_cast<CUgreenCtx>(s.ctx->green); });
+}
+
 // =============================== memory ===============================
 
 FAKE_EXPORT CUresult CUDAAPI cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
@@ -1960,7 +2362,7 @@ FAKE_EXPORT CUresult CUDAAPI cuMemHostUnregister(void* p) {
   Context* c = nullptr;
   if (claim_free(reinterpret_cast<uintptr_t>(p), AllocKind::HostRegistered, c) != CUDA_SUCCESS)
     return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
-  sync_context(*c);
+  sync_memory_users(*c);
   finish_free(reinterpret_cast<uintptr_t>(p));
   return CUDA_SUCCESS;
 }
@@ -2267,3 +2669,15 @@ FAKE_EXPORT int fake_cuda_wait_idle(unsigned timeout_ms) {
 }
 
 FAKE_EXPORT unsigned long long fake_cuda_now_ns(void) { return now_ns(); }
+
+FAKE_EXPORT void fake_cuda_set_sm_count(unsigned count) { reg().sm_count.store(count); }
+
+FAKE_EXPORT void fake_cuda_set_green_supported(int supported) { reg().green_supported.store(supported != 0); }
+
+FAKE_EXPORT unsigned fake_cuda_ctx_sm_count(unsigned long long ctx_id) {
+  Registry& r = reg();
+  std::lock_guard lk(r.m);
+  for (const auto& c : r.contexts)
+    if (c->id == ctx_id) return ctx_sm_count(*c);
+  return 0;
+}

@@ -37,7 +37,7 @@ enum FakeCudaStreamKind {
 typedef struct FakeCudaLogEntry {
   unsigned long long seq;        // 0, 1, 2... in the order operations started, since the last clear
   unsigned long long stream_id;  // cuStreamGetId of the stream that ran it
-  unsigned long long ctx_id;     // cuCtxGetId of that stream's context
+  unsigned long long ctx_id;     // cuCtxGetId of that stream's context (a green context's own id)
   int op;                        // FakeCudaOp
   int stream_kind;               // FakeCudaStreamKind
   long long value;               // see FakeCudaOp
@@ -90,6 +90,16 @@ FAKE_CUDA_API int fake_cuda_live_allocations(void);
 FAKE_CUDA_API int fake_cuda_wait_idle(unsigned timeout_ms);
 // The clock of the log's timestamps (steady, nanoseconds).
 FAKE_CUDA_API unsigned long long fake_cuda_now_ns(void);
+// Sets the device's SM count (132 at load): CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+// and the SM resource of cuDeviceGetDevResource. Green contexts keep the count they were made with.
+FAKE_CUDA_API void fake_cuda_set_sm_count(unsigned count);
+// 0: every green-context call (cuDeviceGetDevResource, cuDevSmResourceSplitByCount,
+// cuGreenCtx*, cuCtxFromGreenCtx, ...) returns CUDA_ERROR_NOT_SUPPORTED, as a driver
+// older than CUDA 12.4 would; nonzero (the default): they work.
+FAKE_CUDA_API void fake_cuda_set_green_supported(int supported);
+// The SMs of the context whose cuCtxGetId is ctx_id (FakeCudaLogEntry::ctx_id):
+// a green context's own count, the device's for other contexts; 0 if no context has that id.
+FAKE_CUDA_API unsigned fake_cuda_ctx_sm_count(unsigned long long ctx_id);
 
 #ifdef __cplusplus
 }  // extern "C"
@@ -118,6 +128,9 @@ struct FakeCudaApi {
   decltype(&fake_cuda_live_allocations) live_allocations;
   decltype(&fake_cuda_wait_idle) wait_idle;
   decltype(&fake_cuda_now_ns) now_ns;
+  decltype(&fake_cuda_set_sm_count) set_sm_count;
+  decltype(&fake_cuda_set_green_supported) set_green_supported;
+  decltype(&fake_cuda_ctx_sm_count) ctx_sm_count;
 };
 
 // Fills `api` from `handle`; false if a symbol is missing.
@@ -143,6 +156,9 @@ inline bool fake_cuda_api_load(void* handle, FakeCudaApi* api) {
   get(api->live_allocations, "fake_cuda_live_allocations");
   get(api->wait_idle, "fake_cuda_wait_idle");
   get(api->now_ns, "fake_cuda_now_ns");
+  get(api->set_sm_count, "fake_cuda_set_sm_count");
+  get(api->set_green_supported, "fake_cuda_set_green_supported");
+  get(api->ctx_sm_count, "fake_cuda_ctx_sm_count");
   return ok;
 }
 #endif

@@ -25,7 +25,9 @@ namespace xsched::cuda {
   X(cuStreamWaitValue64_v2) X(cuStreamWriteValue32_v2) X(cuStreamWriteValue64_v2) X(cuStreamBatchMemOp_v2) \
   X(cuFuncGetParamInfo) X(cuKernelGetParamInfo) X(cuThreadExchangeStreamCaptureMode) X(cuPointerGetAttribute) X(cuFuncGetName) \
   X(cuMemHostAlloc) X(cuMemHostGetDevicePointer_v2) X(cuFuncIsLoaded) X(cuFuncLoad) X(cuKernelGetFunction) X(cuEventElapsedTime_v2) \
-  X(cuCtxGetDevice) X(cuMemHostRegister_v2)
+  X(cuCtxGetDevice) X(cuMemHostRegister_v2) X(cuStreamCreateWithPriority)                                  \
+  X(cuDeviceGetDevResource) X(cuDevSmResourceSplitByCount) X(cuDevResourceGenerateDesc) X(cuGreenCtxCreate) \
+  X(cuGreenCtxDestroy) X(cuCtxFromGreenCtx) X(cuGreenCtxStreamCreate)
 
 struct Driver {
 #define XS_CUDA_DRIVER_FIELD(name) decltype(&::name) name = nullptr;

@@ -10,8 +10,10 @@
 #include "core/log.h"
 #include "hal/cuda/byte_blocks.h"
 #include "hal/cuda/context_scope.h"
+#include "hal/cuda/confinement.h"
 #include "hal/cuda/cuda_command.h"
 #include "hal/cuda/gates.h"
+#include "hal/cuda/issue_call.h"
 #include "hal/cuda/param_layout.h"
 #include "hal/cuda/pinned_memory.h"
 
@@ -34,7 +36,11 @@ constexpr uint32_t kMaxGateGroup = 64;
 
 struct Queue {
   explicit Queue(const QueueSpec& spec)
-      : d(spec.driver), ctx(spec.ctx), stream(spec.stream), owns_stream(spec.owns_stream) {}
+      : d(spec.driver),
+        ctx(spec.ctx),
+        stream(spec.stream),
+        owns_stream(spec.owns_stream),
+        confinement(*spec.driver, spec.ctx, spec.stream, spec.reserve_sms) {}
 
   const Driver* d;
   CUcontext ctx;
@@ -52,6 +58,8 @@ struct Queue {
   CUevent tail_event = nullptr;  // sync(nullptr); the worker thread's alone
 
   std::atomic<CUresult> deferred_error{CUDA_SUCCESS};
+
+  Confinement confinement;  // kernels on a partition while more urgent work may come
 
   // ---- Level 2 ----
   Gate gate;  // valid: the queue is gated
@@ -302,114 +310,6 @@ xs_result_t op_persist(void* ctx, Command* cmd) {
 
 // ---- launch ----
 
-const char* op_name(Op op) {
-  static const char* const kNames[] = {
-      "cuLaunchKernel",      "cuLaunchCooperativeKernel", "cuLaunchKernelEx",     "cuMemcpyAsync",
-      "cuMemcpyHtoDAsync",   "cuMemcpyDtoHAsync",         "cuMemcpyDtoDAsync",    "cuMemcpyPeerAsync",
-      "cuMemcpy2DAsync",     "cuMemcpy3DAsync",           "cuMemset*Async",       "cuEventRecord",
-      "cuStreamWaitEvent",   "cuLaunchHostFunc",          "cuStreamAddCallback",  "cuGraphLaunch",
-      "cuMemFreeAsync",      "cuStreamWaitValue32",       "cuStreamWaitValue64",  "cuStreamWriteValue32",
-      "cuStreamWriteValue64", "cuStreamBatchMemOp",
-  };
-  const auto i = static_cast<std::size_t>(op);
-  return i < sizeof kNames / sizeof kNames[0] ? kNames[i] : "?";
-}
-
-CUresult issue(Queue& q, const Call& c) {
-  const Driver& d = *q.d;
-  CUstream s = q.stream;
-  switch (c.op) {
-    case Op::kLaunch: {
-      const Launch& l = c.launch;
-      return d.cuLaunchKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2], l.shared_bytes, s,
-                              l.params, l.extra);
-    }
-    case Op::kLaunchCooperative: {
-      const Launch& l = c.launch;
-      if (d.cuLaunchCooperativeKernel == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
-      return d.cuLaunchCooperativeKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
-                                         l.shared_bytes, s, l.params);
-    }
-    case Op::kLaunchEx: {
-      if (d.cuLaunchKernelEx == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
-      CUlaunchConfig cfg = *c.launch_ex.config;
-      cfg.hStream = s;
-      return d.cuLaunchKernelEx(&cfg, c.launch_ex.f, c.launch_ex.params, c.launch_ex.extra);
-    }
-    case Op::kMemcpy: return d.cuMemcpyAsync(c.memcpy.dst, c.memcpy.src, c.memcpy.bytes, s);
-    case Op::kMemcpyHtoD:
-      return d.cuMemcpyHtoDAsync_v2(c.memcpy.dst, reinterpret_cast<const void*>(c.memcpy.src), c.memcpy.bytes, s);
-    case Op::kMemcpyDtoH:
-      return d.cuMemcpyDtoHAsync_v2(reinterpret_cast<void*>(c.memcpy.dst), c.memcpy.src, c.memcpy.bytes, s);
-    case Op::kMemcpyDtoD: return d.cuMemcpyDtoDAsync_v2(c.memcpy.dst, c.memcpy.src, c.memcpy.bytes, s);
-    case Op::kMemcpyPeer:
-      if (d.cuMemcpyPeerAsync == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
-      return d.cuMemcpyPeerAsync(c.memcpy.dst, c.memcpy.dst_ctx, c.memcpy.src, c.memcpy.src_ctx, c.memcpy.bytes, s);
-    case Op::kMemcpy2D:
-      if (d.cuMemcpy2DAsync_v2 == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
-      return d.cuMemcpy2DAsync_v2(static_cast<const CUDA_MEMCPY2D*>(c.memcpy_nd.desc), s);
-    case Op::kMemcpy3D:
-      if (d.cuMemcpy3DAsync_v2 == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
-      return d.cuMemcpy3DAsync_v2(static_cast<const CUDA_MEMCPY3D*>(c.memcpy_nd.desc), s);
-    case Op::kMemset: {
-      const Memset& m = c.memset;
-      if (m.pitch == 0) {
-        switch (m.element_bytes) {
-          case 1: return d.cuMemsetD8Async(m.dst, static_cast<unsigned char>(m.value), m.width, s);
-          case 2: return d.cuMemsetD16Async(m.dst, static_cast<unsigned short>(m.value), m.width, s);
-          default: return d.cuMemsetD32Async(m.dst, m.value, m.width, s);
-        }
-      }
-      switch (m.element_bytes) {
-        case 1:
-          return d.cuMemsetD2D8Async != nullptr
-                     ? d.cuMemsetD2D8Async(m.dst, m.pitch, static_cast<unsigned char>(m.value), m.width, m.height, s)
-                     : CUDA_ERROR_NOT_SUPPORTED;
-        case 2:
-          return d.cuMemsetD2D16Async != nullptr
-                     ? d.cuMemsetD2D16Async(m.dst, m.pitch, static_cast<unsigned short>(m.value), m.width, m.height, s)
-                     : CUDA_ERROR_NOT_SUPPORTED;
-        default:
-          return d.cuMemsetD2D32Async != nullptr ? d.cuMemsetD2D32Async(m.dst, m.pitch, m.value, m.width, m.height, s)
-                                                 : CUDA_ERROR_NOT_SUPPORTED;
-      }
-    }
-    case Op::kEventRecord:
-      if (c.event.with_flags) {
-        return d.cuEventRecordWithFlags != nullptr ? d.cuEventRecordWithFlags(c.event.event, s, c.event.flags)
-                                                   : CUDA_ERROR_NOT_SUPPORTED;
-      }
-      return d.cuEventRecord(c.event.event, s);
-    case Op::kEventWait: return d.cuStreamWaitEvent(s, c.event.event, c.event.flags);
-    case Op::kHostFunc: return d.cuLaunchHostFunc(s, reinterpret_cast<CUhostFn>(c.host_fn.fn), c.host_fn.data);
-    case Op::kCallback:
-      return d.cuStreamAddCallback(s, reinterpret_cast<CUstreamCallback>(c.host_fn.fn), c.host_fn.data, c.host_fn.flags);
-    case Op::kGraphLaunch:
-      return d.cuGraphLaunch != nullptr ? d.cuGraphLaunch(c.graph.exec, s) : CUDA_ERROR_NOT_SUPPORTED;
-    case Op::kMemFree:
-      return d.cuMemFreeAsync != nullptr ? d.cuMemFreeAsync(c.mem_free.ptr, s) : CUDA_ERROR_NOT_SUPPORTED;
-    case Op::kWaitValue32:
-      return d.cuStreamWaitValue32_v2 != nullptr
-                 ? d.cuStreamWaitValue32_v2(s, c.value.addr, static_cast<cuuint32_t>(c.value.value), c.value.flags)
-                 : CUDA_ERROR_NOT_SUPPORTED;
-    case Op::kWaitValue64:
-      return d.cuStreamWaitValue64_v2 != nullptr ? d.cuStreamWaitValue64_v2(s, c.value.addr, c.value.value, c.value.flags)
-                                                 : CUDA_ERROR_NOT_SUPPORTED;
-    case Op::kWriteValue32:
-      return d.cuStreamWriteValue32_v2 != nullptr
-                 ? d.cuStreamWriteValue32_v2(s, c.value.addr, static_cast<cuuint32_t>(c.value.value), c.value.flags)
-                 : CUDA_ERROR_NOT_SUPPORTED;
-    case Op::kWriteValue64:
-      return d.cuStreamWriteValue64_v2 != nullptr
-                 ? d.cuStreamWriteValue64_v2(s, c.value.addr, c.value.value, c.value.flags)
-                 : CUDA_ERROR_NOT_SUPPORTED;
-    case Op::kBatchMemOp:
-      return d.cuStreamBatchMemOp_v2 != nullptr ? d.cuStreamBatchMemOp_v2(s, c.batch.count, c.batch.ops, c.batch.flags)
-                                                : CUDA_ERROR_NOT_SUPPORTED;
-  }
-  return CUDA_ERROR_NOT_SUPPORTED;
-}
-
 CUevent take_sync_event(Queue& q) {
   std::lock_guard lk(q.events_mu);
   if (!q.free_sync_events.empty()) {
@@ -451,7 +351,8 @@ CUresult issue_gated(Queue& q, const Call& c, bool preemptible) {
           static_cast<void*>(q.stream), q.d->error_name(g, buf));
     }
   }
-  const CUresult r = issue(q, c);
+  CUresult r = CUDA_SUCCESS;
+  if (!runs_kernels(c.op) || !q.confinement.try_issue(c, &r)) r = issue_call(*q.d, c, q.stream);
   if (r == CUDA_SUCCESS && q.since_gate != UINT32_MAX) ++q.since_gate;
   return r;
 }
@@ -592,9 +493,12 @@ gates::Word* op_gate_word(void* ctx) {
   return q.gate.valid() ? &q.gate.word : nullptr;
 }
 
+void op_confine(void* ctx, int64_t until_ns) { self(ctx)->confinement.set_until(until_ns); }
+
 void op_release(void* ctx) {
   Queue* q = self(ctx);
   release_gate(q->gate);
+  q->confinement.release();
   {
     ContextScope scope(*q->d, q->ctx);
     for (CUevent e : q->all_events) q->d->cuEventDestroy_v2(e);
@@ -618,6 +522,7 @@ const HwQueueOps kCudaOps = {
     .gate_word = nullptr,
     .interrupt = nullptr,
     .restore = nullptr,
+    .confine = nullptr,
     .release = op_release,
 };
 
@@ -630,6 +535,18 @@ const HwQueueOps kCudaGatedOps = [] {
   return ops;
 }();
 
+// Each of them with spatial reservation.
+constexpr HwQueueOps confining(HwQueueOps ops) {
+  ops.confine = op_confine;
+  return ops;
+}
+const HwQueueOps kCudaConfinedOps = confining(kCudaOps);
+const HwQueueOps kCudaGatedConfinedOps = confining(kCudaGatedOps);
+
+bool is_cuda_queue(const HwQueue& hw) {
+  return hw.ops == &kCudaOps || hw.ops == &kCudaGatedOps || hw.ops == &kCudaConfinedOps || hw.ops == &kCudaGatedConfinedOps;
+}
+
 }  // namespace
 
 xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out) {
@@ -637,14 +554,20 @@ xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out) {
   Queue* q = new (std::nothrow) Queue(spec);
   if (q == nullptr) return XS_ERR_NO_MEMORY;
   const bool gated = spec.gate && acquire_gate(*spec.driver, spec.ctx, &q->gate);
-  *out = HwQueue{gated ? &kCudaGatedOps : &kCudaOps, q};
+  const bool confines = q->confinement.possible();
+  const HwQueueOps* ops = gated ? (confines ? &kCudaGatedConfinedOps : &kCudaGatedOps) : (confines ? &kCudaConfinedOps : &kCudaOps);
+  *out = HwQueue{ops, q};
   return XS_OK;
 }
 
 CUresult last_error_in_thread() { return t_last_error; }
 
+uint64_t confined_launches(const HwQueue& hw) {
+  return is_cuda_queue(hw) ? self(hw.ctx)->confinement.confined_launches() : 0;
+}
+
 CUresult deferred_error(const HwQueue& hw) {
-  if (hw.ops != &kCudaOps && hw.ops != &kCudaGatedOps) return CUDA_SUCCESS;
+  if (!is_cuda_queue(hw)) return CUDA_SUCCESS;
   return self(hw.ctx)->deferred_error.load(std::memory_order_acquire);
 }
 

@@ -25,6 +25,9 @@ struct QueueSpec {
   CUstream stream = nullptr;  // may be CU_STREAM_LEGACY
   bool owns_stream = false;   // destroy the stream on release
   bool gate = false;          // Level 2 if the device can: gate the stream
+  // SMs to leave free for more urgent queues while this one is confined
+  // (confinement.h); 0: its kernels always use the whole device.
+  unsigned reserve_sms = 0;
 };
 
 // Device time a group of commands behind one gate may take: a preemption
@@ -43,5 +46,8 @@ CUresult last_error_in_thread();
 // make_hw_queue), CUDA_SUCCESS if none: what the application sees at its
 // next synchronisation, as it would the driver's own asynchronous errors.
 CUresult deferred_error(const HwQueue& hw);
+
+// Kernels of hw (a queue made by make_hw_queue) that ran confined so far.
+uint64_t confined_launches(const HwQueue& hw);
 
 }  // namespace xsched::cuda

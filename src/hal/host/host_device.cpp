@@ -478,6 +478,7 @@ const HwQueueOps kHostOps = {
     .gate_word = op_gate_word,
     .interrupt = op_interrupt,
     .restore = op_restore,
+    .confine = nullptr,
     .release = op_release,
 };
 

@@ -134,6 +134,7 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   // Level 2 where the device can gate the stream, unless configured lower.
   cuda::QueueSpec spec{d, ctx, stream, owns_stream};
   spec.gate = cfg.level != XS_LEVEL_BLOCK;
+  spec.reserve_sms = cfg.reserve_sms;
   HwQueue hw;
   if (cuda::make_hw_queue(spec, &hw) != XS_OK) return nullptr;
   const xs_level_t supported = max_level(hw);
