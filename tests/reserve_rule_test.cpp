@@ -44,6 +44,15 @@ TEST(ReserveRule, LowerQueuesAreConfinedWhileAHigherOneIsReadyAndForTheLingerAft
   EXPECT_TRUE(told(r).empty());
 }
 
+TEST(ReserveRule, AQueueAddedWhileAMoreUrgentOneLingersIsConfinedAtOnce) {
+  ReserveRule r(kLinger);
+  r.add(1, 10, true, 0);
+  r.update(1, 10, false, 100);
+  EXPECT_TRUE(told(r).empty());
+  r.add(2, 0, false, 150);
+  EXPECT_EQ(told(r), (std::map<uint64_t, int64_t>{{2, 100 + kLinger}}));
+}
+
 TEST(ReserveRule, EqualPrioritiesAndTheTopQueueAreNeverConfined) {
   ReserveRule r(kLinger);
   r.add(1, 5, true, 0);

@@ -12,7 +12,10 @@ ReserveRule::Entry* ReserveRule::find(uint64_t id) {
 }
 
 void ReserveRule::add(uint64_t id, int32_t priority, bool ready, int64_t now_ns) {
-  if (find(id) == nullptr) entries_.push_back(Entry{id, priority, 0, 0});
+  if (find(id) == nullptr) {
+    entries_.push_back(Entry{id, priority, 0, 0});
+    dirty_ = true;  // a newcomer may be confined by what is already there
+  }
   update(id, priority, ready, now_ns);
 }
 
