@@ -149,6 +149,18 @@ TEST(ConfigTest, BackpressureIsOffByDefaultAndBounded) {
   EXPECT_EQ(warnings.size(), 2u);
 }
 
+TEST(ConfigTest, ReservationIsOffByDefaultAndBounded) {
+  std::vector<std::string> warnings;
+  EXPECT_EQ(parse({}, &warnings).reserve_sms, 0u);
+  EXPECT_EQ(parse({}, &warnings).reserve_linger_ns, 500'000'000);
+  EXPECT_EQ(parse({"XSCHED_RESERVE_SMS=8"}, &warnings).reserve_sms, 8u);
+  EXPECT_EQ(parse({"XSCHED_RESERVE_LINGER_MS=20"}, &warnings).reserve_linger_ns, 20'000'000);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(parse({"XSCHED_RESERVE_SMS=1025"}, &warnings).reserve_sms, 0u);
+  EXPECT_EQ(parse({"XSCHED_RESERVE_LINGER_MS=0"}, &warnings).reserve_linger_ns, 500'000'000);
+  EXPECT_EQ(warnings.size(), 2u);
+}
+
 TEST(ConfigTest, MicrosecondBoundaries) {
   std::vector<std::string> warnings;
   EXPECT_EQ(parse({"XSCHED_WINDOW_US=0"}, &warnings).window_ns, 0);
