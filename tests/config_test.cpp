@@ -156,6 +156,9 @@ TEST(ConfigTest, ReservationIsOffByDefaultAndBounded) {
   EXPECT_EQ(parse({"XSCHED_RESERVE_SMS=8"}, &warnings).reserve_sms, 8u);
   EXPECT_EQ(parse({"XSCHED_RESERVE_LINGER_MS=20"}, &warnings).reserve_linger_ns, 20'000'000);
   EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(parse({}, &warnings).request_grace_ns, 1'000'000);
+  EXPECT_EQ(parse({"XSCHED_REQUEST_GRACE_US=0"}, &warnings).request_grace_ns, 0);
+  EXPECT_TRUE(warnings.empty());
   EXPECT_EQ(parse({"XSCHED_RESERVE_SMS=1025"}, &warnings).reserve_sms, 0u);
   EXPECT_EQ(parse({"XSCHED_RESERVE_LINGER_MS=0"}, &warnings).reserve_linger_ns, 500'000'000);
   EXPECT_EQ(warnings.size(), 2u);

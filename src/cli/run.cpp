@@ -34,6 +34,8 @@ const char* const kUsage =
     "                   work of the process is around; 0: off (XSCHED_RESERVE_SMS)\n"
     "  --reserve-linger-ms M  how long after that work the reserve stays free\n"
     "                   (XSCHED_RESERVE_LINGER_MS)\n"
+    "  --request-grace-us U  how long a queue that ran dry before its program\n"
+    "                   synchronised stays ready (XSCHED_REQUEST_GRACE_US)\n"
     "  --deadline-us D  deadline hint of the program's queues (XSCHED_DEADLINE_US)\n"
     "  --scheduler S    local, daemon or auto: whether to register with xschedd\n"
     "                   (XSCHED_SCHEDULER; auto, the default, registers when one runs)\n"
@@ -58,6 +60,7 @@ constexpr VarOption kVarOptions[] = {
     {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"}, {"--backpressure", "XSCHED_BACKPRESSURE"},
     {"--deadline-us", "XSCHED_DEADLINE_US"}, {"--scheduler", "XSCHED_SCHEDULER"}, {"--socket", "XSCHED_SOCKET"},
     {"--reserve-sms", "XSCHED_RESERVE_SMS"}, {"--reserve-linger-ms", "XSCHED_RESERVE_LINGER_MS"},
+    {"--request-grace-us", "XSCHED_REQUEST_GRACE_US"},
 };
 
 std::string self_dir() {

@@ -129,6 +129,8 @@ constexpr Var kVars[] = {
      "commands a held queue buffers before a submit waits (0: never)"},
     {"XSCHED_RESERVE_SMS", parse_int<&Config::reserve_sms, 0, 1024>,
      "SMs less urgent kernels leave free while more urgent work is around (0: off)"},
+    {"XSCHED_REQUEST_GRACE_US", parse_int<&Config::request_grace_ns, 0, 1'000'000, 1000>,
+     "CUDA queues: how long a queue that ran dry before its program synchronised stays ready"},
     {"XSCHED_RESERVE_LINGER_MS", parse_int<&Config::reserve_linger_ns, 1, 60'000, 1'000'000>,
      "how long after more urgent work the reserve stays free"},
     {"XSCHED_PRIORITY", parse_int<&Config::priority, kMinPriority, kMaxPriority>, "priority hint of new queues"},

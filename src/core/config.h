@@ -27,6 +27,9 @@ struct Config {
   // Spatial reservation: SMs that less urgent kernels leave free while more
   // urgent work is around, and for how long after it was.
   uint32_t reserve_sms = 0;                 // XSCHED_RESERVE_SMS: 0 = off, 1..1024
+  // CUDA queues: how long a queue that ran dry before its program
+  // synchronised with it stays ready (XQueueOptions::request_grace_ns).
+  int64_t request_grace_ns = 1'000'000;     // XSCHED_REQUEST_GRACE_US: 0 = off, ..1000000
   int64_t reserve_linger_ns = 500'000'000;  // XSCHED_RESERVE_LINGER_MS: 1..60000
   // The hints' ranges are those of core/hint_limits.h.
   int32_t priority = 0;                     // XSCHED_PRIORITY: -1000000..1000000

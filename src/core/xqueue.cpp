@@ -87,6 +87,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       device_(opts.device),
       backpressure_(opts.backpressure),
       backpressure_wait_ns_(opts.backpressure_wait_ns),
+      request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),
       gate_(level >= XS_LEVEL_DEACTIVATE && hw.ops->gate_word != nullptr ? hw.ops->gate_word(hw.ctx) : nullptr),
       hints_(opts.hints) {}
 
@@ -130,7 +131,8 @@ uint32_t XQueue::sync_interval_locked() const { return window_bounded_ ? sync_in
 void XQueue::device_caught_up(uint64_t through) {
   std::lock_guard lk(mu_);
   caught_up_through_ = std::max(caught_up_through_, std::min(through, launched_.load(std::memory_order_relaxed)));
-  if (!in_flight_.empty() && worker_waiting_) worker_cv_.notify_one();
+  if (through >= submitted_) synced_since_submit_ = true;
+  if ((!in_flight_.empty() || dry_since_ns_ != 0) && worker_waiting_) worker_cv_.notify_one();
 }
 
 void XQueue::set_window_bounded(bool bounded) {
@@ -265,6 +267,8 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
       if (worker_waiting_) worker_cv_.notify_one();
     }
     if (id != nullptr) *id = c->seq;
+    synced_since_submit_ = false;
+    dry_since_ns_ = 0;
     became_ready = !ready_.load(std::memory_order_relaxed);
     ready_.store(true, std::memory_order_release);
   }
@@ -342,7 +346,14 @@ void XQueue::worker_main() {
     launch_pending_locked();
     if (in_flight_.empty()) {
       if (pending_.empty()) {
+        if (ready_.load(std::memory_order_relaxed) && in_request_grace_locked()) {
+          worker_waiting_ = true;
+          worker_cv_.wait_until(lk, to_time_point(dry_since_ns_ + request_grace_ns_));
+          worker_waiting_ = false;
+          continue;
+        }
         if (ready_.load(std::memory_order_relaxed)) {
+          dry_since_ns_ = 0;
           ready_.store(false, std::memory_order_release);
           done_cv_.notify_all();
           lk.unlock();
@@ -390,12 +401,26 @@ void XQueue::worker_main() {
   }
 }
 
+// Ran dry before its program synchronised with it since the last submit:
+// the program is between two commands of one request, the queue stays
+// ready for the grace (XQueueOptions::request_grace_ns).
+bool XQueue::in_request_grace_locked() {
+  if (request_grace_ns_ == 0 || synced_since_submit_ || closing_) return false;
+  const int64_t now = now_ns();
+  if (dry_since_ns_ == 0) dry_since_ns_ = now;
+  return now < dry_since_ns_ + request_grace_ns_;
+}
+
 void XQueue::notify_listener() {
   if (QueueListener* l = listener_.load(std::memory_order_acquire)) l->on_queue_changed(*this);
 }
 
 xs_result_t XQueue::wait_until_completed(std::unique_lock<std::mutex>& lk, uint64_t seq, int64_t timeout_ns) {
   auto done = [&] { return completed_ >= seq; };
+  if (seq >= submitted_) {
+    synced_since_submit_ = true;  // the program waits for all of it: its request is over
+    if (dry_since_ns_ != 0 && worker_waiting_) worker_cv_.notify_one();
+  }
   if (done()) return error_;
   // The worker may be letting a burst settle before it syncs: not with a waiter.
   ++waiters_;

@@ -53,6 +53,12 @@ struct XQueueOptions {
   // Python's GIL around its operations).
   uint32_t backpressure = 0;
   int64_t backpressure_wait_ns = 50'000'000;
+  // Request-aware readiness: a queue that runs dry before its program has
+  // synchronised with it (wait(), wait_all(), device_caught_up()) since its
+  // last submit stays ready this long, so the gaps between the commands of
+  // one request (a program launching from Python, say) do not hand the
+  // device to less urgent queues. 0: ready ends when the queue runs dry.
+  int64_t request_grace_ns = 0;
 };
 
 // Who holds a queue suspended; it runs only when nobody does.
@@ -217,6 +223,7 @@ class XQueue {
   void run_through_locked(bool on);
   void release_hardware_locked();
   void worker_main();
+  bool in_request_grace_locked();
   void notify_listener();
   void wait_for_room();
   xs_result_t wait_until_completed(std::unique_lock<std::mutex>& lk, uint64_t seq, int64_t timeout_ns);
@@ -230,6 +237,7 @@ class XQueue {
   const int32_t device_;
   const uint32_t backpressure_;
   const int64_t backpressure_wait_ns_;
+  const int64_t request_grace_ns_;
   gates::Word* const gate_;  // the hardware queue's, at Level 2 (null: none)
 
   mutable std::mutex mu_;
@@ -258,6 +266,8 @@ class XQueue {
   bool running_through_ = false;  // the gate is forced open for an expedited run
   bool closing_ = false;
   bool worker_waiting_ = false;
+  bool synced_since_submit_ = false;  // the program waited for the queue since its last submit
+  int64_t dry_since_ns_ = 0;          // when it ran dry while still ready (request grace); 0: not dry
   xs_result_t error_ = XS_OK;
   xs_hints_t hints_;
   std::atomic<bool> ready_{false};

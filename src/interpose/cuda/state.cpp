@@ -144,6 +144,7 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   o.window = o.level >= XS_LEVEL_DEACTIVATE ? cfg.gated_window : cfg.window;
   o.window_ns = cfg.window_ns;
   o.backpressure = cfg.backpressure;
+  o.request_grace_ns = cfg.request_grace_ns;
   if (d->cuCtxGetDevice != nullptr) {
     // For `xsched list`: the stream's context, not the calling thread's.
     cuda::ContextScope scope(*d, ctx);
