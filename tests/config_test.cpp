@@ -138,14 +138,15 @@ TEST(ConfigTest, GatedWindowIsSeparateFromTheLevelOneWindow) {
   EXPECT_TRUE(warnings.empty());
 }
 
-TEST(ConfigTest, BackpressureIsOffByDefaultAndBounded) {
+TEST(ConfigTest, BackpressureIsUnsetByDefaultAndBounded) {
   std::vector<std::string> warnings;
-  EXPECT_EQ(parse({}, &warnings).backpressure, 0u);
-  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=16"}, &warnings).backpressure, 16u);
-  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=65536"}, &warnings).backpressure, 65536u);
+  EXPECT_EQ(parse({}, &warnings).backpressure, -1);  // unset: each kind of queue has its default
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=0"}, &warnings).backpressure, 0);
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=16"}, &warnings).backpressure, 16);
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=65536"}, &warnings).backpressure, 65536);
   EXPECT_TRUE(warnings.empty());
-  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=-1"}, &warnings).backpressure, 0u);
-  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=65537"}, &warnings).backpressure, 0u);
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=-1"}, &warnings).backpressure, -1);
+  EXPECT_EQ(parse({"XSCHED_BACKPRESSURE=65537"}, &warnings).backpressure, -1);
   EXPECT_EQ(warnings.size(), 2u);
 }
 

@@ -2,6 +2,7 @@
 // a low-priority stream keeps every SM busy with kernels of T µs.
 //
 //   preempt --t-us T --samples N --mean-gap-us G --high-priority P --out FILE.json
+//           [--role both|low|high] [--seconds S] [--wait-go]
 //           [--seed S] [--low-depth D] [--warmup W] [--watchdog-s S]
 //
 // A low thread launches, non-stop, a kernel that fills every SM for T µs; a
@@ -9,20 +10,26 @@
 // one-warp kernel whose first act is to write %globaltimer to host-mapped
 // memory. Latency = that device start time, converted to the host clock,
 // minus the host time just before the launch. The clocks are related by a
-// ping-pong calibration before and after the run (see calibrate()). Native,
-// with CUDA stream priorities, or under `xsched run`; bench/preempt/preempt.py
-// runs the variants and bench/preempt/README.md explains the method.
+// ping-pong calibration before and after the run (preempt_clock.h).
+//
+// --role both (the default) runs both threads in this process. Across two
+// processes, --role low runs only the low thread (READY on stdout once its
+// kernels run; it fills the GPU until stdin closes or --seconds pass) and
+// --role high only the high thread's probes, against whatever else runs on the
+// GPU. Native, with CUDA stream priorities, or under `xsched run`;
+// bench/preempt/preempt.py runs the variants and bench/preempt/README.md
+// explains the method.
 //
 // Build: nvcc -O2 -std=c++20 -arch=sm_90 -Xcompiler -Wall,-Wextra -o preempt preempt.cu
 // Exit codes: 0 done, 1 CUDA error or watchdog, 2 bad arguments, 77 no GPU.
 #include <cuda_runtime.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <cinttypes>
 #include <cerrno>
+#include <cinttypes>
 #include <climits>
 #include <cmath>
 #include <csignal>
@@ -30,26 +37,26 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-namespace {
+#include "preempt_clock.h"
+#include "preempt_options.h"
+#include "preempt_util.h"
 
-using u64 = unsigned long long;  // the type %globaltimer and the mapped words use on both sides
+namespace preempt {
+namespace {
 
 constexpr int kSpinThreads = 256;      // low kernel block size; 8 blocks fill an SM's 64 warps
 constexpr int kHighThreads = 32;       // the high kernel: one warp
 constexpr int kIdleSamples = 20;       // high kernels on an idle GPU: the launch-latency floor
-constexpr int kCalibTrips = 200;       // ping-pong round trips per calibration
-constexpr int64_t kLowRampNs = 50'000'000;       // low runs this long before the first sample
-constexpr int64_t kStartTimeoutNs = 10'000'000'000;  // a kernel that has not started by then never will
+constexpr int64_t kLowRampNs = 50'000'000;  // low runs this long before the first sample
 
 // ---------------------------------------------------------------------------------------------
-// Errors, phases and the watchdog
+// Phases and the watchdog
 // ---------------------------------------------------------------------------------------------
 
 // What each thread is doing, for the watchdog's message (lock-free, so a signal handler may read it).
@@ -92,58 +99,9 @@ void arm_watchdog(int seconds) {
   alarm(static_cast<unsigned>(seconds));
 }
 
-// Any failure ends the process at once: another thread may be inside the CUDA runtime, so
-// exit()'s static destructors could race with it.
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "preempt: %s\n", what);
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-
-void check(cudaError_t e, const char* call, int line) {
-  if (e == cudaSuccess) return;
-  char msg[512];
-  std::snprintf(msg, sizeof msg, "%s failed (line %d): %s: %s", call, line, cudaGetErrorName(e),
-                cudaGetErrorString(e));
-  fail(msg);
-}
-#define CK(call) check((call), #call, __LINE__)
-
-int64_t now_ns() {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
-
-// Spin until word == want (host side of a host-mapped word the GPU writes); false on timeout.
-bool wait_for(u64* word, u64 want, int64_t timeout_ns) {
-  std::atomic_ref<u64> w(*word);
-  const int64_t deadline = now_ns() + timeout_ns;
-  while (w.load(std::memory_order_acquire) != want) {
-    if (now_ns() > deadline) return false;
-  }
-  return true;
-}
-
-// Spin until word != 0; false on timeout.
-bool wait_nonzero(u64* word, int64_t timeout_ns) {
-  std::atomic_ref<u64> w(*word);
-  const int64_t deadline = now_ns() + timeout_ns;
-  while (w.load(std::memory_order_acquire) == 0) {
-    if (now_ns() > deadline) return false;
-  }
-  return true;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Kernels
 // ---------------------------------------------------------------------------------------------
-
-__device__ __forceinline__ u64 globaltimer() {
-  u64 t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");  // not moved across memory accesses
-  return t;
-}
 
 // Occupies its SM slot for spin_ns from the block's own start. Every thread spins, so the block's
 // warps stay resident and no other block fits beside it.
@@ -160,178 +118,6 @@ __global__ void high_kernel(volatile u64* slot) {
     __threadfence_system();
   }
 }
-
-// Host-mapped words of the clock calibration; each on its own cache line so the GPU's polling
-// read of one does not contend with the host's writes to another.
-struct alignas(64) Word {
-  u64 v;
-};
-struct Mailbox {
-  Word ping;     // host -> GPU: round-trip number
-  Word pong;     // GPU -> host: the last number answered
-  Word pong_ns;  // GPU -> host: %globaltimer when it saw that number
-  Word quit;     // host -> GPU: stop
-};
-
-// One thread: answer every new ping with the device time, until told to quit.
-__global__ void calib_kernel(Mailbox* mb) {
-  volatile u64* ping = &mb->ping.v;
-  volatile u64* pong = &mb->pong.v;
-  volatile u64* pong_ns = &mb->pong_ns.v;
-  volatile u64* quit = &mb->quit.v;
-  u64 seen = 0;
-  while (*quit == 0) {
-    const u64 p = *ping;
-    if (p == seen) continue;
-    *pong_ns = globaltimer();
-    __threadfence_system();  // the time reaches the host before the number that announces it
-    *pong = p;
-    __threadfence_system();
-    seen = p;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Options
-// ---------------------------------------------------------------------------------------------
-
-struct Options {
-  double t_us = -1;
-  int samples = -1;
-  double mean_gap_us = 5000;
-  int high_priority = 0;
-  bool have_priority = false;
-  std::string out;
-  u64 seed = 1;
-  int low_depth = 8;
-  int warmup = 5;
-  int watchdog_s = 120;
-};
-
-[[noreturn]] void usage(const char* msg) {
-  if (msg) std::fprintf(stderr, "preempt: %s\n", msg);
-  std::fprintf(stderr,
-               "usage: preempt --t-us T --samples N --mean-gap-us G --high-priority P --out FILE.json\n"
-               "               [--seed S] [--low-depth D] [--warmup W] [--watchdog-s S]\n"
-               "  --t-us T          low kernel length, µs (each block spins T µs on %%globaltimer)\n"
-               "  --samples N       timed high kernels\n"
-               "  --mean-gap-us G   mean of the random (exponential) gap between high kernels (default 5000)\n"
-               "  --high-priority P CUDA priority of the high stream (0 default, -1 higher; clamped to the range)\n"
-               "  --out FILE        JSON results\n"
-               "  --seed S          seed of the gaps (default 1)\n"
-               "  --low-depth D     low kernels in flight before the low thread waits (default 8)\n"
-               "  --warmup W        untimed high kernels under load before the samples (default 5)\n"
-               "  --watchdog-s S    give up (exit 1) after S seconds (default 120)\n");
-  std::exit(2);
-}
-
-double parse_double(const char* name, const char* s, double lo, double hi) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) {
-    char msg[160];
-    std::snprintf(msg, sizeof msg, "%s: '%s' is not a number in %g..%g", name, s, lo, hi);
-    usage(msg);
-  }
-  return v;
-}
-
-long long parse_int(const char* name, const char* s, long long lo, long long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-    char msg[160];
-    std::snprintf(msg, sizeof msg, "%s: '%s' is not an integer in %lld..%lld", name, s, lo, hi);
-    usage(msg);
-  }
-  return v;
-}
-
-Options parse_options(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(nullptr);
-    }
-    if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-    const char* v = argv[++i];
-    if (a == "--t-us") o.t_us = parse_double("--t-us", v, 1, 10'000'000);
-    else if (a == "--samples") o.samples = static_cast<int>(parse_int("--samples", v, 1, 10'000'000));
-    else if (a == "--mean-gap-us") o.mean_gap_us = parse_double("--mean-gap-us", v, 1, 10'000'000);
-    else if (a == "--high-priority") {
-      o.high_priority = static_cast<int>(parse_int("--high-priority", v, -1000, 1000));
-      o.have_priority = true;
-    } else if (a == "--out") o.out = v;
-    else if (a == "--seed") o.seed = static_cast<u64>(parse_int("--seed", v, 0, LLONG_MAX));
-    else if (a == "--low-depth") o.low_depth = static_cast<int>(parse_int("--low-depth", v, 1, 4096));
-    else if (a == "--warmup") o.warmup = static_cast<int>(parse_int("--warmup", v, 0, 100'000));
-    else if (a == "--watchdog-s") o.watchdog_s = static_cast<int>(parse_int("--watchdog-s", v, 1, 86'400));
-    else usage(("unknown option " + a).c_str());
-  }
-  if (o.t_us < 0) usage("--t-us is required");
-  if (o.samples < 0) usage("--samples is required");
-  if (!o.have_priority) usage("--high-priority is required");
-  if (o.out.empty()) usage("--out is required");
-  return o;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clock calibration
-// ---------------------------------------------------------------------------------------------
-
-struct Calibration {
-  int64_t mid_ns = 0;     // host time of the best round trip's middle
-  int64_t offset_ns = 0;  // device time - host time at that moment
-  int64_t rtt_ns = 0;     // the best round trip: the offset is known to within half of it
-};
-
-// The device writes pong_ns somewhere between the host's t0 (ping written) and t1 (pong seen);
-// taking the middle errs by at most (t1 - t0) / 2, so keep the shortest of many round trips.
-// The kernel runs alone (before the low thread starts and after it stops) so that nothing
-// delays its answers.
-Calibration calibrate(Mailbox* host, Mailbox* dev, cudaStream_t stream) {
-  std::atomic_ref<u64> ping(host->ping.v), quit(host->quit.v), pong_ns(host->pong_ns.v);
-  std::memset(host, 0, sizeof *host);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  calib_kernel<<<1, 1, 0, stream>>>(dev);
-  CK(cudaGetLastError());
-  // Round trip 1 waits for the kernel to start; it is not counted.
-  ping.store(1, std::memory_order_release);
-  if (!wait_for(&host->pong.v, 1, kStartTimeoutNs)) fail("calibration kernel never answered");
-  Calibration best;
-  best.rtt_ns = INT64_MAX;
-  for (u64 k = 2; k < 2 + kCalibTrips; ++k) {
-    const int64_t t0 = now_ns();
-    ping.store(k, std::memory_order_release);
-    if (!wait_for(&host->pong.v, k, 1'000'000'000)) fail("calibration kernel stopped answering");
-    const int64_t t1 = now_ns();
-    if (t1 - t0 < best.rtt_ns) {
-      best.rtt_ns = t1 - t0;
-      best.mid_ns = t0 + (t1 - t0) / 2;
-      best.offset_ns = static_cast<int64_t>(pong_ns.load(std::memory_order_acquire)) - best.mid_ns;
-    }
-  }
-  quit.store(1, std::memory_order_release);
-  CK(cudaStreamSynchronize(stream));
-  return best;
-}
-
-// Device time -> host time, with the offset interpolated linearly between two calibrations.
-// In integers: %globaltimer counts from 1970 (~1.8e18 ns), beyond a double's exact range.
-struct ClockMap {
-  Calibration before, after;
-
-  int64_t to_host_ns(u64 device_ns) const {
-    const int64_t h = static_cast<int64_t>(device_ns) - before.offset_ns;
-    const int64_t span = after.mid_ns - before.mid_ns;
-    if (span <= 0) return h;
-    const double frac = static_cast<double>(h - before.mid_ns) / static_cast<double>(span);
-    return h - std::llround(frac * static_cast<double>(after.offset_ns - before.offset_ns));
-  }
-};
 
 // ---------------------------------------------------------------------------------------------
 // The two sides
@@ -357,7 +143,8 @@ struct Low {
   u64 spin_ns = 0;
   int depth = 8;
   std::atomic<bool> stop{false};
-  std::atomic<bool> started{false};
+  std::atomic<bool> started{false};  // the first kernel is launched
+  std::atomic<bool> running{false};  // the first kernel has finished: the GPU is running them
   u64 kernels = 0;  // read by main after join
 };
 
@@ -368,7 +155,10 @@ void low_loop(Low& low) {
   g_low_phase = "launching";
   for (u64 i = 0; !low.stop.load(std::memory_order_relaxed); ++i) {
     cudaEvent_t ev = ring[i % ring.size()];
-    if (i >= ring.size()) CK(cudaEventSynchronize(ev));  // the kernel `depth` launches ago is done
+    if (i >= ring.size()) {
+      CK(cudaEventSynchronize(ev));  // the kernel `depth` launches ago is done
+      if (i == ring.size()) low.running.store(true, std::memory_order_release);
+    }
     spin_kernel<<<low.grid, kSpinThreads, 0, low.stream>>>(low.spin_ns);
     CK(cudaGetLastError());
     CK(cudaEventRecord(ev, low.stream));
@@ -379,6 +169,13 @@ void low_loop(Low& low) {
   CK(cudaStreamSynchronize(low.stream));  // nothing of ours in flight before the events go
   for (cudaEvent_t e : ring) CK(cudaEventDestroy(e));
   g_low_phase = "done";
+}
+
+void start_low(Low& low, cudaStream_t stream, const Setup& s, const Options& o) {
+  low.stream = stream;
+  low.grid = dim3(static_cast<unsigned>(s.sm_count * s.blocks_per_sm));
+  low.spin_ns = static_cast<u64>(std::llround(o.t_us * 1e3));
+  low.depth = o.low_depth;
 }
 
 // One probe: launch the high kernel, wait (spinning) until its start stamp is visible, then
@@ -410,13 +207,11 @@ struct High {
   std::vector<Probe> probes;
 };
 
-void sleep_ns(int64_t ns) { std::this_thread::sleep_for(std::chrono::nanoseconds(ns)); }
-
-// Probes at exponentially distributed gaps (a Poisson arrival process), after the low side has
-// been running for kLowRampNs.
-void high_loop(High& high, const Low& low) {
+// Probes at exponentially distributed gaps (a Poisson arrival process), kLowRampNs after the
+// low thread's first launch (low_started; null when the low side is another process).
+void high_loop(High& high, const std::atomic<bool>* low_started) {
   g_high_phase = "waiting for the low thread";
-  while (!low.started.load(std::memory_order_acquire)) sleep_ns(100'000);
+  while (low_started != nullptr && !low_started->load(std::memory_order_acquire)) sleep_ns(100'000);
   sleep_ns(kLowRampNs);
   std::mt19937_64 rng(high.seed);
   std::exponential_distribution<double> gap_us(1.0 / high.mean_gap_us);
@@ -429,6 +224,43 @@ void high_loop(High& high, const Low& low) {
     high.probes.push_back(probe(high.stream, high.host_slots + slot, high.dev_slots + slot));
   }
   g_high_phase = "done";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Talking to the runner (the roles of a two-process run)
+// ---------------------------------------------------------------------------------------------
+
+void say(const char* line) {
+  std::printf("%s\n", line);
+  std::fflush(stdout);
+}
+
+// Role high with --wait-go: block until a line arrives on stdin.
+void wait_go_line() {
+  for (;;) {
+    char c = 0;
+    const ssize_t n = ::read(STDIN_FILENO, &c, 1);
+    if (n == 1 && c == '\n') return;
+    if (n == 0) fail("stdin ended before the go line");
+    if (n < 0 && errno != EINTR) fail("cannot read stdin for the go line");
+  }
+}
+
+// Role low: block until stdin reaches its end or `seconds` pass (0: no limit); whatever arrives
+// on it is discarded.
+void wait_stdin_closed(double seconds) {
+  const int64_t deadline = seconds > 0 ? now_ns() + std::llround(seconds * 1e9) : INT64_MAX;
+  char buf[256];
+  for (;;) {
+    const int64_t left = deadline - now_ns();
+    if (left <= 0) return;
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left / 1'000'000 + 1, 1000)));
+    if (r < 0 && errno != EINTR) return;
+    if (r <= 0) continue;
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;  // end of input, or none to be had
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,24 +304,32 @@ struct Results {
   ClockMap clocks;
   u64 low_kernels = 0;
   double run_s = 0;
+  double fill_s = 0;  // role low: from READY until stdin closed
 };
 
+// The run's JSON. Role low has no probes: its lists are empty and calib is null.
 void write_json(const Options& o, const Setup& s, const Results& r) {
   FILE* f = std::fopen(o.out.c_str(), "w");
   if (!f) fail(("cannot write " + o.out + ": " + std::strerror(errno)).c_str());
   const Calibration& b = r.clocks.before;
   const Calibration& a = r.clocks.after;
   const int64_t span = a.mid_ns - b.mid_ns;
-  std::fprintf(f, "{\n \"t_us\": %.3f,\n", o.t_us);
+  if (o.t_us < 0) std::fprintf(f, "{\n \"t_us\": null,\n");
+  else std::fprintf(f, "{\n \"t_us\": %.3f,\n", o.t_us);
+  std::fprintf(f, " \"role\": \"%s\",\n \"wait_go\": %s,\n", role_name(o.role), o.wait_go ? "true" : "false");
   write_list(f, "samples", r.latency_us);
   write_list(f, "host_seen_us", r.seen_us);
   write_list(f, "idle_us", r.idle_us);
   write_list(f, "idle_host_seen_us", r.idle_seen_us);
-  std::fprintf(f,
-               " \"calib\": {\"rtt_ns_before\": %" PRId64 ", \"rtt_ns_after\": %" PRId64
-               ", \"drift_ns\": %" PRId64 ", \"span_ns\": %" PRId64 ", \"drift_ppm\": %.4f},\n",
-               b.rtt_ns, a.rtt_ns, a.offset_ns - b.offset_ns, span,
-               span > 0 ? 1e6 * static_cast<double>(a.offset_ns - b.offset_ns) / static_cast<double>(span) : 0.0);
+  if (o.role == Role::kLow) {
+    std::fprintf(f, " \"calib\": null,\n \"fill_s\": %.3f,\n", r.fill_s);
+  } else {
+    std::fprintf(f,
+                 " \"calib\": {\"rtt_ns_before\": %" PRId64 ", \"rtt_ns_after\": %" PRId64
+                 ", \"drift_ns\": %" PRId64 ", \"span_ns\": %" PRId64 ", \"drift_ppm\": %.4f},\n",
+                 b.rtt_ns, a.rtt_ns, a.offset_ns - b.offset_ns, span,
+                 span > 0 ? 1e6 * static_cast<double>(a.offset_ns - b.offset_ns) / static_cast<double>(span) : 0.0);
+  }
   std::fprintf(f, " \"low_kernels\": %llu,\n \"high_priority\": %d,\n \"high_priority_requested\": %d,\n",
                r.low_kernels, s.high_priority, o.high_priority);
   std::fprintf(f, " \"priority_range\": [%d, %d],\n", s.prio_greatest, s.prio_least);
@@ -505,7 +345,7 @@ void write_json(const Options& o, const Setup& s, const Results& r) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Setup and main
+// Setup
 // ---------------------------------------------------------------------------------------------
 
 // 77 (the "skipped" code of test harnesses) when there is no GPU to measure.
@@ -587,20 +427,62 @@ std::vector<double> seen_latencies_us(const std::vector<Probe>& probes, size_t f
   return out;
 }
 
-}  // namespace
+// ---------------------------------------------------------------------------------------------
+// The roles
+// ---------------------------------------------------------------------------------------------
 
-int main(int argc, char** argv) {
-  const Options opt = parse_options(argc, argv);
-  arm_watchdog(opt.watchdog_s);
-  g_main_phase = "initialising CUDA";
-  require_gpu();
-  const Setup setup = query_device(opt.high_priority);
+// Role low: the low thread alone until stdin closes (or --seconds pass).
+int run_low(const Options& opt, const Setup& setup) {
+  const int64_t t_start = now_ns();
+  cudaStream_t low_stream;
+  CK(cudaStreamCreateWithPriority(&low_stream, cudaStreamNonBlocking, 0));
+  g_main_phase = "warming up";
+  spin_kernel<<<1, kSpinThreads, 0, low_stream>>>(1000);
+  CK(cudaGetLastError());
+  CK(cudaStreamSynchronize(low_stream));
+
+  Low low;
+  start_low(low, low_stream, setup, opt);
+  std::thread low_thread(low_loop, std::ref(low));
+  g_main_phase = "waiting for the first low kernel to finish";
+  const int64_t deadline = now_ns() + kStartTimeoutNs + std::llround(opt.t_us * 1e3) * (opt.low_depth + 1);
+  while (!low.running.load(std::memory_order_acquire)) {
+    if (now_ns() > deadline) fail("the first low kernel did not finish");
+    sleep_ns(100'000);
+  }
+  alarm(0);  // filling has no time limit but --seconds
+  say("READY");
+  const int64_t fill_start = now_ns();
+  g_main_phase = "filling the GPU until stdin closes";
+  wait_stdin_closed(opt.seconds);
+  const int64_t fill_end = now_ns();
+  alarm(static_cast<unsigned>(opt.watchdog_s));
+  g_main_phase = "stopping the low thread";
+  low.stop.store(true, std::memory_order_relaxed);
+  low_thread.join();
+
+  Results res;
+  res.low_kernels = low.kernels;
+  res.fill_s = static_cast<double>(fill_end - fill_start) / 1e9;
+  res.run_s = static_cast<double>(now_ns() - t_start) / 1e9;
+  g_main_phase = "writing results";
+  if (!opt.out.empty()) write_json(opt, setup, res);
+  CK(cudaStreamDestroy(low_stream));
+  alarm(0);
+  std::printf("preempt: role low, T=%g us: %llu low kernels, %.1f s filling the GPU\n", opt.t_us, res.low_kernels,
+              res.fill_s);
+  return 0;
+}
+
+// Roles both and high: the high thread's probes, in role both beside this process's low thread.
+int run_with_high(const Options& opt, const Setup& setup) {
+  const bool with_low = opt.role == Role::kBoth;
   const int64_t t_start = now_ns();
 
   // Streams. The calibration stream gets the greatest priority so that, under xsched too,
   // nothing holds it back.
-  cudaStream_t low_stream, high_stream, calib_stream;
-  CK(cudaStreamCreateWithPriority(&low_stream, cudaStreamNonBlocking, 0));
+  cudaStream_t low_stream = nullptr, high_stream, calib_stream;
+  if (with_low) CK(cudaStreamCreateWithPriority(&low_stream, cudaStreamNonBlocking, 0));
   CK(cudaStreamCreateWithPriority(&high_stream, cudaStreamNonBlocking, setup.high_priority));
   CK(cudaStreamCreateWithPriority(&calib_stream, cudaStreamNonBlocking, setup.prio_greatest));
 
@@ -611,31 +493,35 @@ int main(int argc, char** argv) {
   Mailbox* dev_mb = nullptr;
   Mailbox* mb = host_mapped<Mailbox>(1, &dev_mb);
 
-  // Load both kernels (lazy module loading) before anything is timed.
+  // Load the kernels (lazy module loading) before anything is timed.
   g_main_phase = "warming up";
-  spin_kernel<<<1, kSpinThreads, 0, low_stream>>>(1000);
-  CK(cudaGetLastError());
-  CK(cudaStreamSynchronize(low_stream));
+  if (with_low) {
+    spin_kernel<<<1, kSpinThreads, 0, low_stream>>>(1000);
+    CK(cudaGetLastError());
+    CK(cudaStreamSynchronize(low_stream));
+  }
   probe(high_stream, slots + n_probes, dev_slots + n_probes);
 
   Results res;
   g_main_phase = "calibrating (before)";
   res.clocks.before = calibrate(mb, dev_mb, calib_stream);
 
-  // The floor: high kernels on an idle GPU.
+  // The floor: high kernels on an idle GPU (role high: beside whatever else runs on it).
   g_main_phase = "idle probes";
   std::vector<Probe> idle;
   for (int i = 0; i < kIdleSamples; ++i) {
     sleep_ns(1'000'000);
     idle.push_back(probe(high_stream, slots + i, dev_slots + i));
   }
+  if (opt.wait_go) {
+    g_main_phase = "waiting for the go line on stdin";
+    say("IDLE-DONE");
+    wait_go_line();
+  }
 
-  g_main_phase = "running (low and high threads)";
+  g_main_phase = with_low ? "running (low and high threads)" : "running (high thread)";
   Low low;
-  low.stream = low_stream;
-  low.grid = dim3(static_cast<unsigned>(setup.sm_count * setup.blocks_per_sm));
-  low.spin_ns = static_cast<u64>(std::llround(opt.t_us * 1e3));
-  low.depth = opt.low_depth;
+  if (with_low) start_low(low, low_stream, setup, opt);
   High high;
   high.stream = high_stream;
   high.host_slots = slots;
@@ -645,11 +531,14 @@ int main(int argc, char** argv) {
   high.warmup = opt.warmup;
   high.mean_gap_us = opt.mean_gap_us;
   high.seed = opt.seed;
-  std::thread low_thread(low_loop, std::ref(low));
-  std::thread high_thread(high_loop, std::ref(high), std::cref(low));
+  std::thread low_thread;
+  if (with_low) low_thread = std::thread(low_loop, std::ref(low));
+  std::thread high_thread(high_loop, std::ref(high), with_low ? &low.started : nullptr);
   high_thread.join();
-  low.stop.store(true, std::memory_order_relaxed);
-  low_thread.join();
+  if (with_low) {
+    low.stop.store(true, std::memory_order_relaxed);
+    low_thread.join();
+  }
 
   g_main_phase = "calibrating (after)";
   res.clocks.after = calibrate(mb, dev_mb, calib_stream);
@@ -669,15 +558,29 @@ int main(int argc, char** argv) {
   CK(cudaFreeHost(slots));
   CK(cudaStreamDestroy(calib_stream));
   CK(cudaStreamDestroy(high_stream));
-  CK(cudaStreamDestroy(low_stream));
+  if (with_low) CK(cudaStreamDestroy(low_stream));
   alarm(0);
 
-  std::printf("preempt: T=%g us, high priority %d, %zu samples: latency p50 %.1f p99 %.1f max %.1f us "
+  std::printf("preempt: role %s, T=%g us, high priority %d, %zu samples: latency p50 %.1f p99 %.1f max %.1f us "
               "(host-seen p50 %.1f p99 %.1f; idle p50 %.1f); %llu low kernels; calibration rtt %" PRId64
               "/%" PRId64 " ns, drift %" PRId64 " ns\n",
-              opt.t_us, setup.high_priority, res.latency_us.size(), percentile(res.latency_us, 50),
+              role_name(opt.role), opt.t_us, setup.high_priority, res.latency_us.size(), percentile(res.latency_us, 50),
               percentile(res.latency_us, 99), percentile(res.latency_us, 100), percentile(res.seen_us, 50),
               percentile(res.seen_us, 99), percentile(res.idle_us, 50), res.low_kernels, res.clocks.before.rtt_ns,
               res.clocks.after.rtt_ns, res.clocks.after.offset_ns - res.clocks.before.offset_ns);
   return 0;
 }
+
+int run(int argc, char** argv) {
+  const Options opt = parse_options(argc, argv);
+  arm_watchdog(opt.watchdog_s);
+  g_main_phase = "initialising CUDA";
+  require_gpu();
+  const Setup setup = query_device(opt.high_priority);
+  return opt.role == Role::kLow ? run_low(opt, setup) : run_with_high(opt, setup);
+}
+
+}  // namespace
+}  // namespace preempt
+
+int main(int argc, char** argv) { return preempt::run(argc, argv); }

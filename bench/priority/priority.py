@@ -23,8 +23,11 @@ A high-priority ResNet-18 (batch 1, one request every 20 ms) beside a low-priori
     level2       the same at --level 2 (gates)
     level1_bp    inprocess only: level1 with XSCHED_BACKPRESSURE=16 (a thread whose queue is held
     level2_bp    stops in its 16th held launch until the queue runs again), and the same at level 2
-    reserve      inprocess only: level2 with XSCHED_RESERVE_SMS=8 (the low queue's kernels leave 8 SMs
-    reserve_bp   free while the high queue is around), and the same with back-pressure
+                 (level1, level2 and the _bp variants turn request-aware holds off, and back-pressure
+                 off outside _bp: what they meant before those became defaults)
+    default      under `xsched run` with no options: what a new user gets
+    reserve      inprocess only: default with XSCHED_RESERVE_SMS=8 (the low queue's kernels leave 8 SMs
+                 free while the high queue is around)
 
 Every round runs every variant once, in an order rotated from round to round; samples are pooled
 per variant over the rounds. Figures: the high task's p50/p99 latency and their ratio to
@@ -61,16 +64,16 @@ HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "workload.py"
 EXIT_NO_GPU = 77
 DEPLOYMENTS = ("inprocess", "crossprocess")
-VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "reserve", "reserve_bp")
+VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "default", "reserve")
 #: Only where threads of one process share the GIL (_bp), or one process's kernels can leave SMs free for
 #: another queue of the same process (reserve: contexts of different processes time-slice).
-INPROCESS_ONLY = ("level1_bp", "level2_bp", "reserve", "reserve_bp")
-#: XSCHED_RESERVE_SMS of the reserve variants.
+INPROCESS_ONLY = ("level1_bp", "level2_bp", "reserve")
+#: XSCHED_RESERVE_SMS of the reserve variant.
 RESERVE_SMS = 8
 #: XSCHED_BACKPRESSURE of the _bp variants.
 BACKPRESSURE = 16
 #: --quick runs these only (with the two alone runs).
-QUICK_RUNS = ("inprocess_native", "inprocess_level2", "inprocess_level2_bp", "inprocess_reserve_bp", "crossprocess_native",
+QUICK_RUNS = ("inprocess_native", "inprocess_level2", "inprocess_default", "inprocess_reserve", "crossprocess_native",
               "crossprocess_level2")
 #: DESIGN.md's targets.
 TARGET_P50 = 1.02
@@ -103,24 +106,46 @@ def run_json(cmd: list[str], env: dict[str, str], timeout: float, log: Path) -> 
 
 
 def level_of(variant: str) -> Optional[int]:
-    """1 or 2 for the xsched variants, None for the native ones."""
-    return {"level1": 1, "level2": 2, "level1_bp": 1, "level2_bp": 2, "reserve": 2, "reserve_bp": 2}.get(variant)
+    """1 or 2 for the xsched variants that name a level, None for the native ones and `default`."""
+    return {"level1": 1, "level2": 2, "level1_bp": 1, "level2_bp": 2, "reserve": None}.get(variant)
+
+
+def is_xsched(variant: str) -> bool:
+    """Whether the variant runs under `xsched run`."""
+    return variant not in ("native", "streamprio")
+
+
+def variant_env(variant: str) -> dict[str, str]:
+    """What a variant sets beyond its level. level1/level2 (and _bp) keep the meaning they had before
+    back-pressure and request-aware holds were defaults: both off, back-pressure 16 in the _bp ones;
+    `default` sets nothing (what `xsched run` does with no options); `reserve` adds the reservation."""
+    if variant in ("level1", "level2"):
+        return {"XSCHED_BACKPRESSURE": "0", "XSCHED_REQUEST_GRACE_US": "0"}
+    if variant.endswith("_bp"):
+        return {"XSCHED_BACKPRESSURE": str(BACKPRESSURE), "XSCHED_REQUEST_GRACE_US": "0"}
+    if variant == "reserve":
+        return {"XSCHED_RESERVE_SMS": str(RESERVE_SMS)}
+    return {}
+
+
+def xsched_prefix(a: argparse.Namespace, variant: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """`xsched run` in front of a workload: with --level for the variants that name one."""
+    level = level_of(variant)
+    if level is not None:
+        return benchlib.xsched_run_prefix(a.xsched, level, list(extra))
+    return [str(a.xsched), "run", "--quiet", *extra, "--"]
 
 
 def run_inprocess(a: argparse.Namespace, variant: str, workdir: Path) -> dict[str, Any]:
     """One process, two threads."""
     env = dict(os.environ, XSCHED_SCHEDULER="local")
-    level = level_of(variant)
-    if level is not None:
+    if is_xsched(variant):
+        env.update(variant_env(variant))
         env.update(a.xsched_env)
-    if variant.endswith("_bp"):
-        env["XSCHED_BACKPRESSURE"] = str(BACKPRESSURE)
-    if variant.startswith("reserve"):
-        env["XSCHED_RESERVE_SMS"] = str(RESERVE_SMS)
     prio = 0 if variant == "native" else -1
     cmd = workload_cmd(a, "high,low", prio)
-    if level is not None:
-        cmd = benchlib.xsched_run_prefix(a.xsched, level) + cmd
+    if is_xsched(variant):
+        cmd = xsched_prefix(a, variant) + cmd
     return run_json(cmd, env, a.seconds + 300, workdir / f"inprocess_{variant}.log")
 
 
@@ -171,18 +196,18 @@ def finish(p: subprocess.Popen[bytes], who: str, timeout: float) -> dict[str, An
 
 def run_crossprocess(a: argparse.Namespace, variant: str, workdir: Path) -> dict[str, Any]:
     """Two processes, started together; the high one's window starts once both are warm."""
-    level = level_of(variant)
     prio = -1 if variant == "streamprio" else 0
     low_cmd = workload_cmd(a, "low", 0, ("--until-stdin-closes",))
     high_cmd = workload_cmd(a, "high", prio, ("--until-stdin-closes",))
     env = dict(os.environ)
     daemon: Optional[benchlib.XschedDaemon] = None
-    if level is not None:
+    if is_xsched(variant):
         daemon = benchlib.XschedDaemon(a.xschedd, workdir, ["--policy", "priority"]).__enter__()
         env.update(daemon.env())
+        env.update(variant_env(variant))
         env.update(a.xsched_env)
-        low_cmd = benchlib.xsched_run_prefix(a.xsched, level, ["--priority", "0"]) + low_cmd
-        high_cmd = benchlib.xsched_run_prefix(a.xsched, level, ["--priority", str(HIGH_PRIORITY)]) + high_cmd
+        low_cmd = xsched_prefix(a, variant, ("--priority", "0")) + low_cmd
+        high_cmd = xsched_prefix(a, variant, ("--priority", str(HIGH_PRIORITY))) + high_cmd
     seen: list[int] = []
     stop = threading.Event()
     logs = {who: workdir / f"crossprocess_{variant}_{who}.log" for who in ("low", "high")}

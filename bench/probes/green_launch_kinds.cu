@@ -23,57 +23,11 @@
 #include "green_probe_util.h"
 
 // ----------------------------------------------------------------- globals --
-static CUdevice g_dev;
-static CUcontext g_primary;
-static CUdevResource g_devres;
-static unsigned g_sms = 0;
-static CUstream g_ps;  // ordinary (primary-context) non-blocking stream
 static cublasHandle_t g_blas = nullptr;
 static bool g_blas_green_ok = false;
 static const int kN = 4096;
 static float *g_A, *g_B, *g_C1, *g_C2;
 
-struct Green {
-  CUgreenCtx g = nullptr;
-  CUcontext c = nullptr;
-  CUstream s = nullptr;
-  unsigned sms = 0, split_flags = 0;
-  std::string err = "CUDA_SUCCESS";
-};
-// Green context of about `target` SMs: tries split flags 0 and
-// IGNORE_SM_COSCHEDULING, keeps the result closest to target (flags 0 on ties).
-static Green make_green(unsigned target, int prio) {
-  Green G;
-  CUdevResource res[2];
-  unsigned fl[2] = {0u, (unsigned)CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING};
-  int best = -1;
-  for (int i = 0; i < 2; ++i) {
-    unsigned nb = 1;
-    if (cuDevSmResourceSplitByCount(&res[i], &nb, &g_devres, nullptr, fl[i], target) != CUDA_SUCCESS || nb < 1) continue;
-    auto d = [&](int j) { return std::abs((int)res[j].sm.smCount - (int)target); };
-    if (best < 0 || d(i) < d(best)) best = i;
-  }
-  if (best < 0) { G.err = "no split for " + std::to_string(target); return G; }
-  G.split_flags = fl[best];
-  CUdevResourceDesc desc;
-  CUresult r = cuDevResourceGenerateDesc(&desc, &res[best], 1);
-  if (r == CUDA_SUCCESS) r = cuGreenCtxCreate(&G.g, desc, g_dev, CU_GREEN_CTX_DEFAULT_STREAM);
-  if (r == CUDA_SUCCESS) r = cuCtxFromGreenCtx(&G.c, G.g);
-  if (r == CUDA_SUCCESS) r = cuGreenCtxStreamCreate(&G.s, G.g, CU_STREAM_NON_BLOCKING, prio);
-  CUdevResource got;
-  if (r == CUDA_SUCCESS) r = cuGreenCtxGetDevResource(G.g, &got, CU_DEV_RESOURCE_TYPE_SM);
-  if (r == CUDA_SUCCESS) G.sms = got.sm.smCount;
-  G.err = cuname(r);
-  CUcontext cur = nullptr;
-  cuCtxGetCurrent(&cur);
-  if (cur != g_primary) { printf("  note: current context changed by green ctx creation; restoring primary\n"); cuCtxSetCurrent(g_primary); }
-  return G;
-}
-static void destroy_green(Green& G) {
-  if (G.s) cuStreamDestroy(G.s);
-  if (G.g) cuGreenCtxDestroy(G.g);
-  G = Green{};
-}
 static std::string gemm(CUstream s, float* C) {
   const float one = 1.f, zero = 0.f;
   cublasStatus_t st = cublasSetStream(g_blas, (cudaStream_t)s);
@@ -168,6 +122,7 @@ static std::string capture3(CUstream cs, CUgraphExec* ex) {
 
 // Time a 200 ms spin on gs against a sync call `fn`.
 static void sync_probe(const char* key, const char* desc, CUstream gs, const std::function<std::string()>& fn) {
+  cuMemsetD32(d_flag + 60 * 4, 0, 2);
   std::string l = launch(k_mark, 1, 32, gs, 200000000ull, (unsigned*)d_flag + 60, 1u);
   double t0 = now_s();
   std::string r = OK(l) ? fn() : "not_run";
@@ -314,11 +269,15 @@ static void part2() {
     // j. who waits for the green stream
     sync_probe("j1", "cuCtxSynchronize() with primary current", gs, [] { return cuname(cuCtxSynchronize()); });
     sync_probe("j2", "cudaDeviceSynchronize()", gs, [] { return rtname(cudaDeviceSynchronize()); });
-    sync_probe("j3", "k_noop<<<1,1>>> on stream 0 + cudaStreamSynchronize(0)", gs, [] {
-      k_noop<<<1, 1>>>();
+    sync_probe("j3", "k_check<<<1,1>>> on stream 0 + cudaStreamSynchronize(0)", gs, [] {
+      k_check<<<1, 1>>>((unsigned*)d_flag + 60, (unsigned*)d_flag + 61);
       cudaError_t e = cudaGetLastError();
       return e ? rtname(e) : rtname(cudaStreamSynchronize(0));
     });
+    unsigned seen = 9;
+    cuMemcpyDtoH(&seen, d_flag + 61 * 4, 4);
+    printf("        the stream-0 kernel %s\n", seen == 1 ? "ran after the green kernel ended" : "ran while the green kernel was running");
+    jput("launch_kinds", "j3_legacy_kernel_ran_after_green", jbool(seen == 1));
     sync_probe("j4", "cuCtxSynchronize() with the green ctx current", gs, [&] {
       cuCtxSetCurrent(G.c);
       std::string r = cuname(cuCtxSynchronize());
@@ -389,10 +348,17 @@ static void part2() {
 
 // ------------------------------------------------- part 3: reserve throughput --
 static void part3() {
-  printf("\n== 3. throughput with a reserve: 200 x k_fma (%u blocks x 256) and 30 x sgemm %d ==\n", g_sms * 4, kN);
-  const int iters = 3000, nk = 200;
-  double base_f = NAN, base_g = NAN;
-  float* scratch = (float*)d_aux;
+  printf("\n== 3. throughput with a reserve: 200 x k_fma (%u blocks x 256), 50 x k_fma (%u blocks), 30 x sgemm %d ==\n",
+         g_sms * 4, g_sms * 32, kN);
+  double base[3] = {NAN, NAN, NAN};
+  // Seconds for n k_fma of `grid` blocks after one warm-up; *st gets the status.
+  auto time_fma = [](CUstream s, unsigned grid, int n, std::string* st) {
+    std::string l = launch(k_fma, grid, 256, s, (float*)d_aux, 3000), w = OK(l) ? wait_stream(s, 10) : l;
+    double t0 = now_s();
+    for (int i = 0; i < n && OK(l); ++i) l = launch(k_fma, grid, 256, s, (float*)d_aux, 3000);
+    *st = w = OK(l) ? wait_stream(s, 30) : l;
+    return OK(w) ? now_s() - t0 : NAN;
+  };
   for (unsigned target : {g_sms, g_sms - 8, g_sms - 16, g_sms - 24, g_sms - 32}) {
     Green G;
     CUstream s = g_ps;
@@ -403,28 +369,48 @@ static void part3() {
       s = G.s;
       sms = G.sms;
     }
-    std::string l = launch(k_fma, g_sms * 4, 256, s, scratch, iters), w = OK(l) ? wait_stream(s, 10) : l;
-    double t0 = now_s();
-    for (int i = 0; i < nk && OK(l); ++i) l = launch(k_fma, g_sms * 4, 256, s, scratch, iters);
-    w = OK(l) ? wait_stream(s, 30) : l;
-    double tf = OK(w) ? now_s() - t0 : NAN;
-    std::string ge = "skipped";
-    double tg = (target == g_sms || g_blas_green_ok) ? time_gemm(s, g_C2, 30, &ge) : NAN;
-    if (target == g_sms) { base_f = tf; base_g = tg; }
-    printf("  %3u SMs (target %3u): fma %s %.1f ms (%.1f us/kernel) ratio %.3f | sgemm %s %.1f ms ratio %.3f | SM ratio %.3f\n", sms,
-           target, w.c_str(), tf * 1e3, tf * 1e6 / nk, tf / base_f, ge.c_str(), tg * 1e3, tg / base_g, (double)g_sms / sms);
+    std::string w, wb, ge = "skipped";
+    double t[3] = {time_fma(s, g_sms * 4, 200, &w), time_fma(s, g_sms * 32, 50, &wb),
+                   (target == g_sms || g_blas_green_ok) ? time_gemm(s, g_C2, 30, &ge) : NAN};
+    if (target == g_sms) std::copy(t, t + 3, base);
+    printf("  %3u SMs: fma %s %.1f us/kernel ratio %.3f | big fma %s ratio %.3f | sgemm %s %.2f ms ratio %.3f | SM ratio %.3f\n", sms,
+           w.c_str(), t[0] * 1e6 / 200, t[0] / base[0], wb.c_str(), t[1] / base[1], ge.c_str(), t[2] * 1e3 / 30, t[2] / base[2],
+           (double)g_sms / sms);
     jput("throughput", "sms_" + std::to_string(sms),
-         JObj().add("target", jnum(target)).add("sms", jnum(sms)).add("fma_status", jstr(w)).add("fma_ms", jnum(tf * 1e3))
-             .add("fma_us_per_kernel", jnum(tf * 1e6 / nk)).add("fma_ratio", jnum(tf / base_f)).add("gemm_status", jstr(ge))
-             .add("gemm_ms", jnum(tg * 1e3)).add("gemm_ratio", jnum(tg / base_g)).add("sm_ratio", jnum((double)g_sms / sms)).str());
+         JObj().add("target", jnum(target)).add("sms", jnum(sms)).add("fma_status", jstr(w)).add("fma_us_per_kernel", jnum(t[0] * 1e6 / 200))
+             .add("fma_ratio", jnum(t[0] / base[0])).add("big_fma_status", jstr(wb)).add("big_fma_us_per_kernel", jnum(t[1] * 1e6 / 50))
+             .add("big_fma_ratio", jnum(t[1] / base[1])).add("gemm_status", jstr(ge)).add("gemm_ms", jnum(t[2] * 1e3 / 30))
+             .add("gemm_ratio", jnum(t[2] / base[2])).add("sm_ratio", jnum((double)g_sms / sms)).str());
     cublasSetStream(g_blas, (cudaStream_t)g_ps);
     destroy_green(G);
   }
 }
 
 // ----------------------------------------- part 4: urgent latency with a reserve --
-struct Lat { double p50, p99, max, s50, s99, busy; int n; std::string err; };
-static long long g_alone_min = LLONG_MAX;  // min (globaltimer - host realtime) when alone
+struct Lat { double p50, p99, max, s50, s99, busy, drift; int n; std::string err; };
+
+// One urgent launch on hs: host launch -> done (us) and GPU start - host realtime (ns).
+static std::string urgent_probe(CUstream hs, unsigned long long* h_ts, unsigned long long* d_ts, double* host_us, long long* d) {
+  *h_ts = 0;
+  long long r0 = now_real_ns();
+  double t0 = now_s();
+  k_urgent<<<1, 32, 0, (cudaStream_t)hs>>>(d_ts);
+  cudaError_t e = cudaGetLastError();
+  std::string w = e ? rtname(e) : wait_stream(hs, 2, true);
+  *host_us = (now_s() - t0) * 1e6;
+  *d = (long long)*h_ts - r0;
+  return w;
+}
+// Clock offset on the idle GPU: smallest (GPU start - host submit) over 30 probes.
+static long long idle_offset(CUstream hs, unsigned long long* h_ts, unsigned long long* d_ts) {
+  long long best = LLONG_MAX, d;
+  double hu;
+  for (int i = 0; i < 30; ++i) {
+    sleep_us(200);
+    if (OK(urgent_probe(hs, h_ts, d_ts, &hu, &d))) best = std::min(best, d);
+  }
+  return best;
+}
 
 static Lat urgent_run(CUstream low, unsigned blocks, unsigned long long t_ns, CUstream hs, unsigned long long* h_ts,
                       unsigned long long* d_ts, bool alone) {
@@ -435,6 +421,8 @@ static Lat urgent_run(CUstream low, unsigned blocks, unsigned long long t_ns, CU
   std::atomic<bool> stop{false}, failed{false};
   std::string ferr = "CUDA_SUCCESS";  // read only after join
   const unsigned depth = 4 + (unsigned)(2000000ull / t_ns);
+  double tc0 = now_s();
+  long long off0 = idle_offset(hs, h_ts, d_ts);
   std::thread feeder;
   if (!alone) {
     feeder = std::thread([&] {
@@ -451,23 +439,18 @@ static Lat urgent_run(CUstream low, unsigned blocks, unsigned long long t_ns, CU
   }
   std::mt19937 rng(12345 + t_ns);
   std::uniform_real_distribution<double> gap(200, 1200);
-  std::vector<double> host, start;
+  std::vector<double> host, start, when;
   unsigned d0 = *done;
   double tstart = now_s();
   for (int i = 0; i < 300; ++i) {
     sleep_us(gap(rng));
-    h_ts[i] = 0;
-    long long r0 = now_real_ns();
-    double t0 = now_s();
-    k_urgent<<<1, 32, 0, (cudaStream_t)hs>>>(d_ts + i);
-    cudaError_t e = cudaGetLastError();
-    std::string w = e ? rtname(e) : wait_stream(hs, 2, true);
-    double t1 = now_s();
+    double hu;
+    long long d;
+    std::string w = urgent_probe(hs, h_ts + i, d_ts + i, &hu, &d);
     if (!OK(w)) { L.err = w; break; }
-    host.push_back((t1 - t0) * 1e6);
-    long long d = (long long)h_ts[i] - r0;
-    if (alone) g_alone_min = std::min(g_alone_min, d);
-    start.push_back(d * 1e-3);
+    host.push_back(hu);
+    start.push_back((double)d);
+    when.push_back(now_s());
   }
   double span = now_s() - tstart;
   unsigned d1 = *done;
@@ -475,8 +458,13 @@ static Lat urgent_run(CUstream low, unsigned blocks, unsigned long long t_ns, CU
   if (feeder.joinable()) feeder.join();
   std::string w = alone ? "CUDA_SUCCESS" : wait_stream(low, 10);
   if (L.err.empty()) L.err = !OK(ferr) ? "feeder:" + ferr : !OK(w) ? "low:" + w : "CUDA_SUCCESS";
-  double base = g_alone_min == LLONG_MAX ? NAN : g_alone_min * 1e-3;
-  for (double& v : start) v -= base;
+  double tc1 = now_s();
+  long long off1 = idle_offset(hs, h_ts, d_ts);
+  // start delay = (GPU start - host submit) - idle offset, the offset interpolated in time
+  bool cal = off0 != LLONG_MAX && off1 != LLONG_MAX;
+  for (size_t i = 0; i < start.size(); ++i)
+    start[i] = cal ? (start[i] - (off0 + (double)(off1 - off0) * (when[i] - tc0) / (tc1 - tc0))) * 1e-3 : NAN;
+  L.drift = cal ? (off1 - off0) * 1e-3 : NAN;
   L.n = host.size();
   std::sort(host.begin(), host.end());
   std::sort(start.begin(), start.end());
@@ -494,8 +482,8 @@ static void part4() {
   cudaStreamCreateWithPriority(&ls, cudaStreamNonBlocking, lo);
   int bps = 0;
   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, k_low, 256, 0);
-  printf("\n== 4. urgent 1-block kernel on an ordinary priority-%d stream vs a full low stream (%d blocks/SM x 256) ==\n", hi, bps);
-  printf("   host = launch -> stream query done (us); start = GPU start - host submit, minus the best alone value (us)\n");
+  printf("\n== 4. urgent 1-block kernel on an ordinary stream of priority %d vs a full low stream (%d blocks/SM x 256) ==\n", hi, bps);
+  printf("   host = launch -> stream query done (us); start = GPU start - host submit, minus the idle offset (us; offset from 30 idle probes before and after each setting, interpolated)\n");
   unsigned long long* h_ts;
   cuMemHostAlloc((void**)&h_ts, 300 * 8, CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_PORTABLE);
   CUdeviceptr dts;
@@ -503,11 +491,11 @@ static void part4() {
   jput("urgent", "config", JObj().add("high_priority", jnum(hi)).add("low_priority", jnum(lo)).add("blocks_per_sm", jnum(bps))
            .add("samples", jnum(300)).add("gap_us", jstr("uniform 200..1200")).str());
   auto report = [&](const std::string& key, int R, unsigned sms, unsigned T, const Lat& L) {
-    printf("  %-12s R=%2d green=%3u T=%4u us: host p50 %7.1f p99 %7.1f max %7.1f | start p50 %7.1f p99 %7.1f | low busy %.2f n=%d %s\n",
-           key.c_str(), R, sms, T, L.p50, L.p99, L.max, L.s50, L.s99, L.busy, L.n, L.err.c_str());
+    printf("  %-12s R=%2d green=%3u T=%4u us: host p50 %7.1f p99 %7.1f max %7.1f | start p50 %7.1f p99 %7.1f | drift %.1f | low busy %.2f n=%d %s\n",
+           key.c_str(), R, sms, T, L.p50, L.p99, L.max, L.s50, L.s99, L.drift, L.busy, L.n, L.err.c_str());
     jput("urgent", key, JObj().add("R", jnum(R)).add("low_sms", jnum(sms)).add("T_us", jnum(T)).add("host_p50_us", jnum(L.p50))
              .add("host_p99_us", jnum(L.p99)).add("host_max_us", jnum(L.max)).add("start_p50_us", jnum(L.s50))
-             .add("start_p99_us", jnum(L.s99)).add("low_busy_fraction", jnum(L.busy)).add("n", jnum(L.n)).add("status", jstr(L.err)).str());
+             .add("start_p99_us", jnum(L.s99)).add("offset_drift_us", jnum(L.drift)).add("low_busy_fraction", jnum(L.busy)).add("n", jnum(L.n)).add("status", jstr(L.err)).str());
   };
   report("alone", 0, 0, 0, urgent_run(nullptr, 0, 1000, (CUstream)hs, h_ts, (unsigned long long*)dts, true));
   for (int R : {0, 8, 16}) {

@@ -1,6 +1,6 @@
 // Helpers for green_launch_kinds.cu: clocks, result names, bounded waits, a
 // small JSON store, a watchdog, a launch helper that can go through either
-// the runtime or the driver API, and the probe's kernels.
+// the runtime or the driver API, green-context creation, and the kernels.
 #pragma once
 #include <cooperative_groups.h>
 #include <cuda.h>
@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -167,6 +169,54 @@ std::string launch(void (*k)(P...), unsigned grid, unsigned block, CUstream s, A
   return cuname(cuLaunchKernel((CUfunction)kk, grid, 1, 1, block, 1, 1, 0, s, argv, nullptr));
 }
 
+// ------------------------------------------------------- green contexts --
+inline CUdevice g_dev;
+inline CUcontext g_primary;
+inline CUdevResource g_devres;
+inline unsigned g_sms = 0;
+inline CUstream g_ps;  // ordinary (primary-context) non-blocking stream
+
+struct Green {
+  CUgreenCtx g = nullptr;
+  CUcontext c = nullptr;
+  CUstream s = nullptr;
+  unsigned sms = 0, split_flags = 0;
+  std::string err = "CUDA_SUCCESS";
+};
+inline void destroy_green(Green& G) {
+  if (G.s) cuStreamDestroy(G.s);
+  if (G.g) cuGreenCtxDestroy(G.g);
+  G = Green{};
+}
+// Green context of about `target` SMs: tries split flags 0 and
+// IGNORE_SM_COSCHEDULING, keeps the result closest to target (flags 0 on ties).
+inline Green make_green(unsigned target, int prio) {
+  Green G;
+  CUdevResource res[2];
+  unsigned fl[2] = {0u, (unsigned)CU_DEV_SM_RESOURCE_SPLIT_IGNORE_SM_COSCHEDULING};
+  int best = -1;
+  for (int i = 0; i < 2; ++i) {
+    unsigned nb = 1;
+    if (cuDevSmResourceSplitByCount(&res[i], &nb, &g_devres, nullptr, fl[i], target) != CUDA_SUCCESS || nb < 1) continue;
+    auto d = [&](int j) { return std::abs((int)res[j].sm.smCount - (int)target); };
+    if (best < 0 || d(i) < d(best)) best = i;
+  }
+  if (best < 0) { G.err = "no split for " + std::to_string(target); return G; }
+  G.split_flags = fl[best];
+  CUdevResourceDesc desc;
+  CUresult r = cuDevResourceGenerateDesc(&desc, &res[best], 1);
+  if (r == CUDA_SUCCESS) r = cuGreenCtxCreate(&G.g, desc, g_dev, CU_GREEN_CTX_DEFAULT_STREAM);
+  if (r == CUDA_SUCCESS) r = cuCtxFromGreenCtx(&G.c, G.g);
+  if (r == CUDA_SUCCESS) r = cuGreenCtxStreamCreate(&G.s, G.g, CU_STREAM_NON_BLOCKING, prio);
+  CUdevResource got;
+  if (r == CUDA_SUCCESS) r = cuGreenCtxGetDevResource(G.g, &got, CU_DEV_RESOURCE_TYPE_SM);
+  if (r == CUDA_SUCCESS) G.sms = got.sm.smCount;
+  if (r != CUDA_SUCCESS) { destroy_green(G); G.err = cuname(r); }
+  CUcontext cur = nullptr;
+  cuCtxGetCurrent(&cur);
+  if (cur != g_primary) { printf("  note: current context changed by green ctx creation; restoring primary\n"); cuCtxSetCurrent(g_primary); }
+  return G;
+}
 // ----------------------------------------------------------------- kernels --
 namespace cg = cooperative_groups;
 
@@ -195,7 +245,6 @@ __global__ void k_mark(unsigned long long ns, unsigned* flag, unsigned val) {
   if (threadIdx.x == 0 && blockIdx.x == 0) *(volatile unsigned*)flag = val;
 }
 __global__ void k_check(const unsigned* flag, unsigned* out) { *(volatile unsigned*)out = *(volatile const unsigned*)flag; }
-__global__ void k_noop() {}
 __global__ void k_coop(unsigned* out, unsigned* passed) {
   if (threadIdx.x == 0) out[blockIdx.x] = smid();
   cg::this_grid().sync();

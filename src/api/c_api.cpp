@@ -148,7 +148,7 @@ XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, c
     opts.level = cfg != nullptr ? cfg->level : c.level;
     opts.window = cfg != nullptr && cfg->window != 0 ? cfg->window : c.window;
     opts.window_ns = cfg != nullptr ? cfg->window_ns : c.window_ns;
-    opts.backpressure = c.backpressure;
+    opts.backpressure = c.backpressure < 0 ? 0u : static_cast<uint32_t>(c.backpressure);
     opts.hints = xs_hints_t{c.priority, c.share, 0, c.deadline_ns};
     if (opts.window > 65536) return XS_ERR_INVALID_ARG;
     HwQueue hw;

@@ -59,7 +59,8 @@ bool parse_int(std::string_view value, Config& cfg, std::string& why) {
     return true;
   }
   why = std::string("is not ") + (kZeroToo ? "0 or " : "") + "an integer in " + std::to_string(kMin) + ".." +
-        std::to_string(kMax) + "; using " + std::to_string(Config{}.*kField / kScale);
+        std::to_string(kMax) + "; using " +
+        (Config{}.*kField < 0 ? std::string("the default") : std::to_string(Config{}.*kField / kScale));
   return false;
 }
 

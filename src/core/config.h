@@ -23,7 +23,9 @@ struct Config {
   uint32_t window = 8;                      // XSCHED_WINDOW: commands in flight at Level 1, 1..65536
   uint32_t gated_window = 32;               // XSCHED_GATED_WINDOW: commands in flight at Level 2, 1..65536
   int64_t window_ns = 0;                    // XSCHED_WINDOW_US: device time in flight, 0 = no limit
-  uint32_t backpressure = 0;                // XSCHED_BACKPRESSURE: held commands before a submit waits, 0 = never
+  // XSCHED_BACKPRESSURE: held commands before a submit waits, 0 = never;
+  // unset: kDefaultCudaBackpressure for CUDA queues, 0 for the C API's.
+  int32_t backpressure = -1;
   // Spatial reservation: SMs that less urgent kernels leave free while more
   // urgent work is around, and for how long after it was.
   uint32_t reserve_sms = 0;                 // XSCHED_RESERVE_SMS: 0 = off, 1..1024
@@ -41,6 +43,9 @@ struct Config {
   int64_t daemon_timeout_ns = 500'000'000;  // XSCHED_DAEMON_TIMEOUT_MS: 10..60000
   LogLevel log_level = LogLevel::kWarn;     // XSCHED_LOG_LEVEL: error | warn | info | debug
 };
+
+// Back-pressure of CUDA queues under the interposer unless XSCHED_BACKPRESSURE says otherwise.
+constexpr uint32_t kDefaultCudaBackpressure = 16;
 
 // The names the variables take, for the tools that take them too (xschedd,
 // the command line) and the C API: one table each.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <new>
 
 #include "core/clock.h"
@@ -16,6 +17,15 @@ namespace xsched {
 namespace {
 
 std::atomic<uint64_t> g_next_queue_id{1};
+
+// Back-pressure stops a thread only in submits to the most urgent queue it
+// has submitted to: a thread that also submits more urgent work must never
+// wait for a held queue of its own (its urgent work would wait with it).
+bool thread_submits_more_urgent_work(int32_t priority) {
+  thread_local int32_t most_urgent = std::numeric_limits<int32_t>::min();
+  most_urgent = std::max(most_urgent, priority);
+  return priority < most_urgent;
+}
 
 // Estimates are summed over the window: capping them (at ~13 days) keeps the
 // sums far from overflow whatever a caller passes.
@@ -231,8 +241,10 @@ void XQueue::expedite_locked(uint64_t through) {
 
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   bool became_ready = false;
+  int32_t priority = 0;
   {
     std::lock_guard lk(mu_);
+    priority = hints_.priority;
     if (closing_) return XS_ERR_STATE;
     if (error_ != XS_OK) return error_;
     Command* c = pool_.acquire();
@@ -275,7 +287,7 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   // The launch happened first: a high-priority queue never waits for the
   // scheduler to react to it.
   if (became_ready) notify_listener();
-  if (backpressure_ != 0) wait_for_room();
+  if (backpressure_ != 0 && !thread_submits_more_urgent_work(priority)) wait_for_room();
   return XS_OK;
 }
 

@@ -143,7 +143,7 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   if (o.level != cfg.level && cfg.level != XS_LEVEL_AUTO) warn_level_lowered(cfg.level, o.level);
   o.window = o.level >= XS_LEVEL_DEACTIVATE ? cfg.gated_window : cfg.window;
   o.window_ns = cfg.window_ns;
-  o.backpressure = cfg.backpressure;
+  o.backpressure = cfg.backpressure < 0 ? kDefaultCudaBackpressure : static_cast<uint32_t>(cfg.backpressure);
   o.request_grace_ns = cfg.request_grace_ns;
   if (d->cuCtxGetDevice != nullptr) {
     // For `xsched list`: the stream's context, not the calling thread's.
