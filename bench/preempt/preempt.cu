@@ -30,7 +30,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
-#include <climits>
 #include <cmath>
 #include <csignal>
 #include <cstdint>

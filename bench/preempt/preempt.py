@@ -360,7 +360,6 @@ def run_crossprocess(args: argparse.Namespace, binary: Path, xsched: Optional[Pa
                            "seed": seed, "command": shlex.join(high_prog), "low_command": shlex.join(low_prog),
                            "timeout_s": timeout}
     high, low = Side("high", high_prog, env, rundir), Side("low", low_prog, env, rundir)
-    seen: list[Optional[int]] = []
     t0 = time.monotonic()
     daemon_up = False
     try:
@@ -374,12 +373,10 @@ def run_crossprocess(args: argparse.Namespace, binary: Path, xsched: Optional[Pa
             error = (high.start() or high.expect("IDLE-DONE", READY_TIMEOUT_S) or low.start()
                      or low.expect("READY", READY_TIMEOUT_S))
             if error is None:
-                if daemon is not None:
-                    seen.append(daemon_processes(xsched, daemon.socket))
+                if daemon is not None:  # both have run kernels by now, so both have registered
+                    rec["daemon_processes"] = daemon_processes(xsched, daemon.socket)
                 high.send(b"go\n")
                 high.finish(timeout - (time.monotonic() - t0))
-                if daemon is not None and not high.timed_out:
-                    seen.append(daemon_processes(xsched, daemon.socket))
             low.finish(LOW_STOP_TIMEOUT_S)
     finally:
         high.stop()
@@ -395,9 +392,7 @@ def run_crossprocess(args: argparse.Namespace, binary: Path, xsched: Optional[Pa
     rec["result"] = read_result(high_json, rec, "output of the high program")
     rec["low_result"] = read_result(low_json, rec, "output of the low program")
     if daemon is not None:
-        counts = [n for n in seen if n is not None]
-        rec["daemon_processes"] = max(counts) if counts else None
-        rec["daemon_processes_seen"] = seen
+        rec.setdefault("daemon_processes", None)
     rec["status"] = classify_crossprocess(rec, high, low, variant)
     if daemon is not None and rec["status"] != "ok" and daemon.log_path.is_file():
         rec["daemon_log_tail"] = tail(daemon.log_path.read_text(errors="replace"))
@@ -470,7 +465,8 @@ def run_all(args: argparse.Namespace, binary: Path, xsched: Optional[Path],
 def run_line(rec: dict[str, Any]) -> str:
     """A one-line account of a run."""
     if rec["status"] != "ok":
-        first = (rec.get("stderr_tail") or rec.get("low_stderr_tail") or "").strip().splitlines()
+        low = "the low program" in str(rec.get("error"))
+        first = (rec.get("low_stderr_tail" if low else "stderr_tail") or "").strip().splitlines()
         return f"{rec['status'].upper()}: {rec.get('error')}" + (f" ({first[-1]})" if first else "")
     res = rec["result"]
     xs = res["samples"]

@@ -41,6 +41,7 @@ class Side:
         self.out = b""  # stdout past the lines expected so far
         self.error: Optional[str] = None
         self.timed_out = False
+        self.done = False  # finished: exited and its output collected
 
     def start(self) -> Optional[str]:
         """Start it; an error message if it cannot be started."""
@@ -85,7 +86,7 @@ class Side:
 
     def finish(self, timeout: float) -> None:
         """Close its stdin and wait for its exit, killing its session after timeout s."""
-        if self.proc is None:
+        if self.proc is None or self.done:
             return
         try:
             out, _ = self.proc.communicate(timeout=max(timeout, 1.0))
@@ -95,10 +96,11 @@ class Side:
             kill_group(self.proc)
             out, _ = self.proc.communicate()
         self.out += out or b""
+        self.done = True
 
     def stop(self) -> None:
         """Kill its session if it still runs, and collect what it wrote."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and not self.done and self.proc.poll() is None:
             kill_group(self.proc)
         self.finish(10.0)
 

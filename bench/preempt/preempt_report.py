@@ -281,6 +281,6 @@ def report(raw: dict[str, Any], out: Path) -> None:
         f"# Preemption latency\n\n- Device: {raw['device']}\n- Command: `{raw['command']}`\n- Date: {raw['date']}\n\n"
         + "\n\n".join(md) + "\n\n" + "\n".join(f"- {line}" for line in lines) + "\n")
     plotted = plot(out / "preempt.png", cells, variants, deployments, ts,
-                   f"Preemption latency, {raw['device']}: high kernel submit -> start, low kernels of T us on every SM")
+                   f"Preemption latency, {raw['device']}\nhigh kernel submit -> start, low kernels of T us on every SM")
     benchlib.write_summary(out, summary_fields(raw, cells, variants, deployments, ts))
     print(f"wrote {out}/table.md, summary.json" + (", preempt.png" if plotted else " (no plot)"), flush=True)
