@@ -47,7 +47,7 @@ def commands(name: str, a: argparse.Namespace, out: Path) -> list[str]:
             (["--quick"] if a.quick else [])
     if name == "preempt":
         return [py, str(ROOT / "bench/preempt/preempt.py"), "--build", "--xsched", xsched, "--out", str(out)] + \
-            (["--t-us", "500", "--samples", "60", "--rounds", "1"] if a.quick else [])
+            (["--t-us", "500", "--samples", "60", "--rounds", "1", "--deployments", "inprocess"] if a.quick else [])
     if name == "overhead":
         return [py, str(ROOT / "bench/overhead/overhead.py"), "--xsched", xsched, "--out", str(out)] + \
             (["--quick", "--rounds", "2", "--iters", "8"] if a.quick else [])
@@ -81,7 +81,7 @@ def targets(name: str, summary: dict[str, Any]) -> list[tuple[str, Any, str, Opt
 
     if name == "priority":
         for d in ("inprocess", "crossprocess"):
-            for v in ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp"):
+            for v in ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "default", "reserve"):
                 if f"high_p50_ratio_{d}_{v}" not in summary:
                     continue
                 # Targets apply to xsched's variants; the baselines are shown against the same bar.
@@ -95,6 +95,8 @@ def targets(name: str, summary: dict[str, Any]) -> list[tuple[str, Any, str, Opt
     elif name == "preempt":
         for t in (50, 500, 2000):
             add(f"p99_us_level2_{t}", f"<= {t + 20}", at_most(t + 20.0))
+            add(f"p99_us_reserve_{t}", "<= 30", at_most(30.0))
+            add(f"p99_us_level2_xproc_{t}", f"<= {t + 50}", at_most(t + 50.0))
     elif name == "overhead":
         add("geomean_slowdown", "<= 1.01", at_most(1.01))
         add("cpu_us_per_launch", "<= 0.5", at_most(0.5))
