@@ -122,64 +122,60 @@ Command kernel() {
   return c;
 }
 
+// A high (priority 10) and a low (priority 0) queue under one scheduler.
+struct TwoQueues {
+  explicit TwoQueues(xs_policy_t policy, bool reserve) : sched(policy, 2'000'000) {
+    if (reserve) sched.enable_reservation(50'000'000);
+    hi = make_queue(hw_hi.hw_queue(), 10);
+    lo = make_queue(hw_lo.hw_queue(), 0);
+    sched.add(*hi);
+    sched.add(*lo);
+  }
+  ~TwoQueues() {
+    hw_hi.complete_all();
+    hw_lo.complete_all();
+    sched.remove(*lo);
+    sched.remove(*hi);
+  }
+  LocalScheduler sched;
+  testing::ManualHwQueue hw_hi{2}, hw_lo{2};
+  std::shared_ptr<XQueue> hi, lo;
+};
+
 TEST(LocalSchedulerReserve, AHighSubmitConfinesTheLowQueueBeforeItReturns) {
-  LocalScheduler sched(XS_POLICY_PRIORITY, 2'000'000);
-  sched.enable_reservation(50'000'000);
-  testing::ManualHwQueue hw_hi(2), hw_lo(2);
-  auto hi = make_queue(hw_hi.hw_queue(), 10);
-  auto lo = make_queue(hw_lo.hw_queue(), 0);
-  sched.add(*hi);
-  sched.add(*lo);
-  EXPECT_EQ(hw_lo.confined_until(), 0);
+  TwoQueues t(XS_POLICY_PRIORITY, true);
+  EXPECT_EQ(t.hw_lo.confined_until(), 0);
 
-  ASSERT_EQ(hi->submit(kernel(), nullptr), XS_OK);
-  EXPECT_EQ(hw_lo.confined_until(), kForever);
-  EXPECT_EQ(hw_hi.confined_until(), 0);
+  ASSERT_EQ(t.hi->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(t.hw_lo.confined_until(), kForever);
+  EXPECT_EQ(t.hw_hi.confined_until(), 0);
 
-  hw_hi.complete_all();
-  ASSERT_EQ(hi->wait_all(5'000'000'000), XS_OK);
+  t.hw_hi.complete_all();
+  ASSERT_EQ(t.hi->wait_all(5'000'000'000), XS_OK);
   // Idle now: confined for the linger only (a time, not "until told").
-  for (int i = 0; i < 5000 && hw_lo.confined_until() == kForever; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  EXPECT_GT(hw_lo.confined_until(), 0);
-  EXPECT_LT(hw_lo.confined_until(), kForever);
-
-  sched.remove(*lo);
-  sched.remove(*hi);
+  for (int i = 0; i < 5000 && t.hw_lo.confined_until() == kForever; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_GT(t.hw_lo.confined_until(), 0);
+  EXPECT_LT(t.hw_lo.confined_until(), kForever);
 }
 
 TEST(LocalSchedulerReserve, OnlyThePriorityPolicyConfines) {
-  LocalScheduler sched(XS_POLICY_BANDWIDTH, 2'000'000);
-  sched.enable_reservation(50'000'000);
-  testing::ManualHwQueue hw_hi(2), hw_lo(2);
-  auto hi = make_queue(hw_hi.hw_queue(), 10);
-  auto lo = make_queue(hw_lo.hw_queue(), 0);
-  sched.add(*hi);
-  sched.add(*lo);
-  ASSERT_EQ(hi->submit(kernel(), nullptr), XS_OK);
-  EXPECT_EQ(hw_lo.confined_until(), 0);
-  ASSERT_EQ(sched.set_policy(XS_POLICY_PRIORITY), XS_OK);
-  EXPECT_EQ(hw_lo.confined_until(), kForever);
-  ASSERT_EQ(sched.set_policy(XS_POLICY_NONE), XS_OK);
-  EXPECT_EQ(hw_lo.confined_until(), 0);
-  hw_hi.complete_all();
-  sched.remove(*lo);
-  sched.remove(*hi);
+  TwoQueues t(XS_POLICY_BANDWIDTH, true);
+  ASSERT_EQ(t.hi->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(t.hw_lo.confined_until(), 0);
+  ASSERT_EQ(t.sched.set_policy(XS_POLICY_PRIORITY), XS_OK);
+  EXPECT_EQ(t.hw_lo.confined_until(), kForever);
+  ASSERT_EQ(t.sched.set_policy(XS_POLICY_NONE), XS_OK);
+  EXPECT_EQ(t.hw_lo.confined_until(), 0);
 }
 
 TEST(LocalSchedulerReserve, OffUntilEnabled) {
-  LocalScheduler sched(XS_POLICY_PRIORITY, 2'000'000);
-  testing::ManualHwQueue hw_hi(2), hw_lo(2);
-  auto hi = make_queue(hw_hi.hw_queue(), 10);
-  auto lo = make_queue(hw_lo.hw_queue(), 0);
-  sched.add(*hi);
-  sched.add(*lo);
-  ASSERT_EQ(hi->submit(kernel(), nullptr), XS_OK);
-  EXPECT_EQ(hw_lo.confined_until(), 0);
-  sched.enable_reservation(50'000'000);  // queues already there are ranked at once
-  EXPECT_EQ(hw_lo.confined_until(), kForever);
-  hw_hi.complete_all();
-  sched.remove(*lo);
-  sched.remove(*hi);
+  TwoQueues t(XS_POLICY_PRIORITY, false);
+  ASSERT_EQ(t.hi->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(t.hw_lo.confined_until(), 0);
+  t.sched.enable_reservation(50'000'000);  // queues already there are ranked at once
+  EXPECT_EQ(t.hw_lo.confined_until(), kForever);
 }
 
 }  // namespace
