@@ -293,19 +293,23 @@ def compact(raw: dict[str, Any]) -> None:
         if "high" in res:
             res["high"]["start"] = [round(t, 6) for t in res["high"]["start"]]
             res["high"]["lat_ms"] = [round(v, 4) for v in res["high"]["lat_ms"]]
+            if "gpu_ms" in res["high"]:
+                res["high"]["gpu_ms"] = [round(v, 4) for v in res["high"]["gpu_ms"]]
 
 
 def cells(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per run key (alone_high, alone_low, <deployment>_<variant>): pooled samples and figures."""
     pooled: dict[str, dict[str, Any]] = {}
     for r in raw["runs"]:
-        c = pooled.setdefault(r["key"], {"lat_ms": [], "low_rates": [], "busy": [], "sentinel_p99": [], "failed": 0})
+        c = pooled.setdefault(r["key"], {"lat_ms": [], "gpu_ms": [], "low_rates": [], "busy": [], "sentinel_p99": [],
+                                         "failed": 0})
         if not r.get("ok"):
             c["failed"] += 1
             continue
         res = r["result"]
         if "high" in res:
             c["lat_ms"] += res["high"]["lat_ms"]
+            c["gpu_ms"] += res["high"].get("gpu_ms", [])  # absent in runs made before GPU timing
             c["busy"].append(busy_fraction(res))
         if "low" in res:
             c["low_rates"].append(low_rate(res))
@@ -317,7 +321,12 @@ def cells(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     idle = 1.0 - benchlib.median(alone.get("busy", []))
     a50 = benchlib.percentile(alone.get("lat_ms", []), 50)
     a99 = benchlib.percentile(alone.get("lat_ms", []), 99)
+    g50 = benchlib.percentile(alone.get("gpu_ms", []), 50) if alone.get("gpu_ms") else float("nan")
+    g99 = benchlib.percentile(alone.get("gpu_ms", []), 99) if alone.get("gpu_ms") else float("nan")
     for c in pooled.values():
+        # The same figures on the GPU's clock (CUDA events around each request's work).
+        c["gpu_p50_ratio"] = benchlib.percentile(c["gpu_ms"], 50) / g50 if c["gpu_ms"] else float("nan")
+        c["gpu_p99_ratio"] = benchlib.percentile(c["gpu_ms"], 99) / g99 if c["gpu_ms"] else float("nan")
         c["p50"] = benchlib.percentile(c["lat_ms"], 50)
         c["p99"] = benchlib.percentile(c["lat_ms"], 99)
         c["p50_ratio"] = c["p50"] / a50 if c["lat_ms"] else float("nan")
@@ -342,12 +351,16 @@ def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
         x = c.get(k)
         if x is None:
             continue
-        rows.append([k, fmt(x["p50"]), fmt(x["p99"]), fmt(x["p50_ratio"], 3), fmt(x["p99_ratio"], 3),
+        rows.append([k, str(len(x["lat_ms"])), fmt(x["p50"]), fmt(x["p99"]), fmt(x["p50_ratio"], 3),
+                     fmt(x["p99_ratio"], 3), fmt(x["gpu_p50_ratio"], 3), fmt(x["gpu_p99_ratio"], 3),
                      fmt(x["low_rate"], 1), fmt(x["idle_use"], 3), fmt(x["sentinel"], 0), str(x["failed"])])
-    table = benchlib.format_table(["run", "high p50 ms", "high p99 ms", "p50 ratio", "p99 ratio", "low it/s",
-                                   "idle use", "sentinel p99 us", "failed"], rows)
+    table = benchlib.format_table(["run", "requests", "high p50 ms", "high p99 ms", "p50 ratio", "p99 ratio",
+                                   "GPU p50 ratio", "GPU p99 ratio", "low it/s", "idle use", "sentinel p99 us",
+                                   "failed"], rows)
     head = (f"# Priority benchmark\n\n{raw['device']}; {raw['date']}\n\n`{raw['command']}`\n\n"
             f"Targets: p50 ratio <= {TARGET_P50}, p99 ratio <= {TARGET_P99}, idle use >= {TARGET_IDLE_USE}. "
+            "Latencies and ratios on the host's clock (CLOCK_MONOTONIC, request start to the stream's "
+            "synchronisation returning); GPU ratios on the GPU's (CUDA events around each request's work). "
             f"High task's busy fraction alone: {fmt(benchlib.median(c.get('alone_high', {}).get('busy', [])), 3)}\n\n")
     (out / "table.md").write_text(head + "```\n" + table + "\n```\n")
     print(table)
@@ -374,6 +387,9 @@ def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
             summary[f"high_p50_ratio_{d}_{v}"] = round(x["p50_ratio"], 4)
             summary[f"low_idle_use_{d}_{v}"] = round(x["idle_use"], 4)
             summary[f"low_throughput_{d}_{v}"] = round(x["low_rate"], 2)
+            if x["gpu_ms"]:
+                summary[f"high_gpu_p99_ratio_{d}_{v}"] = round(x["gpu_p99_ratio"], 4)
+                summary[f"high_gpu_p50_ratio_{d}_{v}"] = round(x["gpu_p50_ratio"], 4)
     if "alone_low" in c:
         summary["low_throughput_alone"] = round(c["alone_low"]["low_rate"], 2)
     if "alone_high" in c:

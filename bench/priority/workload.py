@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -42,10 +43,32 @@ LOW_MODEL = "resnet50_bs32"
 WARMUP_STEPS = 10
 
 
+#: The cores the high and the low task's threads run on (two each, apart from each other and from
+#: core 0, where the system's own work tends to land), where the machine has them.
+HIGH_CPUS = {2, 3}
+LOW_CPUS = {4, 5}
+
+
+def pin(cpus: set[int]) -> None:
+    """Pins the calling thread (and the threads it starts later) to `cpus`, if they exist."""
+    try:
+        available = os.sched_getaffinity(0)
+        if cpus <= available and len(available) > max(HIGH_CPUS | LOW_CPUS):
+            os.sched_setaffinity(0, cpus)
+    except (AttributeError, OSError):
+        pass
+
+
 def run_high(wl: Any, stream: Any, torch: Any, seconds: float, period_s: float) -> dict[str, Any]:
-    """Requests at a fixed rate for `seconds`; returns their start times and latencies."""
+    """Requests at a fixed rate for `seconds`; returns their start times and latencies: on the host's
+    clock (CLOCK_MONOTONIC, from before the forward pass to after the stream's synchronisation) and on
+    the GPU's (CUDA events recorded on the stream before and after the request's work)."""
+    pin(HIGH_CPUS)
     starts: list[float] = []
     lat_ms: list[float] = []
+    gpu_ms: list[float] = []
+    ev_start = torch.cuda.Event(enable_timing=True)
+    ev_end = torch.cuda.Event(enable_timing=True)
     with torch.cuda.stream(stream):
         t_end = time.monotonic() + seconds
         nxt = time.monotonic()
@@ -56,17 +79,21 @@ def run_high(wl: Any, stream: Any, torch: Any, seconds: float, period_s: float) 
             t0 = time.monotonic()
             if t0 >= t_end:
                 break
+            ev_start.record(stream)
             wl.step()
+            ev_end.record(stream)
             stream.synchronize()
             t1 = time.monotonic()
             starts.append(t0)
             lat_ms.append((t1 - t0) * 1e3)
+            gpu_ms.append(ev_start.elapsed_time(ev_end))
             nxt = max(nxt + period_s, t1)
-    return {"start": starts, "lat_ms": lat_ms}
+    return {"start": starts, "lat_ms": lat_ms, "gpu_ms": gpu_ms}
 
 
 def run_low(wl: Any, stream: Any, torch: Any, stop: threading.Event, done: list[float]) -> None:
     """Iterations back to back until `stop`; appends each one's completion time to `done`."""
+    pin(LOW_CPUS)
     with torch.cuda.stream(stream):
         while not stop.is_set():
             wl.step()
