@@ -5,7 +5,8 @@
 // without it: order with the stream's other operations, synchronisation,
 // queries, cuMemFree while held, and the whole device again after the linger.
 //
-// Run with XSCHED_LEVEL=2, XSCHED_RESERVE_SMS=8, XSCHED_RESERVE_LINGER_MS=300
+// Run with XSCHED_LEVEL=2, XSCHED_RESERVE_SMS=8, XSCHED_RESERVE_LINGER_MS=300,
+// XSCHED_REQUEST_GRACE_US=1000000
 // and XSCHED_REAL_LIBCUDA=<libfake_cuda.so> (ctest sets them). The
 // InterposeReserveUnsupported tests run in a process of their own: a device's
 // partition is made once per process.
@@ -152,6 +153,43 @@ TEST_F(InterposeReserve, MemFreeWhileHeldWithConfinedWorkReturns) {
   }
   EXPECT_EQ(work_ran().size(), 5u) << "the free must come after the stream's work";
   holder().release();
+}
+
+// A more urgent stream whose program polls it until done has ended its
+// request there (request-aware holds end at a "done" query, not only at a
+// synchronisation): the reserve is free one linger later, not one grace
+// (XSCHED_REQUEST_GRACE_US, 1 s here) plus the linger.
+TEST_F(InterposeReserve, AQueryThatSaysDoneEndsTheUrgentRequest) {
+  CUstream urgent = stream(-1);
+  CUstream low = stream(0);
+  ASSERT_EQ(work(urgent, 1, 1000), CUDA_SUCCESS);
+  ASSERT_TRUE(eventually([&] { return cuStreamQuery(urgent) == CUDA_SUCCESS; }));
+  std::this_thread::sleep_for(kLinger + 600ms);  // < the grace plus the linger
+  g_fake.log_clear();
+  ASSERT_EQ(work(low, 2), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
+  const std::vector<Ran> ran = work_ran();
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_EQ(ran[0].ctx, ctx_id(g_ctx)) << "the urgent queue still counted as busy after its query said done";
+}
+
+// The same with an event the program records after its request and polls.
+TEST_F(InterposeReserve, AnEventQueryThatSaysDoneEndsTheUrgentRequest) {
+  CUstream urgent = stream(-1);
+  CUstream low = stream(0);
+  CUevent done = nullptr;
+  ASSERT_EQ(cuEventCreate(&done, CU_EVENT_DISABLE_TIMING), CUDA_SUCCESS);
+  ASSERT_EQ(work(urgent, 1, 1000), CUDA_SUCCESS);
+  ASSERT_EQ(cuEventRecord(done, urgent), CUDA_SUCCESS);
+  ASSERT_TRUE(eventually([&] { return cuEventQuery(done) == CUDA_SUCCESS; }));
+  std::this_thread::sleep_for(kLinger + 600ms);  // < the grace plus the linger
+  g_fake.log_clear();
+  ASSERT_EQ(work(low, 2), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
+  const std::vector<Ran> ran = work_ran();
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_EQ(ran[0].ctx, ctx_id(g_ctx)) << "the urgent queue still counted as busy after its event said done";
+  EXPECT_EQ(cuEventDestroy_v2(done), CUDA_SUCCESS);
 }
 
 // ---- a driver without green contexts (own process) ----

@@ -44,7 +44,10 @@ CUresult stream_query(const char* api, Flavor fl, CUstream s) {
   if (sq != nullptr && sq->xq->has_unlaunched()) {
     r = CUDA_ERROR_NOT_READY;
   } else {
+    const uint64_t launched = sq != nullptr ? sq->xq->launched() : 0;  // what a "done" covers
     r = call_real(XS_REAL(cuStreamQuery), sq != nullptr ? sq->stream : spelled_out(s, fl));
+    // A program that polls its stream until done has synchronised with it: its request is over.
+    if (r == CUDA_SUCCESS && sq != nullptr) sq->xq->device_caught_up(launched);
   }
   if (trace_enabled()) trace_call(api, r, "stream=%p", static_cast<void*>(s));
   return r;
@@ -155,7 +158,10 @@ XS_CUDA_EXPORT CUresult cuStreamWaitEvent_ptsz(CUstream s, CUevent e, unsigned f
 }
 
 XS_CUDA_EXPORT CUresult cuEventQuery(CUevent e) {
-  const CUresult r = ip::pending_record(e).held ? CUDA_ERROR_NOT_READY : ip::call_real(XS_REAL(cuEventQuery), e);
+  const ip::PendingRecord rec = ip::pending_record(e);
+  const CUresult r = rec.held ? CUDA_ERROR_NOT_READY : ip::call_real(XS_REAL(cuEventQuery), e);
+  // Done: the program has seen its queue's work up to the record complete.
+  if (r == CUDA_SUCCESS && rec.queue != nullptr) rec.queue->xq->device_caught_up(rec.seq);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "event=%p", static_cast<void*>(e));
   return r;
 }
@@ -168,6 +174,7 @@ XS_CUDA_EXPORT CUresult cuEventSynchronize(CUevent e) {
     if (w != XS_OK) r = ip::to_cuda(w, rec.queue.get());
   }
   if (r == CUDA_SUCCESS) r = ip::call_real(XS_REAL(cuEventSynchronize), e);
+  if (r == CUDA_SUCCESS && rec.queue != nullptr) rec.queue->xq->device_caught_up(rec.seq);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "event=%p", static_cast<void*>(e));
   return r;
 }
