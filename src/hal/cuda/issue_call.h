@@ -14,10 +14,12 @@ CUresult issue_call(const Driver& d, const Call& c, CUstream s);
 // The driver call's name, for messages.
 const char* op_name(Op op);
 
-// Whether the operation runs on the device's execution units (SMs): what a
-// partition of the device (partition.h) confines.
+// Whether the operation is a kernel launch that a partition of the device
+// (partition.h) confines. Not a graph launch: measured on the H100, a graph
+// launched on a green context's stream still runs on the whole device
+// (bench/results/probes/README.md).
 constexpr bool runs_kernels(Op op) {
-  return op == Op::kLaunch || op == Op::kLaunchCooperative || op == Op::kLaunchEx || op == Op::kGraphLaunch;
+  return op == Op::kLaunch || op == Op::kLaunchCooperative || op == Op::kLaunchEx;
 }
 
 }  // namespace xsched::cuda
