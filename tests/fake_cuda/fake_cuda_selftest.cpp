@@ -1525,16 +1525,10 @@ TEST_F(FakeCuda, GreenStreamIsOutsideThePrimaryContext) {
     EXPECT_EQ(D(cuStreamQuery)(nullptr), CUDA_ERROR_NOT_READY);
   }
   CK(D(cuCtxSynchronize)());
-  {
-    // cuCtxSynchronize of the primary context does not wait for it.
-    Gate gate;
-    gate.hold(s);
-    CK(add(nullptr, x, 1));
-    CK(D(cuStreamSynchronize)(nullptr));
-    CK(D(cuCtxSynchronize)());
-    EXPECT_EQ(D(cuStreamQuery)(s), CUDA_ERROR_NOT_READY);
-  }
-  CK(D(cuStreamSynchronize)(s));
+  // cuCtxSynchronize of the primary context waits for it (as on the H100).
+  CK(sleep_on(s, 30000));
+  CK(D(cuCtxSynchronize)());
+  EXPECT_EQ(D(cuStreamQuery)(s), CUDA_SUCCESS);
   // Synchronising the green context does.
   CK(sleep_on(s, 30000));
   CK(D(cuCtxSynchronize_v2)(ctx_of(g)));
