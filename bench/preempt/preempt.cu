@@ -478,12 +478,15 @@ int run_with_high(const Options& opt, const Setup& setup) {
   const bool with_low = opt.role == Role::kBoth;
   const int64_t t_start = now_ns();
 
-  // Streams. The calibration stream gets the greatest priority so that, under xsched too,
-  // nothing holds it back.
+  // Streams. The calibration stream has the high stream's priority: under xsched nothing less
+  // urgent holds it back, and, not being more urgent than the high stream, it does not make
+  // xsched confine the high stream's kernels to a partition for a while after each calibration
+  // (with XSCHED_RESERVE_SMS the less urgent queues of a process are confined while a more
+  // urgent one was recently active).
   cudaStream_t low_stream = nullptr, high_stream, calib_stream;
   if (with_low) CK(cudaStreamCreateWithPriority(&low_stream, cudaStreamNonBlocking, 0));
   CK(cudaStreamCreateWithPriority(&high_stream, cudaStreamNonBlocking, setup.high_priority));
-  CK(cudaStreamCreateWithPriority(&calib_stream, cudaStreamNonBlocking, setup.prio_greatest));
+  CK(cudaStreamCreateWithPriority(&calib_stream, cudaStreamNonBlocking, setup.high_priority));
 
   // One host-mapped slot per probe: the idle probes, then the warm-up and timed ones.
   const int n_probes = kIdleSamples + opt.warmup + opt.samples;
