@@ -155,6 +155,28 @@ TEST_F(InterposeReserve, MemFreeWhileHeldWithConfinedWorkReturns) {
   holder().release();
 }
 
+// A kernel the partition refuses (here: the driver fails the confined launch
+// once) runs on the application's stream, on the whole device, exactly once,
+// and the program sees no error.
+TEST_F(InterposeReserve, AKernelThePartitionRefusesRunsOnTheWholeDevice) {
+  CUstream low = stream(0);
+  holder().hold();
+  holder().release();  // confined for the linger
+  ASSERT_EQ(work(low, 1), CUDA_SUCCESS);  // opens the partition's stream
+  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
+  g_fake.log_clear();
+  g_fake.inject_error("cuLaunchKernel", CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE, 1);
+  ASSERT_EQ(work(low, 2), CUDA_SUCCESS);
+  ASSERT_EQ(work(low, 3), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
+  const std::vector<Ran> ran = work_ran();
+  ASSERT_EQ(ran.size(), 2u);
+  EXPECT_EQ(ran[0].tag, 2);
+  EXPECT_EQ(ran[0].ctx, ctx_id(g_ctx)) << "the refused kernel should run on the application's stream";
+  EXPECT_EQ(ran[1].tag, 3);
+  EXPECT_NE(ran[1].ctx, ctx_id(g_ctx)) << "the next kernel should be confined again";
+}
+
 // A more urgent stream whose program polls it until done has ended its
 // request there (request-aware holds end at a "done" query, not only at a
 // synchronisation): the reserve is free one linger later, not one grace
