@@ -203,6 +203,9 @@ TEST_F(InterposeReserve, AnEventQueryThatSaysDoneEndsTheUrgentRequest) {
   ASSERT_EQ(cuEventCreate(&done, CU_EVENT_DISABLE_TIMING), CUDA_SUCCESS);
   ASSERT_EQ(work(urgent, 1, 1000), CUDA_SUCCESS);
   ASSERT_EQ(cuEventRecord(done, urgent), CUDA_SUCCESS);
+  // The queue's worker sees the record complete before the program's first query does.
+  ASSERT_TRUE(eventually([&] { return finished(1); }));
+  std::this_thread::sleep_for(100ms);
   ASSERT_TRUE(eventually([&] { return cuEventQuery(done) == CUDA_SUCCESS; }));
   std::this_thread::sleep_for(kLinger + 600ms);  // < the grace plus the linger
   g_fake.log_clear();

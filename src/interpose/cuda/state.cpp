@@ -583,6 +583,7 @@ PendingRecord pending_record(CUevent e) {
   if (it == sh.records.end()) return out;
   RecordEntry& rec = it->second;
   out.queue = rec.queue.lock();
+  out.recorder = out.queue;
   out.seq = rec.seq;
   out.capture_root = rec.capture_root;
   if (out.queue != nullptr) {

@@ -156,6 +156,10 @@ void end_capture(const StreamQueue& root);
 // synchronisations on the event see it.
 struct PendingRecord {
   std::shared_ptr<StreamQueue> queue;  // null: none of ours outstanding
+  // The queue that made the record, also once it completed (while it is
+  // still known): a query that finds it done tells that queue its program
+  // has seen its work complete.
+  std::shared_ptr<StreamQueue> recorder;
   uint64_t seq = 0;
   bool held = false;  // not launched yet: the driver has not seen it
   std::weak_ptr<StreamQueue> capture_root;  // recorded into a stream being captured

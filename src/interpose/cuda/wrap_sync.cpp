@@ -161,7 +161,7 @@ XS_CUDA_EXPORT CUresult cuEventQuery(CUevent e) {
   const ip::PendingRecord rec = ip::pending_record(e);
   const CUresult r = rec.held ? CUDA_ERROR_NOT_READY : ip::call_real(XS_REAL(cuEventQuery), e);
   // Done: the program has seen its queue's work up to the record complete.
-  if (r == CUDA_SUCCESS && rec.queue != nullptr) rec.queue->xq->device_caught_up(rec.seq);
+  if (r == CUDA_SUCCESS && rec.recorder != nullptr) rec.recorder->xq->device_caught_up(rec.seq);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "event=%p", static_cast<void*>(e));
   return r;
 }
@@ -174,7 +174,7 @@ XS_CUDA_EXPORT CUresult cuEventSynchronize(CUevent e) {
     if (w != XS_OK) r = ip::to_cuda(w, rec.queue.get());
   }
   if (r == CUDA_SUCCESS) r = ip::call_real(XS_REAL(cuEventSynchronize), e);
-  if (r == CUDA_SUCCESS && rec.queue != nullptr) rec.queue->xq->device_caught_up(rec.seq);
+  if (r == CUDA_SUCCESS && rec.recorder != nullptr) rec.recorder->xq->device_caught_up(rec.seq);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "event=%p", static_cast<void*>(e));
   return r;
 }
