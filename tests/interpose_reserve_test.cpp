@@ -37,6 +37,8 @@ class InterposeReserve : public Sched {
       holder().settle();
     }
   }
+
+ public:
   // The tagged work kernels in the order they started, with the SMs of the context each ran in.
   struct Ran {
     long long tag;
@@ -179,6 +181,19 @@ TEST_F(InterposeReserve, AKernelThePartitionRefusesRunsOnTheWholeDevice) {
   EXPECT_NE(ran[1].ctx, ctx_id(g_ctx)) << "the next kernel should be confined again";
 }
 
+// One linger (and a margin) after the urgent queue's request ended, but
+// before a grace plus a linger: a low kernel uses the whole device only if the
+// request ended when `why`.
+void expect_whole_device_after_linger(CUstream low, const char* why) {
+  std::this_thread::sleep_for(kLinger + 600ms);
+  g_fake.log_clear();
+  ASSERT_EQ(work(low, 2), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
+  const std::vector<InterposeReserve::Ran> ran = InterposeReserve::work_ran();
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_EQ(ran[0].ctx, ctx_id(g_ctx)) << "the urgent queue still counted as busy after " << why;
+}
+
 // A more urgent stream whose program polls it until done has ended its
 // request there (request-aware holds end at a "done" query, not only at a
 // synchronisation): the reserve is free one linger later, not one grace
@@ -188,13 +203,7 @@ TEST_F(InterposeReserve, AQueryThatSaysDoneEndsTheUrgentRequest) {
   CUstream low = stream(0);
   ASSERT_EQ(work(urgent, 1, 1000), CUDA_SUCCESS);
   ASSERT_TRUE(eventually([&] { return cuStreamQuery(urgent) == CUDA_SUCCESS; }));
-  std::this_thread::sleep_for(kLinger + 600ms);  // < the grace plus the linger
-  g_fake.log_clear();
-  ASSERT_EQ(work(low, 2), CUDA_SUCCESS);
-  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
-  const std::vector<Ran> ran = work_ran();
-  ASSERT_EQ(ran.size(), 1u);
-  EXPECT_EQ(ran[0].ctx, ctx_id(g_ctx)) << "the urgent queue still counted as busy after its query said done";
+  expect_whole_device_after_linger(low, "its query said done");
 }
 
 // The same with an event the program records after its request and polls.
@@ -209,13 +218,7 @@ TEST_F(InterposeReserve, AnEventQueryThatSaysDoneEndsTheUrgentRequest) {
   ASSERT_TRUE(eventually([&] { return finished(1); }));
   std::this_thread::sleep_for(100ms);
   ASSERT_TRUE(eventually([&] { return cuEventQuery(done) == CUDA_SUCCESS; }));
-  std::this_thread::sleep_for(kLinger + 600ms);  // < the grace plus the linger
-  g_fake.log_clear();
-  ASSERT_EQ(work(low, 2), CUDA_SUCCESS);
-  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
-  const std::vector<Ran> ran = work_ran();
-  ASSERT_EQ(ran.size(), 1u);
-  EXPECT_EQ(ran[0].ctx, ctx_id(g_ctx)) << "the urgent queue still counted as busy after its event said done";
+  expect_whole_device_after_linger(low, "its event said done");
   EXPECT_EQ(cuEventDestroy_v2(done), CUDA_SUCCESS);
 }
 
