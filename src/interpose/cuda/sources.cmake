@@ -2,7 +2,9 @@
 # listed in CMakeLists.txt beside this file).
 set(XSCHED_INTERPOSER_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/control.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/level_notices.cpp
   ${CMAKE_CURRENT_LIST_DIR}/state.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/to_cuda.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_copy.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_flushed.cpp
   ${CMAKE_CURRENT_LIST_DIR}/wrap_launch.cpp

@@ -18,6 +18,7 @@
 #include "hal/cuda/context_scope.h"
 #include "hal/cuda/cuda_queue.h"
 #include "hal/cuda/gates.h"
+#include "interpose/cuda/level_notices.h"
 #include "interpose/cuda/real_driver.h"
 #include "interpose/cuda/trace.h"
 #include "sched/local_scheduler.h"
@@ -93,28 +94,6 @@ ContextState& context_state(CUcontext ctx) {
     cs->ctx = ctx;
   }
   return *cs;
-}
-
-void warn_level_lowered(xs_level_t asked, xs_level_t got) {
-  static std::atomic<bool> warned{false};
-  if (warned.exchange(true)) return;
-  log(LogLevel::kWarn, "XSCHED_LEVEL=%d: this device's CUDA queues support level %d at most; using it", static_cast<int>(asked),
-      static_cast<int>(got));
-}
-
-// Once per level per process, when XSCHED_ANNOUNCE is set (xsched run sets it):
-// which level the program's queues use.
-void announce_level(xs_level_t level, uint32_t window) {
-  static const bool enabled = [] {
-    const char* v = std::getenv("XSCHED_ANNOUNCE");
-    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
-  }();
-  static std::atomic<unsigned> announced{0};
-  const unsigned bit = 1u << static_cast<unsigned>(level);
-  if (!enabled || (announced.fetch_or(bit) & bit) != 0) return;
-  std::fprintf(stderr, "xsched: pid %d: CUDA queues at level %d (%s), window %u\n", static_cast<int>(getpid()),
-               static_cast<int>(level), level >= XS_LEVEL_DEACTIVATE ? "stream-ordered gates" : "progressive launching",
-               window);
 }
 
 // An XQueue for a CUDA stream, registered with the process's scheduler and
@@ -601,23 +580,6 @@ void forget_event(CUevent e) {
   EventShard& sh = shard_of(registry().events, e);
   std::lock_guard lk(sh.mu);
   sh.records.erase(e);
-}
-
-CUresult to_cuda(xs_result_t r, const StreamQueue* sq) {
-  switch (r) {
-    case XS_OK: return CUDA_SUCCESS;
-    case XS_ERR_PLATFORM: {
-      const CUresult deferred = sq != nullptr ? cuda::deferred_error(sq->hw) : CUDA_SUCCESS;
-      if (deferred != CUDA_SUCCESS) return deferred;
-      const CUresult here = cuda::last_error_in_thread();
-      return here != CUDA_SUCCESS ? here : CUDA_ERROR_UNKNOWN;
-    }
-    case XS_ERR_NO_MEMORY: return CUDA_ERROR_OUT_OF_MEMORY;
-    case XS_ERR_STATE: return CUDA_ERROR_INVALID_HANDLE;
-    case XS_ERR_TIMEOUT: return CUDA_ERROR_NOT_READY;
-    case XS_ERR_INVALID_ARG: return CUDA_ERROR_INVALID_VALUE;
-    default: return CUDA_ERROR_UNKNOWN;
-  }
 }
 
 }  // namespace xsched::interpose

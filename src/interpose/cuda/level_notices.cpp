@@ -1,0 +1,34 @@
+#include "interpose/cuda/level_notices.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace xsched::interpose {
+
+void warn_level_lowered(xs_level_t asked, xs_level_t got) {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  log(LogLevel::kWarn, "XSCHED_LEVEL=%d: this device's CUDA queues support level %d at most; using it", static_cast<int>(asked),
+      static_cast<int>(got));
+}
+
+void announce_level(xs_level_t level, uint32_t window) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("XSCHED_ANNOUNCE");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  static std::atomic<unsigned> announced{0};
+  const unsigned bit = 1u << static_cast<unsigned>(level);
+  if (!enabled || (announced.fetch_or(bit) & bit) != 0) return;
+  std::fprintf(stderr, "xsched: pid %d: CUDA queues at level %d (%s), window %u\n", static_cast<int>(getpid()),
+               static_cast<int>(level), level >= XS_LEVEL_DEACTIVATE ? "stream-ordered gates" : "progressive launching",
+               window);
+}
+
+}  // namespace xsched::interpose

@@ -1,0 +1,17 @@
+// What a process is told about the preemption level its CUDA queues use.
+#pragma once
+
+#include <cstdint>
+
+#include "xsched/xsched.h"
+
+namespace xsched::interpose {
+
+// Once per process: XSCHED_LEVEL asked for more than the device's queues can do.
+void warn_level_lowered(xs_level_t asked, xs_level_t got);
+
+// Once per level per process, when XSCHED_ANNOUNCE is set (xsched run sets it):
+// which level the program's queues use.
+void announce_level(xs_level_t level, uint32_t window);
+
+}  // namespace xsched::interpose
