@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Priority benchmark: the field report's Test 5 on one GPU, in one process and in two.
 
-    python3 bench/priority/priority.py [--quick] [--xsched build/release/xsched] [--out DIR]
+    python3 bench/priority/priority.py [--quick] [--pair test5|decode] [--xsched build/release/xsched] [--out DIR]
                                        [--seconds S] [--rounds N] [--deployments inprocess,crossprocess]
                                        [--variants native,streamprio,level1,level2] [--env K=V]...
     python3 bench/priority/priority.py --replot DIR/raw.json
     (--append --first-round N adds rounds to an earlier run's raw.json in --out)
 
 A high-priority ResNet-18 (batch 1, one request every 20 ms) beside a low-priority ResNet-50
-(batch 32, non-stop); bench/priority/workload.py runs them. Runs, each a fresh process (or pair):
+(batch 32, non-stop); bench/priority/workload.py runs them. `--pair decode` runs a second pair
+instead: GPT-2 decoding (12 layers, fp16, KV cache, batch 1, 16 tokens a request, one request every
+200 ms; launch-bound, many tiny kernels) as the urgent task beside ResNet-50 training (batch 64,
+SGD); its summary names end in `_decode`. Runs, each a fresh process (or pair):
 
     alone_high   the high task alone, natively (the standalone reference)
     alone_low    the low task alone, natively (its standalone throughput)
@@ -75,6 +78,8 @@ BACKPRESSURE = 16
 #: --quick runs these only (with the two alone runs).
 QUICK_RUNS = ("inprocess_native", "inprocess_level2", "inprocess_default", "inprocess_reserve", "crossprocess_native",
               "crossprocess_level2")
+#: The high task's name in the plots, per pair.
+HIGH_TASK = {"test5": "ResNet-18 bs1", "decode": "GPT-2 decode"}
 #: DESIGN.md's targets.
 TARGET_P50 = 1.02
 TARGET_P99 = 1.05
@@ -89,8 +94,9 @@ class RunFailed(RuntimeError):
 
 def workload_cmd(a: argparse.Namespace, roles: str, stream_priority: int = 0, extra: tuple[str, ...] = ()) -> list[str]:
     """The workload's command line."""
-    return [sys.executable, str(WORKLOAD), "--roles", roles, "--seconds", str(a.seconds),
-            "--period-ms", str(a.period_ms), "--high-stream-priority", str(stream_priority), *extra]
+    period = ["--period-ms", str(a.period_ms)] if a.period_ms is not None else []
+    return [sys.executable, str(WORKLOAD), "--roles", roles, "--pair", a.pair, "--seconds", str(a.seconds), *period,
+            "--high-stream-priority", str(stream_priority), *extra]
 
 
 def run_json(cmd: list[str], env: dict[str, str], timeout: float, log: Path) -> dict[str, Any]:
@@ -357,7 +363,9 @@ def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
     table = benchlib.format_table(["run", "requests", "high p50 ms", "high p99 ms", "p50 ratio", "p99 ratio",
                                    "GPU p50 ratio", "GPU p99 ratio", "low it/s", "idle use", "sentinel p99 us",
                                    "failed"], rows)
-    head = (f"# Priority benchmark\n\n{raw['device']}; {raw['date']}\n\n`{raw['command']}`\n\n"
+    pair = raw.get("pair", "test5")
+    suffix = "" if pair == "test5" else f"_{pair}"
+    head = (f"# Priority benchmark, pair {pair}\n\n{raw['device']}; {raw['date']}\n\n`{raw['command']}`\n\n"
             f"Targets: p50 ratio <= {TARGET_P50}, p99 ratio <= {TARGET_P99}, idle use >= {TARGET_IDLE_USE}. "
             "Latencies and ratios on the host's clock (CLOCK_MONOTONIC, request start to the stream's "
             "synchronisation returning); GPU ratios on the GPU's (CUDA events around each request's work). "
@@ -371,7 +379,7 @@ def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
             if f"{d}_{v}" in c:
                 series[v] = c[f"{d}_{v}"]["lat_ms"]
         if len(series) > 1:
-            panels.append((f"{d}: ResNet-18 bs1 request latency", series))
+            panels.append((f"{d}: {HIGH_TASK[pair]} request latency", series))
     benchlib.cdf_panels(out / "priority_cdf.png", panels, "latency (ms)", raw["device"])
     bar_keys = [k for k in keys if k.split("_")[0] in DEPLOYMENTS]
     benchlib.bar_chart(out / "priority_low.png", bar_keys, [c[k]["idle_use"] for k in bar_keys],
@@ -383,18 +391,18 @@ def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
             x = c.get(f"{d}_{v}")
             if x is None:
                 continue
-            summary[f"high_p99_ratio_{d}_{v}"] = round(x["p99_ratio"], 4)
-            summary[f"high_p50_ratio_{d}_{v}"] = round(x["p50_ratio"], 4)
-            summary[f"low_idle_use_{d}_{v}"] = round(x["idle_use"], 4)
-            summary[f"low_throughput_{d}_{v}"] = round(x["low_rate"], 2)
+            summary[f"high_p99_ratio_{d}_{v}{suffix}"] = round(x["p99_ratio"], 4)
+            summary[f"high_p50_ratio_{d}_{v}{suffix}"] = round(x["p50_ratio"], 4)
+            summary[f"low_idle_use_{d}_{v}{suffix}"] = round(x["idle_use"], 4)
+            summary[f"low_throughput_{d}_{v}{suffix}"] = round(x["low_rate"], 2)
             if x["gpu_ms"]:
-                summary[f"high_gpu_p99_ratio_{d}_{v}"] = round(x["gpu_p99_ratio"], 4)
-                summary[f"high_gpu_p50_ratio_{d}_{v}"] = round(x["gpu_p50_ratio"], 4)
+                summary[f"high_gpu_p99_ratio_{d}_{v}{suffix}"] = round(x["gpu_p99_ratio"], 4)
+                summary[f"high_gpu_p50_ratio_{d}_{v}{suffix}"] = round(x["gpu_p50_ratio"], 4)
     if "alone_low" in c:
-        summary["low_throughput_alone"] = round(c["alone_low"]["low_rate"], 2)
+        summary[f"low_throughput_alone{suffix}"] = round(c["alone_low"]["low_rate"], 2)
     if "alone_high" in c:
-        summary["high_p50_ms_alone"] = round(c["alone_high"]["p50"], 3)
-        summary["high_p99_ms_alone"] = round(c["alone_high"]["p99"], 3)
+        summary[f"high_p50_ms_alone{suffix}"] = round(c["alone_high"]["p50"], 3)
+        summary[f"high_p99_ms_alone{suffix}"] = round(c["alone_high"]["p99"], 3)
     benchlib.write_summary(out, summary)
     return summary
 
@@ -405,7 +413,11 @@ def main() -> int:
     ap.add_argument("--xschedd", type=Path, default=None, help="default: beside --xsched")
     ap.add_argument("--out", type=Path, default=benchlib.repo_root() / "bench" / "results" / "priority")
     ap.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
-    ap.add_argument("--period-ms", type=float, default=20.0)
+    ap.add_argument("--pair", choices=("test5", "decode"), default="test5",
+                    help="test5: ResNet-18 bs1 beside ResNet-50 bs32 (default); decode: GPT-2 decoding beside "
+                         "ResNet-50 training")
+    ap.add_argument("--period-ms", type=float, default=None, help="the high task's request period (default: the "
+                    "pair's, 20 ms for test5, 200 ms for decode)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--deployments", default=",".join(DEPLOYMENTS))
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -441,9 +453,12 @@ def main() -> int:
     if a.quick:
         runs_todo = [k for k in runs_todo if k.startswith("alone_") or k in QUICK_RUNS]
     raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),
-                           "seconds": a.seconds, "period_ms": a.period_ms, "runs": []}
+                           "pair": a.pair, "seconds": a.seconds, "period_ms": a.period_ms, "runs": []}
     if a.append and (a.out / "raw.json").exists():
         raw = json.loads((a.out / "raw.json").read_text())
+        if raw.get("pair", "test5") != a.pair:
+            print(f"--append: {a.out / 'raw.json'} holds pair {raw.get('pair', 'test5')}, not {a.pair}", file=sys.stderr)
+            return 2
         raw["command"] += " ; " + benchlib.command_line()
     failed = 0
     no_gpu = 0

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """One run of the priority benchmark: the field report's Test 5 workloads, in one or two roles.
 
-    workload.py --roles high,low [--high-stream-priority P] [--seconds S] [--period-ms 20]
+    workload.py --roles high,low [--pair test5|decode] [--high-stream-priority P] [--seconds S]
+                [--period-ms P]
     workload.py --roles high      (the high task alone; with --until-stdin-closes, the high process
                                    of a two-process run: READY once warm, its window starts at the
                                    first line on stdin)
     workload.py --roles low       (the low task; with --until-stdin-closes, the low process of a
                                    two-process run: READY once warm, stops when stdin closes)
 
-high: ResNet-18, batch 1, one request every --period-ms (a request that ends late starts the next
-at once), each request a forward pass and a synchronisation of its stream. Its latency is from the
-request's start to the synchronisation's return. low: ResNet-50, batch 32, non-stop, its stream
-synchronised after every iteration (the completion times give its throughput over any window).
+Pairs (--pair): test5, the field report's Test 5: high ResNet-18 batch 1, one request every 20 ms;
+low ResNet-50 batch 32 inference. decode: high GPT-2 decoding (bench/common/decoder.py: 12 layers,
+fp16, KV cache, batch 1, 16 tokens a request: hundreds of tiny kernels launched from Python), one
+request every 200 ms; low ResNet-50 training, batch 64, SGD.
+
+high: one request every --period-ms (the pair's default; a request that ends late starts the next
+at once), each request the model's work and a synchronisation of its stream. Its latency is from
+the request's start to the synchronisation's return. low: non-stop, its stream synchronised after
+every iteration (the completion times give its throughput over any window).
 
 With both roles, the main thread makes both streams (torch.cuda.Stream(priority=P) for the high,
 torch.cuda.Stream() for the low) and builds both models, then one thread per role runs them: the
@@ -37,8 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
 import suite  # noqa: E402
 
 SKIP = 77
-HIGH_MODEL = "resnet18"
-LOW_MODEL = "resnet50_bs32"
+#: Per pair: the high task's model, the low task's and the high task's default request period (ms).
+PAIRS = {
+    "test5": ("resnet18", "resnet50_bs32", 20.0),
+    "decode": ("gpt2_decode", "resnet50_train_bs64", 200.0),
+}
 #: Untimed steps of each model before anything is measured (allocator, cuDNN, lazy loading).
 WARMUP_STEPS = 10
 
@@ -57,6 +66,14 @@ def pin(cpus: set[int]) -> None:
             os.sched_setaffinity(0, cpus)
     except (AttributeError, OSError):
         pass
+
+
+def make_workload(name: str) -> Any:
+    """A model of the suite, or the GPT-2 decoder."""
+    if name == "gpt2_decode":
+        import decoder
+        return decoder.Decoder()
+    return suite.Workload(suite.spec_by_name(name))
 
 
 def run_high(wl: Any, stream: Any, torch: Any, seconds: float, period_s: float) -> dict[str, Any]:
@@ -116,7 +133,9 @@ def main() -> int:
     ap.add_argument("--roles", default="high,low", help="high, low or high,low")
     ap.add_argument("--high-stream-priority", type=int, default=0, help="CUDA priority of the high stream")
     ap.add_argument("--seconds", type=float, default=10.0, help="the measured window")
-    ap.add_argument("--period-ms", type=float, default=20.0, help="the high task's request period")
+    ap.add_argument("--pair", choices=sorted(PAIRS), default="test5", help="the two tasks (default test5)")
+    ap.add_argument("--period-ms", type=float, default=None, help="the high task's request period "
+                    "(default: the pair's, 20 ms for test5, 200 ms for decode)")
     ap.add_argument("--low-lead-s", type=float, default=1.0, help="low runs this long before the window")
     ap.add_argument("--until-stdin-closes", action="store_true",
                     help="READY once warm; high: start the window at the first line on stdin; "
@@ -127,11 +146,15 @@ def main() -> int:
         print(f"--roles must be high, low or high,low (got {a.roles!r})", file=sys.stderr)
         return 2
 
+    high_model, low_model, default_period = PAIRS[a.pair]
+    period_ms = a.period_ms if a.period_ms is not None else default_period
     try:
         import torch
         import torchvision  # noqa: F401
+        if a.pair == "decode" and "high" in roles:
+            import transformers  # noqa: F401
     except ImportError as exc:
-        print(f"SKIP: torch/torchvision not importable ({exc})", file=sys.stderr)
+        print(f"SKIP: torch/torchvision/transformers not importable ({exc})", file=sys.stderr)
         return SKIP
     if not torch.cuda.is_available():
         print("SKIP: no GPU", file=sys.stderr)
@@ -140,8 +163,8 @@ def main() -> int:
     # Both streams from the main thread: the threads use streams they did not create.
     high_stream = torch.cuda.Stream(priority=a.high_stream_priority) if "high" in roles else None
     low_stream = torch.cuda.Stream() if "low" in roles else None
-    high = suite.Workload(suite.spec_by_name(HIGH_MODEL)) if "high" in roles else None
-    low = suite.Workload(suite.spec_by_name(LOW_MODEL)) if "low" in roles else None
+    high = make_workload(high_model) if "high" in roles else None
+    low = make_workload(low_model) if "low" in roles else None
     for wl, s in ((high, high_stream), (low, low_stream)):
         if wl is None:
             continue
@@ -159,7 +182,8 @@ def main() -> int:
         threads.append(threading.Thread(target=run_low, args=(low, low_stream, torch, stop, done), name="low"))
     for t in threads:
         t.start()
-    result: dict[str, Any] = {"roles": sorted(roles), "high_stream_priority": a.high_stream_priority}
+    result: dict[str, Any] = {"roles": sorted(roles), "high_stream_priority": a.high_stream_priority,
+                              "pair": a.pair, "models": {"high": high_model, "low": low_model}, "period_ms": period_ms}
     if a.until_stdin_closes and high is None:
         print("READY", flush=True)
         sys.stdin.read()  # until the parent closes it
@@ -172,7 +196,7 @@ def main() -> int:
             time.sleep(a.low_lead_s)
         t0 = time.monotonic()
         if high is not None:
-            result["high"] = run_high(high, high_stream, torch, a.seconds, a.period_ms / 1e3)
+            result["high"] = run_high(high, high_stream, torch, a.seconds, period_ms / 1e3)
         else:
             time.sleep(a.seconds)
         result["window"] = [t0, time.monotonic()]
