@@ -20,6 +20,7 @@ import os
 import queue
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -331,6 +332,49 @@ class XschedDaemon:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+class MpsServer:
+    """A private CUDA MPS control daemon (nvidia-cuda-mps-control -d) for the length of a `with` block.
+
+    Its pipe and log folders are under `workdir`; env() is what makes a CUDA program a client of it
+    (its contexts then share the GPU with the other clients' instead of time-slicing with them).
+    Raises WorkerError where the control program is missing or does not start.
+    """
+
+    CONTROL = "nvidia-cuda-mps-control"
+
+    def __init__(self, workdir: Path) -> None:
+        self.pipe_dir = Path(workdir) / "mps-pipe"
+        self.log_dir = Path(workdir) / "mps-log"
+
+    def env(self) -> dict[str, str]:
+        return {"CUDA_MPS_PIPE_DIRECTORY": str(self.pipe_dir), "CUDA_MPS_LOG_DIRECTORY": str(self.log_dir)}
+
+    def __enter__(self) -> "MpsServer":
+        control = shutil.which(self.CONTROL)
+        if control is None:
+            raise WorkerError(f"{self.CONTROL} not found: CUDA MPS is not installed here")
+        self.pipe_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        p = subprocess.run([control, "-d"], env=dict(os.environ, **self.env()), capture_output=True, text=True,
+                           timeout=30, check=False)
+        if p.returncode != 0:
+            raise WorkerError(f"{self.CONTROL} -d failed (exit {p.returncode}): {p.stderr.strip()}")
+        self.control = control
+        return self
+
+    def log_tail(self) -> str:
+        """The end of the control daemon's and the server's logs."""
+        return "".join(f.read_text(errors="replace")[-1000:] for f in sorted(self.log_dir.glob("*.log")))
+
+    def __exit__(self, *exc: Any) -> None:
+        """Asks the control daemon to quit (it stops the server); waits for its pipe to go."""
+        subprocess.run([self.control], input="quit\n", env=dict(os.environ, **self.env()), capture_output=True,
+                       text=True, timeout=30, check=False)
+        deadline = time.monotonic() + 10
+        while (self.pipe_dir / "control").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ kernel's first instruction (device clock mapped onto the host clock). Variants:
     level1_w16  xsched run --level 1 --window 16, high at -1
     level2      xsched run --level 2, high at -1
     reserve     xsched run --level 2 --reserve-sms 8, high at -1
+    mps         crossprocess only: both programs clients of a private CUDA MPS server (one shared
+                context instead of time-sliced ones), high at -1, no xsched
+    mps_reserve the same, the low program limited to 93% of the SMs
+                (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=93: 8 or more of 132 SMs left to the high one)
+    mps_level2  mps_reserve, both programs under xsched Level 2 with xschedd
 
 Deployments: inprocess, one process with a low and a high thread (--role both); crossprocess, two
 processes (--role low, --role high), whose CUDA contexts the GPU time-slices. Across processes the
@@ -77,6 +82,8 @@ XPROC_HIGH_PRIORITY = 10
 #: Seconds a program of a two-process run may take to say IDLE-DONE or READY, and the low one to
 #: stop once its stdin is closed.
 READY_TIMEOUT_S = 60.0
+#: The mps_ variants' limit on the low program: 93% of an H100's 132 SMs leaves 8 or more to the high one.
+MPS_LOW_PERCENT = 93
 LOW_STOP_TIMEOUT_S = 30.0
 
 
@@ -88,6 +95,8 @@ class Variant:
     xsched_args: Optional[tuple[str, ...]]  # None: the program alone
     high_priority: int
     what: str
+    mps: bool = False  # crossprocess only: both programs clients of a private MPS server
+    low_sm_percent: Optional[int] = None  # the low program's CUDA_MPS_ACTIVE_THREAD_PERCENTAGE
 
 
 VARIANTS = {v.name: v for v in (
@@ -97,6 +106,11 @@ VARIANTS = {v.name: v for v in (
     Variant("level1_w16", ("--level", "1", "--window", "16"), -1, "xsched Level 1, window 16"),
     Variant("level2", ("--level", "2"), -1, "xsched Level 2"),
     Variant("reserve", ("--level", "2", "--reserve-sms", "8"), -1, "xsched Level 2, 8 SMs reserved"),
+    Variant("mps", None, -1, "alone, both clients of one MPS server", mps=True),
+    Variant("mps_reserve", None, -1, "alone, MPS, low limited to 93% of SMs", mps=True,
+            low_sm_percent=MPS_LOW_PERCENT),
+    Variant("mps_level2", ("--level", "2"), -1, "xsched Level 2, MPS, low limited to 93% of SMs", mps=True,
+            low_sm_percent=MPS_LOW_PERCENT),
 )}
 
 
@@ -345,6 +359,7 @@ def run_crossprocess(args: argparse.Namespace, binary: Path, xsched: Optional[Pa
                  f"{args.mean_gap_us:g}", "--high-priority", str(variant.high_priority), "--out", str(high_json),
                  "--seed", str(seed), "--watchdog-s", str(max(5, int(timeout) - 10))]
     daemon: Optional[benchlib.XschedDaemon] = None
+    mps = benchlib.MpsServer(rundir) if variant.mps else None
     env = native_environment()
     if variant.xsched_args is not None:
         assert xsched is not None and xschedd is not None
@@ -359,11 +374,23 @@ def run_crossprocess(args: argparse.Namespace, binary: Path, xsched: Optional[Pa
     rec: dict[str, Any] = {"variant": variant.name, "deployment": "crossprocess", "t_us": t_us, "round": rnd,
                            "seed": seed, "command": shlex.join(high_prog), "low_command": shlex.join(low_prog),
                            "timeout_s": timeout}
-    high, low = Side("high", high_prog, env, rundir), Side("low", low_prog, env, rundir)
+    low_env = dict(env)
+    if mps is not None:
+        env = dict(env, **mps.env())
+        low_env = dict(env)
+        if variant.low_sm_percent is not None:
+            low_env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = str(variant.low_sm_percent)
+    high, low = Side("high", high_prog, env, rundir), Side("low", low_prog, low_env, rundir)
     t0 = time.monotonic()
-    daemon_up = False
+    daemon_up = mps_up = False
     try:
-        if daemon is not None:
+        if mps is not None:
+            try:
+                mps.__enter__()
+                mps_up = True
+            except benchlib.WorkerError as exc:
+                rec["error"] = str(exc)
+        if daemon is not None and "error" not in rec:
             try:
                 daemon.__enter__()
                 daemon_up = True
@@ -383,6 +410,8 @@ def run_crossprocess(args: argparse.Namespace, binary: Path, xsched: Optional[Pa
         low.stop()
         if daemon_up:
             daemon.__exit__(None, None, None)
+        if mps_up:
+            mps.__exit__(None, None, None)
     high_err, low_err = high.stderr(), low.stderr()
     rec.update(rc=high.proc.returncode if high.proc else None, low_rc=low.proc.returncode if low.proc else None,
                wall_s=time.monotonic() - t0, stdout_tail=tail(high.out.decode(errors="replace")),
@@ -396,6 +425,8 @@ def run_crossprocess(args: argparse.Namespace, binary: Path, xsched: Optional[Pa
     rec["status"] = classify_crossprocess(rec, high, low, variant)
     if daemon is not None and rec["status"] != "ok" and daemon.log_path.is_file():
         rec["daemon_log_tail"] = tail(daemon.log_path.read_text(errors="replace"))
+    if mps is not None and rec["status"] != "ok":
+        rec["mps_log_tail"] = tail(mps.log_tail())
     return rec
 
 
@@ -441,7 +472,8 @@ def run_all(args: argparse.Namespace, binary: Path, xsched: Optional[Path],
             xschedd: Optional[Path]) -> list[dict[str, Any]]:
     """Every (round, T, deployment, variant) once; prints one line per run."""
     runs: list[dict[str, Any]] = []
-    units = [(d, v) for d in args.deployments for v in args.variants]
+    # MPS shares one server between processes: nothing for the one-process deployment.
+    units = [(d, v) for d in args.deployments for v in args.variants if d == "crossprocess" or not VARIANTS[v].mps]
     total = args.rounds * len(args.t_us) * len(units)
     with tempfile.TemporaryDirectory(prefix="xsched-preempt-runs-") as work:
         for rnd in range(args.rounds):
