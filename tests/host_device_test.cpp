@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -595,6 +596,65 @@ TEST(HostDevice, ConcurrentLaunchesSyncsAndPreemption) {
   }
   EXPECT_EQ(ran.load(), kStreams * kPerStream);
   streams.clear();  // streams leave while the device runs on
+}
+
+// ---- spatial reservation ----
+
+TEST(HostDeviceReserve, ConfinedKernelsLeaveTheReserveToOthers) {
+  auto dev = make_device(2);
+  ASSERT_EQ(dev->set_reserve(1), XS_OK);
+  auto a = dev->create_stream();
+  auto b = dev->create_stream();
+  auto c = dev->create_stream();
+  a->confine(std::numeric_limits<int64_t>::max());
+  b->confine(std::numeric_limits<int64_t>::max());
+  const testing::TimingVerdict v = testing::measure_with_retry([&] {
+    std::atomic<int64_t> ta{0}, tb{0}, tc{0};
+    Command ka = kernel(150 * kMs, store_time, &ta);
+    Command kb = kernel(150 * kMs, store_time, &tb);
+    Command kc = kernel(0, store_time, &tc);
+    if (a->launch(&ka) != XS_OK || b->launch(&kb) != XS_OK) return std::string("launch failed\n");
+    while (ta.load() == 0 && tb.load() == 0) std::this_thread::yield();
+    if (c->launch(&kc) != XS_OK || c->sync(nullptr) != XS_OK) return std::string("launch of c failed\n");
+    if (a->sync(nullptr) != XS_OK || b->sync(nullptr) != XS_OK) return std::string("sync failed\n");
+    std::string out;
+    // Only one unit runs confined kernels: the second starts once the first has run its 150 ms.
+    const int64_t first = std::min(ta.load(), tb.load()), second = std::max(ta.load(), tb.load());
+    if (second - first < 150 * kMs) out += "the confined kernels overlapped\n";
+    // The reserved unit ran c's unconfined kernel while the first confined one ran.
+    if (tc.load() >= first + 150 * kMs) out += "c waited for the confined kernel\n";
+    return out;
+  });
+  if (v.starved) GTEST_SKIP() << v.why;
+  EXPECT_EQ(v.failures, "");
+}
+
+TEST(HostDeviceReserve, OnlyKernelsLaunchedWhileConfinedAreConfined) {
+  auto dev = make_device(2);
+  ASSERT_EQ(dev->set_reserve(1), XS_OK);
+  auto a = dev->create_stream();
+  auto b = dev->create_stream();
+  a->confine(now_ns() - 1);  // a time already past: not confined
+  const testing::TimingVerdict v = testing::measure_with_retry([&] {
+    std::atomic<int64_t> ta{0}, tb{0};
+    Command ka = kernel(150 * kMs, store_time, &ta);
+    Command kb = kernel(150 * kMs, store_time, &tb);
+    if (a->launch(&ka) != XS_OK || b->launch(&kb) != XS_OK) return std::string("launch failed\n");
+    b->confine(std::numeric_limits<int64_t>::max());  // after b's launch: b's kernel is not confined
+    if (a->sync(nullptr) != XS_OK || b->sync(nullptr) != XS_OK) return std::string("sync failed\n");
+    b->confine(0);
+    const int64_t apart = std::max(ta.load(), tb.load()) - std::min(ta.load(), tb.load());
+    return apart < 100 * kMs ? std::string() : "ran one after the other: " + std::to_string(apart) + " ns apart\n";
+  });
+  if (v.starved) GTEST_SKIP() << v.why;
+  EXPECT_EQ(v.failures, "");
+}
+
+TEST(HostDeviceReserve, TheReserveIsSmallerThanTheDevice) {
+  auto dev = make_device(2);
+  EXPECT_EQ(dev->set_reserve(2), XS_ERR_INVALID_ARG);
+  EXPECT_EQ(dev->set_reserve(1), XS_OK);
+  EXPECT_EQ(dev->set_reserve(0), XS_OK);
 }
 
 }  // namespace

@@ -257,6 +257,13 @@ XS_API xs_result_t xs_host_device_create(uint32_t units, xs_host_device_t* out);
 /* Completes all launched work first. Streams and events stay valid handles
  * until destroyed, but launching on them fails. */
 XS_API xs_result_t xs_host_device_destroy(xs_host_device_t dev);
+/* Spatial reservation on this device: while a queue of higher priority is
+ * ready, and for XSCHED_RESERVE_LINGER_MS after, the kernels of less urgent
+ * queues run on all units but the last `units`, which stay free for urgent
+ * work (as XSCHED_RESERVE_SMS leaves SMs of a GPU free). Turns reservation on
+ * in the process's scheduler (priority policy, or under xschedd). 0: none.
+ * XS_ERR_INVALID_ARG unless units < the device's units. */
+XS_API xs_result_t xs_host_device_reserve(xs_host_device_t dev, uint32_t units);
 XS_API xs_result_t xs_host_stream_create(xs_host_device_t dev, xs_host_stream_t* out);
 XS_API xs_result_t xs_host_stream_destroy(xs_host_stream_t s);
 XS_API xs_result_t xs_host_event_create(xs_host_device_t dev, xs_host_event_t* out);

@@ -104,6 +104,7 @@ class Library:
             "xs_thread_priority_get": (res, [ctypes.POINTER(i32)]),
             "xs_host_device_create": (res, [u32, ctypes.POINTER(vp)]),
             "xs_host_device_destroy": (res, [vp]),
+            "xs_host_device_reserve": (res, [vp, u32]),
             "xs_host_stream_create": (res, [vp, ctypes.POINTER(vp)]),
             "xs_host_stream_destroy": (res, [vp]),
         }

@@ -46,6 +46,16 @@ class HostDevice:
         """A new stream (native queue) of this device."""
         return HostStream(self)
 
+    def reserve(self, units: int) -> None:
+        """Spatial reservation: while a more urgent queue is around, less urgent queues' kernels leave
+        the last `units` units free (0: none; fewer than the device's units). Turns reservation on in
+        the process's scheduler."""
+        if isinstance(units, bool) or not isinstance(units, int):
+            raise TypeError(f"units must be an int, not {type(units).__name__}")
+        if not 0 <= units < self.units:
+            raise ValueError(f"units {units} is not in 0..{self.units - 1}")
+        self._lib.call("xs_host_device_reserve", self._handle(), units)
+
     def close(self) -> None:
         """Completes the work launched on the device and frees it."""
         if self._h is not None:

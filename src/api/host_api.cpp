@@ -1,6 +1,8 @@
 // The C API of the CPU reference device.
 #include "api/api_internal.h"
 #include "api/handle_table.h"
+#include "core/config.h"
+#include "sched/local_scheduler.h"
 
 namespace xsched::api {
 namespace {
@@ -46,6 +48,16 @@ XS_API xs_result_t xs_host_device_destroy(xs_host_device_t dev) {
     if (d == nullptr) return XS_ERR_INVALID_HANDLE;
     d->shutdown();
     return XS_OK;
+  });
+}
+
+XS_API xs_result_t xs_host_device_reserve(xs_host_device_t dev, uint32_t units) {
+  return guarded(__func__, [&] {
+    std::shared_ptr<host::Device> d = devices().get(dev);
+    if (d == nullptr) return XS_ERR_INVALID_HANDLE;
+    const xs_result_t r = d->set_reserve(units);
+    if (r == XS_OK && units > 0) process_scheduler().enable_reservation(process_config().reserve_linger_ns);
+    return r;
   });
 }
 

@@ -86,6 +86,7 @@ void LocalScheduler::on_queue_changed(XQueue& q) {
 
 void LocalScheduler::enable_reservation(int64_t linger_ns) {
   std::lock_guard lk(mu_);
+  if (reserve_) return;  // on already: keep its view of the queues
   reserve_.emplace(linger_ns);
   const int64_t now = now_ns();
   for (const auto& [id, q] : queues_) reserve_->add(id, q->hints().priority, q->ready(), now);

@@ -72,7 +72,8 @@ class LocalScheduler final : public QueueListener, private Executor {
   // Spatial reservation: queues below the top priority run their kernels on
   // a partition of the device while a more urgent queue is ready and for
   // linger_ns after (reserve_rule.h), where their hardware queues can.
-  // Under the priority policy, and while attached. Off until called.
+  // Under the priority policy, and while attached. Off until called; a
+  // second call changes nothing.
   void enable_reservation(int64_t linger_ns);
   // A decision of the remote side for queue `id`; false if the queue is gone
   // or nothing is attached. stored: the remote side stored it in the queue's

@@ -25,6 +25,8 @@ struct Slot {
   Command* cmd = nullptr;
   // Held from launch so the user may drop the Event while its commands are queued.
   std::shared_ptr<EventState> event;
+  // A kernel launched while its stream was confined (Stream::confine): no unit of the reserve runs it.
+  bool confined = false;
 };
 
 // A stream's launched, uncompleted commands. Grows only when full, so a warm

@@ -11,6 +11,7 @@
 #include "hal/host/host_device.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
@@ -42,6 +43,7 @@ constexpr int64_t kWordPollUs = 20;
 
 struct Unit {
   std::condition_variable wake;  // cuts a kernel's wait short on interrupt
+  bool reserved = false;         // one of the device's reserve: runs no confined kernel
 };
 
 struct StreamState {
@@ -57,6 +59,7 @@ struct StreamState {
   int64_t remaining_ns = -1;         // >= 0: the head is a kernel interrupted with this much left
   uint64_t releases = 0;             // times a unit let go of the stream: interrupt waits for one
   Unit* unit = nullptr;              // the unit running the head
+  std::atomic<int64_t> confined_until{0};  // kernels launched before then are confined (confine())
   std::condition_variable changed;   // completions and releases (sync, interrupt, ~Stream)
 };
 
@@ -77,6 +80,7 @@ struct DeviceState {
   std::size_t last = 0;                // index of the stream picked last
   uint64_t outstanding = 0;            // launched, not completed, over all streams
   unsigned idle_units = 0;
+  unsigned reserve = 0;                // units that run no confined kernel: the last ones
   bool accepting = true;               // false from shutdown on
   bool stopping = false;               // unit threads exit
   bool polling = false;                // a unit watches gate words that xschedd may open
@@ -115,10 +119,13 @@ bool active(const StreamState& s) {
   return s.ignore_word || w == nullptr || gates::is_open(std::atomic_ref<const uint32_t>(*w).load(std::memory_order_acquire));
 }
 
-// A unit may take the stream now. Event commands never qualify: settling handles them.
+// Some unit may take the stream now. Event commands never qualify: settling handles them.
 bool runnable(StreamState& s) {
   return !s.running && !s.fifo.empty() && !is_event(*s.fifo.front().cmd) && active(s);
 }
+
+// Unit u may take the stream now: a unit of the reserve runs no confined kernel.
+bool runnable_on(StreamState& s, const Unit& u) { return runnable(s) && !(u.reserved && s.fifo.front().confined); }
 
 // The stream would make progress if its gate word were open: xschedd opens
 // words with a store, which wakes no unit, so idle units must look again now
@@ -137,8 +144,14 @@ bool any_waits_for_word(const DeviceState& d) {
   return false;
 }
 
+// With a reserve, the one woken might be a unit that may not take the work: wake all.
 void wake_one(DeviceState& d) {
-  if (d.idle_units > 0) d.work.notify_one();
+  if (d.idle_units == 0) return;
+  if (d.reserve > 0) {
+    d.work.notify_all();
+  } else {
+    d.work.notify_one();
+  }
 }
 
 // After s changed: a unit takes it, or starts watching its gate word.
@@ -191,11 +204,11 @@ void settle_from(DeviceState& d, StreamState& s) {
 }
 
 // Round-robin after the stream picked last, as streams interleave on a GPU.
-StreamState* pick(DeviceState& d) {
+StreamState* pick(DeviceState& d, const Unit& u) {
   const std::size_t n = d.streams.size();
   for (std::size_t k = 1; k <= n; ++k) {
     const std::size_t i = (d.last + k) % n;
-    if (runnable(*d.streams[i])) {
+    if (runnable_on(*d.streams[i], u)) {
       d.last = i;
       return d.streams[i];
     }
@@ -294,7 +307,7 @@ void unit_main(DeviceState& d, Unit& u) {
   Lock lk(d.mu);
   bool watched = false;  // this unit watched gate words before its last pick
   while (!d.stopping) {
-    StreamState* s = pick(d);
+    StreamState* s = pick(d, u);
     if (s == nullptr) {
       ++d.idle_units;
       watched = !d.polling && any_waits_for_word(d);
@@ -385,6 +398,17 @@ void Device::shutdown() {
 
 unsigned Device::units() const { return static_cast<unsigned>(state_->threads.size()); }
 
+xs_result_t Device::set_reserve(unsigned units) {
+  DeviceState& d = *state_;
+  std::lock_guard<std::mutex> lk(d.mu);
+  const auto n = static_cast<unsigned>(d.threads.size());
+  if (units >= n) return XS_ERR_INVALID_ARG;
+  d.reserve = units;
+  for (unsigned i = 0; i < n; ++i) d.units[i]->reserved = i >= n - units;
+  wake_all(d);  // a unit that leaves the reserve may take confined work now
+  return XS_OK;
+}
+
 // ---- Stream ----------------------------------------------------------------
 
 Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -404,40 +428,7 @@ Stream::~Stream() {
   gates::release_word(s.word);
 }
 
-namespace {
-
-Stream* stream_of(void* ctx) { return static_cast<std::shared_ptr<Stream>*>(ctx)->get(); }
-
-xs_result_t op_prepare(void* ctx, Command* cmd) { return stream_of(ctx)->prepare(cmd); }
-xs_result_t op_launch(void* ctx, Command* cmd) { return stream_of(ctx)->launch(cmd); }
-xs_result_t op_sync(void* ctx, Command* cmd) { return stream_of(ctx)->sync(cmd); }
-xs_result_t op_deactivate(void* ctx) { return stream_of(ctx)->deactivate(); }
-xs_result_t op_reactivate(void* ctx) { return stream_of(ctx)->reactivate(); }
-xs_result_t op_interrupt(void* ctx) { return stream_of(ctx)->interrupt(); }
-xs_result_t op_restore(void* ctx) { return stream_of(ctx)->restore(); }
-gates::Word* op_gate_word(void* ctx) { return stream_of(ctx)->gate_word(); }
-void op_release(void* ctx) { delete static_cast<std::shared_ptr<Stream>*>(ctx); }
-
-// Host commands borrow nothing from the caller: no persist.
-const HwQueueOps kHostOps = {
-    .platform = "host",
-    .prepare = op_prepare,
-    .launch = op_launch,
-    .persist = nullptr,
-    .discard = nullptr,
-    .sync = op_sync,
-    .deactivate = op_deactivate,
-    .reactivate = op_reactivate,
-    .gate_word = op_gate_word,
-    .interrupt = op_interrupt,
-    .restore = op_restore,
-    .confine = nullptr,
-    .release = op_release,
-};
-
-}  // namespace
-
-HwQueue Stream::hw_queue() { return HwQueue{&kHostOps, new std::shared_ptr<Stream>(impl_->self.lock())}; }
+HwQueue Stream::hw_queue() { return HwQueue{&hw_queue_ops(), new std::shared_ptr<Stream>(impl_->self.lock())}; }
 
 std::shared_ptr<EventState> Stream::event_state(const Command& cmd) const {
   const auto* e = static_cast<const Event*>(cmd.op.event.event);
@@ -491,7 +482,8 @@ xs_result_t Stream::launch(Command* cmd) {
   }
   cmd->platform_slot = ++s.launched;
   ++d.outstanding;
-  s.fifo.push(Slot{cmd, std::move(ev)});
+  const bool confined = cmd->kind == XS_CMD_KERNEL && s.confined_until.load(std::memory_order_relaxed) > now_ns();
+  s.fifo.push(Slot{cmd, std::move(ev), confined});
   if (s.fifo.size() == 1) settle_from(d, s);
   wake_for(d, s);
   return XS_OK;
@@ -548,6 +540,8 @@ xs_result_t Stream::restore() {
 }
 
 gates::Word* Stream::gate_word() { return impl_->st.word.valid() ? &impl_->st.word : nullptr; }
+
+void Stream::confine(int64_t until_ns) { impl_->st.confined_until.store(until_ns, std::memory_order_relaxed); }
 
 uint64_t Stream::launched() const {
   std::lock_guard<std::mutex> lk(impl_->dev->mu);

@@ -49,6 +49,11 @@ class Device {
 
   unsigned units() const;
 
+  // Spatial reservation: kernels launched on a confined stream (Stream::confine)
+  // run only on the first units() - units units, leaving the last `units` to
+  // the others. XS_ERR_INVALID_ARG unless units < units(). 0: no reserve.
+  xs_result_t set_reserve(unsigned units);
+
  private:
   explicit Device(unsigned units);
   std::shared_ptr<DeviceState> state_;
@@ -88,6 +93,9 @@ class Stream {
   // The stream's gate word (core/gate_words.h), read before each command
   // like deactivate's flag; null when none could be had.
   gates::Word* gate_word();
+  // Kernels launched from now until steady-clock time until_ns are confined:
+  // the device's reserve of units does not run them. Any thread, any time.
+  void confine(int64_t until_ns);
 
   uint64_t launched() const;   // commands launched so far
   uint64_t completed() const;  // commands completed so far (a prefix of launched)
@@ -101,6 +109,9 @@ class Stream {
   std::shared_ptr<EventState> event_state(const Command& cmd) const;
   std::unique_ptr<Impl> impl_;
 };
+
+// The hardware-queue table over a Stream (host_hw_queue.cpp).
+const HwQueueOps& hw_queue_ops();
 
 class Event {
  public:
