@@ -290,3 +290,15 @@ def test_bad_constructor_arguments(library):
         xsched.HostDevice("2")
     with pytest.raises(TypeError):
         xsched.HostQueue("not a stream")
+
+
+def test_reserve_is_checked_and_reaches_the_device(library):
+    with xsched.HostDevice(2) as dev:
+        dev.reserve(1)
+        dev.reserve(0)
+        with pytest.raises(ValueError):
+            dev.reserve(2)
+        with pytest.raises(TypeError):
+            dev.reserve(True)
+    with pytest.raises(xsched.InvalidHandleError):
+        dev.reserve(1)
