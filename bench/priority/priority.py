@@ -490,6 +490,9 @@ def main() -> int:
                 if no_gpu and no_gpu == failed == len(raw["runs"]):
                     print("no GPU: skipped", file=sys.stderr)
                     return EXIT_NO_GPU
+            # Every round's runs are kept at once: a run cut short by a time limit loses one round at most.
+            compact(raw)
+            benchlib.write_json(a.out / "raw.json", raw, indent=None)
     compact(raw)
     benchlib.write_json(a.out / "raw.json", raw, indent=None)
     report(raw, a.out)
