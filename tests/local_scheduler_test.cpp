@@ -202,7 +202,7 @@ TEST(LocalScheduler, TimerDoesNotSpinWhenAPolicyAlwaysAsksForNow) {
   std::atomic<uint64_t> decisions{0};
   const auto start = std::chrono::steady_clock::now();
   {
-    LocalScheduler sched(std::make_unique<AlwaysNowPolicy>(&decisions), 2'000'000);
+    LocalScheduler sched([&] { return std::make_unique<AlwaysNowPolicy>(&decisions); }, 2'000'000);
     ManualHwQueue hw_a, hw_b;
     auto a = make_queue(hw_a.hw_queue(), 0);
     auto b = make_queue(hw_b.hw_queue(), 1);

@@ -95,6 +95,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       // while the first completes, without a sync per command.
       sync_interval_(std::max<uint32_t>(1, opts.window / 2)),
       device_(opts.device),
+      device_id_(opts.device_id),
       backpressure_(opts.backpressure),
       backpressure_wait_ns_(opts.backpressure_wait_ns),
       request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),

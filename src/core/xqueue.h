@@ -23,6 +23,7 @@
 
 #include "core/command.h"
 #include "core/command_pool.h"
+#include "core/device_id.h"
 #include "core/hw_queue.h"
 #include "xsched/xsched.h"
 
@@ -45,6 +46,7 @@ struct XQueueOptions {
   int64_t window_ns = 0;             // estimated device time in flight at most; 0 = no limit
   xs_hints_t hints{0, 1, 0, 0};
   int32_t device = -1;               // the device's ordinal, for display (-1: unknown)
+  DeviceId device_id;                // the device's identity: its scheduling domain (core/device_id.h)
   // Back-pressure: a submit that leaves at least this many commands held back
   // in a suspended queue waits (up to backpressure_wait_ns) until the queue
   // runs again or has room, so that a thread whose work is held stops
@@ -86,6 +88,8 @@ class XQueue {
   // The hardware queue's platform ("host", "cuda") and device ordinal (-1: unknown).
   const char* platform() const { return hw_.ops->platform; }
   int32_t device() const { return device_; }
+  // The device's identity: queues of one device are scheduled together, and only with each other.
+  const DeviceId& device_id() const { return device_id_; }
 
   // Copies cmd (its kind, estimate and operands) into the queue and returns
   // its id (1, 2, ...). When the command can start at once it is launched in
@@ -235,6 +239,7 @@ class XQueue {
   const int64_t window_ns_;
   const uint32_t sync_interval_;  // every n-th launched command is a sync point
   const int32_t device_;
+  const DeviceId device_id_;
   const uint32_t backpressure_;
   const int64_t backpressure_wait_ns_;
   const int64_t request_grace_ns_;

@@ -13,16 +13,13 @@
 namespace xsched {
 
 LocalScheduler::LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns, int32_t base_priority)
-    : default_timeslice_ns_(default_timeslice_ns),
-      base_priority_(base_priority),
-      engine_(make_policy(policy, default_timeslice_ns), *this),
-      local_policy_(policy) {}
+    : default_timeslice_ns_(default_timeslice_ns), base_priority_(base_priority), local_policy_(policy) {}
 
-LocalScheduler::LocalScheduler(std::unique_ptr<Policy> policy, int64_t default_timeslice_ns, int32_t base_priority)
+LocalScheduler::LocalScheduler(PolicyFactory make, int64_t default_timeslice_ns, int32_t base_priority)
     : default_timeslice_ns_(default_timeslice_ns),
       base_priority_(base_priority),
-      engine_(std::move(policy), *this),
-      local_policy_(engine_.policy_kind()) {}
+      make_policy_(std::move(make)),
+      local_policy_(make_policy_()->kind()) {}
 
 LocalScheduler::~LocalScheduler() {
   {
@@ -34,99 +31,149 @@ LocalScheduler::~LocalScheduler() {
   for (auto& [id, q] : queues_) q->set_listener(nullptr);
 }
 
+std::unique_ptr<Policy> LocalScheduler::policy_locked() const {
+  if (remote_ != nullptr) return make_policy(XS_POLICY_NONE, default_timeslice_ns_);
+  return make_policy_ ? make_policy_() : make_policy(local_policy_, default_timeslice_ns_);
+}
+
+LocalScheduler::Domain& LocalScheduler::join_domain_locked(const XQueue& q) {
+  std::unique_ptr<Domain>& slot = domains_[q.device_id()];
+  if (!slot) {
+    slot = std::make_unique<Domain>(policy_locked(), static_cast<Executor&>(*this));
+    if (reserve_linger_ns_) slot->reserve.emplace(*reserve_linger_ns_);
+  }
+  ++slot->members;
+  domain_of_[q.id()] = slot.get();
+  return *slot;
+}
+
+void LocalScheduler::leave_domain_locked(uint64_t id) {
+  auto it = domain_of_.find(id);
+  if (it == domain_of_.end()) return;
+  Domain* d = it->second;
+  domain_of_.erase(it);
+  if (--d->members > 0) return;
+  // Its last queue left: the device's domain goes (the timer looks again).
+  for (auto dit = domains_.begin(); dit != domains_.end(); ++dit) {
+    if (dit->second.get() == d) {
+      domains_.erase(dit);
+      break;
+    }
+  }
+  timer_cv_.notify_one();
+}
+
+std::size_t LocalScheduler::domains() const {
+  std::lock_guard lk(mu_);
+  return domains_.size();
+}
+
 void LocalScheduler::add(XQueue& q) {
   std::lock_guard lk(mu_);
+  if (queues_.count(q.id()) != 0) return;
   queues_[q.id()] = &q;
+  Domain& d = join_domain_locked(q);
   offsets_[q.id()] = q.hints().priority - base_priority_;
   if (process_hints_.fields != 0) change_hints_locked(q, process_hints_, false);
   priorities_[q.id()] = q.hints().priority;
   q.set_listener(this);
   const int64_t now = now_ns();
-  schedule_timer_locked(engine_.add(q.id(), q.ready(), q.hints(), now));
+  schedule_timer_locked(d, d.engine.add(q.id(), q.ready(), q.hints(), now));
   if (remote_ != nullptr) remote_->queue_added(q);
-  update_windows_locked();
-  if (reserve_) reserve_->add(q.id(), q.hints().priority, q.ready(), now);
-  apply_reserve_locked();
+  update_windows_locked(d);
+  if (d.reserve) d.reserve->add(q.id(), q.hints().priority, q.ready(), now);
+  apply_reserve_locked(d);
 }
 
 void LocalScheduler::remove(XQueue& q) {
   std::lock_guard lk(mu_);
   q.set_listener(nullptr);
   if (queues_.count(q.id()) == 0) return;
+  Domain& d = domain_locked(q.id());
   if (remote_ != nullptr) remote_->queue_removed(q);
   if (remote_held_.erase(q.id()) != 0) q.resume(kHoldScheduler);
-  schedule_timer_locked(engine_.remove(q.id(), now_ns()));
+  schedule_timer_locked(d, d.engine.remove(q.id(), now_ns()));
   queues_.erase(q.id());
   priorities_.erase(q.id());
   offsets_.erase(q.id());
-  used_.erase(q.id());
-  update_windows_locked();
-  if (reserve_) reserve_->remove(q.id());
-  apply_reserve_locked();
+  d.used.erase(q.id());
+  if (d.reserve) d.reserve->remove(q.id());
+  if (d.members > 1) {
+    update_windows_locked(d);
+    apply_reserve_locked(d);
+  }
+  leave_domain_locked(q.id());  // may destroy d
 }
 
 void LocalScheduler::on_queue_changed(XQueue& q) {
   std::lock_guard lk(mu_);
   // A queue that left may still report its last change from its own thread.
   if (queues_.count(q.id()) == 0) return;
+  Domain& d = domain_locked(q.id());
   const xs_hints_t hints = q.hints();
   const int64_t now = now_ns();
   if (remote_ != nullptr) {
     remote_->queue_changed(q);
   } else {
-    schedule_timer_locked(engine_.update(q.id(), q.ready(), hints, now));
+    schedule_timer_locked(d, d.engine.update(q.id(), q.ready(), hints, now));
   }
-  update_reserve_locked(q, now);
+  update_reserve_locked(d, q, now);
   int32_t& known = priorities_[q.id()];
   bool changed = known != hints.priority;
   known = hints.priority;
-  if (q.ready() && used_.insert(q.id()).second) changed = true;
-  if (changed) update_windows_locked();
+  if (q.ready() && d.used.insert(q.id()).second) changed = true;
+  if (changed) update_windows_locked(d);
 }
 
 void LocalScheduler::enable_reservation(int64_t linger_ns) {
   std::lock_guard lk(mu_);
-  if (reserve_) return;  // on already: keep its view of the queues
-  reserve_.emplace(linger_ns);
+  if (reserve_linger_ns_) return;  // on already: keep its view of the queues
+  reserve_linger_ns_ = linger_ns;
   const int64_t now = now_ns();
-  for (const auto& [id, q] : queues_) reserve_->add(id, q->hints().priority, q->ready(), now);
-  apply_reserve_locked();
+  for (auto& [key, d] : domains_) d->reserve.emplace(linger_ns);
+  for (const auto& [id, q] : queues_) domain_locked(id).reserve->add(id, q->hints().priority, q->ready(), now);
+  for (auto& [key, d] : domains_) apply_reserve_locked(*d);
 }
 
-void LocalScheduler::update_reserve_locked(const XQueue& q, int64_t now) {
-  if (!reserve_) return;
-  reserve_->update(q.id(), q.hints().priority, q.ready(), now);
-  apply_reserve_locked();
+void LocalScheduler::update_reserve_locked(Domain& d, const XQueue& q, int64_t now) {
+  if (!d.reserve) return;
+  d.reserve->update(q.id(), q.hints().priority, q.ready(), now);
+  apply_reserve_locked(d);
 }
 
-void LocalScheduler::apply_reserve_locked() {
-  if (!reserve_) return;
-  reserve_->set_enabled(remote_ != nullptr || engine_.policy_kind() == XS_POLICY_PRIORITY);
-  reserve_->apply([this](uint64_t id, int64_t until_ns) {
+void LocalScheduler::apply_reserve_locked(Domain& d) {
+  if (!d.reserve) return;
+  d.reserve->set_enabled(remote_ != nullptr || d.engine.policy_kind() == XS_POLICY_PRIORITY);
+  d.reserve->apply([this](uint64_t id, int64_t until_ns) {
     auto it = queues_.find(id);
     if (it != queues_.end()) it->second->confine_until(until_ns);
   });
 }
 
-void LocalScheduler::update_windows_locked() {
+void LocalScheduler::update_windows_locked(Domain& d) {
   // Attached, the remote side decides windows (apply_decision).
   if (remote_ != nullptr) return;
   WindowContext c;
-  c.policy = engine_.policy_kind();
-  c.used = used_.size();
-  for (uint64_t id : used_) c.top_priority = std::max(c.top_priority, priorities_[id]);
-  for (const auto& [id, q] : queues_) q->set_window_bounded(window_bounded(c, priorities_[id], used_.count(id) != 0));
+  c.policy = d.engine.policy_kind();
+  c.used = d.used.size();
+  for (uint64_t id : d.used) c.top_priority = std::max(c.top_priority, priorities_[id]);
+  for (const auto& [id, q] : queues_) {
+    if (domain_of_[id] == &d) q->set_window_bounded(window_bounded(c, priorities_[id], d.used.count(id) != 0));
+  }
 }
 
 xs_result_t LocalScheduler::set_policy(xs_policy_t policy) {
-  std::unique_ptr<Policy> p = make_policy(policy, default_timeslice_ns_);
-  if (p == nullptr) return XS_ERR_INVALID_ARG;
+  if (make_policy(policy, default_timeslice_ns_) == nullptr) return XS_ERR_INVALID_ARG;
   std::lock_guard lk(mu_);
   local_policy_ = policy;
+  make_policy_ = nullptr;  // a policy of its own kind from now on
   if (remote_ != nullptr) return XS_OK;
-  schedule_timer_locked(engine_.set_policy(std::move(p), now_ns()));
-  update_windows_locked();
-  apply_reserve_locked();
+  const int64_t now = now_ns();
+  for (auto& [key, d] : domains_) {
+    schedule_timer_locked(*d, d->engine.set_policy(policy_locked(), now));
+    update_windows_locked(*d);
+    apply_reserve_locked(*d);
+  }
   return XS_OK;
 }
 
@@ -138,15 +185,16 @@ xs_policy_t LocalScheduler::policy() const {
 void LocalScheduler::attach(RemoteLink* link) {
   std::lock_guard lk(mu_);
   if (remote_ != nullptr || link == nullptr) return;
-  // The local engine lets everything run; the remote side holds what it must.
-  schedule_timer_locked(engine_.set_policy(make_policy(XS_POLICY_NONE, default_timeslice_ns_), now_ns()));
+  // The local engines let everything run; the remote side holds what it must.
   remote_ = link;
+  const int64_t now = now_ns();
+  for (auto& [key, d] : domains_) schedule_timer_locked(*d, d->engine.set_policy(policy_locked(), now));
   for (const auto& [id, q] : queues_) {
     // Bounded until told otherwise: the remote side may hold any queue.
     q->set_window_bounded(true);
     link->queue_added(*q);
   }
-  apply_reserve_locked();
+  for (auto& [key, d] : domains_) apply_reserve_locked(*d);
 }
 
 void LocalScheduler::detach() {
@@ -161,10 +209,12 @@ void LocalScheduler::detach() {
   }
   remote_held_.clear();
   const int64_t now = now_ns();
-  for (const auto& [id, q] : queues_) engine_.update(id, q->ready(), q->hints(), now);
-  schedule_timer_locked(engine_.set_policy(make_policy(local_policy_, default_timeslice_ns_), now));
-  update_windows_locked();
-  apply_reserve_locked();
+  for (const auto& [id, q] : queues_) domain_locked(id).engine.update(id, q->ready(), q->hints(), now);
+  for (auto& [key, d] : domains_) {
+    schedule_timer_locked(*d, d->engine.set_policy(policy_locked(), now));
+    update_windows_locked(*d);
+    apply_reserve_locked(*d);
+  }
 }
 
 bool LocalScheduler::attached() const {
@@ -219,17 +269,18 @@ bool LocalScheduler::apply_hints(uint64_t id, const HintsOverride& change) {
   }
   const int64_t now = now_ns();
   for (XQueue* q : targets) {
+    Domain& d = domain_locked(q->id());
     // One queue gets exactly the priority asked for; the process's queues keep their offsets.
     change_hints_locked(*q, change, id != 0);
     priorities_[q->id()] = q->hints().priority;
     if (remote_ != nullptr) {
       remote_->queue_changed(*q);
     } else {
-      schedule_timer_locked(engine_.update(q->id(), q->ready(), q->hints(), now));
+      schedule_timer_locked(d, d.engine.update(q->id(), q->ready(), q->hints(), now));
     }
-    update_reserve_locked(*q, now);
+    update_reserve_locked(d, *q, now);
   }
-  update_windows_locked();
+  for (auto& [key, d] : domains_) update_windows_locked(*d);
   return true;
 }
 
@@ -243,8 +294,8 @@ void LocalScheduler::resume(uint64_t id) {
   if (it != queues_.end()) it->second->resume(kHoldScheduler);
 }
 
-void LocalScheduler::schedule_timer_locked(int64_t deadline_ns) {
-  deadline_ns_ = deadline_ns;
+void LocalScheduler::schedule_timer_locked(Domain& d, int64_t deadline_ns) {
+  d.deadline_ns = deadline_ns;
   if (deadline_ns == 0) return;
   if (!timer_.joinable()) {
     try {
@@ -266,20 +317,28 @@ void LocalScheduler::timer_main() {
   // while after each of its decisions (timer_due_ns): a time that has
   // already passed when a decision ends must not make it decide again and
   // again with the lock held, shutting every queue and the API out.
-  int64_t decided_ns = 0;  // when its last decision ended
+  // Each device's domain keeps its own times.
   while (!stopping_) {
-    if (deadline_ns_ == 0) {
+    int64_t due = 0;  // the earliest decision due over the domains; 0: none
+    for (const auto& [key, d] : domains_) {
+      const int64_t t = timer_due_ns(d->deadline_ns, d->decided_ns);
+      if (t != 0 && (due == 0 || t < due)) due = t;
+    }
+    if (due == 0) {
       timer_cv_.wait(lk);
       continue;
     }
-    const int64_t due = timer_due_ns(deadline_ns_, decided_ns);
     const int64_t now = now_ns();
     if (now < due) {
       timer_cv_.wait_until(lk, to_time_point(due));
       continue;
     }
-    deadline_ns_ = engine_.decide(now);
-    decided_ns = now_ns();
+    for (auto& [key, d] : domains_) {
+      const int64_t t = timer_due_ns(d->deadline_ns, d->decided_ns);
+      if (t == 0 || t > now) continue;
+      d->deadline_ns = d->engine.decide(now);
+      d->decided_ns = now_ns();
+    }
   }
 }
 

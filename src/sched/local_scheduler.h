@@ -1,6 +1,9 @@
-// The in-process scheduler ("app-managed", the default): an Engine fed by the
-// process's XQueues. Queue changes are decided at once in the thread that
-// caused them (a high-priority submit holds the low queues before it
+// The in-process scheduler ("app-managed", the default): one scheduling
+// domain per device (core/device_id.h), each an Engine with its own policy
+// state fed by that device's XQueues, so that no decision ever crosses
+// devices: an urgent queue on one GPU holds nothing on another. Queue
+// changes are decided at once in the thread that caused them (a
+// high-priority submit holds the low queues of its device before it
 // returns); a timer thread serves policies that decide on time (bandwidth).
 //
 // It can also hand its decisions to someone else (attach): then every queue
@@ -10,6 +13,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +21,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/device_id.h"
 #include "core/xqueue.h"
 #include "sched/engine.h"
 #include "sched/reserve_rule.h"
@@ -47,8 +52,10 @@ class LocalScheduler final : public QueueListener, private Executor {
   // priority beyond it is its own offset (a CUDA stream priority), which a
   // process-wide priority change keeps.
   LocalScheduler(xs_policy_t policy, int64_t default_timeslice_ns, int32_t base_priority = 0);
-  // With a policy made elsewhere (not null); its kind() names the local policy.
-  LocalScheduler(std::unique_ptr<Policy> policy, int64_t default_timeslice_ns, int32_t base_priority = 0);
+  // With policies made elsewhere: `make` (which must not return null) makes
+  // one for each device's domain; their kind() names the local policy.
+  using PolicyFactory = std::function<std::unique_ptr<Policy>()>;
+  LocalScheduler(PolicyFactory make, int64_t default_timeslice_ns, int32_t base_priority = 0);
   ~LocalScheduler() override;
   LocalScheduler(const LocalScheduler&) = delete;
   LocalScheduler& operator=(const LocalScheduler&) = delete;
@@ -88,33 +95,53 @@ class LocalScheduler final : public QueueListener, private Executor {
 
   void on_queue_changed(XQueue& q) override;
 
+  // Scheduling domains (devices) that have queues now.
+  std::size_t domains() const;
+
  private:
+  // One device's queues and their scheduling: the engine and its policy,
+  // the window and reservation rules' view, the timer's next decision.
+  struct Domain {
+    Domain(std::unique_ptr<Policy> policy, Executor& exec) : engine(std::move(policy), exec) {}
+    Engine engine;
+    std::optional<ReserveRule> reserve;
+    std::unordered_set<uint64_t> used;  // its queues that have had work at least once
+    std::size_t members = 0;
+    int64_t deadline_ns = 0;  // when the engine wants to decide again; 0: never
+    int64_t decided_ns = 0;   // when the timer's last decision for it ended
+  };
+  // The policy a new domain starts with: the local one, or none while attached.
+  std::unique_ptr<Policy> policy_locked() const;
+  Domain& join_domain_locked(const XQueue& q);
+  void leave_domain_locked(uint64_t id);
+  Domain& domain_locked(uint64_t id) { return *domain_of_.at(id); }
+
   void suspend(uint64_t id) override;
   void resume(uint64_t id) override;
-  void schedule_timer_locked(int64_t deadline_ns);
-  void update_windows_locked();
+  void schedule_timer_locked(Domain& d, int64_t deadline_ns);
+  void update_windows_locked(Domain& d);
   // The reservation rule's view of q, then its decisions applied.
-  void update_reserve_locked(const XQueue& q, int64_t now);
-  void apply_reserve_locked();
+  void update_reserve_locked(Domain& d, const XQueue& q, int64_t now);
+  void apply_reserve_locked(Domain& d);
   // exact: the priority as given; otherwise the process's base, plus the queue's offset.
   void change_hints_locked(XQueue& q, const HintsOverride& change, bool exact);
   void timer_main();
 
   const int64_t default_timeslice_ns_;
   const int32_t base_priority_;
+  PolicyFactory make_policy_;  // null: make_policy(local_policy_)
   mutable std::mutex mu_;
   std::condition_variable timer_cv_;
-  Engine engine_;
   xs_policy_t local_policy_;
+  std::unordered_map<DeviceId, std::unique_ptr<Domain>, DeviceIdHash> domains_;
+  std::unordered_map<uint64_t, Domain*> domain_of_;    // each queue's domain
   std::unordered_map<uint64_t, XQueue*> queues_;
   std::unordered_map<uint64_t, int32_t> priorities_;  // as last seen, to notice changes
   std::unordered_map<uint64_t, int32_t> offsets_;     // priority beyond the process's, at add
-  std::unordered_set<uint64_t> used_;                 // queues that have had work at least once
   HintsOverride process_hints_;                       // applies to queues added later too
-  std::optional<ReserveRule> reserve_;
+  std::optional<int64_t> reserve_linger_ns_;          // reservation on, with this linger
   RemoteLink* remote_ = nullptr;
   std::unordered_set<uint64_t> remote_held_;          // queues the remote side holds
-  int64_t deadline_ns_ = 0;  // 0 = no timer armed
   bool stopping_ = false;
   std::thread timer_;
 };

@@ -1385,6 +1385,16 @@ FAKE_EXPORT CUresult CUDAAPI cuDeviceGet(CUdevice* device, int ordinal) {
   return CUDA_SUCCESS;
 }
 
+FAKE_EXPORT CUresult CUDAAPI cuDeviceGetUuid_v2(CUuuid* uuid, CUdevice dev) {
+  FAKE_ENTRY_INIT();
+  if (uuid == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  // A fixed UUID, the same in every process, as a real GPU's.
+  static const char kUuid[16] = {'f', 'a', 'k', 'e', '-', 'c', 'u', 'd', 'a', '-', 'd', 'e', 'v', '-', '0', '0'};
+  std::memcpy(uuid->bytes, kUuid, sizeof kUuid);
+  return CUDA_SUCCESS;
+}
+
 FAKE_EXPORT CUresult CUDAAPI cuDeviceGetCount(int* count) {
   FAKE_ENTRY_INIT();
   if (count == nullptr) return CUDA_ERROR_INVALID_VALUE;

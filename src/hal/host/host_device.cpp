@@ -86,6 +86,7 @@ struct DeviceState {
   bool polling = false;                // a unit watches gate words that xschedd may open
   std::vector<std::unique_ptr<Unit>> units;
   std::vector<std::thread> threads;    // touched only by the Device's constructor and destructor
+  const DeviceId id = random_device_id();
   // Its page of gate words is never handed out again: another owner may come at this address.
   ~DeviceState() { gates::retire(this); }
 };
@@ -398,6 +399,8 @@ void Device::shutdown() {
 
 unsigned Device::units() const { return static_cast<unsigned>(state_->threads.size()); }
 
+const DeviceId& Device::id() const { return state_->id; }
+
 xs_result_t Device::set_reserve(unsigned units) {
   DeviceState& d = *state_;
   std::lock_guard<std::mutex> lk(d.mu);
@@ -552,6 +555,8 @@ uint64_t Stream::completed() const {
   std::lock_guard<std::mutex> lk(impl_->dev->mu);
   return impl_->st.completed;
 }
+
+const DeviceId& Stream::device_id() const { return impl_->dev->id; }
 
 int64_t Stream::busy_ns() const {
   std::lock_guard<std::mutex> lk(impl_->dev->mu);

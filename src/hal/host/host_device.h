@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "core/gate_words.h"
+#include "core/device_id.h"
 #include "core/hw_queue.h"
 #include "xsched/xsched.h"
 
@@ -48,6 +49,8 @@ class Device {
   void shutdown();
 
   unsigned units() const;
+  // Its identity (core/device_id.h): random, made with the device.
+  const DeviceId& id() const;
 
   // Spatial reservation: kernels launched on a confined stream (Stream::confine)
   // run only on the first units() - units units, leaving the last `units` to
@@ -100,6 +103,7 @@ class Stream {
   uint64_t launched() const;   // commands launched so far
   uint64_t completed() const;  // commands completed so far (a prefix of launched)
   int64_t busy_ns() const;     // device time its commands have occupied a unit
+  const DeviceId& device_id() const;  // its device's identity
 
  private:
   friend class Device;

@@ -128,7 +128,14 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
     // For `xsched list`: the stream's context, not the calling thread's.
     cuda::ContextScope scope(*d, ctx);
     CUdevice dev = -1;
-    if (d->cuCtxGetDevice(&dev) == CUDA_SUCCESS) o.device = dev;
+    if (d->cuCtxGetDevice(&dev) == CUDA_SUCCESS) {
+      o.device = dev;
+      // The scheduling domain: the GPU's UUID (a MIG instance's own), the same in every process.
+      CUuuid uuid{};
+      if (d->cuDeviceGetUuid_v2 != nullptr && d->cuDeviceGetUuid_v2(&uuid, dev) == CUDA_SUCCESS) {
+        std::memcpy(o.device_id.uuid.data(), uuid.bytes, o.device_id.uuid.size());
+      }
+    }
   }
   // A higher CUDA priority (a lower number) is a higher xsched priority, kept in range.
   o.hints = xs_hints_t{clamp_priority(int64_t{cfg.priority} - cuda_priority), cfg.share, 0, cfg.deadline_ns};

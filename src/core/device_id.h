@@ -1,0 +1,53 @@
+// A device's identity, the same in every process: what scheduling domains
+// are keyed by. A CUDA device is named by its UUID (cuDeviceGetUuid_v2; a MIG
+// instance has its own), never by its ordinal, which CUDA_VISIBLE_DEVICES
+// changes from process to process. A CPU reference device gets a random UUID
+// when it is made: two of them are two devices, in one process or in two.
+// All zero: unknown (the queue then shares the domain of other unknowns).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace xsched {
+
+struct DeviceId {
+  std::array<uint8_t, 16> uuid{};
+
+  bool known() const {
+    for (uint8_t b : uuid) {
+      if (b != 0) return true;
+    }
+    return false;
+  }
+  friend bool operator==(const DeviceId&, const DeviceId&) = default;
+
+  // "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" for CUDA (as nvidia-smi -L
+  // prints it), "host-..." for the CPU device, "unknown" when unknown.
+  std::string text(const char* platform) const {
+    if (!known()) return "unknown";
+    char out[64];
+    const auto* u = uuid.data();
+    std::snprintf(out, sizeof out,
+                  "%s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                  std::string(platform) == "cuda" ? "GPU" : platform, u[0], u[1], u[2], u[3], u[4], u[5], u[6],
+                  u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    return out;
+  }
+};
+
+struct DeviceIdHash {
+  std::size_t operator()(const DeviceId& d) const noexcept {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (uint8_t b : d.uuid) h = (h ^ b) * 1099511628211ull;
+    return static_cast<std::size_t>(h);
+  }
+};
+
+// A fresh random identity (version-4 UUID) for a device made by this process.
+DeviceId random_device_id();
+
+}  // namespace xsched

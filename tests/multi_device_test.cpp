@@ -1,0 +1,186 @@
+// One scheduling domain per device: queues of different devices are never
+// decided together. An urgent queue on one device holds nothing on another;
+// bandwidth shares, reservation and the timer are per device; domains come
+// and go with their queues; and the C API gives two CPU devices two domains.
+#include "sched/local_scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "manual_hw_queue.h"
+#include "sched/reserve_rule.h"
+#include "xsched/xsched.h"
+
+namespace xsched {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ManualHwQueue;
+
+DeviceId device(uint8_t tag) {
+  DeviceId d;
+  d.uuid[0] = tag;
+  return d;
+}
+
+std::shared_ptr<XQueue> make_queue(HwQueue hw, const DeviceId& dev, int32_t priority, uint32_t share = 1) {
+  XQueueOptions o;
+  o.hints = {priority, share, 0, 0};
+  o.device_id = dev;
+  std::shared_ptr<XQueue> q;
+  EXPECT_EQ(XQueue::create(hw, o, &q), XS_OK);
+  return q;
+}
+
+Command kernel() {
+  Command c;
+  c.kind = XS_CMD_KERNEL;
+  return c;
+}
+
+bool suspended(const XQueue& q) {
+  xs_queue_info_t i{};
+  q.query(&i);
+  return i.suspended != 0;
+}
+
+// On each of two devices an urgent (10) and a low (0) queue.
+struct TwoDevices {
+  explicit TwoDevices(xs_policy_t policy) : sched(policy, 2'000'000) {
+    hi_a = make_queue(hw_hi_a.hw_queue(), device(1), 10);
+    lo_a = make_queue(hw_lo_a.hw_queue(), device(1), 0);
+    hi_b = make_queue(hw_hi_b.hw_queue(), device(2), 10);
+    lo_b = make_queue(hw_lo_b.hw_queue(), device(2), 0);
+    for (auto* q : {&hi_a, &lo_a, &hi_b, &lo_b}) sched.add(**q);
+  }
+  ~TwoDevices() {
+    for (auto* hw : {&hw_hi_a, &hw_lo_a, &hw_hi_b, &hw_lo_b}) hw->complete_all();
+    for (auto* q : {&hi_a, &lo_a, &hi_b, &lo_b}) sched.remove(**q);
+  }
+  LocalScheduler sched;
+  ManualHwQueue hw_hi_a, hw_lo_a, hw_hi_b, hw_lo_b;
+  std::shared_ptr<XQueue> hi_a, lo_a, hi_b, lo_b;
+};
+
+TEST(MultiDevice, AnUrgentQueueHoldsOnlyItsOwnDevicesQueues) {
+  TwoDevices t(XS_POLICY_PRIORITY);
+  EXPECT_EQ(t.sched.domains(), 2u);
+  ASSERT_EQ(t.lo_b->submit(kernel(), nullptr), XS_OK);
+  ASSERT_EQ(t.hi_a->submit(kernel(), nullptr), XS_OK);
+  EXPECT_TRUE(suspended(*t.lo_a));   // same device: held before submit returned
+  EXPECT_FALSE(suspended(*t.lo_b));  // another device: untouched
+  EXPECT_FALSE(suspended(*t.hi_b));
+  EXPECT_EQ(t.hw_lo_b.launched(), 1u);
+  // The other device's own urgent queue holds its own low queue, and only that.
+  ASSERT_EQ(t.hi_b->submit(kernel(), nullptr), XS_OK);
+  EXPECT_TRUE(suspended(*t.lo_b));
+  t.hw_hi_a.complete_all();
+  ASSERT_EQ(t.hi_a->wait_all(5'000'000'000), XS_OK);
+  EXPECT_FALSE(suspended(*t.lo_a));  // device 1's urgent queue is idle
+  EXPECT_TRUE(suspended(*t.lo_b));   // device 2's is not
+}
+
+TEST(MultiDevice, APolicyChangeReachesEveryDevice) {
+  TwoDevices t(XS_POLICY_PRIORITY);
+  ASSERT_EQ(t.hi_a->submit(kernel(), nullptr), XS_OK);
+  ASSERT_EQ(t.hi_b->submit(kernel(), nullptr), XS_OK);
+  EXPECT_TRUE(suspended(*t.lo_a));
+  EXPECT_TRUE(suspended(*t.lo_b));
+  ASSERT_EQ(t.sched.set_policy(XS_POLICY_NONE), XS_OK);
+  EXPECT_FALSE(suspended(*t.lo_a));
+  EXPECT_FALSE(suspended(*t.lo_b));
+}
+
+TEST(MultiDevice, ReservationConfinesOnlyTheUrgentQueuesDevice) {
+  TwoDevices t(XS_POLICY_PRIORITY);
+  t.sched.enable_reservation(50'000'000);
+  ASSERT_EQ(t.hi_a->submit(kernel(), nullptr), XS_OK);
+  EXPECT_EQ(t.hw_lo_a.confined_until(), ReserveRule::kForever);
+  EXPECT_EQ(t.hw_lo_b.confined_until(), 0);
+  EXPECT_EQ(t.hw_hi_b.confined_until(), 0);
+}
+
+TEST(MultiDevice, BandwidthSharesArePerDevice) {
+  LocalScheduler sched(XS_POLICY_BANDWIDTH, 2'000'000);
+  ManualHwQueue hw_a1, hw_a2, hw_b;
+  auto a1 = make_queue(hw_a1.hw_queue(), device(1), 0, 3);
+  auto a2 = make_queue(hw_a2.hw_queue(), device(1), 0, 1);
+  auto b = make_queue(hw_b.hw_queue(), device(2), 0, 1);
+  for (auto* q : {&a1, &a2, &b}) sched.add(**q);
+  for (auto* q : {&a1, &a2, &b}) ASSERT_EQ((*q)->submit(kernel(), nullptr), XS_OK);
+  // Device 1's two queues take turns; device 2's only queue is never held for them.
+  bool a_turns = false;
+  for (int i = 0; i < 200; ++i) {
+    a_turns = a_turns || suspended(*a1) || suspended(*a2);
+    EXPECT_FALSE(suspended(*b));
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(a_turns);
+  for (auto* hw : {&hw_a1, &hw_a2, &hw_b}) hw->complete_all();
+  for (auto* q : {&a1, &a2, &b}) sched.remove(**q);
+}
+
+TEST(MultiDevice, DomainsComeAndGoWithTheirQueues) {
+  LocalScheduler sched(XS_POLICY_PRIORITY, 2'000'000);
+  ManualHwQueue hw1, hw2, hw3;
+  auto q1 = make_queue(hw1.hw_queue(), device(1), 0);
+  auto q2 = make_queue(hw2.hw_queue(), device(2), 0);
+  auto q3 = make_queue(hw3.hw_queue(), device(2), 5);
+  EXPECT_EQ(sched.domains(), 0u);
+  sched.add(*q1);
+  sched.add(*q2);
+  sched.add(*q3);
+  EXPECT_EQ(sched.domains(), 2u);
+  sched.remove(*q2);
+  EXPECT_EQ(sched.domains(), 2u);
+  sched.remove(*q3);
+  EXPECT_EQ(sched.domains(), 1u);
+  // A queue of a device whose domain went starts a fresh one, with the process's policy.
+  sched.add(*q3);
+  sched.add(*q2);
+  ASSERT_EQ(q3->submit(kernel(), nullptr), XS_OK);
+  EXPECT_TRUE(suspended(*q2));
+  EXPECT_FALSE(suspended(*q1));
+  hw3.complete_all();
+  for (auto* q : {&q1, &q2, &q3}) sched.remove(**q);
+  EXPECT_EQ(sched.domains(), 0u);
+}
+
+// Through the C API: two CPU devices are two domains.
+TEST(MultiDevice, TwoCpuDevicesThroughTheCApi) {
+  xs_host_device_t dev_a = nullptr, dev_b = nullptr;
+  ASSERT_EQ(xs_host_device_create(1, &dev_a), XS_OK);
+  ASSERT_EQ(xs_host_device_create(1, &dev_b), XS_OK);
+  xs_host_stream_t s_hi = nullptr, s_lo_a = nullptr, s_lo_b = nullptr;
+  ASSERT_EQ(xs_host_stream_create(dev_a, &s_hi), XS_OK);
+  ASSERT_EQ(xs_host_stream_create(dev_a, &s_lo_a), XS_OK);
+  ASSERT_EQ(xs_host_stream_create(dev_b, &s_lo_b), XS_OK);
+  xs_queue_t hi = nullptr, lo_a = nullptr, lo_b = nullptr;
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_hi, nullptr, &hi), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_lo_a, nullptr, &lo_a), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_lo_b, nullptr, &lo_b), XS_OK);
+  ASSERT_EQ(xs_queue_set_priority(hi, 10), XS_OK);
+  const xs_host_kernel_t k{300'000'000, nullptr, nullptr};  // 300 ms: the hold is seen while it runs
+  xs_command_t c{};
+  c.kind = XS_CMD_KERNEL;
+  c.u.kernel.desc = &k;
+  c.u.kernel.desc_size = sizeof k;
+  ASSERT_EQ(xs_queue_submit(hi, &c, nullptr), XS_OK);
+  xs_queue_info_t info;
+  xs_queue_info_init(&info);
+  ASSERT_EQ(xs_queue_query(lo_a, &info), XS_OK);
+  EXPECT_NE(info.suspended, 0u);
+  xs_queue_info_init(&info);
+  ASSERT_EQ(xs_queue_query(lo_b, &info), XS_OK);
+  EXPECT_EQ(info.suspended, 0u);
+  for (xs_queue_t q : {hi, lo_a, lo_b}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
+  for (xs_host_stream_t s : {s_hi, s_lo_a, s_lo_b}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev_b), XS_OK);
+}
+
+}  // namespace
+}  // namespace xsched
