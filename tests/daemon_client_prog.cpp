@@ -15,6 +15,8 @@
 //   --seconds S   how long to run (default 10)
 //   --queues N    queues in this process (default 1)
 //   --name NAME   the process's name (prctl PR_SET_NAME), before it registers
+//   --device N    run on the process's CPU device with ordinal N (default 0): the
+//                 devices before it are made and left idle (core/device_id.h)
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -45,6 +47,7 @@ struct Args {
   int queues = 1;
   int backlog = 4;
   int per_request = 1;
+  int device = 0;
   std::string lock, progress, out, name;
 };
 
@@ -80,6 +83,7 @@ bool parse(int argc, char** argv, Args* a) {
     else if (k == "--progress") a->progress = v;
     else if (k == "--out") a->out = v;
     else if (k == "--name") a->name = v;
+    else if (k == "--device") a->device = std::atoi(v);
     else return false;
   }
   return (argc % 2) == 1 && (a->role == "low" || a->role == "high") && a->queues >= 1 && a->kernel_us >= 0 && a->per_request >= 1;
@@ -115,6 +119,11 @@ int main(int argc, char** argv) {
     g_device = static_cast<SharedDevice*>(mem);  // a new file reads as zeros: ticket 0 is served first
   }
   xs_host_device_t dev;
+  // Devices are numbered in the order a process makes them: the ones before ordinal --device stay idle.
+  std::vector<xs_host_device_t> idle(static_cast<std::size_t>(std::max(0, a.device)));
+  for (xs_host_device_t& d : idle) {
+    if (!ok(xs_host_device_create(1, &d), "device")) return 1;
+  }
   if (!ok(xs_host_device_create(static_cast<uint32_t>(a.queues), &dev), "device")) return 1;
   std::vector<xs_host_stream_t> streams(static_cast<std::size_t>(a.queues));
   std::vector<xs_queue_t> queues(static_cast<std::size_t>(a.queues));
@@ -204,5 +213,6 @@ int main(int argc, char** argv) {
     xs_host_stream_destroy(streams[i]);
   }
   xs_host_device_destroy(dev);
+  for (xs_host_device_t d : idle) xs_host_device_destroy(d);
   return rc;
 }

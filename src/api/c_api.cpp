@@ -42,14 +42,15 @@ HandleTable<ApiQueue>& queues() {
   return t;
 }
 
-// The hardware queue over a native queue, and the identity of its device.
-xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw, DeviceId* device) {
+// The hardware queue over a native queue, and its device's identity and ordinal.
+xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw, XQueueOptions* opts) {
   switch (platform) {
     case XS_PLATFORM_HOST: {
       std::shared_ptr<host::Stream> s = host_stream(static_cast<xs_host_stream_t>(native));
       if (s == nullptr) return XS_ERR_INVALID_HANDLE;
       *hw = s->hw_queue();
-      *device = s->device_id();
+      opts->device_id = s->device_id();
+      opts->device = static_cast<int32_t>(s->device_ordinal());
       return XS_OK;
     }
     case XS_PLATFORM_CUDA:
@@ -154,7 +155,7 @@ XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, c
     opts.hints = xs_hints_t{c.priority, c.share, 0, c.deadline_ns};
     if (opts.window > 65536) return XS_ERR_INVALID_ARG;
     HwQueue hw;
-    if (xs_result_t r = hw_queue_for(platform, native_queue, &hw, &opts.device_id); r != XS_OK) return r;
+    if (xs_result_t r = hw_queue_for(platform, native_queue, &hw, &opts); r != XS_OK) return r;
     auto aq = std::make_shared<ApiQueue>();
     aq->platform = platform;
     if (xs_result_t r = XQueue::create(hw, opts, &aq->queue); r != XS_OK) return r;

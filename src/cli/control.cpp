@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/device_id.h"
 #include "core/hint_limits.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
@@ -183,6 +184,38 @@ bool fetch(Link& link, const char* cmd, Snapshot* s) {
   return true;
 }
 
+const char* platform_name(uint32_t platform) {
+  return platform == XS_PLATFORM_CUDA ? "cuda" : platform == XS_PLATFORM_HOST ? "host" : "unknown";
+}
+
+DeviceId device_of(const QueueRecord& q) {
+  DeviceId d;
+  std::memcpy(d.uuid.data(), q.device_uuid, d.uuid.size());
+  return d;
+}
+
+// One device as the daemon sees it: its scheduling domain's queues.
+struct DeviceSummary {
+  DeviceId id;
+  uint32_t platform = 0;
+  int32_t ordinal = -1;  // as its first queue's process numbers it
+  uint32_t queues = 0, ready = 0, held = 0;
+};
+
+// Per device, in the order of each device's first queue.
+std::vector<DeviceSummary> devices_of(const Snapshot& s) {
+  std::vector<DeviceSummary> out;
+  for (const QueueRecord& q : s.queues) {
+    const DeviceId id = device_of(q);
+    auto it = std::find_if(out.begin(), out.end(), [&](const DeviceSummary& d) { return d.id == id; });
+    if (it == out.end()) it = out.insert(out.end(), DeviceSummary{id, q.platform, q.device});
+    ++it->queues;
+    it->ready += q.ready != 0;
+    it->held += q.running == 0;
+  }
+  return out;
+}
+
 const ProcessRecord* process_of(const Snapshot& s, uint32_t pid) {
   for (const ProcessRecord& p : s.procs) {
     if (p.pid == pid) return &p;
@@ -197,14 +230,23 @@ void print_json(const Snapshot& s) {
     std::printf("%s{\"pid\":%u,\"uid\":%u,\"name\":%s,\"queues\":%u}", i ? "," : "", p.pid, p.uid,
                 json_text(p.name, text_length(p.name)).c_str(), p.queues);
   }
+  std::printf("],\"devices\":[");
+  const std::vector<DeviceSummary> devices = devices_of(s);
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const DeviceSummary& d = devices[i];
+    std::printf("%s{\"device_uuid\":\"%s\",\"platform\":\"%s\",\"device\":%d,\"queues\":%u,\"ready\":%u,\"held\":%u}",
+                i ? "," : "", d.id.text(platform_name(d.platform)).c_str(), platform_name(d.platform), d.ordinal, d.queues,
+                d.ready, d.held);
+  }
   std::printf("],\"queues\":[");
   for (std::size_t i = 0; i < s.queues.size(); ++i) {
     const QueueRecord& q = s.queues[i];
-    std::printf("%s{\"queue\":%llu,\"pid\":%u,\"local_id\":%llu,\"platform\":\"%s\",\"device\":%d,\"level\":%u,"
+    std::printf("%s{\"queue\":%llu,\"pid\":%u,\"local_id\":%llu,\"platform\":\"%s\",\"device\":%d,"
+                "\"device_uuid\":\"%s\",\"level\":%u,"
                 "\"state\":\"%s\",\"ready\":%s,\"running\":%s,\"priority\":%d,\"share\":%u,\"deadline_us\":%lld,"
                 "\"preemptions\":%llu,\"latency_p50_us\":%s,\"latency_p99_us\":%s,\"submitted\":%llu,\"completed\":%llu}",
                 i ? "," : "", static_cast<unsigned long long>(q.id), q.pid, static_cast<unsigned long long>(q.local_id),
-                q.platform == XS_PLATFORM_CUDA ? "cuda" : q.platform == XS_PLATFORM_HOST ? "host" : "unknown", q.device,
+                platform_name(q.platform), q.device, device_of(q).text(platform_name(q.platform)).c_str(),
                 q.level, state_of(q), q.ready ? "true" : "false", q.running ? "true" : "false", q.priority, q.share,
                 static_cast<long long>(q.deadline_ns / 1000), static_cast<unsigned long long>(q.suspensions),
                 q.latency_p50_ns < 0 ? "null" : micros(q.latency_p50_ns).c_str(),
@@ -220,24 +262,35 @@ std::string name_of(const ProcessRecord* p) {
   return p != nullptr ? printable_text(std::string_view(p->name, text_length(p->name))) : "?";
 }
 
+void print_queue_row(const Snapshot& s, const QueueRecord& q) {
+  const ProcessRecord* p = process_of(s, q.pid);
+  char platform[24];
+  const char* pname = q.platform == XS_PLATFORM_CUDA ? "cuda" : q.platform == XS_PLATFORM_HOST ? "host" : "?";
+  if (q.device >= 0) {
+    std::snprintf(platform, sizeof platform, "%s:%d", pname, q.device);
+  } else {
+    std::snprintf(platform, sizeof platform, "%s", pname);
+  }
+  std::printf("%7u %-15s %6llu %-9s %5u %-9s %8d %6u %9s %8llu %9s %9s %10llu\n", q.pid, name_of(p).c_str(),
+              static_cast<unsigned long long>(q.id), platform, q.level, state_of(q), q.priority, q.share,
+              q.deadline_ns > 0 ? std::to_string(q.deadline_ns / 1000).c_str() : "-",
+              static_cast<unsigned long long>(q.suspensions), micros(q.latency_p50_ns).c_str(),
+              micros(q.latency_p99_ns).c_str(), static_cast<unsigned long long>(q.completed));
+}
+
 void print_table(const Snapshot& s) {
-  std::printf("policy %s, %zu processes, %zu queues\n", policy_name(s.head.policy), s.procs.size(), s.queues.size());
-  std::printf("%7s %-15s %6s %-9s %5s %-9s %8s %6s %9s %8s %9s %9s %10s\n", "PID", "NAME", "QUEUE", "PLATFORM", "LEVEL",
-              "STATE", "PRIORITY", "SHARE", "DEADL_US", "PREEMPT", "LAT50_US", "LAT99_US", "DONE");
-  for (const QueueRecord& q : s.queues) {
-    const ProcessRecord* p = process_of(s, q.pid);
-    char platform[24];
-    const char* pname = q.platform == XS_PLATFORM_CUDA ? "cuda" : q.platform == XS_PLATFORM_HOST ? "host" : "?";
-    if (q.device >= 0) {
-      std::snprintf(platform, sizeof platform, "%s:%d", pname, q.device);
-    } else {
-      std::snprintf(platform, sizeof platform, "%s", pname);
+  const std::vector<DeviceSummary> devices = devices_of(s);
+  std::printf("policy %s, %zu processes, %zu queues, %zu devices\n", policy_name(s.head.policy), s.procs.size(),
+              s.queues.size(), devices.size());
+  // Each device is a scheduling domain of its own: its queues together, under its identity.
+  for (const DeviceSummary& d : devices) {
+    std::printf("\ndevice %s (%s:%d): %u queues, %u ready, %u held\n", d.id.text(platform_name(d.platform)).c_str(),
+                platform_name(d.platform), d.ordinal, d.queues, d.ready, d.held);
+    std::printf("%7s %-15s %6s %-9s %5s %-9s %8s %6s %9s %8s %9s %9s %10s\n", "PID", "NAME", "QUEUE", "PLATFORM",
+                "LEVEL", "STATE", "PRIORITY", "SHARE", "DEADL_US", "PREEMPT", "LAT50_US", "LAT99_US", "DONE");
+    for (const QueueRecord& q : s.queues) {
+      if (device_of(q) == d.id) print_queue_row(s, q);
     }
-    std::printf("%7u %-15s %6llu %-9s %5u %-9s %8d %6u %9s %8llu %9s %9s %10llu\n", q.pid, name_of(p).c_str(),
-                static_cast<unsigned long long>(q.id), platform, q.level, state_of(q), q.priority, q.share,
-                q.deadline_ns > 0 ? std::to_string(q.deadline_ns / 1000).c_str() : "-",
-                static_cast<unsigned long long>(q.suspensions), micros(q.latency_p50_ns).c_str(),
-                micros(q.latency_p99_ns).c_str(), static_cast<unsigned long long>(q.completed));
   }
   for (const ProcessRecord& p : s.procs) {
     if (p.queues == 0) std::printf("%7u %-15s (no queues yet)\n", p.pid, name_of(&p).c_str());

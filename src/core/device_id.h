@@ -1,8 +1,10 @@
 // A device's identity, the same in every process: what scheduling domains
 // are keyed by. A CUDA device is named by its UUID (cuDeviceGetUuid_v2; a MIG
 // instance has its own), never by its ordinal, which CUDA_VISIBLE_DEVICES
-// changes from process to process. A CPU reference device gets a random UUID
-// when it is made: two of them are two devices, in one process or in two.
+// changes from process to process. A CPU reference device, which stands for a
+// GPU in tests and demos, is named by its ordinal in its process (the n-th
+// one made, from 0), as GPUs are numbered: the first CPU device of two
+// programs is one device they share, a process's second one another.
 // All zero: unknown (the queue then shares the domain of other unknowns).
 #pragma once
 
@@ -47,7 +49,7 @@ struct DeviceIdHash {
   }
 };
 
-// A fresh random identity (version-4 UUID) for a device made by this process.
-DeviceId random_device_id();
+// The identity of the CPU reference device with this ordinal.
+DeviceId host_device_id(uint32_t ordinal);
 
 }  // namespace xsched

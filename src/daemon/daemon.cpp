@@ -30,7 +30,7 @@ constexpr std::size_t kMaxSamples = (kMaxPayload - sizeof(SamplesHead)) / sizeof
 
 }  // namespace
 
-Daemon::Daemon(Options opts) : opts_(std::move(opts)), engine_(make_policy(opts_.policy, opts_.timeslice_ns), *this) {
+Daemon::Daemon(Options opts) : opts_(std::move(opts)), policy_(opts_.policy) {
   socket_named_ = !opts_.socket.empty();
   if (!socket_named_) opts_.socket = daemon_socket_path();
 }
@@ -80,7 +80,7 @@ int Daemon::run() {
         uint64_t ticks;
         if (read(fd, &ticks, sizeof ticks) > 0) {
           cause_ns_ = now_ns();
-          engine_ran(engine_.decide(cause_ns_));
+          decide_due(cause_ns_);
         }
       } else if (auto d = doorbells_.find(fd); d != doorbells_.end()) {
         // Drained first: a ring after this read finds the board's newer state.
@@ -148,7 +148,9 @@ void Daemon::check_stall(Client& c, int64_t now) {
       static_cast<int>(c.cred.pid), printable_text(c.name).c_str(), static_cast<long long>((now - beat) / 1'000'000));
   cause_ns_ = now;
   for (const Slot& s : c.slots) {
-    if (s.queue_id != 0) engine_ran(engine_.update(s.number, s.ready && !stalled, s.hints, now));
+    if (s.queue_id == 0) continue;
+    Domain& d = domain(s.device_id);
+    engine_ran(d, d.engine.update(s.number, s.ready && !stalled, s.hints, now));
   }
 }
 
@@ -195,6 +197,9 @@ SlotReading read_board_slot(const BoardSlot& b, int64_t now) {
   r.level = b.level.load(std::memory_order_relaxed);
   r.platform = b.platform.load(std::memory_order_relaxed);
   r.device = b.device.load(std::memory_order_relaxed);
+  const uint64_t uuid[2] = {b.device_uuid[0].load(std::memory_order_relaxed),
+                            b.device_uuid[1].load(std::memory_order_relaxed)};
+  std::memcpy(r.device_id.uuid.data(), uuid, sizeof uuid);
   r.submitted = b.submitted.load(std::memory_order_relaxed);
   r.completed = b.completed.load(std::memory_order_relaxed);
   // The cause of what follows: when the process saw the change (a clock
@@ -228,7 +233,10 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   s.completed = r.completed;
   cause_ns_ = r.cause_ns;
   const bool fresh = r.queue_id != s.queue_id;
-  if (fresh) s.queue_id = r.queue_id;  // bind_gate needs it
+  if (fresh) {
+    s.queue_id = r.queue_id;  // bind_gate needs it
+    s.device_id = r.device_id;  // a queue's device is its own for good
+  }
   bind_gate(c, i, r.gate);
   s.ready = r.ready;
   s.hints = r.hints;
@@ -242,9 +250,12 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     s.recent_ns.clear();
     s.recent_next = 0;
     queues_[s.number] = QueueRef{&c, i};
-    engine_ran(engine_.add(s.number, r.ready && !c.stalled, r.hints, now));
+    Domain& d = domain(s.device_id);
+    ++d.members;
+    engine_ran(d, d.engine.add(s.number, r.ready && !c.stalled, r.hints, now));
   } else {
-    engine_ran(engine_.update(s.number, r.ready && !c.stalled, r.hints, now));
+    Domain& d = domain(s.device_id);
+    engine_ran(d, d.engine.update(s.number, r.ready && !c.stalled, r.hints, now));
   }
 }
 
@@ -253,8 +264,10 @@ void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
   if (s.queue_id == 0) return;
   const uint64_t number = s.number;
   // The engine resumes it if held: the executor still finds it.
-  engine_ran(engine_.remove(number, now));
+  Domain& d = domain(s.device_id);
+  engine_ran(d, d.engine.remove(number, now));
   queues_.erase(number);
+  if (--d.members == 0) domain_left(s.device_id);
   // The decision number keeps counting: the agent knows the slot by it.
   const uint64_t decision_seq = s.decision_seq;
   const uint64_t seen_seq = s.seen_seq;
@@ -290,8 +303,41 @@ void Daemon::harvest_samples(Client& c) {
   }
 }
 
-void Daemon::engine_ran(int64_t deadline_ns) {
+Daemon::Domain& Daemon::domain(const DeviceId& device) {
+  std::unique_ptr<Domain>& d = domains_[device];
+  if (!d) d = std::make_unique<Domain>(make_policy(policy_, opts_.timeslice_ns), static_cast<Executor&>(*this));
+  return *d;
+}
+
+void Daemon::domain_left(const DeviceId& device) {
+  auto it = domains_.find(device);
+  if (it == domains_.end() || it->second->members != 0) return;
+  const bool timed = it->second->deadline_ns != 0;
+  domains_.erase(it);
+  if (timed) arm_policy_timer();
+}
+
+void Daemon::decide_due(int64_t now) {
+  for (auto& [device, d] : domains_) {
+    if (d->deadline_ns == 0 || d->deadline_ns > now) continue;
+    d->deadline_ns = d->engine.decide(now);
+    engine_ran_ = true;
+  }
+  arm_policy_timer();
+}
+
+void Daemon::engine_ran(Domain& d, int64_t deadline_ns) {
   engine_ran_ = true;
+  if (deadline_ns == d.deadline_ns) return;
+  d.deadline_ns = deadline_ns;
+  arm_policy_timer();
+}
+
+void Daemon::arm_policy_timer() {
+  int64_t deadline_ns = 0;  // the earliest over the domains
+  for (const auto& [device, d] : domains_) {
+    if (d->deadline_ns != 0 && (deadline_ns == 0 || d->deadline_ns < deadline_ns)) deadline_ns = d->deadline_ns;
+  }
   deadline_ns = timer_due_ns(deadline_ns, now_ns());  // never a timer that fires again at once
   itimerspec t{};
   if (deadline_ns > 0) {

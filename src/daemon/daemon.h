@@ -1,4 +1,6 @@
-// xschedd: one scheduler engine for the queues of every registered process.
+// xschedd: one scheduling domain per device (core/device_id.h), each an
+// engine for the queues of every registered process on that device: a
+// decision never crosses devices.
 //
 // One thread serves everything through epoll: the listening socket, each
 // connection (agents and the command line), each agent's doorbell, a
@@ -27,7 +29,9 @@
 #include "ipc/board.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
+#include "core/device_id.h"
 #include "sched/engine.h"
+#include "sched/window_rule.h"
 
 namespace xsched::daemon {
 
@@ -80,6 +84,7 @@ class Daemon final : private Executor {
     uint32_t level = 0;
     uint32_t platform = 0;
     int32_t device = -1;
+    DeviceId device_id;     // its scheduling domain
     uint64_t submitted = 0;
     uint64_t completed = 0;
     uint64_t suspensions = 0;
@@ -139,6 +144,15 @@ class Daemon final : private Executor {
     uint32_t slot;
   };
 
+  // One device's queues: an engine with the daemon's policy, and when it wants to decide again.
+  struct Domain {
+    Domain(std::unique_ptr<Policy> policy, Executor& exec) : engine(std::move(policy), exec) {}
+    Engine engine;
+    int64_t deadline_ns = 0;  // 0: never
+    std::size_t members = 0;
+    WindowContext windows;    // after_decisions()'s, per device
+  };
+
   // ---- Executor ----
   void suspend(uint64_t number) override;
   void resume(uint64_t number) override;
@@ -184,8 +198,17 @@ class Daemon final : private Executor {
   void harvest_samples(Client& c);
   // Publishes what the engine decided since the last call (nothing if it did not run).
   void after_decisions();
-  // After every engine call: arms the policy's timer for deadline_ns (0: none).
-  void engine_ran(int64_t deadline_ns);
+  // The domain of a device, made for its first queue.
+  Domain& domain(const DeviceId& device);
+  // The domain of a device's last queue left: it goes.
+  void domain_left(const DeviceId& device);
+  // After every call of d's engine: arms the policy's timer for the earliest
+  // decision any domain wants (deadline_ns: d's, 0 for none).
+  void engine_ran(Domain& d, int64_t deadline_ns);
+  // The timer fired: every domain whose time has come decides.
+  void decide_due(int64_t now);
+  // Arms the policy's timer for the earliest decision a domain wants (none: disarmed).
+  void arm_policy_timer();
   void reply(Client& c, ipc::MsgType type, std::span<const std::byte> payload);
   void flush(Client& c);
   void reply_error(Client& c, int code, const char* text);
@@ -205,7 +228,8 @@ class Daemon final : private Executor {
   int policy_timer_fd_ = -1;
   bool socket_made_ = false;
   bool accept_paused_ = false;  // out of descriptors: the listening socket rests until the next heartbeat
-  Engine engine_;
+  xs_policy_t policy_;  // every domain's
+  std::unordered_map<DeviceId, std::unique_ptr<Domain>, DeviceIdHash> domains_;
   std::unordered_map<int, std::unique_ptr<Client>> clients_;  // by socket
   std::unordered_map<int, Client*> doorbells_;                 // by to_daemon eventfd
   std::unordered_map<uint64_t, QueueRef> queues_;              // by queue number

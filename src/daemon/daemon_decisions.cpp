@@ -64,11 +64,12 @@ void Daemon::decide_queue(uint64_t number, bool run) {
 void Daemon::after_decisions() {
   if (!engine_ran_) return;
   engine_ran_ = false;
-  WindowContext w;
-  w.policy = engine_.policy_kind();
+  // Windows follow each device's own queues.
+  for (auto& [device, d] : domains_) d->windows = WindowContext{policy_, 0, INT32_MIN};
   for (const auto& [number, ref] : queues_) {
     const Slot& s = ref.client->slots[ref.slot];
     if (!s.used) continue;
+    WindowContext& w = domain(s.device_id).windows;
     ++w.used;
     w.top_priority = std::max(w.top_priority, s.hints.priority);
   }
@@ -76,7 +77,7 @@ void Daemon::after_decisions() {
   const int64_t decided = now_ns();
   for (const auto& [number, ref] : queues_) {
     Slot& s = ref.client->slots[ref.slot];
-    const bool bounded = window_bounded(w, s.hints.priority, s.used);
+    const bool bounded = window_bounded(domain(s.device_id).windows, s.hints.priority, s.used);
     if (bounded != s.bounded) {
       s.bounded = bounded;
       s.dirty = true;

@@ -1,6 +1,7 @@
 // The command line's requests: list, hints, policy, samples.
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ void Daemon::handle_list(Client& c) {
       q.latency_p99_ns = percentile(recent, 0.99);
       q.submitted = s.submitted;
       q.completed = s.completed;
+      std::memcpy(q.device_uuid, s.device_id.uuid.data(), sizeof q.device_uuid);
       queues.push_back(q);
     }
     procs.push_back(r);
@@ -67,7 +69,7 @@ void Daemon::handle_list(Client& c) {
   const std::size_t room = (kMaxPayload - sizeof(ListHead) - procs.size() * sizeof(ProcessRecord)) / sizeof(QueueRecord);
   if (queues.size() > room) queues.resize(room);
   ListHead head{static_cast<uint32_t>(procs.size()), static_cast<uint32_t>(queues.size()),
-                static_cast<uint32_t>(engine_.policy_kind()), 0};
+                static_cast<uint32_t>(policy_), 0};
   std::vector<std::byte> payload;
   append(&payload, head);
   for (const ProcessRecord& r : procs) append(&payload, r);
@@ -124,15 +126,16 @@ void Daemon::handle_policy(Client& c, const PolicyMsg* set) {
   if (set != nullptr) {
     if (c.cred.uid != 0 && c.cred.uid != geteuid()) return reply_error(c, EPERM, "only root or the daemon's user may switch the policy");
     // make_policy knows every policy there is; a number past the enum is none of them.
-    std::unique_ptr<Policy> p = set->policy < static_cast<uint32_t>(XS_POLICY_MAX_ENUM)
-                                    ? make_policy(static_cast<xs_policy_t>(set->policy), opts_.timeslice_ns)
-                                    : nullptr;
-    if (p == nullptr) return reply_error(c, EINVAL, "unknown policy");
+    const bool known = set->policy < static_cast<uint32_t>(XS_POLICY_MAX_ENUM) &&
+                       make_policy(static_cast<xs_policy_t>(set->policy), opts_.timeslice_ns) != nullptr;
+    if (!known) return reply_error(c, EINVAL, "unknown policy");
+    policy_ = static_cast<xs_policy_t>(set->policy);
     cause_ns_ = now_ns();
-    engine_ran(engine_.set_policy(std::move(p), cause_ns_));
-    log(LogLevel::kInfo, "uid %u switched the policy to %s", c.cred.uid, policy_name(engine_.policy_kind()));
+    // Every device's domain, each with a policy of its own state.
+    for (auto& [device, d] : domains_) engine_ran(*d, d->engine.set_policy(make_policy(policy_, opts_.timeslice_ns), cause_ns_));
+    log(LogLevel::kInfo, "uid %u switched the policy to %s", c.cred.uid, policy_name(policy_));
   }
-  const PolicyMsg r{static_cast<uint32_t>(engine_.policy_kind()), 0};
+  const PolicyMsg r{static_cast<uint32_t>(policy_), 0};
   reply(c, MsgType::kPolicyReply, bytes_of(r));
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "core/device_id.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
 #include "xsched/xsched.h"
@@ -44,6 +45,7 @@ struct SlotReading {
   uint32_t level = 0;
   uint32_t platform = 0;
   int32_t device = -1;
+  DeviceId device_id;  // any 16 bytes name a device: nothing to bound
   uint64_t submitted = 0;
   uint64_t completed = 0;
   // When the process saw the change: within (now - kMaxCauseAgeNs, now], else

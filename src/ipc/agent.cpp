@@ -309,6 +309,10 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
                                                         : 0,
                    std::memory_order_relaxed);
   s.device.store(q.device(), std::memory_order_relaxed);
+  uint64_t uuid[2];
+  std::memcpy(uuid, q.device_id().uuid.data(), sizeof uuid);
+  s.device_uuid[0].store(uuid[0], std::memory_order_relaxed);
+  s.device_uuid[1].store(uuid[1], std::memory_order_relaxed);
   s.submitted.store(q.submitted(), std::memory_order_relaxed);
   s.completed.store(q.completed(), std::memory_order_relaxed);
   const gates::Word* w = q.gate_word();

@@ -25,7 +25,7 @@
 namespace xsched::ipc {
 
 constexpr uint32_t kMagic = 0x31445358;  // "XSD1"
-constexpr uint32_t kVersion = 3;  // 3: the board carries the agent's own beat
+constexpr uint32_t kVersion = 4;  // 4: the board and the list carry each queue's device identity
 constexpr uint32_t kMaxPayload = 1u << 20;
 
 enum class MsgType : uint16_t {
@@ -126,6 +126,7 @@ struct QueueRecord {
   int64_t latency_p99_ns;
   uint64_t submitted;
   uint64_t completed;
+  uint8_t device_uuid[16];  // the device's identity (core/device_id.h); all zero: unknown
 };
 
 // A page of the process's gate words, for the daemon to map: the queues'

@@ -86,7 +86,8 @@ struct DeviceState {
   bool polling = false;                // a unit watches gate words that xschedd may open
   std::vector<std::unique_ptr<Unit>> units;
   std::vector<std::thread> threads;    // touched only by the Device's constructor and destructor
-  const DeviceId id = random_device_id();
+  DeviceId id;          // set once by the Device's constructor
+  uint32_t ordinal = 0;
   // Its page of gate words is never handed out again: another owner may come at this address.
   ~DeviceState() { gates::retire(this); }
 };
@@ -342,6 +343,9 @@ std::shared_ptr<Device> Device::create(unsigned units) {
 
 Device::Device(unsigned units) : state_(std::make_shared<DeviceState>()) {
   DeviceState& d = *state_;
+  static std::atomic<uint32_t> made{0};  // devices made by this process so far
+  d.ordinal = made.fetch_add(1);
+  d.id = host_device_id(d.ordinal);
   const unsigned n = units == 0 ? 1 : units;
   for (unsigned i = 0; i < n; ++i) d.units.push_back(std::make_unique<Unit>());
   // Reserved first: an exception with threads running would leave them unjoined.
@@ -400,6 +404,8 @@ void Device::shutdown() {
 unsigned Device::units() const { return static_cast<unsigned>(state_->threads.size()); }
 
 const DeviceId& Device::id() const { return state_->id; }
+
+uint32_t Device::ordinal() const { return state_->ordinal; }
 
 xs_result_t Device::set_reserve(unsigned units) {
   DeviceState& d = *state_;
@@ -557,6 +563,8 @@ uint64_t Stream::completed() const {
 }
 
 const DeviceId& Stream::device_id() const { return impl_->dev->id; }
+
+uint32_t Stream::device_ordinal() const { return impl_->dev->ordinal; }
 
 int64_t Stream::busy_ns() const {
   std::lock_guard<std::mutex> lk(impl_->dev->mu);

@@ -49,7 +49,9 @@ class Device {
   void shutdown();
 
   unsigned units() const;
-  // Its identity (core/device_id.h): random, made with the device.
+  // Its ordinal (the n-th CPU device this process made, from 0) and the
+  // identity that follows from it (core/device_id.h).
+  uint32_t ordinal() const;
   const DeviceId& id() const;
 
   // Spatial reservation: kernels launched on a confined stream (Stream::confine)
@@ -104,6 +106,7 @@ class Stream {
   uint64_t completed() const;  // commands completed so far (a prefix of launched)
   int64_t busy_ns() const;     // device time its commands have occupied a unit
   const DeviceId& device_id() const;  // its device's identity
+  uint32_t device_ordinal() const;    // and ordinal
 
  private:
   friend class Device;

@@ -1,0 +1,79 @@
+// One scheduling domain per device in xschedd: programs on different devices
+// never hold each other, programs on one device do, and `xsched list`
+// groups queues by device. Devices are CPU reference devices, named by their
+// ordinal in each process (core/device_id.h), as GPUs are.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "daemon_fixture.h"
+
+namespace xsched::test {
+namespace {
+
+using MultiDeviceDaemon = DaemonTest;
+
+// An urgent program on device 0 holds a low program on device 0, and not one on device 1.
+TEST_F(MultiDeviceDaemon, AnUrgentProgramHoldsOnlyProgramsOnItsDevice) {
+  Child d = start_daemon();
+  Child low0 = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "0"});
+  Child low1 = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "1"});
+  ASSERT_TRUE(eventually([&] { return registered(low0.pid()) && registered(low1.pid()); }, 5s));
+  // Requests back to back on device 0: its queue is almost always ready.
+  Child high = start_prog("high", 10, {"--kernel-us", "2000", "--period-us", "100", "--seconds", "30", "--device", "0"});
+  ASSERT_TRUE(eventually([&] { return registered(high.pid()); }, 5s));
+  EXPECT_TRUE(eventually([&] { return held(low0.pid()); }, 5s)) << "the program on the urgent one's device ran on";
+  // Sampled for a while: the program on the other device is never held.
+  bool low1_held = false;
+  for (int i = 0; i < 40; ++i) {
+    low1_held = low1_held || held(low1.pid());
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_FALSE(low1_held) << "a program on device 1 was held for one on device 0";
+  const Listing l = list(socket_);
+  ASSERT_TRUE(l.ok);
+  const ipc::QueueRecord* q0 = l.queue_of(low0.pid());
+  const ipc::QueueRecord* q1 = l.queue_of(low1.pid());
+  const ipc::QueueRecord* qh = l.queue_of(high.pid());
+  ASSERT_TRUE(q0 != nullptr && q1 != nullptr && qh != nullptr);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(q0->device_uuid), 16),
+            std::string(reinterpret_cast<const char*>(qh->device_uuid), 16));
+  EXPECT_NE(std::string(reinterpret_cast<const char*>(q0->device_uuid), 16),
+            std::string(reinterpret_cast<const char*>(q1->device_uuid), 16));
+  EXPECT_EQ(q0->device, 0);
+  EXPECT_EQ(q1->device, 1);
+  high.kill_now();
+  low0.kill_now();
+  low1.kill_now();
+}
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  pclose(p);
+  return out;
+}
+
+// `xsched list` shows each device with its queues; --json has a "devices" array and each queue's device.
+TEST_F(MultiDeviceDaemon, ListGroupsQueuesByDevice) {
+  Child d = start_daemon();
+  Child a = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "0"});
+  Child b = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "2"});
+  ASSERT_TRUE(eventually([&] { return registered(a.pid()) && registered(b.pid()); }, 5s));
+  const std::string table = run(std::string(XSCHED_CLI_PATH) + " list --socket " + socket_);
+  EXPECT_NE(table.find("2 devices"), std::string::npos) << table;
+  EXPECT_NE(table.find("(host:0): 1 queues"), std::string::npos) << table;
+  EXPECT_NE(table.find("(host:2): 1 queues"), std::string::npos) << table;
+  const std::string json = run(std::string(XSCHED_CLI_PATH) + " list --json --socket " + socket_);
+  EXPECT_NE(json.find("\"devices\":[{\"device_uuid\":\"host-"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"device\":2,\"device_uuid\":\"host-"), std::string::npos) << json;
+  a.kill_now();
+  b.kill_now();
+}
+
+}  // namespace
+}  // namespace xsched::test
