@@ -78,6 +78,12 @@ TEST_F(InterposeControl, QueueOfAStreamNotUsedYet) {
   EXPECT_EQ(d.stream, static_cast<void*>(s));
   EXPECT_EQ(d.context, static_cast<void*>(g_ctx));
   EXPECT_EQ(d.device, 0);
+  // Its scheduling domain: the GPU's UUID, as the driver gives it (the fake's "fake-cuda-dev-00").
+  uint8_t uuid[16] = {};
+  int32_t ordinal = -2;
+  ASSERT_EQ(xs_cuda_queue_device(q, uuid, &ordinal), XS_OK) << xs_cuda_last_error();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(uuid), 16), "fake-cuda-dev-00");
+  EXPECT_EQ(ordinal, 0);
   EXPECT_EQ(d.cuda_priority, -1);
   EXPECT_EQ(d.blocking, 0);
   xs_queue_info_t i = info_of(q);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -176,6 +177,14 @@ TEST(MultiDevice, TwoCpuDevicesThroughTheCApi) {
   xs_queue_info_init(&info);
   ASSERT_EQ(xs_queue_query(lo_b, &info), XS_OK);
   EXPECT_EQ(info.suspended, 0u);
+  uint8_t uuid_a[16], uuid_b[16];
+  int32_t ordinal_a = -2, ordinal_b = -2;
+  ASSERT_EQ(xs_queue_device(lo_a, uuid_a, &ordinal_a), XS_OK);
+  ASSERT_EQ(xs_queue_device(lo_b, uuid_b, &ordinal_b), XS_OK);
+  EXPECT_EQ(ordinal_b, ordinal_a + 1);  // numbered in the order the process made them
+  EXPECT_NE(std::memcmp(uuid_a, uuid_b, 16), 0);
+  EXPECT_EQ(std::memcmp(uuid_a, "xsched-host-", 12), 0);
+  EXPECT_EQ(xs_queue_device(hi, nullptr, nullptr), XS_OK);
   for (xs_queue_t q : {hi, lo_a, lo_b}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
   for (xs_host_stream_t s : {s_hi, s_lo_a, s_lo_b}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
   EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);

@@ -160,6 +160,13 @@ typedef struct xs_queue_info {
 
 XS_API void xs_queue_info_init(xs_queue_info_t* info);
 
+/* The device the queue belongs to, which is its scheduling domain: queues are
+ * held and released only for queues of the same device. uuid (16 bytes):
+ * for a CPU reference device, "xsched-host-" and its ordinal; all zero if
+ * unknown. ordinal: the device's number in this process (-1: unknown).
+ * Either may be null. */
+XS_API xs_result_t xs_queue_device(xs_queue_t q, uint8_t uuid[16], int32_t* ordinal);
+
 /* Wraps a native queue. cfg may be null (defaults); its struct_size follows
  * the rule at the top of this file. The native queue must outlive the XQueue.
  * The queue joins the process scheduler. */

@@ -80,6 +80,11 @@ typedef struct xs_cuda_queue_desc {
 /* What stream a queue schedules. */
 XS_API xs_result_t xs_cuda_queue_describe(uint64_t queue, xs_cuda_queue_desc_t* out);
 
+/* The queue's device, as xs_queue_device: the GPU's UUID (cuDeviceGetUuid_v2,
+ * a MIG instance's own), the same in every process, and its ordinal in this
+ * one. Queues are scheduled only with queues of the same device. */
+XS_API xs_result_t xs_cuda_queue_device(uint64_t queue, uint8_t uuid[16], int32_t* ordinal);
+
 /* The queue's state, as xs_queue_query; info->struct_size must be set. */
 XS_API xs_result_t xs_cuda_queue_query(uint64_t queue, xs_queue_info_t* info);
 

@@ -37,6 +37,7 @@ class Control:
             "xs_cuda_last_error": (ctypes.c_char_p, []),
             "xs_cuda_stream_queue": (res, [vp, i32, ctypes.POINTER(u64)]),
             "xs_cuda_queue_describe": (res, [u64, ctypes.POINTER(n.CudaQueueDesc)]),
+            "xs_cuda_queue_device": (res, [u64, ctypes.POINTER(ctypes.c_uint8 * 16), ctypes.POINTER(ctypes.c_int32)]),
             "xs_cuda_queue_query": (res, [u64, ctypes.POINTER(n.QueueInfoStruct)]),
             "xs_cuda_queue_set_hints": (res, [u64, ctypes.POINTER(n.Hints)]),
             "xs_cuda_queue_set_priority": (res, [u64, i32]),

@@ -94,6 +94,7 @@ class Library:
             "xs_queue_resume": (res, [vp]),
             "xs_queue_query": (res, [vp, ctypes.POINTER(n.QueueInfoStruct)]),
             "xs_queue_set_hints": (res, [vp, ctypes.POINTER(n.Hints)]),
+            "xs_queue_device": (res, [vp, ctypes.POINTER(ctypes.c_uint8 * 16), ctypes.POINTER(i32)]),
             "xs_queue_set_priority": (res, [vp, i32]),
             "xs_queue_set_share": (res, [vp, u32]),
             "xs_set_policy": (res, [ctypes.c_int]),

@@ -59,6 +59,14 @@ def _hints_struct(info: QueueInfo, priority: Optional[int], share: Optional[int]
     return h
 
 
+def _uuid_text(raw: bytes, prefix: str) -> str:
+    """A device identity as `xsched list` prints it (core/device_id.h's DeviceId::text)."""
+    if not any(raw):
+        return "unknown"
+    h = raw.hex()
+    return f"{prefix}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class Queue:
     """A preemptible queue (an XQueue) over one native queue.
 
@@ -85,6 +93,13 @@ class Queue:
 
     def query(self) -> QueueInfo:
         """The queue's state now."""
+        raise NotImplementedError
+
+    @property
+    def device_uuid(self) -> str:
+        """The identity of the queue's device, the same in every process: ``GPU-...`` as ``nvidia-smi
+        -L`` prints it, ``host-...`` for a CPU reference device, ``unknown``. Each device is a
+        scheduling domain of its own: a queue is held only for queues of the same device."""
         raise NotImplementedError
 
     def set_hints(self, *, priority: Optional[int] = None, share: Optional[int] = None,
@@ -225,6 +240,12 @@ class CudaQueue(Queue):
         return int(self._desc.device)
 
     @property
+    def device_uuid(self) -> str:
+        raw = (ctypes.c_uint8 * 16)()
+        self._ctl.call("xs_cuda_queue_device", self._id, ctypes.byref(raw), None)
+        return _uuid_text(bytes(raw), "GPU")
+
+    @property
     def context(self) -> int:
         """The stream's CUcontext handle."""
         return int(self._desc.context or 0)
@@ -296,6 +317,19 @@ class HostQueue(Queue):
         if self._h is None:
             raise InvalidHandleError("the host queue is closed", Result.INVALID_HANDLE)
         return self._h
+
+    @property
+    def device(self) -> int:
+        """The ordinal of the queue's CPU device in this process (the n-th one made, from 0)."""
+        ordinal = ctypes.c_int32()
+        self._lib.call("xs_queue_device", self._handle(), None, ctypes.byref(ordinal))
+        return ordinal.value
+
+    @property
+    def device_uuid(self) -> str:
+        raw = (ctypes.c_uint8 * 16)()
+        self._lib.call("xs_queue_device", self._handle(), ctypes.byref(raw), None)
+        return _uuid_text(bytes(raw), "host")
 
     @property
     def id(self) -> int:

@@ -226,6 +226,14 @@ XS_API xs_result_t xs_queue_query(xs_queue_t q, xs_queue_info_t* info) {
   });
 }
 
+XS_API xs_result_t xs_queue_device(xs_queue_t q, uint8_t uuid[16], int32_t* ordinal) {
+  return with_queue(__func__, q, [&](ApiQueue& aq) {
+    if (uuid != nullptr) std::memcpy(uuid, aq.queue->device_id().uuid.data(), 16);
+    if (ordinal != nullptr) *ordinal = aq.queue->device();
+    return XS_OK;
+  });
+}
+
 XS_API xs_result_t xs_queue_set_hints(xs_queue_t q, const xs_hints_t* hints) {
   return with_queue(__func__, q, [&](ApiQueue& aq) {
     if (hints == nullptr || !valid_hints(*hints)) return XS_ERR_INVALID_ARG;

@@ -302,3 +302,13 @@ def test_reserve_is_checked_and_reaches_the_device(library):
             dev.reserve(True)
     with pytest.raises(xsched.InvalidHandleError):
         dev.reserve(1)
+
+
+def test_queues_know_their_device(library):
+    with xsched.HostDevice(1) as a, xsched.HostDevice(1) as b:
+        qa, qb = xsched.Queue(a.stream()), xsched.Queue(b.stream())
+        assert qa.device_uuid.startswith("host-")
+        assert qa.device_uuid != qb.device_uuid
+        assert qb.device == qa.device + 1  # numbered in the order the process made them
+        qa.close()
+        qb.close()

@@ -5,6 +5,7 @@
 #include "xsched/xsched_cuda.h"
 
 #include <cstdarg>
+#include <cstring>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -211,6 +212,14 @@ XS_API xs_result_t xs_cuda_stream_queue(void* stream, int32_t device, uint64_t* 
 
 XS_API xs_result_t xs_cuda_queue_describe(uint64_t queue, xs_cuda_queue_desc_t* out) {
   return with_queue(__func__, queue, [&](StreamQueue& sq) { return describe(sq, out); });
+}
+
+XS_API xs_result_t xs_cuda_queue_device(uint64_t queue, uint8_t uuid[16], int32_t* ordinal) {
+  return with_queue(__func__, queue, [&](StreamQueue& sq) {
+    if (uuid != nullptr) std::memcpy(uuid, sq.xq->device_id().uuid.data(), 16);
+    if (ordinal != nullptr) *ordinal = sq.xq->device();
+    return XS_OK;
+  });
 }
 
 XS_API xs_result_t xs_cuda_queue_query(uint64_t queue, xs_queue_info_t* info) {
