@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <mutex>
 
 #include "core/log.h"
 
@@ -18,11 +20,38 @@ void warn_level_lowered(xs_level_t asked, xs_level_t got) {
       static_cast<int>(got));
 }
 
-void announce_level(xs_level_t level, uint32_t window) {
+namespace {
+
+bool announcing() {
   static const bool enabled = [] {
     const char* v = std::getenv("XSCHED_ANNOUNCE");
     return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
   }();
+  return enabled;
+}
+
+}  // namespace
+
+void announce_device(int32_t ordinal, const DeviceId& id) {
+  if (!announcing()) return;
+  // Few devices per process: a short list, searched under a lock, once per new queue.
+  static std::mutex mu;
+  static DeviceId seen[64];
+  static std::size_t n = 0;
+  {
+    std::lock_guard lk(mu);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (seen[i] == id) return;
+    }
+    if (n == std::size(seen)) return;
+    seen[n++] = id;
+  }
+  std::fprintf(stderr, "xsched: pid %d: CUDA device %d, %s (its own scheduling domain)\n", static_cast<int>(getpid()),
+               static_cast<int>(ordinal), id.text("cuda").c_str());
+}
+
+void announce_level(xs_level_t level, uint32_t window) {
+  const bool enabled = announcing();
   static std::atomic<unsigned> announced{0};
   const unsigned bit = 1u << static_cast<unsigned>(level);
   if (!enabled || (announced.fetch_or(bit) & bit) != 0) return;

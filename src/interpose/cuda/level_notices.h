@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "core/device_id.h"
 #include "xsched/xsched.h"
 
 namespace xsched::interpose {
@@ -13,5 +14,9 @@ void warn_level_lowered(xs_level_t asked, xs_level_t got);
 // Once per level per process, when XSCHED_ANNOUNCE is set (xsched run sets it):
 // which level the program's queues use.
 void announce_level(xs_level_t level, uint32_t window);
+
+// Once per device per process, with XSCHED_ANNOUNCE: a device the program's
+// queues use, by ordinal and identity (its scheduling domain).
+void announce_device(int32_t ordinal, const DeviceId& id);
 
 }  // namespace xsched::interpose
