@@ -106,7 +106,7 @@ TEST_F(DaemonTest, PolicySwitchAtRuntimeTakesEffect) {
     return q != nullptr ? q->suspensions : 0;
   };
   auto set_policy = [&](xs_policy_t p) {
-    const ipc::PolicyMsg m{static_cast<uint32_t>(p), 0};
+    const ipc::PolicyMsg m{static_cast<uint32_t>(p), 0, {}};
     const Reply r = ask(socket_, MsgType::kSetPolicy, ipc::bytes_of(m));
     ipc::PolicyMsg got{};
     return r.err == 0 && r.type == MsgType::kPolicyReply && ipc::read_exact(r.payload, &got) && got.policy == m.policy;
@@ -229,7 +229,7 @@ TEST_F(DaemonTest, HintsChangeOnlyForTheOwnerOrRoot) {
     Reply r = ask(socket_, MsgType::kHints, ipc::bytes_of(h));
     ipc::ErrorMsg e{};
     if (r.err != 0 || r.type != MsgType::kError || !ipc::read_exact(r.payload, &e) || e.code != EPERM) _exit(11);
-    const ipc::PolicyMsg p{static_cast<uint32_t>(XS_POLICY_NONE), 0};
+    const ipc::PolicyMsg p{static_cast<uint32_t>(XS_POLICY_NONE), 0, {}};
     r = ask(socket_, MsgType::kSetPolicy, ipc::bytes_of(p));
     if (r.err != 0 || r.type != MsgType::kError || !ipc::read_exact(r.payload, &e) || e.code != EPERM) _exit(12);
     if (!list(socket_).ok) _exit(13);
@@ -267,7 +267,7 @@ TEST_F(DaemonTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(error_of({1, 0, 0, 0, 1, 0}), EINVAL);                      // nothing to set
   EXPECT_EQ(error_of({1, ipc::kHintPriority, 5, 1, 1, 0}), EINVAL);     // pid and queue
   EXPECT_EQ(error_of({1, ipc::kHintDeadline, 0, 0, 1, -5}), EINVAL);    // negative deadline
-  const ipc::PolicyMsg bad{77, 0};
+  const ipc::PolicyMsg bad{77, 0, {}};
   const Reply r = ask(socket_, MsgType::kSetPolicy, ipc::bytes_of(bad));
   EXPECT_EQ(r.type, MsgType::kError);
 }
@@ -430,7 +430,7 @@ TEST_F(DaemonTest, AProcessCannotMakeTheDaemonBlockOnItsDoorbell) {
     const Listing l = list(socket_);
     return l.ok && l.queues.size() == 2 && l.queues[0].running == 0;
   }, 2s)) << "the daemon stopped answering";
-  const ipc::PolicyMsg none{static_cast<uint32_t>(XS_POLICY_NONE), 0};
+  const ipc::PolicyMsg none{static_cast<uint32_t>(XS_POLICY_NONE), 0, {}};
   EXPECT_EQ(ask(socket_, MsgType::kSetPolicy, ipc::bytes_of(none)).type, MsgType::kPolicyReply);  // rings again
   EXPECT_TRUE(list(socket_).ok);
 }

@@ -265,7 +265,7 @@ TEST(IpcFrameReader, FramesHandedOutFreeTheirSpace) {
 // ---- read_exact, read_records, read_list ----
 
 TEST(IpcReadExact, TakesOnlyAPayloadOfExactlyTheStructsSize) {
-  const PolicyMsg sent{3, 0};
+  const PolicyMsg sent{3, 0, {}};
   const auto b = bytes_of(sent);
   PolicyMsg got{};
   ASSERT_TRUE(read_exact(b, &got));

@@ -6,13 +6,25 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
+#include "core/device_id.h"
 #include "daemon_fixture.h"
 
 namespace xsched::test {
 namespace {
 
 using MultiDeviceDaemon = DaemonTest;
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  pclose(p);
+  return out;
+}
 
 // An urgent program on device 0 holds a low program on device 0, and not one on device 1.
 TEST_F(MultiDeviceDaemon, AnUrgentProgramHoldsOnlyProgramsOnItsDevice) {
@@ -48,16 +60,6 @@ TEST_F(MultiDeviceDaemon, AnUrgentProgramHoldsOnlyProgramsOnItsDevice) {
   low1.kill_now();
 }
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  pclose(p);
-  return out;
-}
-
 // `xsched list` shows each device with its queues; --json has a "devices" array and each queue's device.
 TEST_F(MultiDeviceDaemon, ListGroupsQueuesByDevice) {
   Child d = start_daemon();
@@ -73,6 +75,37 @@ TEST_F(MultiDeviceDaemon, ListGroupsQueuesByDevice) {
   EXPECT_NE(json.find("\"device\":2,\"device_uuid\":\"host-"), std::string::npos) << json;
   a.kill_now();
   b.kill_now();
+}
+
+// `xsched policy NAME --device ID` switches one device's policy; the others keep theirs.
+TEST_F(MultiDeviceDaemon, APolicyForOneDevice) {
+  Child d = start_daemon();
+  std::vector<Child> progs;
+  for (const char* dev : {"0", "1"}) {
+    progs.push_back(start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", dev}));
+    progs.push_back(start_prog("high", 10, {"--kernel-us", "2000", "--period-us", "100", "--seconds", "30", "--device", dev}));
+  }
+  const pid_t low0 = progs[0].pid(), low1 = progs[2].pid();
+  ASSERT_TRUE(eventually([&] { return held(low0) && held(low1); }, 5s));
+  const std::string cli = std::string(XSCHED_CLI_PATH) + " policy --socket " + socket_;
+  const std::string dev0 = host_device_id(0).text("host");
+  EXPECT_EQ(run(cli + " none --device " + dev0), "none\n");
+  EXPECT_TRUE(eventually([&] { return !held(low0); }, 5s)) << "device 0 kept its holds under the none policy";
+  // Device 1's urgent program is idle between its requests for a moment, so its low one is
+  // held most of the time, not always; device 0's is never held any more.
+  int low0_held = 0, low1_held = 0;
+  for (int i = 0; i < 20; ++i) {
+    low0_held += held(low0);
+    low1_held += held(low1);
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_EQ(low0_held, 0);
+  EXPECT_GE(low1_held, 10) << "device 1 lost its priority policy";
+  EXPECT_EQ(run(cli + " --device " + dev0), "none\n");
+  EXPECT_EQ(run(cli + " --device " + host_device_id(1).text("host")), "priority\n");
+  EXPECT_EQ(run(cli), "priority\n");
+  EXPECT_NE(run(cli + " none --device GPU-123 2>&1").find("is not a device identity"), std::string::npos);
+  for (Child& p : progs) p.kill_now();
 }
 
 }  // namespace

@@ -424,12 +424,23 @@ int set_main(int argc, char** argv) {
 
 int policy_main(int argc, char** argv) {
   static const char* const usage =
-      "usage: xsched policy [NAME] [--json] [--socket PATH]\n"
+      "usage: xsched policy [NAME] [--device ID] [--json] [--socket PATH]\n"
       "Shows xschedd's policy, or switches it (none, priority, bandwidth, deadline) for\n"
-      "every queue at once. Only root or the daemon's user may switch it.\n";
+      "every device at once, or with --device for one device (its identity as\n"
+      "`xsched list` shows it: GPU-... or host-...). Each device is scheduled on its own.\n"
+      "Only root or the daemon's user may switch it.\n";
   Common c;
   const char* name = nullptr;
-  const int r = parse(argc, argv, "policy", usage, &c, [&](int, char** v, int* i) {
+  const char* device = nullptr;
+  const int r = parse(argc, argv, "policy", usage, &c, [&](int n, char** v, int* i) {
+    if (std::strcmp(v[*i], "--device") == 0 && *i + 1 < n) {
+      device = v[++*i];
+      return 0;
+    }
+    if (std::strncmp(v[*i], "--device=", 9) == 0) {
+      device = v[*i] + 9;
+      return 0;
+    }
     if (v[*i][0] != '-' && name == nullptr) {
       name = v[*i];
       return 0;
@@ -447,15 +458,29 @@ int policy_main(int argc, char** argv) {
     }
     set.policy = static_cast<uint32_t>(p);
   }
+  DeviceId id;
+  if (device != nullptr) {
+    if (!parse_device_id(device, &id)) {
+      std::fprintf(stderr,
+                   "xsched policy: '%s' is not a device identity (GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx or host-..., "
+                   "as `xsched list` shows it)\n",
+                   device);
+      return 2;
+    }
+    set.one_device = 1;
+    std::memcpy(set.device_uuid, id.uuid.data(), sizeof set.device_uuid);
+  }
   Link link;
   if (!open_link(c, "policy", &link)) return 1;
   Frame reply{};
+  const std::span<const std::byte> ask = device != nullptr ? bytes_of(set) : std::span<const std::byte>{};
   const bool ok = name != nullptr ? request(link, "policy", MsgType::kSetPolicy, bytes_of(set), MsgType::kPolicyReply, &reply)
-                                  : request(link, "policy", MsgType::kGetPolicy, {}, MsgType::kPolicyReply, &reply);
+                                  : request(link, "policy", MsgType::kGetPolicy, ask, MsgType::kPolicyReply, &reply);
   PolicyMsg got{};
   if (!ok || !read_exact(reply.payload, &got)) return 1;
   if (c.json) {
-    std::printf("{\"policy\":\"%s\"}\n", policy_name(got.policy));
+    std::printf(device != nullptr ? "{\"policy\":\"%s\",\"device_uuid\":\"%s\"}\n" : "{\"policy\":\"%s\"}\n",
+                policy_name(got.policy), device);
   } else {
     std::printf("%s\n", policy_name(got.policy));
   }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace xsched {
 
@@ -48,6 +49,10 @@ struct DeviceIdHash {
     return static_cast<std::size_t>(h);
   }
 };
+
+// Reads an identity as text() writes it ("GPU-" or "host-" and 32 hex
+// digits in 8-4-4-4-12 groups; the dashes may be left out). False if it is not one.
+bool parse_device_id(std::string_view text, DeviceId* out);
 
 // The identity of the CPU reference device with this ordinal.
 DeviceId host_device_id(uint32_t ordinal);

@@ -303,9 +303,14 @@ void Daemon::harvest_samples(Client& c) {
   }
 }
 
+xs_policy_t Daemon::policy_of(const DeviceId& device) const {
+  const auto it = device_policy_.find(device);
+  return it != device_policy_.end() ? it->second : policy_;
+}
+
 Daemon::Domain& Daemon::domain(const DeviceId& device) {
   std::unique_ptr<Domain>& d = domains_[device];
-  if (!d) d = std::make_unique<Domain>(make_policy(policy_, opts_.timeslice_ns), static_cast<Executor&>(*this));
+  if (!d) d = std::make_unique<Domain>(make_policy(policy_of(device), opts_.timeslice_ns), static_cast<Executor&>(*this));
   return *d;
 }
 

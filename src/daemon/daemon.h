@@ -216,7 +216,8 @@ class Daemon final : private Executor {
   // ---- requests of the command line (daemon_requests.cpp) ----
   void handle_list(Client& c);
   void handle_hints(Client& c, const ipc::HintsChange& h);
-  void handle_policy(Client& c, const ipc::PolicyMsg* set);
+  // msg: null, or names one device; set: switch to msg's policy, else only tell.
+  void handle_policy(Client& c, const ipc::PolicyMsg* msg, bool set);
   void handle_samples(Client& c, const ipc::SamplesRequest& r);
 
   Options opts_;
@@ -228,7 +229,9 @@ class Daemon final : private Executor {
   int policy_timer_fd_ = -1;
   bool socket_made_ = false;
   bool accept_paused_ = false;  // out of descriptors: the listening socket rests until the next heartbeat
-  xs_policy_t policy_;  // every domain's
+  xs_policy_t policy_;  // every domain's, but those below
+  std::unordered_map<DeviceId, xs_policy_t, DeviceIdHash> device_policy_;  // set for one device (xsched policy --device)
+  xs_policy_t policy_of(const DeviceId& device) const;
   std::unordered_map<DeviceId, std::unique_ptr<Domain>, DeviceIdHash> domains_;
   std::unordered_map<int, std::unique_ptr<Client>> clients_;  // by socket
   std::unordered_map<int, Client*> doorbells_;                 // by to_daemon eventfd

@@ -226,7 +226,8 @@ Request parse_request(const Frame& f, bool agent) {
       r.kind = Request::Kind::kHints;
       break;
     case MsgType::kGetPolicy:
-      ok = f.payload.empty();
+      ok = f.payload.empty() || read_exact(f.payload, &r.policy);
+      r.has_policy = !f.payload.empty();
       r.kind = Request::Kind::kGetPolicy;
       break;
     case MsgType::kSetPolicy:
@@ -263,9 +264,9 @@ void Daemon::handle_frame(Client& c, const Frame& f) {
     case Request::Kind::kHints:
       return handle_hints(c, r.hints);
     case Request::Kind::kGetPolicy:
-      return handle_policy(c, nullptr);
+      return handle_policy(c, r.has_policy ? &r.policy : nullptr, false);
     case Request::Kind::kSetPolicy:
-      return handle_policy(c, &r.policy);
+      return handle_policy(c, &r.policy, true);
     case Request::Kind::kSamples:
       return handle_samples(c, r.samples);
     case Request::Kind::kBad:

@@ -65,7 +65,7 @@ void Daemon::after_decisions() {
   if (!engine_ran_) return;
   engine_ran_ = false;
   // Windows follow each device's own queues.
-  for (auto& [device, d] : domains_) d->windows = WindowContext{policy_, 0, INT32_MIN};
+  for (auto& [device, d] : domains_) d->windows = WindowContext{d->engine.policy_kind(), 0, INT32_MIN};
   for (const auto& [number, ref] : queues_) {
     const Slot& s = ref.client->slots[ref.slot];
     if (!s.used) continue;

@@ -122,20 +122,38 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
   reply(c, MsgType::kOk, {});
 }
 
-void Daemon::handle_policy(Client& c, const PolicyMsg* set) {
-  if (set != nullptr) {
+void Daemon::handle_policy(Client& c, const PolicyMsg* msg, bool set) {
+  DeviceId device;
+  const bool one = msg != nullptr && msg->one_device != 0;
+  if (one) std::memcpy(device.uuid.data(), msg->device_uuid, device.uuid.size());
+  if (set) {
     if (c.cred.uid != 0 && c.cred.uid != geteuid()) return reply_error(c, EPERM, "only root or the daemon's user may switch the policy");
     // make_policy knows every policy there is; a number past the enum is none of them.
-    const bool known = set->policy < static_cast<uint32_t>(XS_POLICY_MAX_ENUM) &&
-                       make_policy(static_cast<xs_policy_t>(set->policy), opts_.timeslice_ns) != nullptr;
+    const bool known = msg->policy < static_cast<uint32_t>(XS_POLICY_MAX_ENUM) &&
+                       make_policy(static_cast<xs_policy_t>(msg->policy), opts_.timeslice_ns) != nullptr;
     if (!known) return reply_error(c, EINVAL, "unknown policy");
-    policy_ = static_cast<xs_policy_t>(set->policy);
+    const auto p = static_cast<xs_policy_t>(msg->policy);
     cause_ns_ = now_ns();
-    // Every device's domain, each with a policy of its own state.
-    for (auto& [device, d] : domains_) engine_ran(*d, d->engine.set_policy(make_policy(policy_, opts_.timeslice_ns), cause_ns_));
-    log(LogLevel::kInfo, "uid %u switched the policy to %s", c.cred.uid, policy_name(policy_));
+    if (one) {
+      // One device's domain; it keeps the policy while it has no queues too.
+      device_policy_[device] = p;
+      if (auto it = domains_.find(device); it != domains_.end()) {
+        engine_ran(*it->second, it->second->engine.set_policy(make_policy(p, opts_.timeslice_ns), cause_ns_));
+      }
+      log(LogLevel::kInfo, "uid %u switched the policy of device %s to %s", c.cred.uid, device.text("cuda").c_str(),
+          policy_name(p));
+    } else {
+      // Every device's domain, each with a policy of its own state.
+      policy_ = p;
+      device_policy_.clear();
+      for (auto& [id, d] : domains_) engine_ran(*d, d->engine.set_policy(make_policy(p, opts_.timeslice_ns), cause_ns_));
+      log(LogLevel::kInfo, "uid %u switched the policy to %s", c.cred.uid, policy_name(p));
+    }
   }
-  const PolicyMsg r{static_cast<uint32_t>(policy_), 0};
+  PolicyMsg r{};
+  r.policy = static_cast<uint32_t>(one ? policy_of(device) : policy_);
+  r.one_device = one ? 1 : 0;
+  std::memcpy(r.device_uuid, device.uuid.data(), sizeof r.device_uuid);
   reply(c, MsgType::kPolicyReply, bytes_of(r));
 }
 

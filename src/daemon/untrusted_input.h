@@ -19,6 +19,7 @@ struct Request {
   ipc::Hello hello{};
   ipc::HintsChange hints{};  // values not checked yet: handle_hints says what is out of range
   ipc::PolicyMsg policy{};
+  bool has_policy = false;  // kGetPolicy: a device was named
   ipc::SamplesRequest samples{};
   ipc::GatePage page{};
 };

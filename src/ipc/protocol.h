@@ -34,7 +34,7 @@ enum class MsgType : uint16_t {
   kHints = 3,        // command line -> daemon, then daemon -> agent: HintsChange
   kList = 4,         // command line -> daemon: no payload
   kListReply = 5,    // daemon -> command line: ListHead, ProcessRecord[], QueueRecord[]
-  kGetPolicy = 6,    // command line -> daemon: no payload
+  kGetPolicy = 6,    // command line -> daemon: no payload (the default policy), or a PolicyMsg naming one device
   kSetPolicy = 7,    // command line -> daemon: PolicyMsg
   kPolicyReply = 8,  // daemon -> command line: PolicyMsg
   kError = 9,        // daemon -> command line: ErrorMsg
@@ -81,8 +81,9 @@ struct HintsChange {
 };
 
 struct PolicyMsg {
-  uint32_t policy;  // xs_policy_t
-  uint32_t reserved;
+  uint32_t policy;          // xs_policy_t
+  uint32_t one_device;      // 1: only the device named below (its scheduling domain); 0: every device
+  uint8_t device_uuid[16];  // with one_device: the device's identity (core/device_id.h)
 };
 
 struct ErrorMsg {
