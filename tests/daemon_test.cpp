@@ -225,7 +225,7 @@ TEST_F(DaemonTest, HintsChangeOnlyForTheOwnerOrRoot) {
   const pid_t child = fork();
   if (child == 0) {
     if (setgid(nog->gr_gid) != 0 || setuid(65534) != 0) _exit(10);
-    ipc::HintsChange h{static_cast<uint32_t>(low.pid()), ipc::kHintPriority, 0, 99, 0, 0};
+    ipc::HintsChange h{static_cast<uint32_t>(low.pid()), ipc::kHintPriority, 0, 99, 0, 0, 0, {}};
     Reply r = ask(socket_, MsgType::kHints, ipc::bytes_of(h));
     ipc::ErrorMsg e{};
     if (r.err != 0 || r.type != MsgType::kError || !ipc::read_exact(r.payload, &e) || e.code != EPERM) _exit(11);
@@ -244,7 +244,7 @@ TEST_F(DaemonTest, HintsChangeOnlyForTheOwnerOrRoot) {
   EXPECT_EQ(list(socket_).queue_of(low.pid())->priority, 0) << "another user changed the hints";
 
   // The owner (root) may; the process applies it and reports it back.
-  ipc::HintsChange h{static_cast<uint32_t>(low.pid()), ipc::kHintPriority | ipc::kHintShare, 0, 7, 3, 0};
+  ipc::HintsChange h{static_cast<uint32_t>(low.pid()), ipc::kHintPriority | ipc::kHintShare, 0, 7, 3, 0, 0, {}};
   const Reply ok = ask(socket_, MsgType::kHints, ipc::bytes_of(h));
   EXPECT_EQ(ok.type, MsgType::kOk);
   EXPECT_TRUE(eventually([&] {
@@ -261,12 +261,14 @@ TEST_F(DaemonTest, BadRequestsGetClearErrors) {
     ipc::ErrorMsg e{};
     return r.type == MsgType::kError && ipc::read_exact(r.payload, &e) ? e.code : 0;
   };
-  EXPECT_EQ(error_of({999999, ipc::kHintPriority, 0, 1, 0, 0}), ESRCH);
-  EXPECT_EQ(error_of({0, ipc::kHintPriority, 12345, 1, 0, 0}), ESRCH);
-  EXPECT_EQ(error_of({1, ipc::kHintShare, 0, 0, 0, 0}), EINVAL);        // share 0
-  EXPECT_EQ(error_of({1, 0, 0, 0, 1, 0}), EINVAL);                      // nothing to set
-  EXPECT_EQ(error_of({1, ipc::kHintPriority, 5, 1, 1, 0}), EINVAL);     // pid and queue
-  EXPECT_EQ(error_of({1, ipc::kHintDeadline, 0, 0, 1, -5}), EINVAL);    // negative deadline
+  EXPECT_EQ(error_of({999999, ipc::kHintPriority, 0, 1, 0, 0, 0, {}}), ESRCH);
+  EXPECT_EQ(error_of({0, ipc::kHintPriority, 12345, 1, 0, 0, 0, {}}), ESRCH);
+  EXPECT_EQ(error_of({1, ipc::kHintShare, 0, 0, 0, 0, 0, {}}), EINVAL);        // share 0
+  EXPECT_EQ(error_of({1, 0, 0, 0, 1, 0, 0, {}}), EINVAL);                      // nothing to set
+  EXPECT_EQ(error_of({1, ipc::kHintPriority, 5, 1, 1, 0, 0, {}}), EINVAL);     // pid and queue
+  EXPECT_EQ(error_of({1, ipc::kHintDeadline, 0, 0, 1, -5, 0, {}}), EINVAL);    // negative deadline
+  EXPECT_EQ(error_of({0, ipc::kHintPriority, 5, 1, 1, 0, 1, {}}), EINVAL);    // queue and device
+  EXPECT_EQ(error_of({0, ipc::kHintPriority, 0, 1, 1, 0, 1, {9}}), ESRCH);    // a device nobody uses
   const ipc::PolicyMsg bad{77, 0, {}};
   const Reply r = ask(socket_, MsgType::kSetPolicy, ipc::bytes_of(bad));
   EXPECT_EQ(r.type, MsgType::kError);
@@ -284,7 +286,7 @@ TEST_F(DaemonTest, MalformedMessagesAreRejectedWithoutHarm) {
     ipc::encode(t, payload, &m);
     return m;
   };
-  const ipc::HintsChange h{1, 1, 0, 0, 1, 0};
+  const ipc::HintsChange h{1, 1, 0, 0, 1, 0, 0, {}};
   const ipc::Hello hello{ipc::kVersion, 0};
   const std::vector<std::vector<std::byte>> seeds = {
       valid(MsgType::kList, {}), valid(MsgType::kHints, ipc::bytes_of(h)), valid(MsgType::kHello, ipc::bytes_of(hello)),

@@ -121,7 +121,7 @@ TEST(IpcFrameReader, BufferedCountsWhatWasNotHandedOut) {
 }
 
 TEST(IpcEncode, AStructRoundTripsThroughEncodeReaderAndReadExact) {
-  const HintsChange sent{1234, kHintPriority | kHintDeadline, 77, -3, 2, 5'000'000};
+  const HintsChange sent{1234, kHintPriority | kHintDeadline, 77, -3, 2, 5'000'000, 0, {}};
   const auto raw = bytes_of(sent);
   const Bytes wire = encoded(MsgType::kHints, Bytes(raw.begin(), raw.end()));
   FrameReader r;

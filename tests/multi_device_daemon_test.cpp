@@ -77,6 +77,30 @@ TEST_F(MultiDeviceDaemon, ListGroupsQueuesByDevice) {
   b.kill_now();
 }
 
+// `xsched set --device ID` changes the hints of that device's queues only.
+TEST_F(MultiDeviceDaemon, HintsForOneDevice) {
+  Child d = start_daemon();
+  Child a = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "0"});
+  Child b = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "1"});
+  ASSERT_TRUE(eventually([&] { return registered(a.pid()) && registered(b.pid()); }, 5s));
+  const std::string cli = std::string(XSCHED_CLI_PATH) + " set --socket " + socket_;
+  EXPECT_EQ(run(cli + " --device " + host_device_id(1).text("host") + " --priority 7 2>&1"), "");
+  auto priority_of = [&](pid_t pid) {
+    const Listing l = list(socket_);
+    const ipc::QueueRecord* q = l.ok ? l.queue_of(pid) : nullptr;
+    return q != nullptr ? q->priority : -1;
+  };
+  EXPECT_TRUE(eventually([&] { return priority_of(b.pid()) == 7; }, 5s));
+  EXPECT_EQ(priority_of(a.pid()), 0);
+  // Narrowed to a pid that has no queue there: nothing to change, and it says so.
+  const std::string none = run(cli + " --device " + host_device_id(1).text("host") + " --pid " +
+                               std::to_string(a.pid()) + " --priority 3 2>&1");
+  EXPECT_NE(none.find("no queue of device"), std::string::npos) << none;
+  EXPECT_NE(run(cli + " --device nonsense --priority 3 2>&1").find("is not a device identity"), std::string::npos);
+  a.kill_now();
+  b.kill_now();
+}
+
 // `xsched policy NAME --device ID` switches one device's policy; the others keep theirs.
 TEST_F(MultiDeviceDaemon, APolicyForOneDevice) {
   Child d = start_daemon();

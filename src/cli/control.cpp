@@ -361,10 +361,13 @@ int top_main(int argc, char** argv) {
 
 int set_main(int argc, char** argv) {
   static const char* const usage =
-      "usage: xsched set (--pid PID | --queue Q) [--priority N] [--share S] [--deadline-us D] [--socket PATH]\n"
+      "usage: xsched set (--pid PID | --queue Q | --device ID [--pid PID]) [--priority N] [--share S]\n"
+      "                  [--deadline-us D] [--socket PATH]\n"
       "Changes the hints of a running program (every queue it has and will make; a\n"
-      "queue's own offset, such as a CUDA stream priority, adds to a pid's priority) or of\n"
-      "one queue (its number in 'xsched list'). Only root changes another user's programs.\n"
+      "queue's own offset, such as a CUDA stream priority, adds to a pid's priority), of\n"
+      "one queue (its number in 'xsched list'), or of every queue on one device (its\n"
+      "identity as 'xsched list' shows it; with --pid, that program's only), each set to\n"
+      "exactly the values given. Only root changes another user's programs.\n"
       "  --priority N     -1000000..1000000\n"
       "  --share S        1..1000000\n"
       "  --deadline-us D  0 (none) or 100..3600000000\n";
@@ -382,6 +385,16 @@ int set_main(int argc, char** argv) {
     if (a == "--pid") {
       ok = int_in_range(value, 1, INT32_MAX, &x);
       h.pid = static_cast<uint32_t>(x);
+    } else if (a == "--device") {
+      DeviceId id;
+      if (!parse_device_id(value, &id)) {
+        std::fprintf(stderr, "xsched set: '%s' is not a device identity (GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx or "
+                             "host-..., as 'xsched list' shows it)\n", value);
+        return 2;
+      }
+      h.one_device = 1;
+      std::memcpy(h.device_uuid, id.uuid.data(), sizeof h.device_uuid);
+      return 0;
     } else if (a == "--queue") {
       ok = int_in_range(value, 1, INT64_MAX, &x);
       h.queue = static_cast<uint64_t>(x);
@@ -408,8 +421,9 @@ int set_main(int argc, char** argv) {
     return 0;
   });
   if (r != 0) return r < 0 ? 0 : r;
-  if ((h.pid == 0) == (h.queue == 0)) {
-    std::fprintf(stderr, "xsched set: name one program (--pid) or one queue (--queue)\n%s", usage);
+  if (h.queue != 0 ? (h.pid != 0 || h.one_device != 0) : (h.pid == 0 && h.one_device == 0)) {
+    std::fprintf(stderr, "xsched set: name one program (--pid), one queue (--queue) or one device (--device)\n%s",
+                 usage);
     return 2;
   }
   if (h.fields == 0) {

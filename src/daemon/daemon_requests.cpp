@@ -92,10 +92,25 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
     return reply_error(c, EINVAL, ("deadline must be 0 or in " + std::to_string(kMinDeadlineNs / 1000) + ".." +
                                    std::to_string(kMaxDeadlineNs / 1000) + " us").c_str());
   }
-  if ((h.pid == 0) == (h.queue == 0)) return reply_error(c, EINVAL, "name a pid or a queue, not both");
-  // The targets: every registration of the pid, or the one queue.
+  const bool by_device = h.one_device != 0;
+  if (h.queue != 0 ? (h.pid != 0 || by_device) : (h.pid == 0 && !by_device)) {
+    return reply_error(c, EINVAL, "name a queue, or a pid and/or a device");
+  }
+  DeviceId device;
+  std::memcpy(device.uuid.data(), h.device_uuid, device.uuid.size());
+  // The targets: every registration of the pid, the one queue, or every queue of the device (of the pid).
   std::vector<std::pair<Client*, uint64_t>> targets;  // client, XQueue id (0: the whole process)
-  if (h.queue != 0) {
+  if (by_device) {
+    for (const auto& [number, ref] : queues_) {
+      const Slot& s = ref.client->slots[ref.slot];
+      if (s.device_id != device || (h.pid != 0 && static_cast<uint32_t>(ref.client->cred.pid) != h.pid)) continue;
+      targets.emplace_back(ref.client, s.queue_id);
+    }
+    if (targets.empty()) {
+      return reply_error(c, ESRCH, ("no queue of device " + device.text("cuda") + " is registered" +
+                                    (h.pid != 0 ? " by pid " + std::to_string(h.pid) : std::string())).c_str());
+    }
+  } else if (h.queue != 0) {
     auto it = queues_.find(h.queue);
     if (it == queues_.end()) return reply_error(c, ESRCH, ("no queue " + std::to_string(h.queue) + " is registered").c_str());
     targets.emplace_back(it->second.client, it->second.client->slots[it->second.slot].queue_id);
@@ -115,10 +130,16 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
     HintsChange to_agent = h;
     to_agent.pid = static_cast<uint32_t>(p->cred.pid);
     to_agent.queue = id;
+    to_agent.one_device = 0;
     reply(*p, MsgType::kHints, bytes_of(to_agent));
   }
-  log(LogLevel::kInfo, "uid %u changed hints of %s %llu", c.cred.uid, h.queue != 0 ? "queue" : "pid",
-      static_cast<unsigned long long>(h.queue != 0 ? h.queue : h.pid));
+  if (by_device) {
+    log(LogLevel::kInfo, "uid %u changed hints of %zu queues of device %s", c.cred.uid, targets.size(),
+        device.text("cuda").c_str());
+  } else {
+    log(LogLevel::kInfo, "uid %u changed hints of %s %llu", c.cred.uid, h.queue != 0 ? "queue" : "pid",
+        static_cast<unsigned long long>(h.queue != 0 ? h.queue : h.pid));
+  }
   reply(c, MsgType::kOk, {});
 }
 

@@ -78,6 +78,10 @@ struct HintsChange {
   int32_t priority;
   uint32_t share;
   int64_t deadline_ns;
+  // Command line -> daemon: 1: every queue of the device below (of `pid` only, if given). The
+  // daemon sends the agents one change per queue.
+  uint32_t one_device;
+  uint8_t device_uuid[16];
 };
 
 struct PolicyMsg {
