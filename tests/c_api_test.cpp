@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "c_api_helpers.h"
+
 namespace {
 
 // A device with one stream and an XQueue over it.
@@ -41,13 +43,7 @@ xs_command_t host_func(xs_host_fn fn, void* arg) {
   return c;
 }
 
-xs_command_t kernel(const xs_host_kernel_t* k) {
-  xs_command_t c{};
-  c.kind = XS_CMD_KERNEL;
-  c.u.kernel.desc = k;
-  c.u.kernel.desc_size = sizeof(*k);
-  return c;
-}
+xs_command_t kernel(const xs_host_kernel_t* k) { return xsched::testing::host_kernel(k); }
 
 void append(void* arg) {
   auto* v = static_cast<std::vector<int>*>(arg);

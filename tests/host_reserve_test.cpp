@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "c_api_helpers.h"
 #include "core/clock.h"
 #include "timing_retry.h"
 
@@ -25,13 +26,7 @@ constexpr int64_t kLowKernelNs = 300 * kMs;
 
 void store_time(void* arg) { static_cast<std::atomic<int64_t>*>(arg)->store(now_ns()); }
 
-xs_command_t kernel(const xs_host_kernel_t* k) {
-  xs_command_t c{};
-  c.kind = XS_CMD_KERNEL;
-  c.u.kernel.desc = k;
-  c.u.kernel.desc_size = sizeof(*k);
-  return c;
-}
+xs_command_t kernel(const xs_host_kernel_t* k) { return xsched::testing::host_kernel(k); }
 
 // A queue at Level 1 (so the reserve, not an interrupt, is what frees a unit) with a priority.
 struct Queue {

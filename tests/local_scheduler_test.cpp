@@ -19,6 +19,7 @@
 #include "hal/host/host_device.h"
 #include "hang_watchdog.h"
 #include "manual_hw_queue.h"
+#include "xqueue_helpers.h"
 
 namespace xsched {
 namespace {
@@ -27,13 +28,7 @@ using namespace std::chrono_literals;
 using testing::HangWatchdog;
 using testing::ManualHwQueue;
 
-std::shared_ptr<XQueue> make_queue(HwQueue hw, int32_t priority, uint32_t share = 1) {
-  XQueueOptions o;
-  o.hints = {priority, share, 0, 0};
-  std::shared_ptr<XQueue> q;
-  EXPECT_EQ(XQueue::create(hw, o, &q), XS_OK);
-  return q;
-}
+using testing::make_queue;
 
 Command kernel(uint64_t ns = 0) {
   Command c;

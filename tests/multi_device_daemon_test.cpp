@@ -14,7 +14,13 @@
 namespace xsched::test {
 namespace {
 
-using MultiDeviceDaemon = DaemonTest;
+class MultiDeviceDaemon : public DaemonTest {
+ protected:
+  // A program whose one queue runs 1 ms kernels non-stop on its CPU device with this ordinal.
+  Child low_on(const std::string& device) {
+    return start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", device});
+  }
+};
 
 std::string run(const std::string& cmd) {
   std::string out;
@@ -29,8 +35,8 @@ std::string run(const std::string& cmd) {
 // An urgent program on device 0 holds a low program on device 0, and not one on device 1.
 TEST_F(MultiDeviceDaemon, AnUrgentProgramHoldsOnlyProgramsOnItsDevice) {
   Child d = start_daemon();
-  Child low0 = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "0"});
-  Child low1 = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "1"});
+  Child low0 = low_on("0");
+  Child low1 = low_on("1");
   ASSERT_TRUE(eventually([&] { return registered(low0.pid()) && registered(low1.pid()); }, 5s));
   // Requests back to back on device 0: its queue is almost always ready.
   Child high = start_prog("high", 10, {"--kernel-us", "2000", "--period-us", "100", "--seconds", "30", "--device", "0"});
@@ -63,8 +69,8 @@ TEST_F(MultiDeviceDaemon, AnUrgentProgramHoldsOnlyProgramsOnItsDevice) {
 // `xsched list` shows each device with its queues; --json has a "devices" array and each queue's device.
 TEST_F(MultiDeviceDaemon, ListGroupsQueuesByDevice) {
   Child d = start_daemon();
-  Child a = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "0"});
-  Child b = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "2"});
+  Child a = low_on("0");
+  Child b = low_on("2");
   ASSERT_TRUE(eventually([&] { return registered(a.pid()) && registered(b.pid()); }, 5s));
   const std::string table = run(std::string(XSCHED_CLI_PATH) + " list --socket " + socket_);
   EXPECT_NE(table.find("2 devices"), std::string::npos) << table;
@@ -80,8 +86,8 @@ TEST_F(MultiDeviceDaemon, ListGroupsQueuesByDevice) {
 // `xsched set --device ID` changes the hints of that device's queues only.
 TEST_F(MultiDeviceDaemon, HintsForOneDevice) {
   Child d = start_daemon();
-  Child a = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "0"});
-  Child b = start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", "1"});
+  Child a = low_on("0");
+  Child b = low_on("1");
   ASSERT_TRUE(eventually([&] { return registered(a.pid()) && registered(b.pid()); }, 5s));
   const std::string cli = std::string(XSCHED_CLI_PATH) + " set --socket " + socket_;
   EXPECT_EQ(run(cli + " --device " + host_device_id(1).text("host") + " --priority 7 2>&1"), "");
@@ -106,7 +112,7 @@ TEST_F(MultiDeviceDaemon, APolicyForOneDevice) {
   Child d = start_daemon();
   std::vector<Child> progs;
   for (const char* dev : {"0", "1"}) {
-    progs.push_back(start_prog("low", 0, {"--kernel-us", "1000", "--seconds", "30", "--device", dev}));
+    progs.push_back(low_on(dev));
     progs.push_back(start_prog("high", 10, {"--kernel-us", "2000", "--period-us", "100", "--seconds", "30", "--device", dev}));
   }
   const pid_t low0 = progs[0].pid(), low1 = progs[2].pid();

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "manual_hw_queue.h"
+#include "xqueue_helpers.h"
 #include "sched/reserve_rule.h"
 #include "xsched/xsched.h"
 
@@ -28,12 +29,7 @@ DeviceId device(uint8_t tag) {
 }
 
 std::shared_ptr<XQueue> make_queue(HwQueue hw, const DeviceId& dev, int32_t priority, uint32_t share = 1) {
-  XQueueOptions o;
-  o.hints = {priority, share, 0, 0};
-  o.device_id = dev;
-  std::shared_ptr<XQueue> q;
-  EXPECT_EQ(XQueue::create(hw, o, &q), XS_OK);
-  return q;
+  return testing::make_queue(hw, priority, share, dev);
 }
 
 Command kernel() {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "manual_hw_queue.h"
+#include "xqueue_helpers.h"
 #include "sched/local_scheduler.h"
 
 namespace xsched {
@@ -108,13 +109,7 @@ TEST(ReserveRule, TheLingerNeverOverflows) {
 
 // ---- the in-process scheduler ----
 
-std::shared_ptr<XQueue> make_queue(HwQueue hw, int32_t priority) {
-  XQueueOptions o;
-  o.hints = {priority, 1, 0, 0};
-  std::shared_ptr<XQueue> q;
-  EXPECT_EQ(XQueue::create(hw, o, &q), XS_OK);
-  return q;
-}
+using testing::make_queue;
 
 Command kernel() {
   Command c;
