@@ -74,10 +74,11 @@ TEST_F(MultiDeviceDaemon, ListGroupsQueuesByDevice) {
   ASSERT_TRUE(eventually([&] { return registered(a.pid()) && registered(b.pid()); }, 5s));
   const std::string table = run(std::string(XSCHED_CLI_PATH) + " list --socket " + socket_);
   EXPECT_NE(table.find("2 devices"), std::string::npos) << table;
-  EXPECT_NE(table.find("(host:0): 1 queues"), std::string::npos) << table;
-  EXPECT_NE(table.find("(host:2): 1 queues"), std::string::npos) << table;
+  EXPECT_NE(table.find("(host:0, xsched CPU reference device): 1 queues"), std::string::npos) << table;
+  EXPECT_NE(table.find("(host:2, xsched CPU reference device): 1 queues"), std::string::npos) << table;
   const std::string json = run(std::string(XSCHED_CLI_PATH) + " list --json --socket " + socket_);
   EXPECT_NE(json.find("\"devices\":[{\"device_uuid\":\"host-"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"name\":\"xsched CPU reference device\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"device\":2,\"device_uuid\":\"host-"), std::string::npos) << json;
   a.kill_now();
   b.kill_now();

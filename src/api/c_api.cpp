@@ -51,6 +51,7 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw, XQue
       *hw = s->hw_queue();
       opts->device_id = s->device_id();
       opts->device = static_cast<int32_t>(s->device_ordinal());
+      set_device_name(&opts->device_name, "xsched CPU reference device");
       return XS_OK;
     }
     case XS_PLATFORM_CUDA:

@@ -199,6 +199,7 @@ struct DeviceSummary {
   DeviceId id;
   uint32_t platform = 0;
   int32_t ordinal = -1;  // as its first queue's process numbers it
+  std::string name;      // as its first queue's process gave it (untrusted)
   uint32_t queues = 0, ready = 0, held = 0;
 };
 
@@ -208,7 +209,10 @@ std::vector<DeviceSummary> devices_of(const Snapshot& s) {
   for (const QueueRecord& q : s.queues) {
     const DeviceId id = device_of(q);
     auto it = std::find_if(out.begin(), out.end(), [&](const DeviceSummary& d) { return d.id == id; });
-    if (it == out.end()) it = out.insert(out.end(), DeviceSummary{id, q.platform, q.device});
+    if (it == out.end()) {
+      it = out.insert(out.end(), DeviceSummary{id, q.platform, q.device,
+                                               std::string(q.device_name, text_length(q.device_name))});
+    }
     ++it->queues;
     it->ready += q.ready != 0;
     it->held += q.running == 0;
@@ -234,9 +238,10 @@ void print_json(const Snapshot& s) {
   const std::vector<DeviceSummary> devices = devices_of(s);
   for (std::size_t i = 0; i < devices.size(); ++i) {
     const DeviceSummary& d = devices[i];
-    std::printf("%s{\"device_uuid\":\"%s\",\"platform\":\"%s\",\"device\":%d,\"queues\":%u,\"ready\":%u,\"held\":%u}",
-                i ? "," : "", d.id.text(platform_name(d.platform)).c_str(), platform_name(d.platform), d.ordinal, d.queues,
-                d.ready, d.held);
+    std::printf("%s{\"device_uuid\":\"%s\",\"name\":%s,\"platform\":\"%s\",\"device\":%d,\"queues\":%u,"
+                "\"ready\":%u,\"held\":%u}",
+                i ? "," : "", d.id.text(platform_name(d.platform)).c_str(), json_text(d.name.data(), d.name.size()).c_str(),
+                platform_name(d.platform), d.ordinal, d.queues, d.ready, d.held);
   }
   std::printf("],\"queues\":[");
   for (std::size_t i = 0; i < s.queues.size(); ++i) {
@@ -284,8 +289,9 @@ void print_table(const Snapshot& s) {
               s.queues.size(), devices.size());
   // Each device is a scheduling domain of its own: its queues together, under its identity.
   for (const DeviceSummary& d : devices) {
-    std::printf("\ndevice %s (%s:%d): %u queues, %u ready, %u held\n", d.id.text(platform_name(d.platform)).c_str(),
-                platform_name(d.platform), d.ordinal, d.queues, d.ready, d.held);
+    std::printf("\ndevice %s (%s:%d%s%s): %u queues, %u ready, %u held\n", d.id.text(platform_name(d.platform)).c_str(),
+                platform_name(d.platform), d.ordinal, d.name.empty() ? "" : ", ", printable_text(d.name).c_str(),
+                d.queues, d.ready, d.held);
     std::printf("%7s %-15s %6s %-9s %5s %-9s %8s %6s %9s %8s %9s %9s %10s\n", "PID", "NAME", "QUEUE", "PLATFORM",
                 "LEVEL", "STATE", "PRIORITY", "SHARE", "DEADL_US", "PREEMPT", "LAT50_US", "LAT99_US", "DONE");
     for (const QueueRecord& q : s.queues) {

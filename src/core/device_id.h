@@ -42,6 +42,14 @@ struct DeviceId {
   }
 };
 
+// A device's name for display, NUL-terminated ("NVIDIA H100 80GB HBM3").
+using DeviceName = std::array<char, 32>;
+
+// Copies text into a name, cut to fit and always terminated.
+inline void set_device_name(DeviceName* name, const char* text) {
+  std::snprintf(name->data(), name->size(), "%s", text != nullptr ? text : "");
+}
+
 struct DeviceIdHash {
   std::size_t operator()(const DeviceId& d) const noexcept {
     uint64_t h = 1469598103934665603ull;  // FNV-1a

@@ -96,6 +96,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       sync_interval_(std::max<uint32_t>(1, opts.window / 2)),
       device_(opts.device),
       device_id_(opts.device_id),
+      device_name_(opts.device_name),
       backpressure_(opts.backpressure),
       backpressure_wait_ns_(opts.backpressure_wait_ns),
       request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),

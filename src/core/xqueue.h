@@ -47,6 +47,7 @@ struct XQueueOptions {
   xs_hints_t hints{0, 1, 0, 0};
   int32_t device = -1;               // the device's ordinal, for display (-1: unknown)
   DeviceId device_id;                // the device's identity: its scheduling domain (core/device_id.h)
+  DeviceName device_name{};          // what the platform calls the device, for display ("" unknown)
   // Back-pressure: a submit that leaves at least this many commands held back
   // in a suspended queue waits (up to backpressure_wait_ns) until the queue
   // runs again or has room, so that a thread whose work is held stops
@@ -90,6 +91,7 @@ class XQueue {
   int32_t device() const { return device_; }
   // The device's identity: queues of one device are scheduled together, and only with each other.
   const DeviceId& device_id() const { return device_id_; }
+  const char* device_name() const { return device_name_.data(); }
 
   // Copies cmd (its kind, estimate and operands) into the queue and returns
   // its id (1, 2, ...). When the command can start at once it is launched in
@@ -240,6 +242,7 @@ class XQueue {
   const uint32_t sync_interval_;  // every n-th launched command is a sync point
   const int32_t device_;
   const DeviceId device_id_;
+  const DeviceName device_name_;
   const uint32_t backpressure_;
   const int64_t backpressure_wait_ns_;
   const int64_t request_grace_ns_;

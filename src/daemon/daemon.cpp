@@ -200,6 +200,10 @@ SlotReading read_board_slot(const BoardSlot& b, int64_t now) {
   const uint64_t uuid[2] = {b.device_uuid[0].load(std::memory_order_relaxed),
                             b.device_uuid[1].load(std::memory_order_relaxed)};
   std::memcpy(r.device_id.uuid.data(), uuid, sizeof uuid);
+  uint64_t name[4];
+  for (std::size_t k = 0; k < 4; ++k) name[k] = b.device_name[k].load(std::memory_order_relaxed);
+  std::memcpy(r.device_name.data(), name, sizeof name);
+  r.device_name.back() = '\0';
   r.submitted = b.submitted.load(std::memory_order_relaxed);
   r.completed = b.completed.load(std::memory_order_relaxed);
   // The cause of what follows: when the process saw the change (a clock
@@ -236,6 +240,7 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   if (fresh) {
     s.queue_id = r.queue_id;  // bind_gate needs it
     s.device_id = r.device_id;  // a queue's device is its own for good
+    s.device_name = r.device_name;
   }
   bind_gate(c, i, r.gate);
   s.ready = r.ready;

@@ -85,6 +85,7 @@ class Daemon final : private Executor {
     uint32_t platform = 0;
     int32_t device = -1;
     DeviceId device_id;     // its scheduling domain
+    DeviceName device_name{};
     uint64_t submitted = 0;
     uint64_t completed = 0;
     uint64_t suspensions = 0;

@@ -59,6 +59,7 @@ void Daemon::handle_list(Client& c) {
       q.submitted = s.submitted;
       q.completed = s.completed;
       std::memcpy(q.device_uuid, s.device_id.uuid.data(), sizeof q.device_uuid);
+      std::memcpy(q.device_name, s.device_name.data(), sizeof q.device_name);
       queues.push_back(q);
     }
     procs.push_back(r);

@@ -47,6 +47,7 @@ struct SlotReading {
   uint32_t platform = 0;
   int32_t device = -1;
   DeviceId device_id;  // any 16 bytes name a device: nothing to bound
+  DeviceName device_name{};  // terminated here; printed only through printable_text / json_text
   uint64_t submitted = 0;
   uint64_t completed = 0;
   // When the process saw the change: within (now - kMaxCauseAgeNs, now], else

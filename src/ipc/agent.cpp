@@ -313,6 +313,10 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
   std::memcpy(uuid, q.device_id().uuid.data(), sizeof uuid);
   s.device_uuid[0].store(uuid[0], std::memory_order_relaxed);
   s.device_uuid[1].store(uuid[1], std::memory_order_relaxed);
+  uint64_t name[4];
+  static_assert(sizeof name == sizeof(DeviceName));
+  std::memcpy(name, q.device_name(), sizeof name);
+  for (std::size_t k = 0; k < 4; ++k) s.device_name[k].store(name[k], std::memory_order_relaxed);
   s.submitted.store(q.submitted(), std::memory_order_relaxed);
   s.completed.store(q.completed(), std::memory_order_relaxed);
   const gates::Word* w = q.gate_word();

@@ -46,6 +46,7 @@ struct alignas(64) BoardSlot {
   std::atomic<uint32_t> gate_page;   // the queue's gate word (GatePage id; 0: none the daemon may hold)
   std::atomic<uint32_t> gate_index;  // its index in the page
   std::atomic<uint64_t> device_uuid[2];  // its device's identity (core/device_id.h), 16 bytes: its scheduling domain
+  std::atomic<uint64_t> device_name[4];  // its device's name, 32 bytes, NUL-terminated (the daemon terminates it)
 
   // ---- written by the daemon ----
   alignas(64) std::atomic<uint64_t> decision_seq;  // odd while the fields below change, even after

@@ -132,6 +132,7 @@ struct QueueRecord {
   uint64_t submitted;
   uint64_t completed;
   uint8_t device_uuid[16];  // the device's identity (core/device_id.h); all zero: unknown
+  char device_name[32];     // its name, NUL-terminated, as the queue's process gave it (untrusted)
 };
 
 // A page of the process's gate words, for the daemon to map: the queues'

@@ -27,7 +27,8 @@ namespace xsched::cuda {
   X(cuMemHostAlloc) X(cuMemHostGetDevicePointer_v2) X(cuFuncIsLoaded) X(cuFuncLoad) X(cuKernelGetFunction) X(cuEventElapsedTime_v2) \
   X(cuCtxGetDevice) X(cuMemHostRegister_v2) X(cuStreamCreateWithPriority)                                  \
   X(cuDeviceGetDevResource) X(cuDevSmResourceSplitByCount) X(cuDevResourceGenerateDesc) X(cuGreenCtxCreate) \
-  X(cuGreenCtxDestroy) X(cuCtxFromGreenCtx) X(cuGreenCtxStreamCreate) X(cuDeviceGetUuid_v2)
+  X(cuGreenCtxDestroy) X(cuCtxFromGreenCtx) X(cuGreenCtxStreamCreate) X(cuDeviceGetUuid_v2) \
+  X(cuDeviceGetName)
 
 struct Driver {
 #define XS_CUDA_DRIVER_FIELD(name) decltype(&::name) name = nullptr;

@@ -135,6 +135,10 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
       if (d->cuDeviceGetUuid_v2 != nullptr && d->cuDeviceGetUuid_v2(&uuid, dev) == CUDA_SUCCESS) {
         std::memcpy(o.device_id.uuid.data(), uuid.bytes, o.device_id.uuid.size());
       }
+      if (d->cuDeviceGetName != nullptr) {
+        char name[sizeof o.device_name] = {};
+        if (d->cuDeviceGetName(name, sizeof name - 1, dev) == CUDA_SUCCESS) set_device_name(&o.device_name, name);
+      }
     }
   }
   // A higher CUDA priority (a lower number) is a higher xsched priority, kept in range.
