@@ -61,7 +61,8 @@ void read_message(const ipc::Frame& f, bool agent) {
       check(f.type == MsgType::kHints && holds(f.payload, r.hints));
       break;
     case Kind::kGetPolicy:
-      check(f.type == MsgType::kGetPolicy && f.payload.empty());
+      // No payload (the default policy), or one PolicyMsg naming a device.
+      check(f.type == MsgType::kGetPolicy && (r.has_policy ? holds(f.payload, r.policy) : f.payload.empty()));
       break;
     case Kind::kSetPolicy:
       check(f.type == MsgType::kSetPolicy && holds(f.payload, r.policy));
@@ -85,6 +86,7 @@ void read_slot(const ipc::BoardSlot& b, int64_t now) {
   check(static_cast<uint64_t>(now) - static_cast<uint64_t>(r.cause_ns) < static_cast<uint64_t>(kMaxCauseAgeNs));
   check(gate_in_bounds(r.gate));
   check(r.gate.page == named.page && r.gate.index == named.index);
+  check(r.device_name.back() == '\0');  // the device's name ends inside its field, whatever the agent wrote
 }
 
 }  // namespace
