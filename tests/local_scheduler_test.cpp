@@ -37,17 +37,8 @@ Command kernel(uint64_t ns = 0) {
   return c;
 }
 
-bool suspended(const XQueue& q) {
-  xs_queue_info_t i{};
-  q.query(&i);
-  return i.suspended != 0;
-}
-
-template <class F>
-bool eventually(F cond) {
-  for (int i = 0; i < 5000 && !cond(); ++i) std::this_thread::sleep_for(1ms);
-  return cond();
-}
+using testing::eventually;
+using testing::suspended;
 
 TEST(LocalScheduler, PriorityHoldsLowerQueuesWhileAHigherOneIsReady) {
   LocalScheduler sched(XS_POLICY_PRIORITY, 2'000'000);

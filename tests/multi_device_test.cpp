@@ -38,17 +38,8 @@ Command kernel() {
   return c;
 }
 
-bool suspended(const XQueue& q) {
-  xs_queue_info_t i{};
-  q.query(&i);
-  return i.suspended != 0;
-}
-
-template <class F>
-bool eventually(F cond) {
-  for (int i = 0; i < 5000 && !cond(); ++i) std::this_thread::sleep_for(1ms);
-  return cond();
-}
+using testing::eventually;
+using testing::suspended;
 
 // On each of two devices an urgent (10) and a low (0) queue.
 struct TwoDevices {

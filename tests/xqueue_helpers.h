@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <thread>
 
 #include "core/device_id.h"
 #include "core/xqueue.h"
@@ -20,6 +22,20 @@ inline std::shared_ptr<XQueue> make_queue(HwQueue hw, int32_t priority, uint32_t
   std::shared_ptr<XQueue> q;
   EXPECT_EQ(XQueue::create(hw, o, &q), XS_OK);
   return q;
+}
+
+// Whether the scheduler or the user holds q now.
+inline bool suspended(const XQueue& q) {
+  xs_queue_info_t i{};
+  q.query(&i);
+  return i.suspended != 0;
+}
+
+// Whether cond() holds within 5 s (a change that another thread reports).
+template <class F>
+bool eventually(F cond) {
+  for (int i = 0; i < 5000 && !cond(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return cond();
 }
 
 }  // namespace xsched::testing

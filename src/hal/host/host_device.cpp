@@ -491,7 +491,8 @@ xs_result_t Stream::launch(Command* cmd) {
   }
   cmd->platform_slot = ++s.launched;
   ++d.outstanding;
-  const bool confined = cmd->kind == XS_CMD_KERNEL && s.confined_until.load(std::memory_order_relaxed) > now_ns();
+  const int64_t until = s.confined_until.load(std::memory_order_relaxed);
+  const bool confined = cmd->kind == XS_CMD_KERNEL && until != 0 && until > now_ns();  // no clock read when never confined
   s.fifo.push(Slot{cmd, std::move(ev), confined});
   if (s.fifo.size() == 1) settle_from(d, s);
   wake_for(d, s);
