@@ -412,6 +412,67 @@ TEST(HostDevice, EventOutlivesItsHandleOnceLaunched) {
   EXPECT_EQ(a->completed(), 1u);
 }
 
+// A stream waits on another device's event, as streams of two GPUs of one
+// process do: the wait ends when that device's record completes.
+TEST(HostDevice, AWaitOnAnotherDevicesEventWaitsForItsRecord) {
+  auto dev_a = make_device(1);
+  auto dev_b = make_device(1);
+  auto a = dev_a->create_stream();
+  auto b = dev_b->create_stream();
+  auto ev = dev_a->create_event();
+  Command never_recorded = event_cmd(XS_CMD_EVENT_WAIT, ev.get());
+  ASSERT_EQ(b->prepare(&never_recorded), XS_OK);
+  ASSERT_EQ(b->launch(&never_recorded), XS_OK);
+  ASSERT_EQ(b->sync(nullptr), XS_OK);  // nothing to wait for yet
+
+  Trace trace;
+  Mark after{&trace, 2};
+  Command work = kernel(30 * kMs);
+  Command rec = event_cmd(XS_CMD_EVENT_RECORD, ev.get());
+  Command wait = event_cmd(XS_CMD_EVENT_WAIT, ev.get());
+  Command follow = host_func(record_mark, &after);
+  ASSERT_EQ(a->prepare(&rec), XS_OK);
+  ASSERT_EQ(b->prepare(&wait), XS_OK);
+  const int64_t start = now_ns();
+  ASSERT_EQ(a->launch(&work), XS_OK);
+  ASSERT_EQ(a->launch(&rec), XS_OK);
+  ASSERT_EQ(b->launch(&wait), XS_OK);
+  ASSERT_EQ(b->launch(&follow), XS_OK);
+  ASSERT_EQ(b->sync(nullptr), XS_OK);
+  ASSERT_EQ(trace.tags_now().size(), 1u);
+  EXPECT_GE(trace.times[0] - start, 30 * kMs);  // not before the record behind the kernel
+  EXPECT_TRUE(ev->query());
+}
+
+// Device B's only unit stays busy with another stream's kernels: the wait on
+// device A's event is still seen complete at B's next pick, not once B idles.
+TEST(HostDevice, AWaitOnAnotherDevicesEventEndsWhileItsDeviceIsBusy) {
+  auto dev_a = make_device(1);
+  auto dev_b = make_device(1);
+  auto a = dev_a->create_stream();
+  auto busy = dev_b->create_stream();
+  auto b = dev_b->create_stream();
+  auto ev = dev_a->create_event();
+  constexpr int kBusyKernels = 20;
+  std::vector<Command> busy_work(kBusyKernels, kernel(20 * kMs));  // 400 ms in all
+  for (Command& c : busy_work) ASSERT_EQ(busy->launch(&c), XS_OK);
+  Command rec = event_cmd(XS_CMD_EVENT_RECORD, ev.get());
+  Command wait = event_cmd(XS_CMD_EVENT_WAIT, ev.get());
+  std::atomic<int> ran{0};
+  Command follow = host_func(increment, &ran);
+  Command work = kernel(10 * kMs);
+  ASSERT_EQ(a->prepare(&rec), XS_OK);
+  ASSERT_EQ(b->prepare(&wait), XS_OK);
+  ASSERT_EQ(b->launch(&wait), XS_OK);
+  ASSERT_EQ(b->launch(&follow), XS_OK);
+  ASSERT_EQ(a->launch(&work), XS_OK);
+  ASSERT_EQ(a->launch(&rec), XS_OK);
+  ASSERT_EQ(b->sync(nullptr), XS_OK);
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_LT(busy->completed(), static_cast<uint64_t>(kBusyKernels));
+  ASSERT_EQ(busy->sync(nullptr), XS_OK);
+}
+
 TEST(HostDevice, CopyAndMemset) {
   auto dev = make_device(1);
   auto s = dev->create_stream();
@@ -455,7 +516,7 @@ TEST(HostDevice, RejectsWhatItCannotRun) {
   EXPECT_EQ(s->launch(nullptr), XS_ERR_INVALID_ARG);
   EXPECT_EQ(s->prepare(&no_event), XS_ERR_INVALID_ARG);
   EXPECT_EQ(s->launch(&no_event), XS_ERR_INVALID_ARG);
-  EXPECT_EQ(s->prepare(&cross), XS_ERR_INVALID_ARG);
+  EXPECT_EQ(s->prepare(&cross), XS_ERR_INVALID_ARG);  // a record only of its own device's events
   EXPECT_EQ(s->launch(&cross), XS_ERR_INVALID_ARG);
   EXPECT_EQ(s->launched(), 0u);
 }

@@ -10,6 +10,7 @@
 
 #include "core/device_id.h"
 #include "daemon_fixture.h"
+#include "timing_retry.h"
 
 namespace xsched::test {
 namespace {
@@ -64,6 +65,42 @@ TEST_F(MultiDeviceDaemon, AnUrgentProgramHoldsOnlyProgramsOnItsDevice) {
   high.kill_now();
   low0.kill_now();
   low1.kill_now();
+}
+
+// Under the bandwidth policy, shares are divided per device: two programs on
+// device 0 (one kernel at a time, shares 3 and 1) split it 3:1, and the one
+// program on device 1 keeps all of its device, not a fifth of "the" device.
+TEST_F(MultiDeviceDaemon, TimingBandwidthSharesArePerDevice) {
+  Child d = start_daemon({"--policy", "bandwidth"});
+  const std::string lock = dir_ + "/device0.lock";
+  const std::string pa = dir_ + "/a.progress", pb = dir_ + "/b.progress", pc = dir_ + "/c.progress";
+  auto prog = [&](const std::string& device, const std::string& share, const std::string& progress, bool shared) {
+    std::vector<std::string> args = {"--kernel-us", "1000", "--seconds", "60", "--progress", progress, "--device", device};
+    if (shared) args.insert(args.end(), {"--lock", lock});
+    return start_prog("low", 0, args, false, {"XSCHED_SHARE=" + share});
+  };
+  Child a = prog("0", "3", pa, true);
+  Child b = prog("0", "1", pb, true);
+  Child c = prog("1", "1", pc, false);
+  ASSERT_TRUE(eventually([&] { return registered(a.pid()) && registered(b.pid()) && registered(c.pid()); }, 5s));
+  ASSERT_TRUE(progresses(pa, 5s) && progresses(pb, 5s) && progresses(pc, 5s));
+  const testing::TimingVerdict v = testing::measure_with_retry([&]() -> std::string {
+    const uint64_t a0 = read_counter(pa), b0 = read_counter(pb), c0 = read_counter(pc);
+    std::this_thread::sleep_for(2s);
+    const double da = static_cast<double>(read_counter(pa) - a0);
+    const double db = static_cast<double>(read_counter(pb) - b0);
+    const double dc = static_cast<double>(read_counter(pc) - c0);
+    std::string failures;
+    auto n = [](double x) { return std::to_string(static_cast<uint64_t>(x)); };
+    const std::string counts = " (kernels: " + n(da) + ", " + n(db) + ", " + n(dc) + ")\n";
+    if (db == 0 || da / db < 1.8 || da / db > 5.0) failures += "device 0 was not split 3:1" + counts;
+    // One domain for both devices would give it a fifth of the turns, ~0.25 of device 0's kernels.
+    if (dc < 0.6 * (da + db)) failures += "the program alone on device 1 shared its device's time" + counts;
+    return failures;
+  });
+  if (v.starved) GTEST_SKIP() << v.why;
+  EXPECT_EQ(v.failures, "");
+  for (Child* p : {&a, &b, &c}) p->kill_now();
 }
 
 // `xsched list` shows each device with its queues; --json has a "devices" array and each queue's device.

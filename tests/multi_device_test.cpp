@@ -6,11 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <thread>
 
+#include "c_api_helpers.h"
 #include "manual_hw_queue.h"
 #include "xqueue_helpers.h"
 #include "sched/reserve_rule.h"
@@ -181,6 +183,127 @@ TEST(MultiDevice, TwoCpuDevicesThroughTheCApi) {
   EXPECT_EQ(xs_queue_device(hi, nullptr, nullptr), XS_OK);
   for (xs_queue_t q : {hi, lo_a, lo_b}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
   for (xs_host_stream_t s : {s_hi, s_lo_a, s_lo_b}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev_b), XS_OK);
+}
+
+// A queue on device B waits on an event that a low queue on device A records
+// while an urgent queue on A holds it: the waiter lends its urgency to the
+// recorder through the record (priority inheritance across devices), so it
+// does not wait for A's urgent work to end.
+TEST(MultiDevice, AWaitAcrossDevicesLendsUrgencyToTheRecorder) {
+  xs_host_device_t dev_a = nullptr, dev_b = nullptr;
+  ASSERT_EQ(xs_host_device_create(1, &dev_a), XS_OK);
+  ASSERT_EQ(xs_host_device_create(1, &dev_b), XS_OK);
+  xs_host_stream_t s_urgent = nullptr, s_rec = nullptr, s_wait = nullptr;
+  ASSERT_EQ(xs_host_stream_create(dev_a, &s_urgent), XS_OK);
+  ASSERT_EQ(xs_host_stream_create(dev_a, &s_rec), XS_OK);
+  ASSERT_EQ(xs_host_stream_create(dev_b, &s_wait), XS_OK);
+  xs_queue_t urgent = nullptr, recorder = nullptr, waiter = nullptr;
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_urgent, nullptr, &urgent), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_rec, nullptr, &recorder), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_wait, nullptr, &waiter), XS_OK);
+  ASSERT_EQ(xs_queue_set_priority(urgent, 10), XS_OK);
+  ASSERT_EQ(xs_queue_set_priority(waiter, 10), XS_OK);
+  xs_host_event_t ev = nullptr;
+  ASSERT_EQ(xs_host_event_create(dev_a, &ev), XS_OK);
+
+  constexpr uint64_t kUrgentKernels = 40;
+  const xs_host_kernel_t long_kernel{25'000'000, nullptr, nullptr};  // 40 x 25 ms = 1 s of urgent work
+  const xs_host_kernel_t short_kernel{2'000'000, nullptr, nullptr};
+  const xs_command_t k_long = testing::host_kernel(&long_kernel);
+  const xs_command_t k_short = testing::host_kernel(&short_kernel);
+  for (uint64_t i = 0; i < kUrgentKernels; ++i) ASSERT_EQ(xs_queue_submit(urgent, &k_long, nullptr), XS_OK);
+  xs_command_t rec{};
+  rec.kind = XS_CMD_EVENT_RECORD;
+  rec.u.event.event = ev;
+  ASSERT_EQ(xs_queue_submit(recorder, &k_short, nullptr), XS_OK);
+  ASSERT_EQ(xs_queue_submit(recorder, &rec, nullptr), XS_OK);
+  xs_queue_info_t info;
+  xs_queue_info_init(&info);
+  ASSERT_EQ(xs_queue_query(recorder, &info), XS_OK);
+  EXPECT_NE(info.suspended, 0u);  // the urgent queue of its device holds it
+
+  xs_command_t wait{};
+  wait.kind = XS_CMD_EVENT_WAIT;
+  wait.u.event.event = ev;
+  ASSERT_EQ(xs_queue_submit(waiter, &wait, nullptr), XS_OK);
+  uint64_t last = 0;
+  ASSERT_EQ(xs_queue_submit(waiter, &k_short, &last), XS_OK);
+  ASSERT_EQ(xs_queue_wait(waiter, last, -1), XS_OK);
+  xs_queue_info_init(&info);
+  ASSERT_EQ(xs_queue_query(urgent, &info), XS_OK);
+  EXPECT_LT(info.completed, kUrgentKernels);  // without the loan it would wait for all of them
+  EXPECT_EQ(xs_host_event_query(ev), XS_OK);
+
+  EXPECT_EQ(xs_host_event_destroy(ev), XS_OK);
+  for (xs_queue_t q : {urgent, recorder, waiter}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
+  for (xs_host_stream_t s : {s_urgent, s_rec, s_wait}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);
+  EXPECT_EQ(xs_host_device_destroy(dev_b), XS_OK);
+}
+
+// The ranks of a collective: one queue per device, each kernel spinning until
+// its peer's has started. Ranked against each other (one domain for both
+// devices), the urgent rank would hold the other and spin forever; in two
+// domains they never are. An urgent queue on device A delays A's rank, and
+// B's rank spins until then, but both finish.
+struct Rendezvous {
+  std::atomic<int> arrived{0};
+  std::atomic<bool> gave_up{false};
+};
+
+void rank_kernel(void* arg) {
+  auto* r = static_cast<Rendezvous*>(arg);
+  r->arrived.fetch_add(1);
+  const auto give_up = std::chrono::steady_clock::now() + 10s;  // a deadlock fails the test, not CI
+  while (r->arrived.load() < 2) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      r->gave_up = true;
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
+
+TEST(MultiDevice, RanksOfACollectiveOnTwoDevicesAreNeverHeldAgainstEachOther) {
+  xs_host_device_t dev_a = nullptr, dev_b = nullptr;
+  ASSERT_EQ(xs_host_device_create(1, &dev_a), XS_OK);
+  ASSERT_EQ(xs_host_device_create(1, &dev_b), XS_OK);
+  xs_host_stream_t s_urgent = nullptr, s_rank_a = nullptr, s_rank_b = nullptr;
+  ASSERT_EQ(xs_host_stream_create(dev_a, &s_urgent), XS_OK);
+  ASSERT_EQ(xs_host_stream_create(dev_a, &s_rank_a), XS_OK);
+  ASSERT_EQ(xs_host_stream_create(dev_b, &s_rank_b), XS_OK);
+  xs_queue_t urgent = nullptr, rank_a = nullptr, rank_b = nullptr;
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_urgent, nullptr, &urgent), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_rank_a, nullptr, &rank_a), XS_OK);
+  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_rank_b, nullptr, &rank_b), XS_OK);
+  ASSERT_EQ(xs_queue_set_priority(urgent, 20), XS_OK);
+  ASSERT_EQ(xs_queue_set_priority(rank_a, 10), XS_OK);  // rank B is the lower one
+
+  const xs_host_kernel_t urgent_work{100'000'000, nullptr, nullptr};
+  const xs_command_t k_urgent = testing::host_kernel(&urgent_work);
+  ASSERT_EQ(xs_queue_submit(urgent, &k_urgent, nullptr), XS_OK);
+  Rendezvous r;
+  const xs_host_kernel_t rank{1'000'000, rank_kernel, &r};
+  const xs_command_t k_rank = testing::host_kernel(&rank);
+  uint64_t id_a = 0, id_b = 0;
+  ASSERT_EQ(xs_queue_submit(rank_b, &k_rank, &id_b), XS_OK);
+  ASSERT_EQ(xs_queue_submit(rank_a, &k_rank, &id_a), XS_OK);
+  xs_queue_info_t info;
+  xs_queue_info_init(&info);
+  ASSERT_EQ(xs_queue_query(rank_a, &info), XS_OK);
+  EXPECT_NE(info.suspended, 0u);  // the urgent queue of its device holds it for now
+  xs_queue_info_init(&info);
+  ASSERT_EQ(xs_queue_query(rank_b, &info), XS_OK);
+  EXPECT_EQ(info.suspended, 0u);  // the higher rank on the other device does not
+  ASSERT_EQ(xs_queue_wait(rank_a, id_a, -1), XS_OK);
+  ASSERT_EQ(xs_queue_wait(rank_b, id_b, -1), XS_OK);
+  EXPECT_FALSE(r.gave_up.load());
+  EXPECT_EQ(r.arrived.load(), 2);
+
+  for (xs_queue_t q : {urgent, rank_a, rank_b}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
+  for (xs_host_stream_t s : {s_urgent, s_rank_a, s_rank_b}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
   EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);
   EXPECT_EQ(xs_host_device_destroy(dev_b), XS_OK);
 }

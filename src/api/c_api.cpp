@@ -66,7 +66,7 @@ xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw, XQue
 // Translates a C command into the core's form, checking what can be checked.
 // *event receives the host event the command names, if any.
 xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out,
-                       std::shared_ptr<host::Event>* event) {
+                       std::shared_ptr<ApiEvent>* event) {
   if (!known_command_kind(in.kind) || in.est_ns < 0) return XS_ERR_INVALID_ARG;
   out->kind = in.kind;
   out->est_ns = in.est_ns;
@@ -93,7 +93,7 @@ xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out,
       if (aq.platform != XS_PLATFORM_HOST) return XS_ERR_UNSUPPORTED;
       *event = host_event(in.u.event.event);
       if (*event == nullptr) return XS_ERR_INVALID_HANDLE;
-      out->op.event = {event->get(), 0};
+      out->op.event = {(*event)->event.get(), 0};
       return XS_OK;
     }
     case XS_CMD_HOST_FUNC:
@@ -188,13 +188,17 @@ XS_API xs_result_t xs_queue_submit(xs_queue_t q, const xs_command_t* cmd, uint64
   return with_queue(__func__, q, [&](ApiQueue& aq) {
     if (cmd == nullptr) return XS_ERR_INVALID_ARG;
     Command c;
-    std::shared_ptr<host::Event> event;
+    std::shared_ptr<ApiEvent> event;
     if (xs_result_t r = to_command(aq, *cmd, &c, &event); r != XS_OK) return r;
     // A priority scope of this thread applies before the command arrives.
     if (thread_priority_scopes_in_use()) apply_thread_priority(aq.queue);
+    if (c.kind == XS_CMD_EVENT_WAIT) event->lend_urgency(*aq.queue);
     uint64_t id = 0;
     const xs_result_t r = aq.queue->submit(c, &id);
-    if (r == XS_OK && event != nullptr) aq.keep_event(id, std::move(event));
+    if (r == XS_OK && event != nullptr) {
+      if (c.kind == XS_CMD_EVENT_RECORD) event->note_record(aq.queue, id);
+      aq.keep_event(id, event->event);
+    }
     if (out_id != nullptr) *out_id = id;
     return r;
   });

@@ -15,15 +15,15 @@ HandleTable<host::Stream>& streams() {
   static HandleTable<host::Stream> t;
   return t;
 }
-HandleTable<host::Event>& events() {
-  static HandleTable<host::Event> t;
+HandleTable<ApiEvent>& events() {
+  static HandleTable<ApiEvent> t;
   return t;
 }
 
 }  // namespace
 
 std::shared_ptr<host::Stream> host_stream(xs_host_stream_t s) { return streams().get(s); }
-std::shared_ptr<host::Event> host_event(void* e) { return events().get(e); }
+std::shared_ptr<ApiEvent> host_event(void* e) { return events().get(e); }
 
 }  // namespace xsched::api
 
@@ -80,7 +80,7 @@ XS_API xs_result_t xs_host_event_create(xs_host_device_t dev, xs_host_event_t* o
     if (out == nullptr) return XS_ERR_INVALID_ARG;
     std::shared_ptr<host::Device> d = devices().get(dev);
     if (d == nullptr) return XS_ERR_INVALID_HANDLE;
-    *out = events().insert<xs_host_event_t>(d->create_event());
+    *out = events().insert<xs_host_event_t>(std::make_shared<ApiEvent>(d->create_event()));
     return XS_OK;
   });
 }
@@ -91,9 +91,9 @@ XS_API xs_result_t xs_host_event_destroy(xs_host_event_t e) {
 
 XS_API xs_result_t xs_host_event_query(xs_host_event_t e) {
   return guarded(__func__, [&] {
-    std::shared_ptr<host::Event> ev = events().get(e);
+    std::shared_ptr<ApiEvent> ev = events().get(e);
     if (ev == nullptr) return XS_ERR_INVALID_HANDLE;
-    return ev->query() ? XS_OK : XS_ERR_STATE;
+    return ev->event->query() ? XS_OK : XS_ERR_STATE;
   });
 }
 

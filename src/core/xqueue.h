@@ -163,6 +163,11 @@ class XQueue {
   // may still be finishing).
   xs_result_t suspend(HoldBy by, bool sync);
   xs_result_t resume(HoldBy by);
+  // Whether `by` holds the queue now.
+  bool held_by(HoldBy by) const {
+    std::lock_guard lk(mu_);
+    return (holds_ & by) != 0;
+  }
 
   // The caller saw the hardware queue finish every command up to `through`
   // (a native synchronisation that began after launched() read `through`

@@ -3,6 +3,7 @@
 // Internal to host_device.cpp.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -12,9 +13,11 @@
 
 namespace xsched::host {
 
+// Written under the owning device's lock; atomic because a stream of another
+// device may wait on the event and reads both under its own lock.
 struct EventState {
-  uint64_t submitted = 0;  // generation of the latest prepared record
-  uint64_t completed = 0;  // highest generation its streams have reached
+  std::atomic<uint64_t> submitted{0};  // generation of the latest prepared record
+  std::atomic<uint64_t> completed{0};  // highest generation its streams have reached
 };
 
 namespace device_detail {
@@ -27,6 +30,9 @@ struct Slot {
   std::shared_ptr<EventState> event;
   // A kernel launched while its stream was confined (Stream::confine): no unit of the reserve runs it.
   bool confined = false;
+  // A wait on an event of another device: no record of this device completes
+  // it, so idle units look at it now and then (as at a gate word).
+  bool foreign = false;
 };
 
 // A stream's launched, uncompleted commands. Grows only when full, so a warm

@@ -83,7 +83,8 @@ struct DeviceState {
   unsigned reserve = 0;                // units that run no confined kernel: the last ones
   bool accepting = true;               // false from shutdown on
   bool stopping = false;               // unit threads exit
-  bool polling = false;                // a unit watches gate words that xschedd may open
+  bool polling = false;                // a unit watches gate words and other devices' events
+  uint64_t foreign_waits = 0;          // launched waits on other devices' events, not completed
   std::vector<std::unique_ptr<Unit>> units;
   std::vector<std::thread> threads;    // touched only by the Device's constructor and destructor
   DeviceId id;          // set once by the Device's constructor
@@ -112,7 +113,9 @@ bool is_event(const Command& cmd) {
   return cmd.kind == XS_CMD_EVENT_RECORD || cmd.kind == XS_CMD_EVENT_WAIT;
 }
 
-bool wait_satisfied(const Slot& slot) { return slot.event->completed >= slot.cmd->op.event.generation; }
+bool wait_satisfied(const Slot& slot) {
+  return slot.event->completed.load(std::memory_order_acquire) >= slot.cmd->op.event.generation;
+}
 
 // Level 2: neither the process (deactivate) nor xschedd (its gate word) holds it.
 bool active(const StreamState& s) {
@@ -129,19 +132,23 @@ bool runnable(StreamState& s) {
 // Unit u may take the stream now: a unit of the reserve runs no confined kernel.
 bool runnable_on(StreamState& s, const Unit& u) { return runnable(s) && !(u.reserved && s.fifo.front().confined); }
 
-// The stream would make progress if its gate word were open: xschedd opens
-// words with a store, which wakes no unit, so idle units must look again now
-// and then (as a GPU polls a gate word). Decided from the stream's state, not
-// the word's value, which may change between two reads.
-bool waits_for_word(const StreamState& s) {
-  if (!s.active || s.running || s.fifo.empty() || s.ignore_word || !s.word.valid()) return false;
+// The stream would make progress after a change that wakes no unit of this
+// device: its gate word opening (xschedd opens words with a store) or, with a
+// wait on another device's event at its head, that device's record completing.
+// So idle units must look again now and then, as a GPU polls a gate word.
+// Decided from the stream's state, not the word's value, which may change
+// between two reads.
+bool needs_watching(const StreamState& s) {
+  if (!s.active || s.running || s.fifo.empty()) return false;
   const Slot& head = s.fifo.front();
-  return head.cmd->kind != XS_CMD_EVENT_WAIT || head.event->completed >= head.cmd->op.event.generation;
+  const bool waiting = head.cmd->kind == XS_CMD_EVENT_WAIT && !wait_satisfied(head);
+  if (waiting) return head.foreign;
+  return !s.ignore_word && s.word.valid();
 }
 
-bool any_waits_for_word(const DeviceState& d) {
+bool any_needs_watching(const DeviceState& d) {
   for (const StreamState* s : d.streams) {
-    if (waits_for_word(*s)) return true;
+    if (needs_watching(*s)) return true;
   }
   return false;
 }
@@ -158,7 +165,7 @@ void wake_one(DeviceState& d) {
 
 // After s changed: a unit takes it, or starts watching its gate word.
 void wake_for(DeviceState& d, StreamState& s) {
-  if (runnable(s) || (!d.polling && waits_for_word(s))) wake_one(d);
+  if (runnable(s) || (!d.polling && needs_watching(s))) wake_one(d);
 }
 
 void wake_all(DeviceState& d) {
@@ -179,11 +186,16 @@ bool settle_stream(DeviceState& d, StreamState& s) {
   while (!s.running && !s.fifo.empty() && active(s)) {
     Slot& head = s.fifo.front();
     if (head.cmd->kind == XS_CMD_EVENT_RECORD) {
-      head.event->completed = std::max(head.event->completed, head.cmd->op.event.generation);
+      // Only this device records the event (under its lock): no other writer.
+      const uint64_t gen = head.cmd->op.event.generation;
+      if (head.event->completed.load(std::memory_order_relaxed) < gen) {
+        head.event->completed.store(gen, std::memory_order_release);
+      }
       recorded = true;
     } else if (head.cmd->kind != XS_CMD_EVENT_WAIT || !wait_satisfied(head)) {
       break;
     }
+    if (head.foreign) --d.foreign_waits;
     complete_head(d, s);
   }
   return recorded;
@@ -309,10 +321,13 @@ void unit_main(DeviceState& d, Unit& u) {
   Lock lk(d.mu);
   bool watched = false;  // this unit watched gate words before its last pick
   while (!d.stopping) {
+    // Busy units would otherwise leave a satisfied wait on another device's
+    // event for an idle one to notice: look before picking.
+    if (d.foreign_waits > 0) settle_all(d);
     StreamState* s = pick(d, u);
     if (s == nullptr) {
       ++d.idle_units;
-      watched = !d.polling && any_waits_for_word(d);
+      watched = !d.polling && any_needs_watching(d);
       if (watched) {
         d.polling = true;
         d.work.wait_for(lk, std::chrono::microseconds(kWordPollUs));
@@ -325,7 +340,7 @@ void unit_main(DeviceState& d, Unit& u) {
       continue;
     }
     // The watcher takes a stream: another idle unit watches the words in its place.
-    if (watched && d.idle_units > 0 && any_waits_for_word(d)) d.work.notify_one();
+    if (watched && d.idle_units > 0 && any_needs_watching(d)) d.work.notify_one();
     watched = false;
     run_head(d, u, *s, lk);
   }
@@ -439,19 +454,28 @@ Stream::~Stream() {
 
 HwQueue Stream::hw_queue() { return HwQueue{&hw_queue_ops(), new std::shared_ptr<Stream>(impl_->self.lock())}; }
 
-std::shared_ptr<EventState> Stream::event_state(const Command& cmd) const {
+std::shared_ptr<EventState> Stream::event_state(const Command& cmd, bool* foreign) const {
   const auto* e = static_cast<const Event*>(cmd.op.event.event);
-  if (e == nullptr || e->impl_->dev != impl_->dev) return nullptr;
+  if (e == nullptr) return nullptr;
+  *foreign = e->impl_->dev != impl_->dev;
+  // A stream records only its own device's events (as CUDA's streams do);
+  // it may wait on any device's.
+  if (*foreign && cmd.kind != XS_CMD_EVENT_WAIT) return nullptr;
   return e->impl_->state;
 }
 
 xs_result_t Stream::prepare(Command* cmd) {
   if (cmd == nullptr) return XS_ERR_INVALID_ARG;
   if (!is_event(*cmd)) return XS_OK;
-  const std::shared_ptr<EventState> ev = event_state(*cmd);
+  bool foreign = false;
+  const std::shared_ptr<EventState> ev = event_state(*cmd, &foreign);
   if (ev == nullptr) return XS_ERR_INVALID_ARG;
+  if (foreign) {  // a wait: the other device's latest prepared record, as of now
+    cmd->op.event.generation = ev->submitted.load(std::memory_order_acquire);
+    return XS_OK;
+  }
   std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  cmd->op.event.generation = cmd->kind == XS_CMD_EVENT_RECORD ? ++ev->submitted : ev->submitted;
+  cmd->op.event.generation = cmd->kind == XS_CMD_EVENT_RECORD ? ev->submitted.fetch_add(1) + 1 : ev->submitted.load();
   return XS_OK;
 }
 
@@ -472,8 +496,9 @@ xs_result_t Stream::launch(Command* cmd) {
       return XS_ERR_INVALID_ARG;
   }
   std::shared_ptr<EventState> ev;
+  bool foreign = false;
   if (is_event(*cmd)) {
-    ev = event_state(*cmd);
+    ev = event_state(*cmd, &foreign);
     if (ev == nullptr) return XS_ERR_INVALID_ARG;
   }
   DeviceState& d = *impl_->dev;
@@ -487,13 +512,14 @@ xs_result_t Stream::launch(Command* cmd) {
   }
   // A record never prepared still marks the point where it was launched.
   if (cmd->kind == XS_CMD_EVENT_RECORD && cmd->op.event.generation == 0) {
-    cmd->op.event.generation = ++ev->submitted;
+    cmd->op.event.generation = ev->submitted.fetch_add(1) + 1;
   }
   cmd->platform_slot = ++s.launched;
   ++d.outstanding;
   const int64_t until = s.confined_until.load(std::memory_order_relaxed);
   const bool confined = cmd->kind == XS_CMD_KERNEL && until != 0 && until > now_ns();  // no clock read when never confined
-  s.fifo.push(Slot{cmd, std::move(ev), confined});
+  s.fifo.push(Slot{cmd, std::move(ev), confined, foreign});
+  if (foreign) ++d.foreign_waits;
   if (s.fifo.size() == 1) settle_from(d, s);
   wake_for(d, s);
   return XS_OK;
@@ -580,7 +606,7 @@ Event::~Event() = default;
 
 bool Event::query() const {
   std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  return impl_->state->completed >= impl_->state->submitted;
+  return impl_->state->completed.load() >= impl_->state->submitted.load();
 }
 
 }  // namespace xsched::host

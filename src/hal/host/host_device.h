@@ -11,7 +11,10 @@
 // Events behave like CUDA's: prepare() captures, at submit, which record a
 // wait refers to. The user keeps an Event alive until every command naming it
 // has been launched (simplest: until they complete); from launch on, the
-// device holds the event's state itself.
+// device holds the event's state itself. A stream records only its own
+// device's events but may wait on any device's, as on GPUs of one process;
+// such a wait is seen complete by an idle unit that looks now and then
+// (every few tens of microseconds) or by the next unit to pick work.
 //
 // A command's fn may launch and submit (so may preempt its own stream), but
 // must not wait on its own device (sync, shutdown, ~Stream, ~Device): it
@@ -78,7 +81,8 @@ class Stream {
   xs_result_t prepare(Command* cmd);  // captures event generations at submit
   // Never blocks; sets cmd->platform_slot to the stream's 1-based launch index.
   // XS_ERR_STATE after Device::shutdown(); XS_ERR_UNSUPPORTED for graphs and
-  // memory operations; XS_ERR_INVALID_ARG for an event of another device.
+  // memory operations; XS_ERR_INVALID_ARG for a record of another device's
+  // event (a wait may name any device's event).
   xs_result_t launch(Command* cmd);
   // Blocks while the stream is deactivated, as a gated GPU stream would.
   xs_result_t sync(Command* cmd);
@@ -112,8 +116,9 @@ class Stream {
   friend class Device;
   struct Impl;
   explicit Stream(std::unique_ptr<Impl> impl);
-  // The state of the event an event command names, or null if it names none of this device.
-  std::shared_ptr<EventState> event_state(const Command& cmd) const;
+  // The state of the event an event command names (*foreign: of another
+  // device), or null if it names none this stream may use.
+  std::shared_ptr<EventState> event_state(const Command& cmd, bool* foreign) const;
   std::unique_ptr<Impl> impl_;
 };
 

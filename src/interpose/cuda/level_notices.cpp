@@ -32,7 +32,7 @@ bool announcing() {
 
 }  // namespace
 
-void announce_device(int32_t ordinal, const DeviceId& id) {
+void announce_device(int32_t ordinal, const DeviceId& id, const char* name) {
   if (!announcing()) return;
   // Few devices per process: a short list, searched under a lock, once per new queue.
   static std::mutex mu;
@@ -46,8 +46,8 @@ void announce_device(int32_t ordinal, const DeviceId& id) {
     if (n == std::size(seen)) return;
     seen[n++] = id;
   }
-  std::fprintf(stderr, "xsched: pid %d: CUDA device %d, %s (its own scheduling domain)\n", static_cast<int>(getpid()),
-               static_cast<int>(ordinal), id.text("cuda").c_str());
+  std::fprintf(stderr, "xsched: pid %d: CUDA device %d, %s, %s (its own scheduling domain)\n", static_cast<int>(getpid()),
+               static_cast<int>(ordinal), name != nullptr && *name != '\0' ? name : "(no name)", id.text("cuda").c_str());
 }
 
 void announce_level(xs_level_t level, uint32_t window) {

@@ -17,6 +17,6 @@ void announce_level(xs_level_t level, uint32_t window);
 
 // Once per device per process, with XSCHED_ANNOUNCE: a device the program's
 // queues use, by ordinal and identity (its scheduling domain).
-void announce_device(int32_t ordinal, const DeviceId& id);
+void announce_device(int32_t ordinal, const DeviceId& id, const char* name);
 
 }  // namespace xsched::interpose

@@ -146,7 +146,7 @@ std::shared_ptr<StreamQueue> make_queue(CUcontext ctx, CUstream stream, StreamKi
   if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // hw is released either way
   sq->hw = hw;
   announce_level(o.level, o.window);
-  announce_device(o.device, o.device_id);
+  announce_device(o.device, o.device_id, o.device_name.data());
   if (sq->xq == nullptr) return nullptr;
   process_scheduler().add(*sq->xq);
   {
