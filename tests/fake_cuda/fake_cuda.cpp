@@ -22,6 +22,9 @@
 // - green contexts (CUDA 12.4+) are contexts of their own with an SM count,
 //   made from a split of the device's SMs as on compute capability 9.0; their
 //   streams run like any other, and their work is logged under their own id.
+// - FAKE_CUDA_DEVICES devices (1 to 8), of which CUDA_VISIBLE_DEVICES selects
+//   and orders the visible ones (fake_cuda_devices.h); each has its own
+//   primary context, and work of different devices may wait for each other.
 //
 // "Device" memory is host memory. A CUcontext, CUstream and CUevent are
 // pointers to this file's objects; a CUfunction is a FakeKernel* (fake_kernel.h).
@@ -33,11 +36,13 @@
 
 #define FAKE_CUDA_API __attribute__((visibility("default")))
 #include "fake_cuda.h"
+#include "fake_cuda_devices.h"
 #include "fake_kernel.h"
 
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -130,7 +135,7 @@ struct Stream {
 
 struct Context {
   u64 id = 0;
-  CUdevice dev = 0;
+  CUdevice dev = 0;  // the visible ordinal
   std::atomic<unsigned> flags{0};
   bool primary = false;
   std::atomic<bool> alive{true};
@@ -202,8 +207,9 @@ struct Registry {
   std::vector<std::unique_ptr<Context>> contexts;  // every context ever made; never freed
   std::vector<std::unique_ptr<GreenCtx>> greens;   // every green context handle; never freed
   std::vector<std::unique_ptr<ResourceDesc>> descs;  // CUDA has no call that frees one
-  Context* primary = nullptr;
-  int primary_refs = 0;
+  // By visible ordinal: each device's primary context (made on first use) and its references.
+  std::array<Context*, fake_cuda::kMaxDevices> primary{};
+  std::array<int, fake_cuda::kMaxDevices> primary_refs{};
   std::vector<std::shared_ptr<Stream>> workers;  // streams whose thread is not joined yet
   std::vector<std::shared_ptr<Stream>> retired;  // joined at shutdown
 
@@ -506,12 +512,21 @@ void load_kernel(Context& c, const void* f) {
 
 // ---- contexts ----
 
-// green, root, sm_count: for a green context (see Context).
-Context* make_context(unsigned flags, bool primary, GreenCtx* green = nullptr, Context* root = nullptr,
+// The devices this process sees (CUDA_VISIBLE_DEVICES); a CUdevice is an index into them.
+int visible_count() { return static_cast<int>(fake_cuda::visible_devices().size()); }
+
+bool valid_device(CUdevice dev) { return dev >= 0 && dev < visible_count(); }
+
+// The physical device behind a valid visible ordinal: what its UUID and name come from.
+int physical_device(CUdevice dev) { return fake_cuda::visible_devices()[static_cast<size_t>(dev)]; }
+
+// dev: a valid visible ordinal. green, root, sm_count: for a green context (see Context).
+Context* make_context(CUdevice dev, unsigned flags, bool primary, GreenCtx* green = nullptr, Context* root = nullptr,
                       unsigned sm_count = 0) {
   Registry& r = reg();
   auto c = std::make_unique<Context>();
   c->id = r.next_id.fetch_add(1);
+  c->dev = dev;
   c->flags = flags;
   c->primary = primary;
   c->green = green;
@@ -553,26 +568,31 @@ void destroy_context(Context& c) {
   reap();
 }
 
-// The device's primary context, made on first use; one more reference to it.
-Context* retain_primary() {
+// The primary context of device dev (a valid visible ordinal), made with
+// `flags` on first use.
+Context* primary_of(CUdevice dev, unsigned flags) {
   Registry& r = reg();
-  Context* c = nullptr;
+  Context*& slot = r.primary[static_cast<size_t>(dev)];
   {
     std::lock_guard lk(r.m);
-    c = r.primary;
+    if (slot != nullptr) return slot;
   }
-  if (c == nullptr) {
-    Context* made = make_context(0, true);
-    std::lock_guard lk(r.m);
-    if (r.primary == nullptr) r.primary = made;
-    c = r.primary;
-    if (c != made) {  // lost a race: retire the spare
-      made->alive.store(false);
-      mark_destroyed(*made->legacy);
-    }
-  }
+  Context* made = make_context(dev, flags, true);
   std::lock_guard lk(r.m);
-  ++r.primary_refs;
+  if (slot == nullptr) slot = made;
+  if (slot != made) {  // lost a race: retire the spare
+    made->alive.store(false);
+    mark_destroyed(*made->legacy);
+  }
+  return slot;
+}
+
+// The device's primary context, made on first use; one more reference to it.
+Context* retain_primary(CUdevice dev) {
+  Context* c = primary_of(dev, 0);
+  Registry& r = reg();
+  std::lock_guard lk(r.m);
+  ++r.primary_refs[static_cast<size_t>(dev)];
   return c;
 }
 
@@ -1366,6 +1386,9 @@ __attribute__((destructor)) void fake_cuda_shutdown() {
 FAKE_EXPORT CUresult CUDAAPI cuInit(unsigned int Flags) {
   FAKE_ENTRY();
   if (Flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  // As the real driver: with no visible device (CUDA_VISIBLE_DEVICES empty or
+  // its first entry invalid) initialisation fails, and so does every call after.
+  if (visible_count() == 0) return CUDA_ERROR_NO_DEVICE;
   g_initialized.store(true);
   return CUDA_SUCCESS;
 }
@@ -1380,35 +1403,35 @@ FAKE_EXPORT CUresult CUDAAPI cuDriverGetVersion(int* driverVersion) {
 FAKE_EXPORT CUresult CUDAAPI cuDeviceGet(CUdevice* device, int ordinal) {
   FAKE_ENTRY_INIT();
   if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  if (ordinal != 0) return CUDA_ERROR_INVALID_DEVICE;
-  *device = 0;
+  if (!valid_device(ordinal)) return CUDA_ERROR_INVALID_DEVICE;
+  *device = ordinal;
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuDeviceGetUuid_v2(CUuuid* uuid, CUdevice dev) {
   FAKE_ENTRY_INIT();
   if (uuid == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
-  // A fixed UUID, the same in every process, as a real GPU's.
-  static const char kUuid[16] = {'f', 'a', 'k', 'e', '-', 'c', 'u', 'd', 'a', '-', 'd', 'e', 'v', '-', '0', '0'};
-  std::memcpy(uuid->bytes, kUuid, sizeof kUuid);
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  const fake_cuda::Uuid u = fake_cuda::physical_uuid(physical_device(dev));
+  static_assert(sizeof uuid->bytes == std::tuple_size_v<fake_cuda::Uuid>);
+  std::memcpy(uuid->bytes, u.data(), u.size());
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuDeviceGetCount(int* count) {
   FAKE_ENTRY_INIT();
   if (count == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  *count = 1;
+  *count = visible_count();
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuDeviceGetName(char* name, int len, CUdevice dev) {
   FAKE_ENTRY_INIT();
   if (name == nullptr || len <= 0) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
-  const char* n = "Fake CUDA Device (CPU)";
-  const size_t k = std::min(std::strlen(n), static_cast<size_t>(len) - 1);
-  std::memcpy(name, n, k);
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  const std::string n = fake_cuda::physical_name(physical_device(dev));
+  const size_t k = std::min(n.size(), static_cast<size_t>(len) - 1);
+  std::memcpy(name, n.data(), k);
   name[k] = '\0';
   return CUDA_SUCCESS;
 }
@@ -1416,7 +1439,7 @@ FAKE_EXPORT CUresult CUDAAPI cuDeviceGetName(char* name, int len, CUdevice dev) 
 FAKE_EXPORT CUresult CUDAAPI cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
   FAKE_ENTRY_INIT();
   if (bytes == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   *bytes = kTotalMemory;
   return CUDA_SUCCESS;
 }
@@ -1424,7 +1447,7 @@ FAKE_EXPORT CUresult CUDAAPI cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
 FAKE_EXPORT CUresult CUDAAPI cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice dev) {
   FAKE_ENTRY_INIT();
   if (pi == nullptr || attrib <= 0 || attrib >= CU_DEVICE_ATTRIBUTE_MAX) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   int v = 0;
   switch (attrib) {
     case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: v = 1024; break;
@@ -1480,57 +1503,47 @@ FAKE_EXPORT CUresult CUDAAPI cuGetErrorString(CUresult error, const char** pStr)
 FAKE_EXPORT CUresult CUDAAPI cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
   FAKE_ENTRY_INIT();
   if (pctx == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
-  *pctx = reinterpret_cast<CUcontext>(retain_primary());
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  *pctx = reinterpret_cast<CUcontext>(retain_primary(dev));
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
   FAKE_ENTRY_INIT();
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   Registry& r = reg();
   std::lock_guard lk(r.m);
-  if (r.primary_refs == 0) return CUDA_ERROR_INVALID_CONTEXT;
-  --r.primary_refs;  // the context stays (the real driver would reset it at 0)
+  int& refs = r.primary_refs[static_cast<size_t>(dev)];
+  if (refs == 0) return CUDA_ERROR_INVALID_CONTEXT;
+  --refs;  // the context stays (the real driver would reset it at 0)
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int* flags, int* active) {
   FAKE_ENTRY_INIT();
   if (flags == nullptr || active == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   Registry& r = reg();
   std::lock_guard lk(r.m);
-  *flags = r.primary != nullptr ? r.primary->flags.load() : 0;
-  *active = r.primary_refs > 0 ? 1 : 0;
+  const Context* c = r.primary[static_cast<size_t>(dev)];
+  *flags = c != nullptr ? c->flags.load() : 0;
+  *active = r.primary_refs[static_cast<size_t>(dev)] > 0 ? 1 : 0;
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags) {
   FAKE_ENTRY_INIT();
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
-  Registry& r = reg();
-  Context* c = nullptr;
-  {
-    std::lock_guard lk(r.m);
-    c = r.primary;
-  }
-  if (c == nullptr) {
-    Context* made = make_context(flags, true);
-    std::lock_guard lk(r.m);
-    if (r.primary == nullptr) r.primary = made;
-    c = r.primary;
-  }
-  c->flags.store(flags);
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
+  primary_of(dev, flags)->flags.store(flags);
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult CUDAAPI cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice dev) {
   FAKE_ENTRY_INIT();
   if (pctx == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   if (t_state.depth >= kMaxCtxStack) return CUDA_ERROR_INVALID_VALUE;
-  Context* c = make_context(flags, false);
+  Context* c = make_context(dev, flags, false);
   push_ctx(c);
   *pctx = reinterpret_cast<CUcontext>(c);
   return CUDA_SUCCESS;
@@ -1542,9 +1555,9 @@ FAKE_EXPORT CUresult CUDAAPI cuCtxCreate_v4(CUcontext* pctx, CUctxCreateParams* 
   if (pctx == nullptr) return CUDA_ERROR_INVALID_VALUE;
   if (params != nullptr && (params->numExecAffinityParams != 0 || params->cigParams != nullptr))
     return CUDA_ERROR_NOT_SUPPORTED;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   if (t_state.depth >= kMaxCtxStack) return CUDA_ERROR_INVALID_VALUE;
-  Context* c = make_context(flags, false);
+  Context* c = make_context(dev, flags, false);
   push_ctx(c);
   *pctx = reinterpret_cast<CUcontext>(c);
   return CUDA_SUCCESS;
@@ -2103,7 +2116,7 @@ CUresult generate_desc(CUdevResourceDesc* ph, const CUdevResource* res, unsigned
 
 CUresult green_create(CUgreenCtx* ph, CUdevResourceDesc desc, CUdevice dev, unsigned flags) {
   if (ph == nullptr || flags != CU_GREEN_CTX_DEFAULT_STREAM) return CUDA_ERROR_INVALID_VALUE;
-  if (dev != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(dev)) return CUDA_ERROR_INVALID_DEVICE;
   Registry& r = reg();
   unsigned sms = 0;
   {
@@ -2114,10 +2127,10 @@ CUresult green_create(CUgreenCtx* ph, CUdevResourceDesc desc, CUdevice dev, unsi
     if (it == r.descs.end() || (*it)->dev != dev) return CUDA_ERROR_INVALID_VALUE;
     sms = (*it)->sm_count;
   }
-  Context* root = retain_primary();  // released by cuGreenCtxDestroy
+  Context* root = retain_primary(dev);  // released by cuGreenCtxDestroy
   auto g = std::make_unique<GreenCtx>();
   GreenCtx* handle = g.get();
-  g->ctx = make_context(0, false, handle, root, sms);
+  g->ctx = make_context(dev, 0, false, handle, root, sms);
   {
     std::lock_guard lk(r.m);
     r.greens.push_back(std::move(g));
@@ -2133,7 +2146,7 @@ CUresult green_destroy(CUgreenCtx h) {
   if (current_ctx() == c) --t_state.depth;  // as cuCtxDestroy does
   Registry& r = reg();
   std::lock_guard lk(r.m);
-  if (r.primary_refs > 0) --r.primary_refs;
+  if (int& refs = r.primary_refs[static_cast<size_t>(c->dev)]; refs > 0) --refs;
   return CUDA_SUCCESS;
 }
 
@@ -2189,7 +2202,7 @@ CUresult green_wait(CUgreenCtx h, CUevent e) {
 
 FAKE_EXPORT CUresult CUDAAPI cuDeviceGetDevResource(CUdevice device, CUdevResource* resource, CUdevResourceType type) {
   FAKE_ENTRY_GREEN();
-  if (device != 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (!valid_device(device)) return CUDA_ERROR_INVALID_DEVICE;
   if (resource == nullptr) return CUDA_ERROR_INVALID_VALUE;
   if (type != CU_DEV_RESOURCE_TYPE_SM) return CUDA_ERROR_INVALID_RESOURCE_TYPE;
   const unsigned n = reg().sm_count.load();

@@ -90,7 +90,7 @@ FAKE_CUDA_API int fake_cuda_live_allocations(void);
 FAKE_CUDA_API int fake_cuda_wait_idle(unsigned timeout_ms);
 // The clock of the log's timestamps (steady, nanoseconds).
 FAKE_CUDA_API unsigned long long fake_cuda_now_ns(void);
-// Sets the device's SM count (132 at load): CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+// Sets the SM count of every device (132 at load): CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
 // and the SM resource of cuDeviceGetDevResource. Green contexts keep the count they were made with.
 FAKE_CUDA_API void fake_cuda_set_sm_count(unsigned count);
 // 0: every green-context call (cuDeviceGetDevResource, cuDevSmResourceSplitByCount,
