@@ -107,10 +107,12 @@ std::vector<int> parse_visible(const char* value, int physical) {
   return out;
 }
 
+// Never destroyed, like the driver's registry: calls made late in the exit of
+// the process still find it.
 const std::vector<int>& visible_devices() {
-  static const std::vector<int> visible =
-      parse_visible(std::getenv("CUDA_VISIBLE_DEVICES"), parse_device_count(std::getenv("FAKE_CUDA_DEVICES")));
-  return visible;
+  static const auto* visible = new std::vector<int>(
+      parse_visible(std::getenv("CUDA_VISIBLE_DEVICES"), parse_device_count(std::getenv("FAKE_CUDA_DEVICES"))));
+  return *visible;
 }
 
 }  // namespace fake_cuda
