@@ -115,4 +115,10 @@ const std::vector<int>& visible_devices() {
   return *visible;
 }
 
+int visible_count() { return static_cast<int>(visible_devices().size()); }
+
+bool valid_device(int dev) { return dev >= 0 && dev < visible_count(); }
+
+int physical_device(int dev) { return visible_devices()[static_cast<size_t>(dev)]; }
+
 }  // namespace fake_cuda

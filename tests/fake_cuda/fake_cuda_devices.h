@@ -39,4 +39,13 @@ std::vector<int> parse_visible(const char* value, int physical);
 // environment on first use and fixed from then on, as the real driver does.
 const std::vector<int>& visible_devices();
 
+// The number of visible devices; a CUdevice is an index into them.
+int visible_count();
+
+// Whether dev is a visible ordinal.
+bool valid_device(int dev);
+
+// The physical device behind a valid visible ordinal: what its UUID and name come from.
+int physical_device(int dev);
+
 }  // namespace fake_cuda
