@@ -67,12 +67,16 @@ HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "workload.py"
 EXIT_NO_GPU = 77
 DEPLOYMENTS = ("inprocess", "crossprocess")
-VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "default", "reserve")
+#: XSCHED_RESERVE_SMS of the reserve variant; reserve<N> reserves N (the trade-off between the urgent
+#: task's latency and the low task's throughput).
+RESERVE_SMS = 8
+RESERVE_SWEEP = (16, 32, 64)
+VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "default", "reserve",
+            *(f"reserve{n}" for n in RESERVE_SWEEP))
+SWEEP_VARIANTS = tuple(f"reserve{n}" for n in RESERVE_SWEEP)
 #: Only where threads of one process share the GIL (_bp), or one process's kernels can leave SMs free for
 #: another queue of the same process (reserve: contexts of different processes time-slice).
-INPROCESS_ONLY = ("level1_bp", "level2_bp", "reserve")
-#: XSCHED_RESERVE_SMS of the reserve variant.
-RESERVE_SMS = 8
+INPROCESS_ONLY = ("level1_bp", "level2_bp", "reserve", *(f"reserve{n}" for n in RESERVE_SWEEP))
 #: XSCHED_BACKPRESSURE of the _bp variants.
 BACKPRESSURE = 16
 #: --quick runs these only (with the two alone runs).
@@ -131,6 +135,8 @@ def variant_env(variant: str) -> dict[str, str]:
         return {"XSCHED_BACKPRESSURE": str(BACKPRESSURE), "XSCHED_REQUEST_GRACE_US": "0"}
     if variant == "reserve":
         return {"XSCHED_RESERVE_SMS": str(RESERVE_SMS)}
+    if variant.startswith("reserve"):
+        return {"XSCHED_RESERVE_SMS": variant[len("reserve"):]}
     return {}
 
 
@@ -420,7 +426,8 @@ def main() -> int:
                     "pair's, 20 ms for test5, 200 ms for decode)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--deployments", default=",".join(DEPLOYMENTS))
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v not in SWEEP_VARIANTS),
+                    help=f"of {','.join(VARIANTS)} (the reserve<N> ones only when named)")
     ap.add_argument("--quick", action="store_true", help="one round of 3 s windows, fewer variants")
     ap.add_argument("--env", action="append", default=[], metavar="K=V",
                     help="extra environment of the xsched variants' processes (repeatable)")
