@@ -453,6 +453,12 @@ TEST_F(InterposeControl, PolicyAndProcessHints) {
   EXPECT_EQ(xs_cuda_set_policy(static_cast<xs_policy_t>(42)), XS_ERR_INVALID_ARG);
   EXPECT_EQ(xs_cuda_get_policy(nullptr), XS_ERR_INVALID_ARG);
   ASSERT_EQ(xs_cuda_set_policy(XS_POLICY_PRIORITY), XS_OK);
+  // Names, for a program that reaches only the interposer (the Python package).
+  const char* name = nullptr;
+  ASSERT_EQ(xs_cuda_policy_name(XS_POLICY_BANDWIDTH, &name), XS_OK);
+  EXPECT_STREQ(name, "bandwidth");
+  EXPECT_EQ(xs_cuda_policy_name(static_cast<xs_policy_t>(42), &name), XS_ERR_INVALID_ARG);
+  EXPECT_EQ(xs_cuda_policy_name(XS_POLICY_NONE, nullptr), XS_ERR_INVALID_ARG);
 
   CUstream urgent = stream(-1);
   const uint64_t q = queue_of(urgent);

@@ -223,9 +223,13 @@ typedef enum xs_policy {
 XS_API xs_result_t xs_set_policy(xs_policy_t policy);
 XS_API xs_result_t xs_get_policy(xs_policy_t* out);
 
-/* Parses "none", "priority", "bandwidth", "deadline", in any case (as XSCHED_POLICY). */
+/* The policy a name stands for, in any case, as XSCHED_POLICY takes it
+ * ("none", "priority", "bandwidth", "deadline", ...); XS_ERR_INVALID_ARG for
+ * a name of none. */
 XS_API xs_result_t xs_policy_from_name(const char* name, xs_policy_t* out);
-/* The policy's name as above; "unknown" for any other value. */
+/* The policy's name (a static string); "unknown" for a value that names
+ * none. Policies are the values from 0 up to the first one that is
+ * "unknown", so a caller can list them without knowing them. */
 XS_API const char* xs_policy_name(xs_policy_t policy);
 
 /* ---- process-wide hints ---------------------------------------------------- */

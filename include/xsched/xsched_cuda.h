@@ -34,7 +34,7 @@ extern "C" {
 
 /* The revision of the control API this header describes. An interposer
  * whose xs_cuda_control_abi() answers N has every call of revisions <= N. */
-#define XS_CUDA_CONTROL_ABI 1
+#define XS_CUDA_CONTROL_ABI 2
 
 XS_API uint32_t xs_cuda_control_abi(void);
 
@@ -116,6 +116,11 @@ XS_API xs_result_t xs_cuda_list_queues(uint64_t* ids, size_t capacity, size_t* c
  * copies, memsets, event records and waits, host functions, graphs). */
 XS_API xs_result_t xs_cuda_set_policy(xs_policy_t policy);
 XS_API xs_result_t xs_cuda_get_policy(xs_policy_t* out);
+/* Revision 2. *out = the policy's name, as xs_policy_name gives it, for a
+ * program that reaches only the interposer; XS_ERR_INVALID_ARG for a value
+ * that names no policy. Policies are the values from 0 up to the first that
+ * names none. */
+XS_API xs_result_t xs_cuda_policy_name(xs_policy_t policy, const char** out);
 XS_API xs_result_t xs_cuda_set_process_hints(uint32_t fields, const xs_hints_t* hints);
 XS_API xs_result_t xs_cuda_thread_priority_push(int32_t priority);
 XS_API xs_result_t xs_cuda_thread_priority_pop(void);

@@ -37,10 +37,11 @@ from ._errors import (
     WaitTimeoutError,
     XschedError,
 )
-from ._native import Level, Policy, StreamKind
+from ._native import Level, StreamKind
 from .host import HostDevice, HostStream
 from .queue import CudaQueue, HostQueue, Queue, QueueInfo, queues
 from .scheduling import current_priority, get_policy, priority, set_policy, set_process_hints
+from .scheduling import policy_type as _policy_type
 
 __version__ = "0.2.0"
 
@@ -51,6 +52,14 @@ __all__ = [
     "WaitTimeoutError", "XschedError", "current_priority", "get_policy", "interposer_loaded", "library_path",
     "library_version", "priority", "queues", "set_policy", "set_process_hints",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # xsched.Policy is made from the C library's names on first use, so that
+    # importing the package still needs no library.
+    if name == "Policy":
+        return _policy_type()
+    raise AttributeError(f"module 'xsched' has no attribute {name!r}")
 
 
 def interposer_loaded() -> bool:

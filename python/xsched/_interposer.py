@@ -20,6 +20,9 @@ from ._errors import InterposerNotLoadedError, error_for, result_sentence
 SONAME = "libcuda.so.1"
 #: The control API revision this package needs (XS_CUDA_CONTROL_ABI).
 REQUIRED_ABI = 1
+#: The revision that names policies (xs_cuda_policy_name); an older
+#: interposer's names come from libxsched.so instead.
+POLICY_NAMES_ABI = 2
 
 HOW_TO_RUN = ("run the program under the interposer: `xsched run -- python your_program.py` "
               "or `python -m xsched run -- python your_program.py`")
@@ -54,6 +57,8 @@ class Control:
             "xs_cuda_thread_priority_get": (res, [ctypes.POINTER(i32)]),
         }
         self.missing = n.declare(cdll, protos)
+        self.names_policies = abi >= POLICY_NAMES_ABI and not n.declare(
+            cdll, {"xs_cuda_policy_name": (res, [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)])})
 
     def call(self, name: str, *args: object) -> None:
         """Calls xs_cuda_<name>(*args); raises the XschedError, with the interposer's reason, on failure."""
@@ -65,6 +70,13 @@ class Control:
         """The exception for result rc of `function`, with the reason the interposer gave this thread."""
         detail = self.cdll.xs_cuda_last_error()
         return error_for(rc, function, result_sentence(rc), detail.decode(errors="replace") if detail else "")
+
+    def policy_name(self, value: int) -> Optional[str]:
+        """The name of policy `value` (xs_cuda_policy_name); None for a value that names none."""
+        out = ctypes.c_char_p()
+        if self.cdll.xs_cuda_policy_name(value, ctypes.byref(out)) != 0 or out.value is None:
+            return None
+        return out.value.decode()
 
     def list_queues(self) -> List[int]:
         """The ids of every queue of the process."""

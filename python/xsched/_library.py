@@ -99,6 +99,7 @@ class Library:
             "xs_queue_set_share": (res, [vp, u32]),
             "xs_set_policy": (res, [ctypes.c_int]),
             "xs_get_policy": (res, [ctypes.POINTER(ctypes.c_int)]),
+            "xs_policy_name": (ctypes.c_char_p, [ctypes.c_int]),
             "xs_set_process_hints": (res, [u32, ctypes.POINTER(n.Hints)]),
             "xs_thread_priority_push": (res, [i32]),
             "xs_thread_priority_pop": (res, []),
@@ -125,6 +126,11 @@ class Library:
         """The exception for result rc of `function`, with the library's own sentence."""
         sentence = self.cdll.xs_result_string(rc)
         return error_for(rc, function, sentence.decode() if sentence else "unknown result code")
+
+    def policy_name(self, value: int) -> Optional[str]:
+        """The name of policy `value` (xs_policy_name); None for a value that names none."""
+        name = self.cdll.xs_policy_name(value)
+        return None if name is None or name == b"unknown" else name.decode()
 
     def version(self) -> Tuple[int, int, int]:
         """The library's version as (major, minor, patch)."""

@@ -15,13 +15,9 @@ INT32_MAX = 2**31 - 1
 WAIT_FOREVER = -1
 
 
-class Policy(enum.IntEnum):
-    """Scheduling policies (``xs_policy_t``)."""
-
-    NONE = 0  #: never suspends anything
-    PRIORITY = 1  #: the highest ready priority runs, lower queues are held
-    BANDWIDTH = 2  #: timeslices in proportion to shares
-    DEADLINE = 3  #: earliest deadline first
+# Scheduling policies (xs_policy_t) are not spelled out here: the C library
+# names them (xs_policy_name), and scheduling.policy_type() builds
+# xsched.Policy from those names on first use.
 
 
 class Level(enum.IntEnum):

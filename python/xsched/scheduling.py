@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import enum
 import threading
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, List, Optional, Tuple, Type, Union
 
 from . import _interposer, _library
 from . import _native as n
 from ._errors import LibraryNotFoundError
 
-PolicyLike = Union[n.Policy, str, int]
+PolicyLike = Union[enum.IntEnum, str, int]
 
 
 class _Target:
@@ -52,18 +53,58 @@ def _targets() -> List[_Target]:
     return out
 
 
-def policy_from(policy: PolicyLike) -> n.Policy:
-    """A Policy from a Policy, its value, or its name ("none", "priority", "bandwidth", "deadline", any case)."""
-    if isinstance(policy, n.Policy):
+# Far more than there will be policies: a bound on asking for names, should
+# a library answer every value with one.
+_MOST_POLICIES = 256
+_policy_lock = threading.Lock()
+_policy_type: Optional[Type[enum.IntEnum]] = None
+
+
+def _policy_names() -> List[Tuple[str, int]]:
+    """(NAME, value) of every policy, as the C library names them (values from 0 up to the first unnamed)."""
+    ctl = _interposer.control()
+    if ctl is not None and ctl.names_policies:
+        name_of = ctl.policy_name  # the interposer's copy: libxsched.so stays unloaded
+    else:
+        name_of = _library.library().policy_name
+    out = []
+    for value in range(_MOST_POLICIES):
+        name = name_of(value)
+        if name is None:
+            break
+        out.append((name.upper(), value))
+    return out
+
+
+def policy_type() -> Type[enum.IntEnum]:
+    """xsched.Policy: an IntEnum of the scheduling policies (``xs_policy_t``), made on first use.
+
+    Its members are the policies the C library knows, named as it names them
+    (``xs_policy_name``: Policy.NONE, Policy.PRIORITY, ...), so a policy added
+    to the library needs nothing here.
+    """
+    global _policy_type
+    with _policy_lock:
+        if _policy_type is None:
+            made = enum.IntEnum("Policy", _policy_names(), module="xsched", qualname="Policy")  # type: ignore[misc]
+            made.__doc__ = policy_type.__doc__
+            _policy_type = made
+        return _policy_type
+
+
+def policy_from(policy: PolicyLike) -> enum.IntEnum:
+    """A Policy from a Policy, its value, or its name ("none", "priority", "bandwidth", ..., any case)."""
+    kind = policy_type()
+    if isinstance(policy, kind):
         return policy
     if isinstance(policy, str):
         try:
-            return n.Policy[policy.strip().upper()]
+            return kind[policy.strip().upper()]
         except KeyError:
-            names = ", ".join(p.name.lower() for p in n.Policy)
+            names = ", ".join(p.name.lower() for p in kind)
             raise ValueError(f"unknown policy {policy!r}; known: {names}") from None
     if isinstance(policy, int) and not isinstance(policy, bool):
-        return n.Policy(policy)
+        return kind(policy)
     raise TypeError(f"a policy is a name or an xsched.Policy, not {type(policy).__name__}")
 
 
@@ -78,12 +119,12 @@ def set_policy(policy: PolicyLike) -> None:
         t.call(t.fn("set_policy"), int(p))
 
 
-def get_policy() -> n.Policy:
+def get_policy() -> enum.IntEnum:
     """The in-process scheduler's policy (the interposer's, when it is loaded)."""
     t = _targets()[0]
     out = ctypes.c_int(0)
     t.call(t.fn("get_policy"), ctypes.byref(out))
-    return n.Policy(out.value)
+    return policy_type()(out.value)
 
 
 def set_process_hints(*, priority: Optional[int] = None, share: Optional[int] = None,

@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/device_id.h"
 #include "core/hint_limits.h"
+#include "core/policy_list.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
 #include "xsched/xsched.h"
@@ -135,7 +136,7 @@ int parse(int argc, char** argv, const char* cmd, const char* usage, Common* c, 
 
 // The daemon's number, checked before it becomes an xs_policy_t.
 const char* policy_name(uint32_t p) {
-  return p <= static_cast<uint32_t>(XS_POLICY_DEADLINE) ? xsched::policy_name(static_cast<xs_policy_t>(p)) : "unknown";
+  return p < kPolicyCount ? xsched::policy_name(static_cast<xs_policy_t>(p)) : "unknown";
 }
 
 std::string json_text(const char* s, std::size_t n) {
@@ -443,12 +444,14 @@ int set_main(int argc, char** argv) {
 }
 
 int policy_main(int argc, char** argv) {
-  static const char* const usage =
+  static const std::string usage_text =
       "usage: xsched policy [NAME] [--device ID] [--json] [--socket PATH]\n"
-      "Shows xschedd's policy, or switches it (none, priority, bandwidth, deadline) for\n"
-      "every device at once, or with --device for one device (its identity as\n"
-      "`xsched list` shows it: GPU-... or host-...). Each device is scheduled on its own.\n"
-      "Only root or the daemon's user may switch it.\n";
+      "Shows xschedd's policy, or switches it to NAME for every device at once, or\n"
+      "with --device for one device (its identity as `xsched list` shows it: GPU-...\n"
+      "or host-...). Each device is scheduled on its own. Only root or the daemon's\n"
+      "user may switch it. The policies:\n" +
+      policy_help("  ");
+  const char* const usage = usage_text.c_str();
   Common c;
   const char* name = nullptr;
   const char* device = nullptr;
@@ -473,7 +476,7 @@ int policy_main(int argc, char** argv) {
   if (name != nullptr) {
     xs_policy_t p;
     if (!policy_from_name(name, &p)) {
-      std::fprintf(stderr, "xsched policy: '%s' is not one of none, priority, bandwidth, deadline\n", name);
+      std::fprintf(stderr, "xsched policy: '%s' is not one of %s\n", name, policy_names(", ").c_str());
       return 2;
     }
     set.policy = static_cast<uint32_t>(p);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/policy_list.h"
 
 namespace xsched::cli {
 namespace {
@@ -29,7 +30,8 @@ const char* const kUsage =
     "                   the queue runs again (at most 50 ms; 0, the default: never); for\n"
     "                   threads of one Python process, so that a held one stops taking\n"
     "                   the GIL from urgent ones (XSCHED_BACKPRESSURE)\n"
-    "  --policy P       none, priority, bandwidth or deadline (XSCHED_POLICY)\n"
+    "  --policy P       one of" XSCHED_POLICY_NAMES_SPACED "\n"
+    "                   (XSCHED_POLICY; `xsched policy --help` says what each does)\n"
     "  --reserve-sms N  SMs that less urgent kernels leave free while more urgent\n"
     "                   work of the process is around; 0: off (XSCHED_RESERVE_SMS)\n"
     "  --reserve-linger-ms M  how long after that work the reserve stays free\n"

@@ -2,12 +2,15 @@
 
 #include <unistd.h>  // environ
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 
+#include "core/enum_values.h"
 #include "core/hint_limits.h"
+#include "core/policy_list.h"
 
 namespace xsched {
 namespace {
@@ -70,9 +73,10 @@ struct Choice {
   T value;
 };
 
-constexpr Choice<xs_policy_t> kPolicies[] = {
-    {"none", XS_POLICY_NONE}, {"priority", XS_POLICY_PRIORITY}, {"bandwidth", XS_POLICY_BANDWIDTH},
-    {"deadline", XS_POLICY_DEADLINE}};
+// From the one list of policies (core/policy_list.h).
+#define XSCHED_POLICY_CHOICE(kind, name, description) Choice<xs_policy_t>{#name, kind},
+constexpr Choice<xs_policy_t> kPolicies[] = {XSCHED_POLICIES(XSCHED_POLICY_CHOICE)};
+#undef XSCHED_POLICY_CHOICE
 constexpr Choice<xs_level_t> kLevels[] = {
     {"auto", XS_LEVEL_AUTO}, {"1", XS_LEVEL_BLOCK}, {"2", XS_LEVEL_DEACTIVATE}, {"3", XS_LEVEL_INTERRUPT}};
 constexpr Choice<Scheduler> kSchedulers[] = {
@@ -176,10 +180,32 @@ std::string known_names() {
 bool policy_from_name(std::string_view name, xs_policy_t* out) { return from_name(kPolicies, name, out); }
 
 const char* policy_name(xs_policy_t policy) {
-  for (const auto& c : kPolicies) {
-    if (c.value == policy) return c.name.data();  // the table's literals end in NUL
+  // Rows are in the enum's order (policy_list.h); the value is checked as an
+  // integer first, since it may come from C and be no member at all.
+  return known_policy(policy) ? kPolicyInfo[static_cast<std::size_t>(policy)].name : "unknown";
+}
+
+std::string policy_help(std::string_view indent) {
+  std::size_t width = 0;
+  for (const PolicyInfo& p : kPolicyInfo) width = std::max(width, std::string_view(p.name).size());
+  std::string s;
+  for (const PolicyInfo& p : kPolicyInfo) {
+    s += indent;
+    s += p.name;
+    s.append(width + 2 - std::string_view(p.name).size(), ' ');
+    s += p.description;
+    s += '\n';
   }
-  return "unknown";
+  return s;
+}
+
+std::string policy_names(std::string_view separator) {
+  std::string s;
+  for (const PolicyInfo& p : kPolicyInfo) {
+    if (!s.empty()) s += separator;
+    s += p.name;
+  }
+  return s;
 }
 
 bool log_level_from_name(std::string_view name, LogLevel* out) { return from_name(kLogLevels, name, out); }

@@ -18,7 +18,7 @@ namespace xsched {
 enum class Scheduler { kLocal, kDaemon, kAuto };
 
 struct Config {
-  xs_policy_t policy = XS_POLICY_PRIORITY;  // XSCHED_POLICY: none | priority | bandwidth
+  xs_policy_t policy = XS_POLICY_PRIORITY;  // XSCHED_POLICY: a name of core/policy_list.h
   xs_level_t level = XS_LEVEL_AUTO;         // XSCHED_LEVEL: auto | 1 | 2 | 3
   uint32_t window = 8;                      // XSCHED_WINDOW: commands in flight at Level 1, 1..65536
   uint32_t gated_window = 32;               // XSCHED_GATED_WINDOW: commands in flight at Level 2, 1..65536
@@ -51,6 +51,8 @@ constexpr uint32_t kDefaultCudaBackpressure = 16;
 // the command line) and the C API: one table each.
 bool policy_from_name(std::string_view name, xs_policy_t* out);  // case-insensitive
 const char* policy_name(xs_policy_t policy);                      // "unknown" for others
+std::string policy_names(std::string_view separator);             // every policy's, in the enum's order
+std::string policy_help(std::string_view indent);                 // one line per policy: name, description
 bool log_level_from_name(std::string_view name, LogLevel* out);   // case-insensitive
 // The whole of `s` as one decimal integer in [lo, hi] (an optional sign, no blanks).
 bool int_in_range(std::string_view s, int64_t lo, int64_t hi, int64_t* out);

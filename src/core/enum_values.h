@@ -8,6 +8,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "core/policy_list.h"
 #include "xsched/xsched.h"
 
 namespace xsched {
@@ -26,6 +27,9 @@ inline bool known_result(const xs_result_t& r) { return enum_in(r, XS_OK, XS_ERR
 inline bool known_platform(const xs_platform_t& p) { return enum_in(p, XS_PLATFORM_HOST, XS_PLATFORM_CUDA); }
 inline bool known_level(const xs_level_t& l) { return enum_in(l, XS_LEVEL_AUTO, XS_LEVEL_INTERRUPT); }
 inline bool known_command_kind(const xs_command_kind_t& k) { return enum_in(k, XS_CMD_KERNEL, XS_CMD_MEM_OP); }
-inline bool known_policy(const xs_policy_t& p) { return enum_in(p, XS_POLICY_NONE, XS_POLICY_DEADLINE); }
+// The rows of core/policy_list.h cover 0..kPolicyCount-1.
+inline bool known_policy(const xs_policy_t& p) {
+  return enum_in(p, XS_POLICY_NONE, static_cast<xs_policy_t>(kPolicyCount - 1));
+}
 
 }  // namespace xsched

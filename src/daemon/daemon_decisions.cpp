@@ -65,7 +65,7 @@ void Daemon::after_decisions() {
   if (!engine_ran_) return;
   engine_ran_ = false;
   // Windows follow each device's own queues.
-  for (auto& [device, d] : domains_) d->windows = WindowContext{d->engine.policy_kind(), 0, INT32_MIN};
+  for (auto& [device, d] : domains_) d->windows = WindowContext{};
   for (const auto& [number, ref] : queues_) {
     const Slot& s = ref.client->slots[ref.slot];
     if (!s.used) continue;
@@ -77,7 +77,8 @@ void Daemon::after_decisions() {
   const int64_t decided = now_ns();
   for (const auto& [number, ref] : queues_) {
     Slot& s = ref.client->slots[ref.slot];
-    const bool bounded = window_bounded(domain(s.device_id).windows, s.hints.priority, s.used);
+    const Domain& d = domain(s.device_id);
+    const bool bounded = d.engine.policy().window_bounded(d.windows, s.hints.priority, s.used);
     if (bounded != s.bounded) {
       s.bounded = bounded;
       s.dirty = true;

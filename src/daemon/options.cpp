@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "core/hint_limits.h"
+#include "core/policy_list.h"
 
 namespace xsched::daemon {
 
@@ -13,13 +14,15 @@ const char* const kUsage =
     "Schedules the queues of every process that runs under xsched on this host, across\n"
     "processes. Processes find it by its socket and register by themselves; without it\n"
     "they schedule themselves.\n"
-    "  --policy P         priority (default), bandwidth, deadline or none\n"
+    "  --policy P         one of" XSCHED_POLICY_NAMES_SPACED "\n"
+    "                     (default priority; `xsched policy --help` says what each does)\n"
     "  --socket PATH      the socket (default: /run/xsched/xschedd.sock for root; for others\n"
     "                     $XDG_RUNTIME_DIR/xsched/xschedd.sock, or /tmp/xsched-<uid>/xschedd.sock\n"
     "                     without XDG_RUNTIME_DIR; programs find it there or by XSCHED_SOCKET)\n"
     "  --group G          let group G use the socket (mode 0660, directory 0750 of group G);\n"
     "                     default: the owner only\n"
-    "  --timeslice-us N   bandwidth policy's timeslice, 100..10000000 (default 2000)\n"
+    "  --timeslice-us N   the turn of the policies that take turns, where a queue's hint\n"
+    "                     sets none, 100..10000000 (default 2000)\n"
     "  --log-level L      error, warn, info (default) or debug\n"
     "  --busy-poll        never sleep: one core spins so that a queue's change reaches the\n"
     "                     daemon without a thread wake-up (lower decision latency)\n"
@@ -59,7 +62,7 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
   const std::string key = normalise(raw_key);
   if (key == "policy") {
     if (policy_from_name(value, &out->daemon.policy)) return true;
-    *err = "policy '" + value + "' is not one of none, priority, bandwidth, deadline";
+    *err = "policy '" + value + "' is not one of " + policy_names(", ");
     return false;
   }
   if (key == "socket") {

@@ -34,6 +34,8 @@ class Engine {
   int64_t decide(int64_t now_ns);
 
   xs_policy_t policy_kind() const { return policy_->kind(); }
+  // The policy, for its rules (window_bounded, confines_by_priority).
+  const Policy& policy() const { return *policy_; }
   std::size_t size() const { return queues_.size(); }
   // Whether the engine currently lets queue `id` run (true if unknown).
   bool running(uint64_t id) const;

@@ -143,7 +143,7 @@ void LocalScheduler::update_reserve_locked(Domain& d, const XQueue& q, int64_t n
 
 void LocalScheduler::apply_reserve_locked(Domain& d) {
   if (!d.reserve) return;
-  d.reserve->set_enabled(remote_ != nullptr || d.engine.policy_kind() == XS_POLICY_PRIORITY);
+  d.reserve->set_enabled(remote_ != nullptr || d.engine.policy().confines_by_priority());
   d.reserve->apply([this](uint64_t id, int64_t until_ns) {
     auto it = queues_.find(id);
     if (it != queues_.end()) it->second->confine_until(until_ns);
@@ -154,11 +154,11 @@ void LocalScheduler::update_windows_locked(Domain& d) {
   // Attached, the remote side decides windows (apply_decision).
   if (remote_ != nullptr) return;
   WindowContext c;
-  c.policy = d.engine.policy_kind();
   c.used = d.used.size();
   for (uint64_t id : d.used) c.top_priority = std::max(c.top_priority, priorities_[id]);
+  const Policy& policy = d.engine.policy();
   for (const auto& [id, q] : queues_) {
-    if (domain_of_[id] == &d) q->set_window_bounded(window_bounded(c, priorities_[id], d.used.count(id) != 0));
+    if (domain_of_[id] == &d) q->set_window_bounded(policy.window_bounded(c, priorities_[id], d.used.count(id) != 0));
   }
 }
 

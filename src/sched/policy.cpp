@@ -1,8 +1,6 @@
 #include "sched/policy.h"
 
-#include "sched/policy_bandwidth.h"
-#include "sched/policy_deadline.h"
-#include "sched/policy_priority.h"
+#include "sched/policy_registry.h"
 
 namespace xsched {
 namespace {
@@ -15,19 +13,12 @@ class NonePolicy final : public Policy {
     for (QueueView& q : queues) q.run = true;
     return 0;
   }
+  // Nothing is ever held, so no queue needs a window.
+  bool window_bounded(const WindowContext&, int32_t, bool) const override { return false; }
 };
 
 }  // namespace
 
-std::unique_ptr<Policy> make_policy(xs_policy_t kind, int64_t default_timeslice_ns) {
-  switch (kind) {
-    case XS_POLICY_NONE: return std::make_unique<NonePolicy>();
-    case XS_POLICY_PRIORITY: return std::make_unique<PriorityPolicy>();
-    case XS_POLICY_BANDWIDTH: return std::make_unique<BandwidthPolicy>(default_timeslice_ns);
-    case XS_POLICY_DEADLINE: return std::make_unique<DeadlinePolicy>();
-    case XS_POLICY_MAX_ENUM: break;
-  }
-  return nullptr;
-}
+std::unique_ptr<Policy> make_none_policy(int64_t) { return std::make_unique<NonePolicy>(); }
 
 }  // namespace xsched

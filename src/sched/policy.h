@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "sched/window_rule.h"
 #include "xsched/xsched.h"
 
 namespace xsched {
@@ -22,6 +23,11 @@ struct QueueView {
   xs_hints_t hints{0, 1, 0, 0};
   bool run = true;     // the decision: written by decide()
 };
+
+// A policy owns its rules, as a Linux sched_class owns wakeup_preempt: what
+// it decides (decide), and which queues it could hold at all (window_bounded,
+// confines_by_priority), which the schedulers need before any decision.
+// Policies are made through the registry (sched/policy_registry.h).
 
 class Policy {
  public:
@@ -37,6 +43,18 @@ class Policy {
   // sooner than kMinDecisionIntervalNs after its previous decision, even for
   // a time that has already passed.
   virtual int64_t decide(std::span<QueueView> queues, int64_t now_ns) = 0;
+
+  // Whether a queue needs its in-flight window (and, at Level 2, gates):
+  // only if some other queue that has had work could make this policy hold
+  // it (window_rule.h says why only those count). The default suits any
+  // policy that may hold a queue for any other one: time, deadlines, shares.
+  virtual bool window_bounded(const WindowContext& c, int32_t /*priority*/, bool used) const {
+    return another_queue_used(c, used);
+  }
+  // Whether less urgent queues are confined to part of the device while a
+  // queue of higher priority is ready (sched/reserve_rule.h): only for a
+  // policy that ranks by priority alone.
+  virtual bool confines_by_priority() const { return false; }
 };
 
 // The least time a scheduler's timer lets pass between two of its
@@ -65,7 +83,7 @@ State* find_state(std::vector<State>& states, uint64_t id, std::size_t hint) {
   return nullptr;
 }
 
-// The policy of a kind; nullptr for an unknown kind.
+// The policy of a kind (the registry's factory); nullptr for an unknown kind.
 std::unique_ptr<Policy> make_policy(xs_policy_t kind, int64_t default_timeslice_ns);
 
 }  // namespace xsched

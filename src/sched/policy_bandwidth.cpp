@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "sched/policy_registry.h"
+
 namespace xsched {
 
 void BandwidthPolicy::added(const QueueView& q, int64_t now_ns) {
@@ -85,5 +87,7 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
 int64_t BandwidthPolicy::slice_of(const QueueView& q) const {
   return q.hints.timeslice_ns > 0 ? q.hints.timeslice_ns : default_timeslice_ns_;
 }
+
+std::unique_ptr<Policy> make_bandwidth_policy(int64_t default_timeslice_ns) { return std::make_unique<BandwidthPolicy>(default_timeslice_ns); }
 
 }  // namespace xsched

@@ -4,6 +4,8 @@
 #include <limits>
 #include <utility>
 
+#include "sched/policy_registry.h"
+
 namespace xsched {
 namespace {
 
@@ -62,5 +64,7 @@ int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   }
   return next;
 }
+
+std::unique_ptr<Policy> make_deadline_policy(int64_t) { return std::make_unique<DeadlinePolicy>(); }
 
 }  // namespace xsched

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "sched/policy_registry.h"
+
 namespace xsched {
 
 int64_t PriorityPolicy::decide(std::span<QueueView> queues, int64_t) {
@@ -13,5 +15,7 @@ int64_t PriorityPolicy::decide(std::span<QueueView> queues, int64_t) {
   for (QueueView& q : queues) q.run = q.hints.priority >= top;
   return 0;
 }
+
+std::unique_ptr<Policy> make_priority_policy(int64_t) { return std::make_unique<PriorityPolicy>(); }
 
 }  // namespace xsched

@@ -11,6 +11,11 @@ class PriorityPolicy final : public Policy {
  public:
   xs_policy_t kind() const override { return XS_POLICY_PRIORITY; }
   int64_t decide(std::span<QueueView> queues, int64_t now_ns) override;
+  // Only a queue below the top priority of those that have had work can be held.
+  bool window_bounded(const WindowContext& c, int32_t priority, bool) const override {
+    return priority < c.top_priority;
+  }
+  bool confines_by_priority() const override { return true; }
 };
 
 }  // namespace xsched

@@ -99,6 +99,25 @@ def test_policy_none_holds_nothing(queue_pair):
         xsched.set_policy("fifo")
 
 
+def test_policies_are_the_ones_the_library_names(library):
+    import ctypes
+    lib = ctypes.CDLL(library)
+    lib.xs_policy_name.restype = ctypes.c_char_p
+    lib.xs_policy_name.argtypes = [ctypes.c_int]
+    names = []
+    while lib.xs_policy_name(len(names)) != b"unknown":
+        names.append(lib.xs_policy_name(len(names)).decode())
+    assert names[:4] == ["none", "priority", "bandwidth", "deadline"]
+    assert [(p.name.lower(), int(p)) for p in xsched.Policy] == [(n, i) for i, n in enumerate(names)]
+    for name in names:  # each one switches, by name in any case and by member
+        xsched.set_policy(name.upper())
+        assert xsched.get_policy() == xsched.Policy[name.upper()]
+        assert xsched.get_policy().name.lower() == name
+    assert isinstance(xsched.get_policy(), xsched.Policy)
+    with pytest.raises(ValueError, match="known: " + ", ".join(names)):
+        xsched.set_policy("fifo")
+
+
 def test_priority_scope_covers_the_threads_submissions(queue_pair):
     a, b = queue_pair
     assert xsched.current_priority() is None

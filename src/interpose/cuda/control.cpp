@@ -10,6 +10,7 @@
 #include <exception>
 #include <new>
 
+#include "core/config.h"
 #include "core/enum_values.h"
 #include "core/hint_limits.h"
 #include "core/log.h"
@@ -23,7 +24,7 @@ namespace xsched::interpose {
 namespace {
 
 // Revision 1: every call of xsched_cuda.h.
-constexpr uint32_t kControlAbi = 1;
+constexpr uint32_t kControlAbi = 2;
 static_assert(kControlAbi == XS_CUDA_CONTROL_ABI, "the header and the implementation disagree");
 
 constinit thread_local char t_last_error[320] = "";
@@ -289,6 +290,15 @@ XS_API xs_result_t xs_cuda_set_policy(xs_policy_t policy) {
   return guarded(__func__, [&] {
     if (!known_policy(policy)) return fail(XS_ERR_INVALID_ARG, "the policy is not one of xs_policy_t");
     return process_scheduler().set_policy(policy);
+  });
+}
+
+XS_API xs_result_t xs_cuda_policy_name(xs_policy_t policy, const char** out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) return fail(XS_ERR_INVALID_ARG, "xs_cuda_policy_name: out is null");
+    if (!known_policy(policy)) return fail(XS_ERR_INVALID_ARG, "the policy is not one of xs_policy_t");
+    *out = policy_name(policy);
+    return XS_OK;
   });
 }
 
