@@ -152,8 +152,8 @@ TEST(BandwidthPolicy, SharesHoldForJobsThatIdleBetweenIterations) {
   }
 }
 
-// Policies look a queue's state up at its position first (find_state); a
-// decision over queues in another order than they were added must not care.
+// Policies keep a queue's state in its view (QueueView::slot); a decision
+// over queues in another order than they were added must not care.
 TEST(BandwidthPolicy, SharesHoldWhenQueuesComeInAnotherOrderThanAdded) {
   auto p = make_policy(XS_POLICY_BANDWIDTH, 2 * kMs);
   std::vector<QueueView> added = {view(1, true, 0, 1), view(2, true, 0, 2), view(3, true, 0, 1)};
@@ -233,6 +233,41 @@ TEST(Engine, RemovingAHeldQueueResumesIt) {
   EXPECT_EQ(ex.log, (std::vector<int64_t>{-1, 1}));
   EXPECT_EQ(e.size(), 1u);
   e.remove(99, 2);  // unknown: harmless
+}
+
+// Counts, in each queue's own slot, the decisions that saw the queue.
+class CountingPolicy final : public Policy {
+ public:
+  xs_policy_t kind() const override { return XS_POLICY_NONE; }
+  int64_t decide(std::span<QueueView> queues, int64_t) override {
+    for (QueueView& q : queues) {
+      const int64_t n = policy_state<int64_t>(q) + 1;
+      set_policy_state(q, n);
+      seen[q.id] = n;
+      q.run = true;
+    }
+    return 0;
+  }
+  std::map<uint64_t, int64_t> seen;
+};
+
+TEST(Engine, APolicysStateOfAQueueLivesWithTheQueueAndStartsAtZero) {
+  RecordingExecutor ex;
+  auto owned = std::make_unique<CountingPolicy>();
+  CountingPolicy* p = owned.get();
+  Engine e(std::move(owned), ex);
+  e.add(1, false, {0, 1, 0, 0}, 0);
+  e.add(2, false, {0, 1, 0, 0}, 0);
+  EXPECT_EQ(p->seen, (std::map<uint64_t, int64_t>{{1, 2}, {2, 1}}));
+  e.update(2, true, {0, 1, 0, 0}, 1);
+  EXPECT_EQ(p->seen, (std::map<uint64_t, int64_t>{{1, 3}, {2, 2}}));
+  e.remove(1, 2);
+  e.add(1, false, {0, 1, 0, 0}, 3);  // the same id again: a new queue to the policy
+  EXPECT_EQ(p->seen, (std::map<uint64_t, int64_t>{{1, 1}, {2, 4}}));
+  auto next = std::make_unique<CountingPolicy>();
+  CountingPolicy* q = next.get();
+  e.set_policy(std::move(next), 4);  // a new policy finds every slot zeroed
+  EXPECT_EQ(q->seen, (std::map<uint64_t, int64_t>{{1, 1}, {2, 1}}));
 }
 
 TEST(Engine, SwitchingPolicyTakesEffectAtOnce) {

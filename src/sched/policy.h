@@ -5,16 +5,28 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
-#include <vector>
+#include <type_traits>
 
 #include "sched/window_rule.h"
 #include "xsched/xsched.h"
 
 namespace xsched {
+
+// Per-queue state that belongs to the policy, kept in the queue's view as
+// Linux keeps a task's sched_entity in the task: a policy finds it without a
+// search or a side table, and it goes when the queue does. The engine zeroes
+// it when the queue joins and when the policy changes, so all-zero bytes
+// must mean "a queue this policy has not seen yet".
+struct PolicySlot {
+  static constexpr std::size_t kBytes = 32;
+  alignas(8) std::array<std::byte, kBytes> bytes{};
+};
 
 // One queue as a policy sees it. `id` is unique within one engine.
 struct QueueView {
@@ -22,7 +34,24 @@ struct QueueView {
   bool ready = false;  // has commands pending or in flight
   xs_hints_t hints{0, 1, 0, 0};
   bool run = true;     // the decision: written by decide()
+  PolicySlot slot{};   // the policy's own (policy_state)
 };
+
+// A policy's state of a queue, read and written whole: any trivially
+// copyable struct that fits the slot (copies of a few words; a decision
+// reads each queue's once and writes it back once).
+template <class State>
+State policy_state(const QueueView& q) {
+  static_assert(std::is_trivially_copyable_v<State> && sizeof(State) <= PolicySlot::kBytes);
+  State s;
+  std::memcpy(&s, q.slot.bytes.data(), sizeof s);
+  return s;
+}
+template <class State>
+void set_policy_state(QueueView& q, const State& s) {
+  static_assert(std::is_trivially_copyable_v<State> && sizeof(State) <= PolicySlot::kBytes);
+  std::memcpy(q.slot.bytes.data(), &s, sizeof s);
+}
 
 // A policy owns its rules, as a Linux sched_class owns wakeup_preempt: what
 // it decides (decide), and which queues it could hold at all (window_bounded,
@@ -34,7 +63,8 @@ class Policy {
   virtual ~Policy() = default;
   virtual xs_policy_t kind() const = 0;
 
-  // A queue joined / left (optional).
+  // A queue joined / left (optional). A policy's per-queue state lives in
+  // QueueView::slot, which decide() finds zeroed for a queue just added.
   virtual void added(const QueueView& /*q*/, int64_t /*now_ns*/) {}
   virtual void removed(uint64_t /*id*/) {}
 
@@ -67,20 +97,6 @@ constexpr int64_t kMinDecisionIntervalNs = 50'000;
 // a policy asked for at next_ns (0: never).
 constexpr int64_t timer_due_ns(int64_t next_ns, int64_t now_ns) {
   return next_ns == 0 ? 0 : std::max(next_ns, now_ns + kMinDecisionIntervalNs);
-}
-
-// A policy's state for queue `id` (State has a member `id`), or nullptr.
-// Policies add states in the order the engine adds queues and remove them as
-// it does, so the state of the queue at position `hint` of a decision's span
-// is usually at `hint` too: one comparison instead of a search, which keeps a
-// decision over N queues O(N) (the daemon decides for hundreds).
-template <class State>
-State* find_state(std::vector<State>& states, uint64_t id, std::size_t hint) {
-  if (hint < states.size() && states[hint].id == id) return &states[hint];
-  for (State& s : states) {
-    if (s.id == id) return &s;
-  }
-  return nullptr;
 }
 
 // The policy of a kind (the registry's factory); nullptr for an unknown kind.

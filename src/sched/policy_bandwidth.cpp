@@ -7,12 +7,13 @@
 
 namespace xsched {
 
-void BandwidthPolicy::added(const QueueView& q, int64_t now_ns) {
-  if (find_state(states_, q.id, states_.size()) == nullptr) states_.push_back({q.id, 0.0, false, now_ns});
+BandwidthPolicy::State BandwidthPolicy::state_of(const QueueView& q, int64_t now_ns) {
+  State s = policy_state<State>(q);
+  if (!s.seen) s = State{true, false, 0.0, now_ns};
+  return s;
 }
 
 void BandwidthPolicy::removed(uint64_t id) {
-  std::erase_if(states_, [id](const State& s) { return s.id == id; });
   if (current_ == id) current_ = 0;
   if (running_ == id) running_ = 0;
 }
@@ -20,11 +21,11 @@ void BandwidthPolicy::removed(uint64_t id) {
 int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   // Charge the queue that ran (the turn's owner, or another one filling in
   // while the owner was idle) for the time since the last decision.
-  for (std::size_t i = 0; i < queues.size(); ++i) {
-    if (queues[i].id == running_) {
-      State* s = find_state(states_, running_, i);
-      if (s != nullptr) s->vtime += static_cast<double>(now_ns - last_ns_) / queues[i].hints.share;
-    }
+  for (QueueView& q : queues) {
+    if (q.id != running_) continue;
+    State s = state_of(q, now_ns);
+    s.vtime += static_cast<double>(now_ns - last_ns_) / q.hints.share;
+    set_policy_state(q, s);
   }
   last_ns_ = now_ns;
 
@@ -33,9 +34,9 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   // job that synchronises between iterations is idle for microseconds each
   // time, and levelling it then would hand its share to the others.
   double floor = std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < queues.size(); ++i) {
-    const State* s = find_state(states_, queues[i].id, i);
-    if (queues[i].ready && s != nullptr && s->was_ready) floor = std::min(floor, s->vtime);
+  for (const QueueView& q : queues) {
+    const State s = state_of(q, now_ns);
+    if (q.ready && s.was_ready) floor = std::min(floor, s.vtime);
   }
   // Turns go to the most owed queue among those ready or idle for less than
   // a turn (about to submit again: a turn boundary that falls in such a gap
@@ -46,23 +47,22 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   const QueueView* filler = nullptr;
   double best_vtime = std::numeric_limits<double>::infinity();
   double filler_vtime = std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < queues.size(); ++i) {
-    const QueueView& q = queues[i];
-    State* s = find_state(states_, q.id, i);
-    if (s == nullptr) continue;
-    if (q.ready && !s->was_ready && now_ns - s->idle_since_ns >= slice_of(q) &&
+  for (QueueView& q : queues) {
+    State s = state_of(q, now_ns);
+    if (q.ready && !s.was_ready && now_ns - s.idle_since_ns >= slice_of(q) &&
         floor != std::numeric_limits<double>::infinity()) {
-      s->vtime = std::max(s->vtime, floor);
+      s.vtime = std::max(s.vtime, floor);
     }
-    if (!q.ready && s->was_ready) s->idle_since_ns = now_ns;
-    s->was_ready = q.ready;
+    if (!q.ready && s.was_ready) s.idle_since_ns = now_ns;
+    s.was_ready = q.ready;
+    set_policy_state(q, s);
     if (q.id == current_) owner = &q;
-    if (q.ready && s->vtime < filler_vtime) {
-      filler_vtime = s->vtime;
+    if (q.ready && s.vtime < filler_vtime) {
+      filler_vtime = s.vtime;
       filler = &q;
     }
-    if ((q.ready || now_ns - s->idle_since_ns < slice_of(q)) && s->vtime < best_vtime) {
-      best_vtime = s->vtime;
+    if ((q.ready || now_ns - s.idle_since_ns < slice_of(q)) && s.vtime < best_vtime) {
+      best_vtime = s.vtime;
       best = &q;
     }
   }

@@ -7,8 +7,6 @@
 // and pays for the time it gets.
 #pragma once
 
-#include <vector>
-
 #include "sched/policy.h"
 
 namespace xsched {
@@ -17,21 +15,21 @@ class BandwidthPolicy final : public Policy {
  public:
   explicit BandwidthPolicy(int64_t default_timeslice_ns) : default_timeslice_ns_(default_timeslice_ns) {}
   xs_policy_t kind() const override { return XS_POLICY_BANDWIDTH; }
-  void added(const QueueView& q, int64_t now_ns) override;
   void removed(uint64_t id) override;
   int64_t decide(std::span<QueueView> queues, int64_t now_ns) override;
 
  private:
-  struct State {
-    uint64_t id;
-    double vtime;  // ns of device turn divided by share
+  struct State {  // in the queue's PolicySlot
+    bool seen;              // false: the queue is new to the policy (a zeroed slot)
     bool was_ready;
-    int64_t idle_since_ns;  // when it last turned idle
+    double vtime;           // ns of device turn divided by share
+    int64_t idle_since_ns;  // when it last turned idle (or joined)
   };
   int64_t slice_of(const QueueView& q) const;
+  // q's state, made at now_ns for a queue new to the policy.
+  static State state_of(const QueueView& q, int64_t now_ns);
 
   const int64_t default_timeslice_ns_;
-  std::vector<State> states_;
   uint64_t current_ = 0;  // the queue whose turn it is; 0 = none
   uint64_t running_ = 0;  // the queue let run at the last decision (the owner, or one filling in)
   int64_t turn_end_ns_ = 0;

@@ -18,32 +18,18 @@ int64_t due_after(int64_t start_ns, int64_t deadline_ns) {
 
 }  // namespace
 
-DeadlinePolicy::State& DeadlinePolicy::find(uint64_t id, std::size_t hint) {
-  if (State* s = find_state(states_, id, hint)) return *s;
-  states_.push_back(State{id, false, kNever, 0});
-  return states_.back();
-}
-
-void DeadlinePolicy::added(const QueueView& q, int64_t now_ns) {
-  State& s = find(q.id, states_.size());
-  s.was_ready = q.ready;
-  s.deadline_ns = q.hints.deadline_ns;
-  s.due_ns = q.ready ? due_after(now_ns, q.hints.deadline_ns) : kNever;
-}
-
-void DeadlinePolicy::removed(uint64_t id) {
-  std::erase_if(states_, [id](const State& s) { return s.id == id; });
-}
-
 int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   // Earliest due first; among equal deadlines, the higher priority.
   using Key = std::pair<int64_t, int64_t>;
   Key best{kNever, std::numeric_limits<int64_t>::max()};
   bool any_ready = false;
   int64_t next = 0;
-  for (std::size_t i = 0; i < queues.size(); ++i) {
-    QueueView& q = queues[i];
-    State& s = find(q.id, i);
+  for (QueueView& q : queues) {
+    State s = policy_state<State>(q);
+    // A queue new to the policy starts its period now if it is ready.
+    if (!s.seen) {
+      s = State{true, q.ready, q.ready ? due_after(now_ns, q.hints.deadline_ns) : kNever, q.hints.deadline_ns};
+    }
     // q.run is still the last decision: only a queue that had the device
     // starts a new period when overdue; a held one keeps its early due time.
     const bool renew = !s.was_ready || s.deadline_ns != q.hints.deadline_ns || (s.due_ns <= now_ns && q.run);
@@ -51,15 +37,15 @@ int64_t DeadlinePolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     if (!q.ready) s.due_ns = kNever;
     s.was_ready = q.ready;
     s.deadline_ns = q.hints.deadline_ns;
+    set_policy_state(q, s);
     // Decide again when a ready queue's period ends.
     if (q.ready && s.due_ns != kNever && (next == 0 || s.due_ns < next)) next = s.due_ns;
     if (!q.ready) continue;
     any_ready = true;
     best = std::min(best, Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)});
   }
-  for (std::size_t i = 0; i < queues.size(); ++i) {
-    QueueView& q = queues[i];
-    const State& s = find(q.id, i);
+  for (QueueView& q : queues) {
+    const State s = policy_state<State>(q);
     q.run = !any_ready || (q.ready && Key{s.due_ns, -static_cast<int64_t>(q.hints.priority)} == best);
   }
   return next;

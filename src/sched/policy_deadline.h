@@ -9,8 +9,6 @@
 // work waits for a decision.
 #pragma once
 
-#include <vector>
-
 #include "sched/policy.h"
 
 namespace xsched {
@@ -18,21 +16,15 @@ namespace xsched {
 class DeadlinePolicy final : public Policy {
  public:
   xs_policy_t kind() const override { return XS_POLICY_DEADLINE; }
-  void added(const QueueView& q, int64_t now_ns) override;
-  void removed(uint64_t id) override;
   int64_t decide(std::span<QueueView> queues, int64_t now_ns) override;
 
  private:
-  struct State {
-    uint64_t id;
+  struct State {  // in the queue's PolicySlot
+    bool seen;            // false: the queue is new to the policy (a zeroed slot)
     bool was_ready;
     int64_t due_ns;       // absolute deadline of the current period; INT64_MAX: none
     int64_t deadline_ns;  // the hint the period was computed from
   };
-  // Made if it is missing. hint: where the state usually is (find_state).
-  State& find(uint64_t id, std::size_t hint);
-
-  std::vector<State> states_;
 };
 
 }  // namespace xsched
