@@ -24,7 +24,7 @@ namespace xsched {
 // it when the queue joins and when the policy changes, so all-zero bytes
 // must mean "a queue this policy has not seen yet".
 struct PolicySlot {
-  static constexpr std::size_t kBytes = 32;
+  static constexpr std::size_t kBytes = 48;
   alignas(8) std::array<std::byte, kBytes> bytes{};
 };
 
