@@ -217,6 +217,7 @@ typedef enum xs_policy {
   XS_POLICY_PRIORITY = 1,  /* highest ready priority runs, lower ones are held */
   XS_POLICY_BANDWIDTH = 2, /* timeslices in proportion to shares */
   XS_POLICY_DEADLINE = 3,  /* earliest deadline first: the ready queue due first runs */
+  XS_POLICY_LAXITY = 4,    /* least laxity first: the deadline less the work left, least first */
   XS_POLICY_MAX_ENUM = 0x7fffffff
 } xs_policy_t;
 
