@@ -88,6 +88,8 @@ int64_t BandwidthPolicy::slice_of(const QueueView& q) const {
   return q.hints.timeslice_ns > 0 ? q.hints.timeslice_ns : default_timeslice_ns_;
 }
 
-std::unique_ptr<Policy> make_bandwidth_policy(int64_t default_timeslice_ns) { return std::make_unique<BandwidthPolicy>(default_timeslice_ns); }
+std::unique_ptr<Policy> make_bandwidth_policy(int64_t default_timeslice_ns) {
+  return std::make_unique<BandwidthPolicy>(default_timeslice_ns);
+}
 
 }  // namespace xsched
