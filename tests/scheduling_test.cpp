@@ -1,7 +1,7 @@
 // The in-process scheduler on the CPU reference device, end to end through
 // the public C API: fixed priority keeps a periodic high task near its
 // standalone latency beside a non-stop low task, and bandwidth partition
-// hits its shares.
+// and fair share hit their shares.
 //
 // Timing tests: they assert on p50/p90 (one VM pause spoils a tail sample),
 // compare with baselines measured in the same run, measure again only when an
@@ -81,6 +81,32 @@ TEST(Scheduling, BandwidthPartitionHitsSharesWithinTwoPoints) {
     std::printf("achieved share %.4f (target 0.75), device busy %.3f\n", share_a, busy);
     if (!(share_a > 0.73 && share_a < 0.77)) f << "share " << share_a << " is not within 2 points of 0.75\n";
     // Taking turns costs little device time.
+    if (!(busy > 0.9)) f << "device busy only " << busy << "\n";
+    return f.str();
+  });
+  if (v.starved) GTEST_SKIP() << v.why;
+  EXPECT_EQ(v.failures, "");
+}
+
+// The fair policy (CFS-like) on the same two non-stop tasks, shares 3:1.
+TEST(Scheduling, FairShareSplitsThreeToOne) {
+  HighTask a;
+  a.kernel_ns = 500'000;
+  a.share = 3;
+  LowTask b;
+  b.kernel_ns = 500'000;
+  b.share = 1;
+  const Scenario s{.name = "fair 75/25", .policy = XS_POLICY_FAIR, .level = XS_LEVEL_DEACTIVATE, .high_nonstop = true};
+  const testing::TimingVerdict v = measure_with_retry([&] {
+    std::ostringstream f;
+    const ScenarioResult r = run_scenario(s, a, b, 3.0);
+    if (r.error != XS_OK) return std::string("scenario failed\n");
+    const double total = static_cast<double>(r.high_kernels + r.low_kernels);
+    if (total < 1000) return std::string("too few kernels\n");
+    const double share_a = static_cast<double>(r.high_kernels) / total;
+    const double busy = r.high_busy_fraction() + r.low_busy_fraction();
+    std::printf("achieved share %.4f (target 0.75), device busy %.3f\n", share_a, busy);
+    if (!(share_a > 0.72 && share_a < 0.78)) f << "share " << share_a << " is not within 3 points of 0.75\n";
     if (!(busy > 0.9)) f << "device busy only " << busy << "\n";
     return f.str();
   });

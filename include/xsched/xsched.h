@@ -218,6 +218,7 @@ typedef enum xs_policy {
   XS_POLICY_BANDWIDTH = 2, /* timeslices in proportion to shares */
   XS_POLICY_DEADLINE = 3,  /* earliest deadline first: the ready queue due first runs */
   XS_POLICY_LAXITY = 4,    /* least laxity first: the deadline less the work left, least first */
+  XS_POLICY_FAIR = 5,      /* weighted fair share (CFS-like): least device time per share runs */
   XS_POLICY_MAX_ENUM = 0x7fffffff
 } xs_policy_t;
 

@@ -21,7 +21,8 @@
   X(XS_POLICY_PRIORITY, priority, "the highest ready priority runs, lower queues are held")       \
   X(XS_POLICY_BANDWIDTH, bandwidth, "turns of one timeslice, in proportion to shares")            \
   X(XS_POLICY_DEADLINE, deadline, "earliest deadline first")                                      \
-  X(XS_POLICY_LAXITY, laxity, "least laxity first: the time to the deadline less the work left")
+  X(XS_POLICY_LAXITY, laxity, "least laxity first: the time to the deadline less the work left")  \
+  X(XS_POLICY_FAIR, fair, "weighted fair share: the least device time per share runs (CFS-like)")
 
 namespace xsched {
 
