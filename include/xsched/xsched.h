@@ -136,10 +136,12 @@ XS_API void xs_queue_config_init(xs_queue_config_t* cfg);
 typedef struct xs_hints {
   int32_t priority;     /* -1000000..1000000; default XSCHED_PRIORITY (0) */
   uint32_t share;       /* 1..1000000; default XSCHED_SHARE (1) */
-  int64_t timeslice_ns; /* bandwidth policy slice: 100000 (100 us)..10000000000 (10 s);
+  int64_t timeslice_ns; /* bandwidth and fair policies' slice:
+                           100000 (100 us)..10000000000 (10 s);
                            0 = the scheduler's default (XSCHED_TIMESLICE_US) */
-  int64_t deadline_ns;  /* deadline policy: each burst of work is due this long after the
-                           queue turns ready: 100000 (100 us)..3600000000000 (1 h);
+  int64_t deadline_ns;  /* deadline and laxity policies: each burst of work is due
+                           this long after the queue turns ready:
+                           100000 (100 us)..3600000000000 (1 h);
                            0 = none (runs after every queue that has one) */
 } xs_hints_t;
 

@@ -30,8 +30,8 @@ class QueueInfo:
     error: Result  #: its sticky error, Result.OK if none
     priority: int  #: priority hint: higher runs first
     share: int  #: bandwidth share, relative to the other queues'
-    timeslice: float  #: bandwidth policy timeslice in seconds (0: the scheduler's default)
-    deadline: float  #: deadline policy: seconds after turning ready that its work is due (0: none)
+    timeslice: float  #: bandwidth and fair policies' timeslice in seconds (0: the scheduler's default)
+    deadline: float  #: deadline and laxity policies: seconds after turning ready that its work is due (0: none)
 
     @staticmethod
     def _from(s: n.QueueInfoStruct) -> "QueueInfo":
@@ -107,10 +107,10 @@ class Queue:
         """Changes several hints at once; those not given keep their values.
 
         priority: higher runs first (-1000000..1000000). share: the bandwidth
-        policy's share (1..1000000). timeslice: the bandwidth policy's slice in
+        and fair policies' share (1..1000000). timeslice: their slice in
         seconds (0: the scheduler's default, else 100 us..10 s). deadline: the
-        deadline policy's due time in seconds after the queue turns ready
-        (0: none, else 100 us..1 h). A value out of range raises
+        deadline and laxity policies' due time in seconds after the queue turns
+        ready (0: none, else 100 us..1 h). A value out of range raises
         InvalidArgumentError.
         """
         raise NotImplementedError

@@ -38,7 +38,7 @@ namespace xsched::daemon {
 struct Options {
   std::string socket;                       // empty: ipc::daemon_socket_path()
   xs_policy_t policy = XS_POLICY_PRIORITY;
-  int64_t timeslice_ns = 2'000'000;         // bandwidth policy's default timeslice
+  int64_t timeslice_ns = 2'000'000;         // the default timeslice of the policies that take turns
   std::string group;                        // empty: the socket is the owner's only
   int64_t heartbeat_ns = 20'000'000;        // how often boards are stamped
   // What processes are told (Welcome::heartbeat_ns): a stamp at least this
