@@ -379,5 +379,24 @@ TEST(LogTest, LongMessageIsTruncatedToOneLine) {
   EXPECT_EQ(out.find('\n'), out.size() - 1);
 }
 
+// XSCHED_TRACE and XSCHED_ANNOUNCE: "off" is off (it once turned the announcement on).
+TEST(ConfigTest, SwitchValues) {
+  bool valid = false;
+  for (const char* on : {"1", "on", "ON", "true", "Yes", " yes\n"}) {
+    EXPECT_TRUE(switch_value(on, &valid)) << on;
+    EXPECT_TRUE(valid) << on;
+  }
+  for (const char* off : {"0", "off", "Off", "false", "no", "", " "}) {
+    EXPECT_FALSE(switch_value(off, &valid)) << off;
+    EXPECT_TRUE(valid) << off;
+  }
+  EXPECT_FALSE(switch_value(nullptr, &valid));
+  EXPECT_TRUE(valid);
+  for (const char* bad : {"2", "enable", "o"}) {
+    EXPECT_FALSE(switch_value(bad, &valid)) << bad;
+    EXPECT_FALSE(valid) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace xsched

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -17,10 +19,12 @@ namespace {
 class MultiDeviceCudaDaemon : public DaemonTest {
  protected:
   // The program on the GPU it sees at `ordinal` under `visible` (CUDA_VISIBLE_DEVICES), at `priority`.
-  Child gpu_prog(const std::string& visible, int ordinal, int priority, const std::string& name) {
-    const std::vector<std::string> args = {XSCHED_CLI_PATH, "run", "--quiet", "--level", "1", "--scheduler", "daemon",
-                                           "--socket", socket_, "--priority", std::to_string(priority), "--",
-                                           CUDA_PROG_PATH, std::to_string(ordinal), "60", dir_ + "/" + name + ".progress"};
+  // Without `quiet`, `xsched run` has it announce its level and devices on stderr (its log).
+  Child gpu_prog(const std::string& visible, int ordinal, int priority, const std::string& name, bool quiet = true) {
+    std::vector<std::string> args = {XSCHED_CLI_PATH, "run", "--level", "1", "--scheduler", "daemon",
+                                     "--socket", socket_, "--priority", std::to_string(priority), "--",
+                                     CUDA_PROG_PATH, std::to_string(ordinal), "60", dir_ + "/" + name + ".progress"};
+    if (quiet) args.insert(args.begin() + 2, "--quiet");
     return Child(args,
                  {"FAKE_CUDA_DEVICES=2", "CUDA_VISIBLE_DEVICES=" + visible, "XSCHED_REAL_LIBCUDA=" FAKE_CUDA_PATH,
                   "XSCHED_DAEMON_TIMEOUT_MS=300", "XSCHED_LOG_LEVEL=error"},
@@ -55,7 +59,7 @@ TEST_F(MultiDeviceCudaDaemon, OneGpuAtTwoOrdinalsIsOneDomain) {
       << "the programs did not register with work";
   EXPECT_EQ(uuid_of(low_gpu1.pid()), "fake-cuda-dev-01");
   EXPECT_EQ(uuid_of(low_gpu0.pid()), "fake-cuda-dev-00");
-  Child urgent = gpu_prog("1,0", 0, 10, "urgent_gpu1");  // physical GPU 1 at ordinal 0
+  Child urgent = gpu_prog("1,0", 0, 10, "urgent_gpu1", false);  // physical GPU 1 at ordinal 0
   ASSERT_TRUE(eventually([&] { return uuid_of(urgent.pid()) == "fake-cuda-dev-01"; }, 10s));
   EXPECT_TRUE(eventually([&] { return is_held(low_gpu1.pid()); }, 5s))
       << "the urgent program did not hold the low one on its GPU, seen at another ordinal";
@@ -74,6 +78,13 @@ TEST_F(MultiDeviceCudaDaemon, OneGpuAtTwoOrdinalsIsOneDomain) {
   EXPECT_EQ(qu->device, 0);
   EXPECT_EQ(q1->device, 1);
   EXPECT_STREQ(qu->device_name, "Fake CUDA Device 1 (CPU)");
+  // The startup line names the GPU by ordinal, name and UUID (nvidia-smi's spelling).
+  std::ifstream log(dir_ + "/urgent_gpu1.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(": CUDA device 0, Fake CUDA Device 1 (CPU), GPU-66616b65-2d63-7564-612d-6465762d3031 (its own "
+                      "scheduling domain)"),
+            std::string::npos)
+      << text;
   for (Child* c : {&urgent, &low_gpu1, &low_gpu0}) c->kill_now();
 }
 

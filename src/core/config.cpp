@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
@@ -209,6 +210,33 @@ std::string policy_names(std::string_view separator) {
 }
 
 bool log_level_from_name(std::string_view name, LogLevel* out) { return from_name(kLogLevels, name, out); }
+
+bool switch_value(const char* value, bool* valid) {
+  *valid = true;
+  if (value == nullptr) return false;
+  std::string_view v = value;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n')) v.remove_suffix(1);
+  auto is = [&](std::string_view word) {
+    if (v.size() != word.size()) return false;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if ((v[i] | 0x20) != word[i]) return false;  // ASCII case-insensitive
+    }
+    return true;
+  };
+  if (v.empty() || is("0") || is("off") || is("false") || is("no")) return false;
+  if (is("1") || is("on") || is("true") || is("yes")) return true;
+  *valid = false;
+  return false;
+}
+
+bool env_switch(const char* name) {
+  const char* value = std::getenv(name);
+  bool valid = true;
+  const bool on = switch_value(value, &valid);
+  if (!valid) log(LogLevel::kWarn, "%s=\"%s\" is not 1 or 0 (on/off, true/false, yes/no); off", name, value);
+  return on;
+}
 
 bool int_in_range(std::string_view s, int64_t lo, int64_t hi, int64_t* out) {
   int64_t v = 0;

@@ -56,6 +56,12 @@ std::string policy_help(std::string_view indent);                 // one line pe
 bool log_level_from_name(std::string_view name, LogLevel* out);   // case-insensitive
 // The whole of `s` as one decimal integer in [lo, hi] (an optional sign, no blanks).
 bool int_in_range(std::string_view s, int64_t lo, int64_t hi, int64_t* out);
+// An on/off switch: 1, on, true, yes (any case, blanks around) are on; 0, off,
+// false, no, empty and null are off. Anything else is off with *valid false.
+bool switch_value(const char* value, bool* valid);
+// The switch in environment variable `name` (read now): a value that is
+// neither on nor off gives one warning naming the variable, and is off.
+bool env_switch(const char* name);
 
 // Parses an environ-style array ("NAME=VALUE", null-terminated; null = empty).
 // Appends one human-readable warning per rejected variable to *warnings (may be null).

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <mutex>
 
+#include "core/config.h"
 #include "core/log.h"
 
 namespace xsched::interpose {
@@ -23,10 +24,7 @@ void warn_level_lowered(xs_level_t asked, xs_level_t got) {
 namespace {
 
 bool announcing() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("XSCHED_ANNOUNCE");
-    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
-  }();
+  static const bool enabled = env_switch("XSCHED_ANNOUNCE");  // "off" is off, as for XSCHED_TRACE
   return enabled;
 }
 

@@ -46,25 +46,6 @@ constinit std::mutex g_count_mutex;
 constinit Counter g_counters[kSlots] = {};
 constinit Counter g_other = {"(other)", 0, 0};
 
-// XSCHED_TRACE: 1/on/true/yes turn tracing on; 0/off/false/no, empty or
-// unset leave it off; anything else leaves it off with a warning.
-bool parse_switch(const char* value) {
-  if (value == nullptr) return false;
-  std::string_view v = value;
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n')) v.remove_suffix(1);
-  auto is = [&](std::string_view word) {
-    if (v.size() != word.size()) return false;
-    for (size_t i = 0; i < v.size(); ++i)
-      if ((v[i] | 0x20) != word[i]) return false;  // ASCII case-insensitive
-    return true;
-  };
-  if (v.empty() || is("0") || is("off") || is("false") || is("no")) return false;
-  if (is("1") || is("on") || is("true") || is("yes")) return true;
-  log(LogLevel::kWarn, "XSCHED_TRACE=\"%s\" is not 1 or 0; tracing stays off", value);
-  return false;
-}
-
 void write_all(const char* p, size_t len) {
   const int fd = g_fd.load(std::memory_order_relaxed);
   while (len > 0) {
@@ -136,7 +117,7 @@ bool trace_init() noexcept {
   const int s = g_trace_state.load(std::memory_order_relaxed);
   if (s >= 0) return s != 0;
   process_config();  // applies XSCHED_LOG_LEVEL to the warnings below
-  const bool on = parse_switch(getenv("XSCHED_TRACE"));
+  const bool on = env_switch("XSCHED_TRACE");  // 1/on/true/yes; anything else off
   if (on) {
     const char* file = getenv("XSCHED_TRACE_FILE");
     if (file != nullptr && file[0] != '\0') {
