@@ -4,7 +4,10 @@
 set -euo pipefail
 
 # clang-14 and libclang-rt-14-dev (libclang_rt.fuzzer, libFuzzer): the fuzz preset.
-packages=(cmake ninja-build g++ libgtest-dev python3-pytest clang-14 libclang-rt-14-dev)
+# libcpp-httplib-dev and pkgconf (which finds it): xschedd's --metrics listener.
+# prometheus (promtool and the server): the metrics tests check a real scrape with both.
+packages=(cmake ninja-build g++ libgtest-dev python3-pytest clang-14 libclang-rt-14-dev pkgconf libcpp-httplib-dev
+          prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

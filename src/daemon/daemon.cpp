@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "core/clock.h"
@@ -31,6 +32,8 @@ constexpr std::size_t kMaxSamples = (kMaxPayload - sizeof(SamplesHead)) / sizeof
 }  // namespace
 
 Daemon::Daemon(Options opts) : opts_(std::move(opts)), policy_(opts_.policy) {
+  started_ns_ = now_ns();
+  started_unix_s_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   socket_named_ = !opts_.socket.empty();
   if (!socket_named_) opts_.socket = daemon_socket_path();
 }
@@ -82,6 +85,8 @@ int Daemon::run() {
           cause_ns_ = now_ns();
           decide_due(cause_ns_);
         }
+      } else if (metrics_ != nullptr && fd == metrics_->wake_fd()) {
+        publish_metrics();
       } else if (auto d = doorbells_.find(fd); d != doorbells_.end()) {
         // Drained first: a ring after this read finds the board's newer state.
         char drain[256];
@@ -254,9 +259,17 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     s.suspensions = 0;
     s.recent_ns.clear();
     s.recent_next = 0;
+    s.since_ns = now;
+    s.held_ns = 0;
+    s.running_ns = 0;
     queues_[s.number] = QueueRef{&c, i};
     Domain& d = domain(s.device_id);
+    if (d.members == 0) {
+      d.platform = r.platform;
+      d.name = r.device_name;
+    }
     ++d.members;
+    s.domain = &d;
     engine_ran(d, d.engine.add(s.number, r.ready && !c.stalled, r.hints, now));
   } else {
     Domain& d = domain(s.device_id);
@@ -302,6 +315,7 @@ void Daemon::harvest_samples(Client& c) {
       s.recent_ns[s.recent_next] = latency;
       s.recent_next = (s.recent_next + 1) % kRecentLatencies;
     }
+    if (s.domain != nullptr) s.domain->latency.add(latency);
     const uint32_t by = b.by.load(std::memory_order_relaxed) == 2 ? 2 : 1;
     samples_.push_back(Sample{latency, static_cast<uint32_t>(c.cred.pid), kind, s.number, to_daemon, by, 0});
     if (samples_.size() > kMaxSamples) samples_.pop_front();

@@ -20,11 +20,13 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "core/gate_words.h"
+#include "daemon/metrics.h"
 #include "daemon/untrusted_input.h"
 #include "ipc/board.h"
 #include "ipc/protocol.h"
@@ -54,6 +56,9 @@ struct Options {
   // Each user (uid, root and the daemon's own included) may have this many
   // registered processes, and this many other connections (the command line).
   uint32_t max_clients_per_user = 256;
+  // Where the Prometheus listener binds (xschedd's main starts it); none: no
+  // metrics, and the daemon keeps no snapshot.
+  std::optional<MetricsAddress> metrics;
 };
 
 class Daemon final : private Executor {
@@ -72,8 +77,12 @@ class Daemon final : private Executor {
   void stop();
 
   const std::string& socket_path() const { return opts_.socket; }
+  // With Options::metrics, after open(): where a listener gets snapshots.
+  MetricsExchange* metrics() { return metrics_.get(); }
 
  private:
+  struct Domain;
+
   struct Slot {
     uint64_t seen_seq = 0;
     uint64_t queue_id = 0;  // the process's XQueue id; 0: free
@@ -99,6 +108,11 @@ class Daemon final : private Executor {
     int64_t stored_ns = 0;     // when that decision was stored in the gate word (0: it was not)
     std::vector<int64_t> recent_ns;  // recent decision latencies: a ring, allocated at the first sample
     uint32_t recent_next = 0;        // where the next one goes once the ring is full
+    // Time held and let run, counted when the decision changes (never per command).
+    int64_t since_ns = 0;    // when the current decision (run) began
+    int64_t held_ns = 0;     // of the decisions before it
+    int64_t running_ns = 0;
+    Domain* domain = nullptr;  // its device's, which lives while it has queues
   };
 
   struct Client {
@@ -152,6 +166,11 @@ class Daemon final : private Executor {
     int64_t deadline_ns = 0;  // 0: never
     std::size_t members = 0;
     WindowContext windows;    // after_decisions()'s, per device
+    // For the metrics: counted from the device's first queue on.
+    uint32_t platform = 0;    // its first queue's: names the identity
+    DeviceName name{};        // as its first queue's process gave it
+    uint64_t decisions = 0;   // holds and releases applied
+    LatencyHistogram latency;  // of the samples its queues' agents measured
   };
 
   // ---- Executor ----
@@ -221,6 +240,10 @@ class Daemon final : private Executor {
   void handle_policy(Client& c, const ipc::PolicyMsg* msg, bool set);
   void handle_samples(Client& c, const ipc::SamplesRequest& r);
 
+  // ---- metrics (daemon_metrics.cpp) ----
+  // A scrape asked: a snapshot of every counter, handed to the listener.
+  void publish_metrics();
+
   Options opts_;
   bool socket_named_ = false;  // Options::socket was given, not the default
   int listen_fd_ = -1;
@@ -248,6 +271,10 @@ class Daemon final : private Executor {
   bool engine_ran_ = false;  // since the last after_decisions()
   std::vector<Client*> to_ring_;  // after_decisions()'s, kept to reuse its memory
   std::deque<ipc::Sample> samples_;
+  std::unique_ptr<MetricsExchange> metrics_;  // with Options::metrics
+  uint64_t rejected_ = 0;  // connections and registrations refused (refuse())
+  int64_t started_ns_ = 0;
+  double started_unix_s_ = 0;
 };
 
 }  // namespace xsched::daemon

@@ -108,6 +108,7 @@ bool Daemon::may_register(const Client& c) const {
 }
 
 void Daemon::refuse(Client& c, const char* what, uint32_t count) {
+  ++rejected_;
   count_client(c, -1);
   c.refused = true;
   // The user has clients of the kind refused: its entry stays.

@@ -41,11 +41,18 @@ void Daemon::decide_queue(uint64_t number, bool run) {
   auto it = queues_.find(number);
   if (it == queues_.end()) return;
   Slot& s = it->second.client->slots[it->second.slot];
+  const int64_t now = now_ns();
+  if (run != s.run) {
+    // The time of the decision that ends, counted once per change.
+    (s.run ? s.running_ns : s.held_ns) += now - s.since_ns;
+    s.since_ns = now;
+  }
   s.run = run;
   s.dirty = true;
   s.cause_ns = cause_ns_;
-  s.decided_ns = now_ns();
+  s.decided_ns = now;
   if (!run) ++s.suspensions;
+  if (s.domain != nullptr) ++s.domain->decisions;
   if (s.gate != nullptr) {
     // The decision takes effect here, before any process wakes up: the word
     // closes (or opens) the queue's gate if its process granted it.

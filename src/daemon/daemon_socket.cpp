@@ -114,6 +114,14 @@ bool Daemon::open(std::string* err) {
       return false;
     }
   }
+  if (opts_.metrics.has_value()) {
+    // Scrapes ring it: the loop builds a snapshot only when one is wanted.
+    metrics_ = std::make_unique<MetricsExchange>();
+    if (!metrics_->ok() || !watch(metrics_->wake_fd())) {
+      *err = "cannot set up the metrics' hand-off: " + errno_text(errno);
+      return false;
+    }
+  }
   return true;
 }
 

@@ -5,9 +5,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "core/log.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics_http.h"
 #include "daemon/options.h"
 #include "xsched/xsched.h"
 
@@ -51,6 +53,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "xschedd: %s\n", err.c_str());
     return 1;
   }
+  // Declared after the daemon, so stopped before the exchange it reads goes.
+  std::unique_ptr<daemon::MetricsServer> metrics;
+  if (s.daemon.metrics.has_value()) {
+    metrics = std::make_unique<daemon::MetricsServer>(*d.metrics());
+    const auto started = metrics->start(*s.daemon.metrics, &err);
+    if (started != daemon::MetricsServer::Start::kOk) {
+      std::fprintf(stderr, "xschedd: %s\n", err.c_str());
+      return started == daemon::MetricsServer::Start::kBadAddress ? 2 : 1;
+    }
+    const std::string& text = s.daemon.metrics->text;
+    const std::string host = text.substr(0, text.rfind(':'));  // brackets and all
+    log(LogLevel::kInfo, "serving metrics at http://%s:%d/metrics", host.c_str(), metrics->port());
+  }
   g_daemon = &d;
   struct sigaction sa{};
   sa.sa_handler = on_signal;
@@ -60,5 +75,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const int rc = d.run();
   g_daemon = nullptr;
+  if (metrics != nullptr) {
+    d.metrics()->close();  // a scrape waiting for the loop gets its answer now
+    metrics->stop();
+  }
   return rc;
 }

@@ -29,9 +29,13 @@ const char* const kUsage =
     "  --max-clients-per-user N\n"
     "                     each user may have N processes registered and N other connections\n"
     "                     open at once, 1..1000000 (default 256)\n"
+    "  --metrics HOST:PORT\n"
+    "                     serve Prometheus metrics at http://HOST:PORT/metrics (127.0.0.1:9464,\n"
+    "                     [::1]:9464, localhost:9464); it binds exactly HOST: 0.0.0.0 serves\n"
+    "                     every network. Default: none (`off` turns a config file's off)\n"
     "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
     "                     options without dashes: policy, socket, group, timeslice_us, log_level,\n"
-    "                     busy_poll = true|false, max_clients_per_user)\n"
+    "                     busy_poll = true|false, max_clients_per_user, metrics)\n"
     "  --version, --help\n"
     "It logs to stderr and stops on SIGTERM or SIGINT.\n";
 
@@ -108,6 +112,16 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
     out->daemon.max_clients_per_user = static_cast<uint32_t>(v);
     return true;
   }
+  if (key == "metrics") {
+    if (value == "off") {
+      out->daemon.metrics.reset();
+      return true;
+    }
+    MetricsAddress a;
+    if (!parse_metrics_address(value, &a, err)) return false;
+    out->daemon.metrics = a;
+    return true;
+  }
   *err = "unknown setting '" + raw_key + "'";
   return false;
 }
@@ -148,7 +162,7 @@ namespace {
 
 bool takes_value(const std::string& option) {
   for (const char* o : {"--config", "--policy", "--socket", "--group", "--timeslice-us", "--timeslice_us", "--log-level",
-                        "--log_level", "--max-clients-per-user", "--max_clients_per_user"}) {
+                        "--log_level", "--max-clients-per-user", "--max_clients_per_user", "--metrics"}) {
     if (option == o) return true;
   }
   return false;

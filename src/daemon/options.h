@@ -1,7 +1,8 @@
 // xschedd's settings: from a config file (--config FILE, lines of
 // `key = value`, '#' starts a comment), then from the command line, which
 // wins. Keys and options: policy, socket, group, timeslice_us, log_level,
-// busy_poll (the option --busy-poll takes no value), max_clients_per_user.
+// busy_poll (the option --busy-poll takes no value), max_clients_per_user,
+// metrics (HOST:PORT, or off).
 #pragma once
 
 #include <string>
