@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -32,20 +31,30 @@ struct Sample {
   double value = 0;
 };
 
+constexpr char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+constexpr char kDigits[] = "0123456789";
+
+// The length of the name (of a metric, or with colons: false, of a label) at the start of s.
+std::size_t name_length(std::string_view s, bool colons) {
+  const std::string first = std::string(kLetters) + (colons ? ":" : "");
+  if (s.empty() || first.find(s[0]) == std::string::npos) return 0;
+  const auto end = s.find_first_not_of(first + kDigits);
+  return end == std::string_view::npos ? s.size() : end;
+}
+
 // Reads `name{a="x",...} value`; false (with *why) for anything the format forbids.
 bool read_sample(const std::string& line, Sample* s, std::string* why) {
-  static const std::regex name_re("^[a-zA-Z_:][a-zA-Z0-9_:]*");
-  std::smatch m;
-  if (!std::regex_search(line, m, name_re)) return *why = "no metric name", false;
-  s->name = m.str();
-  std::size_t i = s->name.size();
+  const std::size_t n = name_length(line, true);
+  if (n == 0) return *why = "no metric name", false;
+  s->name = line.substr(0, n);
+  std::size_t i = n;
   if (i < line.size() && line[i] == '{') {
     ++i;
     while (i < line.size() && line[i] != '}') {
       const std::size_t eq = line.find("=\"", i);
       if (eq == std::string::npos) return *why = "a label without =\"", false;
       const std::string key = line.substr(i, eq - i);
-      if (!std::regex_match(key, std::regex("[a-zA-Z_][a-zA-Z0-9_]*"))) return *why = "bad label name " + key, false;
+      if (key.empty() || name_length(key, false) != key.size()) return *why = "bad label name " + key, false;
       std::string value;
       for (i = eq + 2; i < line.size() && line[i] != '"'; ++i) {
         if (line[i] != '\\') {
@@ -102,16 +111,21 @@ std::vector<Sample> read_exposition(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    std::smatch m;
-    if (std::regex_match(line, m, std::regex("# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) [^\\\\]+"))) {
-      EXPECT_TRUE(families.insert(m[1]).second) << "family " << m[1] << " twice";
-      family = m[1];
+    if (line.starts_with("# HELP ")) {
+      const std::string rest = line.substr(7);
+      const std::size_t n = name_length(rest, true);
+      EXPECT_TRUE(n > 0 && n + 1 < rest.size() && rest[n] == ' ') << line;
+      EXPECT_EQ(rest.find('\\'), std::string::npos) << "an escape in HELP: " << line;
+      family = rest.substr(0, n);
+      EXPECT_TRUE(families.insert(family).second) << "family " << family << " twice";
       type.clear();
       continue;
     }
-    if (std::regex_match(line, m, std::regex("# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)"))) {
-      EXPECT_EQ(m[1], family) << "TYPE without its HELP";
-      type = m[2];
+    if (line.starts_with("# TYPE ")) {
+      EXPECT_TRUE(line == "# TYPE " + family + " counter" || line == "# TYPE " + family + " gauge" ||
+                  line == "# TYPE " + family + " histogram")
+          << "TYPE without its HELP, or an unknown type: " << line;
+      type = line.substr(line.rfind(' ') + 1);
       if (type == "counter") {
         EXPECT_TRUE(family.ends_with("_total")) << family;
       }
