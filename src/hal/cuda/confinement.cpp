@@ -6,7 +6,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "hal/cuda/context_scope.h"
-#include "hal/cuda/issue_call.h"
+#include "hal/cuda/op_table.h"
 #include "hal/cuda/partition.h"
 
 namespace xsched::cuda {
@@ -51,7 +51,8 @@ bool Confinement::try_issue(const Call& c, CUresult* r) {
   CUresult o = d_.cuEventRecord(fork_, stream_);
   if (o == CUDA_SUCCESS) o = d_.cuStreamWaitEvent(confined_, fork_, 0);
   if (o != CUDA_SUCCESS) return false;  // nothing confined yet: the stream takes it, in order
-  const CUresult launched = issue_call(d_, c, confined_);
+  const OpRow& row = op_row(c.op);
+  const CUresult launched = row.issue(d_, c, confined_);
   if (launched != CUDA_SUCCESS) {
     // A kernel the partition cannot take (a cooperative grid sized for the
     // whole device, say): it runs on the whole device instead.
@@ -59,7 +60,7 @@ bool Confinement::try_issue(const Call& c, CUresult* r) {
       refused_said_ = true;
       char buf[32];
       log(LogLevel::kInfo, "stream %p: the partition refused a %s (%s): such launches use the whole device",
-          static_cast<void*>(stream_), op_name(c.op), d_.error_name(launched, buf));
+          static_cast<void*>(stream_), row.name, d_.error_name(launched, buf));
     }
     return false;
   }

@@ -16,7 +16,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "hal/cuda/cuda_command.h"
+#include "hal/cuda/call.h"
 #include "hal/cuda/cuda_driver.h"
 
 namespace xsched::cuda {

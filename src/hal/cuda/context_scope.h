@@ -1,5 +1,5 @@
 // Makes a context current for calls made outside the application's own
-// (deferred launches, gate pages, kernel loading), and puts the thread's
+// (persisted calls' launches, gate pages, kernel loading), and puts the thread's
 // previous one back after. A thread with none (our worker threads) keeps it:
 // the next call finds it already current.
 #pragma once

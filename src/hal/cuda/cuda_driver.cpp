@@ -5,16 +5,14 @@
 namespace xsched::cuda {
 
 const char* Driver::load(void* (*resolve)(const char* name)) {
-  const char* missing = nullptr;
-#define XS_CUDA_DRIVER_RESOLVE_REQUIRED(fn)                  \
-  fn = reinterpret_cast<decltype(fn)>(resolve(#fn));         \
-  if (fn == nullptr && missing == nullptr) missing = #fn;
-#define XS_CUDA_DRIVER_RESOLVE_OPTIONAL(fn) fn = reinterpret_cast<decltype(fn)>(resolve(#fn));
-  XS_CUDA_DRIVER_REQUIRED(XS_CUDA_DRIVER_RESOLVE_REQUIRED)
-  XS_CUDA_DRIVER_OPTIONAL(XS_CUDA_DRIVER_RESOLVE_OPTIONAL)
-#undef XS_CUDA_DRIVER_RESOLVE_REQUIRED
-#undef XS_CUDA_DRIVER_RESOLVE_OPTIONAL
-  return missing;
+#define XS_CUDA_DRIVER_RESOLVE(fn) fn = reinterpret_cast<decltype(fn)>(resolve(#fn));
+  XS_CUDA_DRIVER_ENTRY_POINTS(XS_CUDA_DRIVER_RESOLVE)
+#undef XS_CUDA_DRIVER_RESOLVE
+#define XS_CUDA_DRIVER_CHECK(fn) \
+  if (fn == nullptr) return #fn;
+  XS_CUDA_DRIVER_REQUIRED(XS_CUDA_DRIVER_CHECK)
+#undef XS_CUDA_DRIVER_CHECK
+  return nullptr;
 }
 
 const char* Driver::error_name(CUresult r, char (&buf)[32]) const {

@@ -1,13 +1,20 @@
-// The real driver's entry points that the CUDA hardware queue and the
-// interposer call themselves. They are resolved by name from whatever the
+// The real driver's entry points as one table: a field for every name the
+// driver exports (the interposer's driver_exports.txt, expanded at configure
+// time into driver_entry_points.inc), resolved by name from whatever the
 // caller says is the real driver (the interposer's dlopen handle, or a fake
-// driver in tests), never through our own exported wrappers.
+// driver in tests), never through our own exported wrappers. The CUDA
+// hardware queue and every call the interposer makes to the driver go
+// through it: a new driver call needs no edit here.
 #pragma once
 
 #include "hal/cuda/cuda_api.h"
+#include "hal/cuda/driver_entry_points.inc"  // XS_CUDA_DRIVER_ENTRY_POINTS(X): X(name) per driver export
 
 namespace xsched::cuda {
 
+// What the CUDA hardware queue cannot work without. A driver that lacks one
+// of these (older drivers lack others: those fields are null, and each caller
+// copes) has its streams go unscheduled.
 #define XS_CUDA_DRIVER_REQUIRED(X)                                                              \
   X(cuGetErrorName) X(cuCtxGetCurrent) X(cuCtxSetCurrent) X(cuStreamGetCtx) X(cuStreamGetFlags) \
   X(cuStreamGetPriority) X(cuStreamCreate) X(cuStreamDestroy_v2) X(cuStreamSynchronize)         \
@@ -17,27 +24,14 @@ namespace xsched::cuda {
   X(cuMemsetD8Async) X(cuMemsetD16Async) X(cuMemsetD32Async) X(cuLaunchHostFunc)                \
   X(cuStreamAddCallback)
 
-// Entry points that older drivers may lack: null then, and the callers cope.
-#define XS_CUDA_DRIVER_OPTIONAL(X)                                                                       \
-  X(cuLaunchKernelEx) X(cuLaunchCooperativeKernel) X(cuEventRecordWithFlags) X(cuMemcpy2DAsync_v2)       \
-  X(cuMemcpy3DAsync_v2) X(cuMemcpyPeerAsync) X(cuMemsetD2D8Async) X(cuMemsetD2D16Async)                   \
-  X(cuMemsetD2D32Async) X(cuGraphLaunch) X(cuMemFreeAsync) X(cuStreamWaitValue32_v2)                    \
-  X(cuStreamWaitValue64_v2) X(cuStreamWriteValue32_v2) X(cuStreamWriteValue64_v2) X(cuStreamBatchMemOp_v2) \
-  X(cuFuncGetParamInfo) X(cuKernelGetParamInfo) X(cuThreadExchangeStreamCaptureMode) X(cuPointerGetAttribute) X(cuFuncGetName) \
-  X(cuMemHostAlloc) X(cuMemHostGetDevicePointer_v2) X(cuFuncIsLoaded) X(cuFuncLoad) X(cuKernelGetFunction) X(cuEventElapsedTime_v2) \
-  X(cuCtxGetDevice) X(cuMemHostRegister_v2) X(cuStreamCreateWithPriority)                                  \
-  X(cuDeviceGetDevResource) X(cuDevSmResourceSplitByCount) X(cuDevResourceGenerateDesc) X(cuGreenCtxCreate) \
-  X(cuGreenCtxDestroy) X(cuCtxFromGreenCtx) X(cuGreenCtxStreamCreate) X(cuDeviceGetUuid_v2) \
-  X(cuDeviceGetName)
-
 struct Driver {
 #define XS_CUDA_DRIVER_FIELD(name) decltype(&::name) name = nullptr;
-  XS_CUDA_DRIVER_REQUIRED(XS_CUDA_DRIVER_FIELD)
-  XS_CUDA_DRIVER_OPTIONAL(XS_CUDA_DRIVER_FIELD)
+  XS_CUDA_DRIVER_ENTRY_POINTS(XS_CUDA_DRIVER_FIELD)
 #undef XS_CUDA_DRIVER_FIELD
 
-  // Resolves every entry point with resolve(name). Returns the name of the
-  // first required one that is missing, or nullptr when all are there.
+  // Resolves every entry point with resolve(name) (null: the driver lacks
+  // it). Returns the name of the first one of XS_CUDA_DRIVER_REQUIRED that
+  // is missing, or nullptr when the queues have all they need.
   const char* load(void* (*resolve)(const char* name));
 
   // "CUDA_ERROR_INVALID_VALUE", or "CUresult <n>" for codes the driver does not name.

@@ -69,12 +69,12 @@ bool map_for_device(void* arg, uint32_t* words, uint64_t* device) {
 }  // namespace
 
 // Whether a CUDA gate was ever made (the CPU reference device's words do not count).
-std::atomic<bool> g_cuda_gates{false};
+constinit std::atomic<bool> detail::g_cuda_gates{false};
 
 bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out) {
   PageMaker maker{d, ctx};
   if (!gates::acquire_word(ctx, max_gated_streams_per_context(), map_for_device, &maker, &out->word)) return false;
-  g_cuda_gates.store(true, std::memory_order_release);
+  detail::g_cuda_gates.store(true, std::memory_order_release);
   out->device = gates::device_address(out->word);
   out->used = false;
   return true;
@@ -91,8 +91,6 @@ void note_gate_used(Gate& g) {
   g.used = true;
   gates::note_used(g.word);
 }
-
-bool gates_in_use() { return g_cuda_gates.load(std::memory_order_acquire); }
 
 // The driver frees the page's registration with the context; the memory is
 // the process's, but the owner's address may come back for another context.
@@ -168,7 +166,7 @@ Load load(const Driver& d, CUfunction f) {
   // first (for a CUfunction that fails), then that function is loaded if it
   // is not: getting it alone did not load everything the launch needs (the
   // runtime's first launch then still waited behind a closed gate).
-  GatesOpen open;
+  gates::ForcedOpen open;
   CUfunction fn = f;
   bool was_kernel = false;
   if (d.cuKernelGetFunction != nullptr) {

@@ -13,11 +13,12 @@
 // (cuMemFree, cuMemFreeHost, module and library loading, a kernel's lazy
 // loading at its first launch). Made while a gate is closed, they would wait
 // for the scheduler, which may wait for them: the thread that makes the call
-// is often the one whose work keeps the gate closed. `GatesOpen` keeps every
-// gate of the process open for the length of such a call, xschedd's holds
-// included.
+// is often the one whose work keeps the gate closed. A gates::ForcedOpen
+// scope (core/gate_words.h) keeps every gate of the process open for the
+// length of such a call, xschedd's holds included.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "core/gate_words.h"
@@ -40,7 +41,8 @@ bool acquire_gate(const Driver& d, CUcontext ctx, Gate* out);
 // The queue is done with its gate (open by then).
 void release_gate(Gate& g);
 
-// Hold / let go: the gate is closed while held, unless GatesOpen is in force.
+// Hold / let go: the gate is closed while held, unless a gates::ForcedOpen
+// scope is in force.
 // hold_gate returns false, holding nothing, when holding it would not be
 // safe: the context holds as many gates as it safely can, or has more gated
 // streams at work than that (half its hardware connections; gates.cpp says
@@ -50,11 +52,12 @@ void let_go_gate(Gate& g);
 // g's stream launches work (called once, at its first launch).
 void note_gate_used(Gate& g);
 
-// Whether any gate was ever made: no gate, no hazard.
-bool gates_in_use();
+namespace detail {
+extern std::atomic<bool> g_cuda_gates;  // set once the first CUDA gate is made
+}  // namespace detail
 
-// Keeps every gate open while it lives (nests; any thread).
-using GatesOpen = gates::ForcedOpen;
+// Whether any gate was ever made: no gate, no hazard. One load: every launch asks.
+inline bool gates_in_use() { return detail::g_cuda_gates.load(std::memory_order_acquire); }
 
 // ctx is being destroyed: its page goes with it, so its gates are never
 // written again.

@@ -1,5 +1,5 @@
 // The sizes of a kernel's parameters, as the driver reports them
-// (cuFuncGetParamInfo / cuKernelGetParamInfo, CUDA 12.4+): what a deferred
+// (cuFuncGetParamInfo / cuKernelGetParamInfo, CUDA 12.4+): what a persisted
 // launch must copy out of the caller's kernelParams. Looked up once per
 // function and kept for the process.
 #pragma once

@@ -28,7 +28,7 @@ void note_pinned(const void* p, std::size_t bytes) {
   try {
     r.ranges[reinterpret_cast<uintptr_t>(p)] = bytes;
   } catch (const std::bad_alloc&) {
-    // Unknown memory only means its copies are not held back.
+    // Unknown memory only means its copies are not persisted (they launch at once).
   }
 }
 
@@ -48,7 +48,7 @@ bool is_pinned(const void* p, std::size_t bytes) {
   return a >= it->first && a - it->first <= it->second && bytes <= it->second - (a - it->first);
 }
 
-bool may_defer_access(const Driver& d, const void* p, std::size_t bytes) {
+bool accessible_later(const Driver& d, const void* p, std::size_t bytes) {
   if (is_pinned(p, bytes)) return true;
   if (d.cuPointerGetAttribute == nullptr) return false;
   const auto ptr = reinterpret_cast<CUdeviceptr>(p);

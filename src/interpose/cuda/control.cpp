@@ -16,8 +16,10 @@
 #include "core/log.h"
 #include "core/struct_size.h"
 #include "core/thread_priority.h"
-#include "hal/cuda/cuda_queue.h"
-#include "interpose/cuda/call_helpers.h"
+#include "interpose/cuda/driver.h"
+#include "interpose/cuda/real_driver.h"
+#include "interpose/cuda/stream_registry.h"
+#include "interpose/cuda/to_cuda.h"
 #include "sched/local_scheduler.h"
 
 namespace xsched::interpose {
@@ -102,19 +104,19 @@ xs_result_t default_stream_context(int32_t device, CUcontext* out) {
     return XS_OK;
   }
   CUdevice dev = 0;
-  if (const CUresult r = call_real(XS_REAL(cuDeviceGet), &dev, static_cast<int>(device)); r != CUDA_SUCCESS) {
+  if (const CUresult r = forward(&cuda::Driver::cuDeviceGet, &dev, static_cast<int>(device)); r != CUDA_SUCCESS) {
     if (r == CUDA_ERROR_NOT_INITIALIZED) return fail(XS_ERR_STATE, "CUDA is not initialised in this process yet");
     return fail(XS_ERR_INVALID_ARG, "device %d: %s", static_cast<int>(device), cuda_error_name(r, name));
   }
   unsigned flags = 0;
   int active = 0;
   CUcontext ctx = nullptr;
-  if (call_real(XS_REAL(cuDevicePrimaryCtxGetState), dev, &flags, &active) != CUDA_SUCCESS || active == 0 ||
-      call_real(XS_REAL(cuDevicePrimaryCtxRetain), &ctx, dev) != CUDA_SUCCESS) {
+  if (forward(&cuda::Driver::cuDevicePrimaryCtxGetState, dev, &flags, &active) != CUDA_SUCCESS || active == 0 ||
+      forward(&cuda::Driver::cuDevicePrimaryCtxRetain, &ctx, dev) != CUDA_SUCCESS) {
     return fail(XS_ERR_STATE, "device %d: CUDA is not in use there yet (its primary context is not active)",
                 static_cast<int>(device));
   }
-  call_real(XS_REAL(cuDevicePrimaryCtxRelease_v2), dev);  // the program's own references keep it
+  forward(&cuda::Driver::cuDevicePrimaryCtxRelease_v2, dev);  // the program's own references keep it
   *out = ctx;
   return XS_OK;
 }
@@ -136,7 +138,7 @@ xs_result_t queue_of_stream(CUstream s, int32_t device, uint64_t* out) {
       return fail(XS_ERR_INVALID_HANDLE, "stream %p: the CUDA driver does not know it (%s)", static_cast<void*>(s),
                   cuda_error_name(r, name));
     }
-    sq = stream_queue(s, Flavor::kLegacy);
+    sq = stream_queue(s, StreamKind::kLegacy);
   }
   if (sq == nullptr) {
     return fail(XS_ERR_PLATFORM, "stream %p: its queue could not be made (XSCHED_LOG_LEVEL=info says more)",

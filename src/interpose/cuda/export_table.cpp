@@ -1,5 +1,11 @@
 #include "interpose/cuda/export_table.h"
 
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <string_view>
+#include <vector>
+
 #include "core/log.h"
 #include "interpose/cuda/real_driver.h"
 
@@ -8,6 +14,8 @@ extern "C" {
 __attribute__((visibility("hidden"))) extern void* xs_export_slots[];
 __attribute__((visibility("hidden"))) extern const char* const xs_export_names[];
 __attribute__((visibility("hidden"))) extern const unsigned xs_export_count;
+__attribute__((visibility("hidden"))) extern const char xs_trampolines_begin[];
+__attribute__((visibility("hidden"))) extern const char xs_trampolines_end[];
 // Called by the trampolines' common resolver with the symbol's index.
 __attribute__((visibility("hidden"))) void* xs_resolve_export(unsigned i) noexcept;
 }
@@ -24,10 +32,63 @@ constexpr int kNotFound = 500;      // CUDA_ERROR_NOT_FOUND
 int no_driver() { return kNotInitialized; }
 int no_symbol() { return kNotFound; }
 
+struct Wrapper {
+  std::string_view name;
+  void* fn;
+};
+
+// This library's own handle: dlsym through it finds the library's own
+// definition of a name, whatever else the process defines under it.
+void* own_handle() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&no_symbol), &info) == 0 || info.dli_fname == nullptr) return nullptr;
+  return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+}
+
+bool is_trampoline(const void* p) {
+  const auto* c = static_cast<const char*>(p);
+  return c >= xs_trampolines_begin && c < xs_trampolines_end;
+}
+
+// Every exported driver name whose definition is not its trampoline, sorted
+// by name; built once, never freed (threads may ask at exit). nullptr if it
+// could not be built: then nothing is handed out in the driver's place.
+const std::vector<Wrapper>* wrappers() {
+  static const std::vector<Wrapper>* const table = []() noexcept -> const std::vector<Wrapper>* {
+    try {
+      void* self = own_handle();
+      if (self == nullptr) {
+        log(LogLevel::kError, "CUDA interposer: cannot find its own library (%s); cuGetProcAddress hands out the "
+            "real driver's pointers", dlerror());
+        return nullptr;
+      }
+      auto* t = new std::vector<Wrapper>;
+      for (unsigned i = 0; i < xs_export_count; ++i) {
+        void* p = dlsym(self, xs_export_names[i]);
+        if (p != nullptr && !is_trampoline(p)) t->push_back({xs_export_names[i], p});
+      }
+      std::sort(t->begin(), t->end(), [](const Wrapper& a, const Wrapper& b) { return a.name < b.name; });
+      return t;
+    } catch (...) {
+      log(LogLevel::kError, "CUDA interposer: out of memory; cuGetProcAddress hands out the real driver's pointers");
+      return nullptr;
+    }
+  }();
+  return table;
+}
+
 }  // namespace
 
 const char* const* export_names() { return xs_export_names; }
 size_t export_count() { return xs_export_count; }
+
+void* find_wrapper(const char* export_name) {
+  const std::vector<Wrapper>* table = wrappers();
+  if (export_name == nullptr || table == nullptr) return nullptr;
+  const std::string_view name(export_name);
+  auto it = std::lower_bound(table->begin(), table->end(), name, [](const Wrapper& w, std::string_view n) { return w.name < n; });
+  return it != table->end() && it->name == name ? it->fn : nullptr;
+}
 
 }  // namespace xsched::interpose
 

@@ -6,15 +6,15 @@
 // cuMemcpyHtoD at 12000 is cuMemcpyHtoD_v2); every pointer it hands out is
 // the address of one of its exported symbols (measured on driver 580 for all
 // names, versions and flags). So we ask it, map the address back to that
-// symbol's name, and hand out our wrapper for the name if there is one, our
-// own cuGetProcAddress for itself, and the real pointer otherwise.
+// symbol's name, and hand out our own function for the name if there is one
+// (a wrapper, or our cuGetProcAddress for itself: export_table.h), and the
+// real pointer otherwise.
 #define __CUDA_API_VERSION_INTERNAL 1  // the real names, without cuda.h's renaming macros
 #include <cuda.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstring>
 #include <mutex>
 #include <new>
 #include <set>
@@ -26,7 +26,6 @@
 #include "interpose/cuda/export_table.h"
 #include "interpose/cuda/real_driver.h"
 #include "interpose/cuda/trace.h"
-#include "interpose/cuda/wrapper_table.h"
 
 namespace xsched::interpose {
 namespace {
@@ -88,11 +87,7 @@ void* substitute(void* real, const char** as, bool* ours) {
   for (; it != map->entries.end() && it->addr == addr; ++it) {
     const char* name = export_names()[it->index];
     if (*as == nullptr) *as = name;
-    void* mine = nullptr;
-    if (std::strcmp(name, "cuGetProcAddress_v2") == 0) mine = reinterpret_cast<void*>(&cuGetProcAddress_v2);
-    else if (std::strcmp(name, "cuGetProcAddress") == 0) mine = reinterpret_cast<void*>(&cuGetProcAddress);
-    else mine = wrapper_for(name);
-    if (mine != nullptr) {
+    if (void* mine = wrapper_for(name); mine != nullptr) {
       *as = name;
       *ours = true;
       return mine;

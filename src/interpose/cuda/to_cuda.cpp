@@ -1,17 +1,17 @@
-// The CUresult an XQueue result stands for (state.h).
+#include "interpose/cuda/to_cuda.h"
+
 #include "hal/cuda/cuda_queue.h"
-#include "interpose/cuda/state.h"
+#include "interpose/cuda/streams.h"
 
 namespace xsched::interpose {
 
-CUresult to_cuda(xs_result_t r, const StreamQueue* sq) {
+CUresult to_cuda_slow(xs_result_t r, const StreamQueue* sq, CUresult native) {
   switch (r) {
     case XS_OK: return CUDA_SUCCESS;
     case XS_ERR_PLATFORM: {
-      const CUresult deferred = sq != nullptr ? cuda::deferred_error(sq->hw) : CUDA_SUCCESS;
-      if (deferred != CUDA_SUCCESS) return deferred;
-      const CUresult here = cuda::last_error_in_thread();
-      return here != CUDA_SUCCESS ? here : CUDA_ERROR_UNKNOWN;
+      const CUresult sticky = sq != nullptr ? cuda::sticky_error(sq->hw) : CUDA_SUCCESS;
+      if (sticky != CUDA_SUCCESS) return sticky;
+      return native != CUDA_SUCCESS ? native : CUDA_ERROR_UNKNOWN;
     }
     case XS_ERR_NO_MEMORY: return CUDA_ERROR_OUT_OF_MEMORY;
     case XS_ERR_STATE: return CUDA_ERROR_INVALID_HANDLE;

@@ -1,19 +1,24 @@
-// Stream operations that xsched does not hold back as commands (prefetches,
+// Stream operations that xsched does not queue as commands (prefetches,
 // batched and array copies, external semaphores, graph uploads, mappings):
-// what their stream holds back is launched first, so the driver still orders
-// them after it, and then the call goes to the driver as made.
-#include "interpose/cuda/call_helpers.h"
+// what their stream has persisted is launched first, so the driver still
+// orders them after it, and then the call goes to the driver as made.
+#include "interpose/cuda/event_records.h"
+#include "interpose/cuda/export.h"
+#include "interpose/cuda/forward.h"
+#include "interpose/cuda/implicit_order.h"
+#include "interpose/cuda/stream_registry.h"
+#include "interpose/cuda/trace.h"
 
 namespace xsched::interpose {
 namespace {
 
 template <class Fn>
-CUresult after_flushing_stream(const char* api, CUstream s, Flavor fl, Fn&& fn) {
-  auto sq = stream_queue(s, fl);
+CUresult after_flushing_stream(const char* api, CUstream s, StreamKind zero_is, Fn&& fn) {
+  auto sq = stream_queue(s, zero_is);
   if (sq != nullptr && !sq->capturing()) {
     launch_everything_before(*sq);
   }
-  const CUresult r = fn(sq != nullptr ? sq->stream : spelled_out(s, fl));
+  const CUresult r = fn(sq != nullptr ? sq->stream : spelled_out(s, zero_is));
   if (sq != nullptr && !sq->capturing()) lend_urgency_for_implicit_order(*sq);
   if (trace_enabled()) {
     trace_call(api, r, "stream=%p queue=%llu", static_cast<void*>(s),
@@ -25,18 +30,19 @@ CUresult after_flushing_stream(const char* api, CUstream s, Flavor fl, Fn&& fn) 
 }  // namespace
 }  // namespace xsched::interpose
 
-using xsched::interpose::Flavor;
+using xsched::interpose::StreamKind;
 namespace ip = xsched::interpose;
+namespace cu = xsched::cuda;
 
 // NAME and NAME_ptsz, both calling the driver's NAME with the stream spelled out.
-#define XS_FLUSHED(NAME, PARAMS, STREAM, ARGS)                                                           \
-  XS_CUDA_EXPORT CUresult NAME PARAMS {                                                                  \
-    return ip::after_flushing_stream(#NAME, STREAM, Flavor::kLegacy,                                     \
-                                     [&](CUstream st) { return ip::call_real(XS_REAL(NAME), ARGS); });   \
-  }                                                                                                      \
-  XS_CUDA_EXPORT CUresult NAME##_ptsz PARAMS {                                                           \
-    return ip::after_flushing_stream(#NAME "_ptsz", STREAM, Flavor::kPerThread,                          \
-                                     [&](CUstream st) { return ip::call_real(XS_REAL(NAME), ARGS); });   \
+#define XS_FLUSHED(NAME, PARAMS, STREAM, ARGS)                                                             \
+  XS_CUDA_EXPORT CUresult NAME PARAMS {                                                                    \
+    return ip::after_flushing_stream(#NAME, STREAM, StreamKind::kLegacy,                                   \
+                                     [&](CUstream st) { return ip::forward(&cu::Driver::NAME, ARGS); });   \
+  }                                                                                                        \
+  XS_CUDA_EXPORT CUresult NAME##_ptsz PARAMS {                                                             \
+    return ip::after_flushing_stream(#NAME "_ptsz", STREAM, StreamKind::kPerThread,                        \
+                                     [&](CUstream st) { return ip::forward(&cu::Driver::NAME, ARGS); });   \
   }
 #define XS_ARGS(...) __VA_ARGS__
 
@@ -81,7 +87,7 @@ XS_FLUSHED(cuMemDiscardAndPrefetchBatchAsync,
 XS_CUDA_EXPORT CUresult cuCtxWaitEvent(CUcontext ctx, CUevent e) {
   const ip::PendingRecord rec = ip::pending_record(e);
   if (rec.queue != nullptr) rec.queue->xq->expedite(rec.seq);
-  const CUresult r = ip::call_real(XS_REAL(cuCtxWaitEvent), ctx, e);
+  const CUresult r = ip::forward(&cu::Driver::cuCtxWaitEvent, ctx, e);
   if (ip::trace_enabled()) ip::trace_call(__func__, r, "ctx=%p event=%p", static_cast<void*>(ctx), static_cast<void*>(e));
   return r;
 }

@@ -2,16 +2,20 @@
 // waits for every stream of the context while it loads code, so these calls
 // run with every gate open (Level 2): a gate that the scheduler keeps closed
 // while the caller's own work runs would otherwise stall them for good.
-// Lazy loading at a kernel's first launch is handled in wrap_launch.cpp.
-#include "interpose/cuda/call_helpers.h"
+// Lazy loading at a kernel's first launch is handled where it is submitted (submit.cpp).
+#include "hal/cuda/gates.h"
+#include "interpose/cuda/export.h"
+#include "interpose/cuda/forward.h"
+#include "interpose/cuda/trace.h"
 
 namespace ip = xsched::interpose;
+namespace cu = xsched::cuda;
 
 #define XS_ARGS(...) __VA_ARGS__
 // NAME(PARAMS), forwarded as NAME(ARGS) with the gates open.
 #define XS_GATES_OPEN(NAME, PARAMS, ARGS)                                                    \
   XS_CUDA_EXPORT CUresult NAME PARAMS {                                                      \
-    const CUresult r = ip::with_gates_open([&] { return ip::call_real(XS_REAL(NAME), ARGS); }); \
+    const CUresult r = ip::with_gates_open([&] { return ip::forward(&cu::Driver::NAME, ARGS); }); \
     if (ip::trace_enabled()) ip::trace_call(#NAME, r, nullptr);                              \
     return r;                                                                                \
   }
@@ -57,11 +61,11 @@ XS_CUDA_EXPORT CUresult cuKernelGetFunction(CUfunction* f, CUkernel k) {
   if (ip::driver() == nullptr || ip::driver()->cuCtxGetCurrent(&ctx) != CUDA_SUCCESS) ctx = nullptr;
   const auto as_function = reinterpret_cast<CUfunction>(k);
   CUresult r;
-  if (ctx != nullptr && xsched::cuda::known_loaded(as_function, ctx)) {
-    r = ip::call_real(XS_REAL(cuKernelGetFunction), f, k);
+  if (ctx != nullptr && cu::known_loaded(as_function, ctx)) {
+    r = ip::forward(&cu::Driver::cuKernelGetFunction, f, k);
   } else {
-    r = ip::with_gates_open([&] { return ip::call_real(XS_REAL(cuKernelGetFunction), f, k); });
-    if (r == CUDA_SUCCESS && ctx != nullptr) xsched::cuda::note_loaded(as_function, ctx);
+    r = ip::with_gates_open([&] { return ip::forward(&cu::Driver::cuKernelGetFunction, f, k); });
+    if (r == CUDA_SUCCESS && ctx != nullptr) cu::note_loaded(as_function, ctx);
   }
   if (ip::trace_enabled()) ip::trace_call(__func__, r, nullptr);
   return r;

@@ -1,10 +1,11 @@
-// A CUDA stream operation as a command: which driver call, and its arguments
-// except the stream (the hardware queue's). It lives inside
+// What a CUDA stream operation is as a command: which driver call (Op), and
+// its operands except the stream (the hardware queue's). It lives inside
 // Command::op.kernel.desc whatever the command's kind, so every operation
-// fits in kKernelDescBytes; what it points to is borrowed from the caller
-// until the queue persists it (cuda_queue.cpp), then owned by the queue.
+// fits in kKernelDescBytes. What it points to is borrowed from the caller
+// until the queue persists it (op_table.h), then the queue's own copy.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/command.h"
@@ -12,6 +13,7 @@
 
 namespace xsched::cuda {
 
+// One value per row of the operation table (op_table.cpp), in its order.
 enum class Op : uint8_t {
   kLaunch,             // cuLaunchKernel
   kLaunchCooperative,  // cuLaunchCooperativeKernel
@@ -23,7 +25,8 @@ enum class Op : uint8_t {
   kMemcpyPeer,         // cuMemcpyPeerAsync
   kMemcpy2D,           // cuMemcpy2DAsync_v2
   kMemcpy3D,           // cuMemcpy3DAsync_v2
-  kMemset,             // cuMemsetD{8,16,32}Async and the 2D forms
+  kMemset,             // cuMemsetD{8,16,32}Async
+  kMemset2D,           // cuMemsetD2D{8,16,32}Async
   kEventRecord,        // cuEventRecord / cuEventRecordWithFlags
   kEventWait,          // cuStreamWaitEvent
   kHostFunc,           // cuLaunchHostFunc
@@ -35,7 +38,9 @@ enum class Op : uint8_t {
   kWriteValue32,       // cuStreamWriteValue32_v2
   kWriteValue64,       // cuStreamWriteValue64_v2
   kBatchMemOp,         // cuStreamBatchMemOp_v2
+  kCount
 };
+inline constexpr std::size_t kOpCount = static_cast<std::size_t>(Op::kCount);
 
 struct Launch {
   CUfunction f;
@@ -63,9 +68,9 @@ struct MemcpyND {
 };
 struct Memset {
   CUdeviceptr dst;
-  size_t pitch;  // 0: 1-D
+  size_t pitch;  // kMemset2D only
   size_t width;  // elements
-  size_t height;
+  size_t height;  // 1 for kMemset
   uint32_t value;
   uint8_t element_bytes;  // 1, 2 or 4
 };
@@ -98,8 +103,10 @@ struct BatchMemOp {
 
 struct Call {
   Op op;
-  // The bytes the operation points to are the queue's (persisted), not the caller's.
-  bool owned;
+  // The queue persisted it (it was not launched at submit): what it points
+  // to is the queue's copy, and it is launched later, by whichever thread
+  // launches the queue, in the stream's context.
+  bool persisted;
   union {
     Launch launch;
     LaunchEx launch_ex;
@@ -113,17 +120,32 @@ struct Call {
     ValueOp value;
     BatchMemOp batch;
   };
+
+  // The call op with these operands, as its caller made it.
+  static Call of(Op op, const Launch& v) { return with(op, &Call::launch, v); }
+  static Call of(Op op, const LaunchEx& v) { return with(op, &Call::launch_ex, v); }
+  static Call of(Op op, const Memcpy& v) { return with(op, &Call::memcpy, v); }
+  static Call of(Op op, const MemcpyND& v) { return with(op, &Call::memcpy_nd, v); }
+  static Call of(Op op, const Memset& v) { return with(op, &Call::memset, v); }
+  static Call of(Op op, const EventOp& v) { return with(op, &Call::event, v); }
+  static Call of(Op op, const HostFn& v) { return with(op, &Call::host_fn, v); }
+  static Call of(Op op, const Graph& v) { return with(op, &Call::graph, v); }
+  static Call of(Op op, const MemFree& v) { return with(op, &Call::mem_free, v); }
+  static Call of(Op op, const ValueOp& v) { return with(op, &Call::value, v); }
+  static Call of(Op op, const BatchMemOp& v) { return with(op, &Call::batch, v); }
+
+ private:
+  template <class Operands>
+  static Call with(Op op, Operands Call::*member, const Operands& v) {
+    Call c{};
+    c.op = op;
+    c.*member = v;
+    return c;
+  }
 };
 static_assert(sizeof(Call) <= kKernelDescBytes, "a CUDA call must fit in a command");
 
 inline Call& call_of(Command& c) { return c.kernel_desc<Call>(); }
-
-// A command for call (kind: the scheduler's view; est_ns: 0 = unknown).
-inline Command make_command(xs_command_kind_t kind, const Call& call) {
-  Command c;
-  c.kind = kind;
-  c.kernel_desc<Call>() = call;
-  return c;
-}
+inline const Call& call_of(const Command& c) { return const_cast<Command&>(c).kernel_desc<Call>(); }
 
 }  // namespace xsched::cuda
