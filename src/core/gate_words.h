@@ -7,7 +7,7 @@
 // cuStreamWaitValue32 GEQ; the CPU reference device reads it before a
 // stream's next command). Its bits:
 //
-//   kForcedOpen   the process forces it open (GatesOpen around calls that
+//   kForcedOpen   the process forces it open (ForcedOpen around calls that
 //                 wait for every stream, an expedited run, exit)
 //   kNotHeld      the process does not hold it (its own scheduler's hold)
 //   kDaemonRuns   xschedd lets it run (only xschedd writes this bit after a grant)
