@@ -7,7 +7,7 @@
 Each benchmark is its own script (bench/<name>/<name>.py) writing raw.json, its plots, table and
 summary.json into <out-root>/<name>/; this runs them one after another with the same binaries and
 then reads every summary.json back into one table: each headline figure beside its target (from
-DESIGN.md) and whether it is met. --quick makes every benchmark short (all of them together in
+docs/benchmarks.md, "Targets") and whether it is met. --quick makes every benchmark short (all of them together in
 under five minutes on an H100); without it each runs at its full length (about 25 minutes
 together). The daemon benchmark is not in the default set (it measures the control plane, not
 the GPU); name it with --only.

@@ -1,7 +1,7 @@
 // Level 2 of the CUDA interposer (stream-ordered gates), end to end in front
 // of the fake CUDA driver, whose streams honour cuStreamWaitValue32 on the
 // gate words: a held queue's launched commands stay behind its gate, and the
-// hazards of DESIGN.md ("Level 2 on Hopper") do not deadlock. Each hazard
+// hazards of docs/interposer.md (Level 2) do not deadlock. Each hazard
 // test would wait forever without its handling; the watchdog (or a timed
 // join) turns that into a failure.
 //

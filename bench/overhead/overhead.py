@@ -15,7 +15,7 @@ torch.profiler (or --launches FILE supplies them).
 Per model: median latency native/xsched, the ratio of medians (slowdown), the throughput ratio,
 and the CPU time added per launch = (CPU per iteration under xsched - natively) / launches.
 Summary: geomean slowdown over the models, worst slowdown, median CPU us per launch
-(DESIGN.md targets: <= 1% slower geomean, <= 0.5 us CPU per launch).
+(targets, docs/benchmarks.md: <= 1% slower geomean, <= 0.5 us CPU per launch).
 
 Outputs in --out (default bench/results/overhead): raw.json (every sample), table.txt (the table,
 also printed), overhead.png (slowdown per model with the 1% and 3% lines; needs matplotlib),

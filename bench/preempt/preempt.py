@@ -40,7 +40,7 @@ stderr tail and the program's JSON), table.md (a table per deployment, also prin
 (p50/p99 per variant and T, and the latency CDFs, per deployment; needs matplotlib), summary.json
 (flat: device, command, date, p50_us_<variant>_<T>, p99_us_<variant>_<T>, across processes
 p99_us_<variant>_xproc_<T> and p50_..., target_met_level2_<T> and target_met_level2_xproc_<T> for
-DESIGN.md's target "Level 2 p99 <= T + 20 us"). --replot RAW rebuilds table, plot and summary from a
+the target of docs/benchmarks.md, "Level 2 p99 <= T + 20 us"). --replot RAW rebuilds table, plot and summary from a
 raw.json (preempt_report.py). Exit code: 0 all runs ok, 1 some run failed (the others are still
 reported), 2 bad arguments, 77 no GPU (every run said so).
 """

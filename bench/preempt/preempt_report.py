@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
 import benchlib  # noqa: E402
 
-#: DESIGN.md: "p99 from high's submit to its first kernel start <= T + 20 us at Level 2".
+#: docs/benchmarks.md: "p99 from high's submit to its first kernel start <= T + 20 us at Level 2".
 TARGET_SLACK_US = 20.0
 DEPLOYMENTS = ("inprocess", "crossprocess")
 #: Across processes a variant's figures carry this after its name: p99_us_level2_xproc_500.
@@ -126,7 +126,7 @@ def notes(raw: dict[str, Any], cells: Cells) -> list[str]:
     out = [f"Start latency: host submit -> the high kernel's first instruction (device clock mapped onto the host "
            f"clock), pooled over {cfg['rounds']} round(s) of {cfg['samples']} samples; high arrivals every "
            f"{cfg['mean_gap_us']:g} us on average (exponential). 'seen p50': submit -> the host saw the start stamp. "
-           f"'idle p50': the same kernel with the GPU idle. Target (DESIGN.md): Level 2 p99 <= T + "
+           f"'idle p50': the same kernel with the GPU idle. Target (docs/benchmarks.md): Level 2 p99 <= T + "
            f"{TARGET_SLACK_US:g} us."]
     if "crossprocess" in deployments_of(cfg):
         daemon = [c["daemon_min"] for c in cells.values() if c["daemon_min"] is not None]
@@ -229,7 +229,7 @@ def plot(path: Path, cells: Cells, variants: Sequence[str], deployments: Sequenc
 
 def summary_fields(raw: dict[str, Any], cells: Cells, variants: Sequence[str], deployments: Sequence[str],
                    ts: Sequence[int]) -> dict[str, Any]:
-    """summary.json: DESIGN.md's names (p99_us_<variant>_<T>; across processes p99_us_<variant>_xproc_<T>),
+    """summary.json: the names of docs/benchmarks.md (p99_us_<variant>_<T>; across processes p99_us_<variant>_xproc_<T>),
     p50 beside them, Level 2's target per deployment and T."""
     cfg = raw["config"]
     fields: dict[str, Any] = {"device": raw["device"], "command": raw["command"], "date": raw["date"]}

@@ -43,7 +43,7 @@ other threads would wait for it and the sentinel would show it.
 
 Outputs in --out (default bench/results/priority): raw.json (every run's samples), table.md (the
 summary table, also printed), priority_cdf.png (the high task's latency CDFs per deployment),
-priority_low.png (the low task's idle use per variant), summary.json (flat, DESIGN.md's names:
+priority_low.png (the low task's idle use per variant), summary.json (flat, the names of docs/benchmarks.md:
 high_p99_ratio_<deployment>_<variant>, high_p50_ratio_..., low_idle_use_...). Exit code: 0 all
 runs ok, 1 some run failed, 2 bad arguments, 77 no GPU.
 """
@@ -84,7 +84,7 @@ QUICK_RUNS = ("inprocess_native", "inprocess_level2", "inprocess_default", "inpr
               "crossprocess_level2")
 #: The high task's name in the plots, per pair.
 HIGH_TASK = {"test5": "ResNet-18 bs1", "decode": "GPT-2 decode"}
-#: DESIGN.md's targets.
+#: The targets of docs/benchmarks.md.
 TARGET_P50 = 1.02
 TARGET_P99 = 1.05
 TARGET_IDLE_USE = 0.90
