@@ -54,5 +54,8 @@ else
   [ $rc -eq 2 ]; check "run rejects a negative back-pressure" $?
 fi
 
+out=$(XSCHED_INTERPOSER=/nonexistent/libxsched_cuda.so "$xsched" run -- true 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "XSCHED_INTERPOSER=/nonexistent/libxsched_cuda.so: No such file" <<<"$out"; check "run names a wrong XSCHED_INTERPOSER" $?
+
 [ $fail -eq 0 ] && echo "cli_test: all passed" || echo "cli_test: failures"
 exit $fail

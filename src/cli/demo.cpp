@@ -81,6 +81,26 @@ void write_json(const char* path, const std::vector<Row>& rows, const HighTask& 
   std::fclose(f);
 }
 
+// One line of the table, printed as soon as the scenario is done.
+void print_row(const Row& row, double alone_p50, double alone_p99) {
+  const ScenarioResult& r = row.result;
+  const double p50 = percentile(r.high_latency_ms, 50);
+  const double p99 = percentile(r.high_latency_ms, 99);
+  std::printf("%-28s %7.2f ms %7.2f ms %8.2fx %8.2fx", row.scenario.name.c_str(), p50, p99, p50 / alone_p50,
+              p99 / alone_p99);
+  if (row.scenario.low) {
+    std::printf(" %12.0f %9.0f%%", static_cast<double>(r.low_kernels) / r.elapsed_s, 100 * r.low_use_of_idle());
+  } else {
+    std::printf(" %12s %10s", "-", "-");
+  }
+  if (r.steal >= 0) {
+    std::printf(" %5.1f%%\n", 100 * r.steal);
+  } else {
+    std::printf(" %6s\n", "?");
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int demo_main(int argc, const char* const* argv) {
@@ -96,13 +116,17 @@ int demo_main(int argc, const char* const* argv) {
       {{.name = "xsched, level 2", .level = XS_LEVEL_DEACTIVATE}, {}},
       {{.name = "xsched, level 3", .level = XS_LEVEL_INTERRUPT}, {}},
   };
-  std::printf("xsched demo on the CPU reference device (no GPU platform in this build)\n");
+  // The demo drives the CPU reference device, whatever platforms the build has: it needs no GPU.
+  std::printf("xsched demo on the CPU reference device (1 execution unit; GPU programs: xsched run)\n");
   std::printf("high: %d x %.1f ms kernels every %.0f ms, priority %d; low: %.1f ms kernels non-stop, priority %d\n",
               high.kernels, high.kernel_ns / 1e6, high.period_ns / 1e6, high.priority, low.kernel_ns / 1e6,
               low.priority);
-  std::printf("%.1f s per scenario\n\n", opt.seconds);
+  std::printf("%zu scenarios of %.1f s; each row appears when its scenario is done\n\n", rows.size(), opt.seconds);
+  std::printf("%-28s %10s %10s %8s %8s %12s %10s %6s\n", "scenario", "high p50", "high p99", "p50/alone", "p99/alone",
+              "low kern/s", "low idle", "steal");
   std::fflush(stdout);
 
+  double alone_p50 = 0, alone_p99 = 0, worst_steal = 0;
   for (Row& row : rows) {
     row.result = run_scenario(row.scenario, high, low, opt.seconds);
     if (row.result.error != XS_OK) {
@@ -110,30 +134,12 @@ int demo_main(int argc, const char* const* argv) {
                    xs_result_string(row.result.error));
       return 1;
     }
-  }
-
-  const double alone_p50 = percentile(rows[0].result.high_latency_ms, 50);
-  const double alone_p99 = percentile(rows[0].result.high_latency_ms, 99);
-  std::printf("%-28s %10s %10s %8s %8s %12s %10s %6s\n", "scenario", "high p50", "high p99", "p50/alone", "p99/alone",
-              "low kern/s", "low idle", "steal");
-  double worst_steal = 0;
-  for (const Row& row : rows) {
-    const ScenarioResult& r = row.result;
-    const double p50 = percentile(r.high_latency_ms, 50);
-    const double p99 = percentile(r.high_latency_ms, 99);
-    std::printf("%-28s %7.2f ms %7.2f ms %8.2fx %8.2fx", row.scenario.name.c_str(), p50, p99, p50 / alone_p50,
-                p99 / alone_p99);
-    if (row.scenario.low) {
-      std::printf(" %12.0f %9.0f%%", static_cast<double>(r.low_kernels) / r.elapsed_s, 100 * r.low_use_of_idle());
-    } else {
-      std::printf(" %12s %10s", "-", "-");
+    if (&row == &rows[0]) {
+      alone_p50 = percentile(row.result.high_latency_ms, 50);
+      alone_p99 = percentile(row.result.high_latency_ms, 99);
     }
-    if (r.steal >= 0) {
-      std::printf(" %5.1f%%\n", 100 * r.steal);
-    } else {
-      std::printf(" %6s\n", "?");
-    }
-    worst_steal = std::max(worst_steal, r.steal);
+    print_row(row, alone_p50, alone_p99);
+    worst_steal = std::max(worst_steal, row.result.steal);
   }
   std::printf("\nlow idle: share of the device time the high task leaves idle that the low task used\n");
   std::printf("steal: CPU time the hypervisor took from this machine during the scenario\n");

@@ -148,6 +148,11 @@ int run_main(int argc, char** argv) {
     std::fprintf(stderr, "xsched run: no program given\n%s", kUsage);
     return 2;
   }
+  if (const char* v = std::getenv("XSCHED_INTERPOSER"); v != nullptr && *v != '\0' && access(v, R_OK) != 0) {
+    std::fprintf(stderr, "xsched run: XSCHED_INTERPOSER=%s: %s (unset it to use the interposer next to xsched)\n", v,
+                 std::strerror(errno));
+    return 1;
+  }
   const std::string lib = find_interposer();
   if (lib.empty()) {
     std::fprintf(stderr,
