@@ -15,6 +15,9 @@ extern std::atomic<const cuda::Driver*> g_queue_driver;  // set once loaded, if 
 // Loads the table on first use; nullptr while there is no driver (or while
 // the driver search runs: a candidate's constructor that calls in gets none).
 const cuda::Driver* load_entry_points() noexcept;
+// driver()'s slow path: the table once loaded complete, else nullptr (and
+// why, said once).
+const cuda::Driver* no_queue_driver() noexcept;
 }  // namespace detail
 
 // Every entry point of the driver (null where it lacks one); nullptr when
@@ -29,7 +32,9 @@ inline const cuda::Driver* driver_entry_points() {
 // through unscheduled, and says why once.
 inline const cuda::Driver* driver() {
   if (const cuda::Driver* d = detail::g_queue_driver.load(std::memory_order_acquire)) [[likely]] return d;
-  return detail::load_entry_points() != nullptr ? detail::g_queue_driver.load(std::memory_order_acquire) : nullptr;
+  detail::load_entry_points();
+  if (const cuda::Driver* d = detail::g_queue_driver.load(std::memory_order_acquire)) return d;
+  return detail::no_queue_driver();
 }
 
 // The driver's entry point `entry` called with args, or

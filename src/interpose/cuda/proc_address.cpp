@@ -13,7 +13,6 @@
 #include <cuda.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <new>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "interpose/cuda/driver.h"
 #include "interpose/cuda/export.h"
 #include "interpose/cuda/export_table.h"
 #include "interpose/cuda/real_driver.h"
@@ -29,9 +29,6 @@
 
 namespace xsched::interpose {
 namespace {
-
-using GetProcAddressV2 = CUresult (*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
-using GetProcAddressV1 = CUresult (*)(const char*, void**, int, cuuint64_t);
 
 // The real driver's address of each exported symbol, sorted by address.
 struct ReverseMap {
@@ -112,13 +109,6 @@ void note_unknown(const char* symbol, void* real) {
       symbol, real);
 }
 
-template <typename Fn>
-Fn real_function(std::atomic<void*>& cache, const char* name) {
-  void* p = cache.load(std::memory_order_acquire);
-  if (p == nullptr && (p = real_symbol(name)) != nullptr) cache.store(p, std::memory_order_release);
-  return reinterpret_cast<Fn>(p);
-}
-
 // The common part: `result` and *pfn come from the real driver.
 CUresult finish(const char* api, CUresult result, const char* symbol, void** pfn, int version, cuuint64_t flags) {
   const char* as = nullptr;
@@ -143,23 +133,23 @@ CUresult unavailable(void** pfn, CUdriverProcAddressQueryResult* status) {
   return real_driver() == nullptr ? CUDA_ERROR_NOT_INITIALIZED : CUDA_ERROR_NOT_FOUND;
 }
 
-constinit std::atomic<void*> g_real_v2{nullptr};
-constinit std::atomic<void*> g_real_v1{nullptr};
-
 }  // namespace
 }  // namespace xsched::interpose
 
 extern "C" XS_CUDA_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int cudaVersion, cuuint64_t flags,
                                                        CUdriverProcAddressQueryResult* symbolStatus) {
   using namespace xsched::interpose;
-  const auto real = real_function<GetProcAddressV2>(g_real_v2, "cuGetProcAddress_v2");
-  const CUresult r = real != nullptr ? real(symbol, pfn, cudaVersion, flags, symbolStatus) : unavailable(pfn, symbolStatus);
+  const xsched::cuda::Driver* d = driver_entry_points();
+  const CUresult r = d != nullptr && d->cuGetProcAddress_v2 != nullptr
+                         ? d->cuGetProcAddress_v2(symbol, pfn, cudaVersion, flags, symbolStatus)
+                         : unavailable(pfn, symbolStatus);
   return finish("cuGetProcAddress_v2", r, symbol, pfn, cudaVersion, flags);
 }
 
 extern "C" XS_CUDA_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int cudaVersion, cuuint64_t flags) {
   using namespace xsched::interpose;
-  const auto real = real_function<GetProcAddressV1>(g_real_v1, "cuGetProcAddress");
-  const CUresult r = real != nullptr ? real(symbol, pfn, cudaVersion, flags) : unavailable(pfn, nullptr);
+  const xsched::cuda::Driver* d = driver_entry_points();
+  const CUresult r = d != nullptr && d->cuGetProcAddress != nullptr ? d->cuGetProcAddress(symbol, pfn, cudaVersion, flags)
+                                                                    : unavailable(pfn, nullptr);
   return finish("cuGetProcAddress", r, symbol, pfn, cudaVersion, flags);
 }

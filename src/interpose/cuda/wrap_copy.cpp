@@ -11,6 +11,10 @@
 namespace xsched::interpose {
 namespace {
 
+// A copy's ends as cuda::Memcpy keeps them: a host end is a pointer as a number.
+CUdeviceptr as_devptr(CUdeviceptr p) { return p; }
+CUdeviceptr as_devptr(const void* p) { return reinterpret_cast<CUdeviceptr>(p); }
+
 // A 2-D or 3-D copy without a descriptor goes to the driver, which refuses it.
 template <class Desc>
 CUresult copy_nd(const char* api, StreamKind zero_is, cuda::Op op, const Desc* desc, CUstream s) {
@@ -50,11 +54,11 @@ extern "C" {
 // NAME and NAME_ptsz(DST_T dst, SRC_T src, size_t bytes, CUstream s).
 #define XS_COPY_ASYNC(NAME, OP, DST_T, SRC_T)                                                                  \
   XS_CUDA_EXPORT CUresult NAME(DST_T dst, SRC_T src, size_t bytes, CUstream s) {                               \
-    const Call c = Call::of(OP, cu::Memcpy{(CUdeviceptr)dst, (CUdeviceptr)src, bytes, nullptr, nullptr});     \
+    const Call c = Call::of(OP, cu::Memcpy{ip::as_devptr(dst), ip::as_devptr(src), bytes, nullptr, nullptr});     \
     return ip::submit_call(#NAME, s, StreamKind::kLegacy, c);                                                  \
   }                                                                                                            \
   XS_CUDA_EXPORT CUresult NAME##_ptsz(DST_T dst, SRC_T src, size_t bytes, CUstream s) {                        \
-    const Call c = Call::of(OP, cu::Memcpy{(CUdeviceptr)dst, (CUdeviceptr)src, bytes, nullptr, nullptr});     \
+    const Call c = Call::of(OP, cu::Memcpy{ip::as_devptr(dst), ip::as_devptr(src), bytes, nullptr, nullptr});     \
     return ip::submit_call(#NAME "_ptsz", s, StreamKind::kPerThread, c);                                       \
   }
 XS_COPY_ASYNC(cuMemcpyAsync, Op::kMemcpy, CUdeviceptr, CUdeviceptr)
