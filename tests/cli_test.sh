@@ -54,6 +54,8 @@ else
   [ $rc -eq 2 ]; check "run rejects a negative back-pressure" $?
 fi
 
+out=$("$xsched" run --timeline /tmp/t.%p.json -- sh -c 'echo "$XSCHED_TIMELINE"' 2>&1)
+grep -q "^/tmp/t.%p.json$" <<<"$out"; check "run sets the timeline's file" $?
 out=$(XSCHED_INTERPOSER=/nonexistent/libxsched_cuda.so "$xsched" run -- true 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q "XSCHED_INTERPOSER=/nonexistent/libxsched_cuda.so: No such file" <<<"$out"; check "run names a wrong XSCHED_INTERPOSER" $?
 

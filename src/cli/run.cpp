@@ -44,6 +44,9 @@ const char* const kUsage =
     "  --socket PATH    xschedd's socket (XSCHED_SOCKET)\n"
     "  --trace          print one line per intercepted CUDA call (XSCHED_TRACE=1)\n"
     "  --trace-file F   write the trace to F instead of stderr (XSCHED_TRACE_FILE)\n"
+    "  --timeline F     write a timeline of the queues' launches and holds to F, for\n"
+    "                   ui.perfetto.dev or chrome://tracing; %p in F: the process id,\n"
+    "                   for programs that start others (XSCHED_TIMELINE)\n"
     "  --log-level L    error, warn, info or debug (XSCHED_LOG_LEVEL)\n"
     "  --quiet          do not say which level the program's CUDA queues use\n"
     "                   (by default each process says so once on stderr: XSCHED_ANNOUNCE=1)\n"
@@ -62,7 +65,7 @@ constexpr VarOption kVarOptions[] = {
     {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"}, {"--backpressure", "XSCHED_BACKPRESSURE"},
     {"--deadline-us", "XSCHED_DEADLINE_US"}, {"--scheduler", "XSCHED_SCHEDULER"}, {"--socket", "XSCHED_SOCKET"},
     {"--reserve-sms", "XSCHED_RESERVE_SMS"}, {"--reserve-linger-ms", "XSCHED_RESERVE_LINGER_MS"},
-    {"--request-grace-us", "XSCHED_REQUEST_GRACE_US"},
+    {"--request-grace-us", "XSCHED_REQUEST_GRACE_US"}, {"--timeline", "XSCHED_TIMELINE"},
 };
 
 std::string self_dir() {
@@ -92,7 +95,9 @@ std::string find_interposer() {
 // Checks value as the program's configuration would read it: a value the
 // program would warn about and ignore is an error here, where the user can fix it.
 bool valid_value(const char* variable, const char* value) {
-  if (std::strcmp(variable, "XSCHED_TRACE_FILE") == 0) return *value != '\0';
+  if (std::strcmp(variable, "XSCHED_TRACE_FILE") == 0 || std::strcmp(variable, "XSCHED_TIMELINE") == 0) {
+    return *value != '\0';
+  }
   const std::string entry = std::string(variable) + "=" + value;
   const char* envp[] = {entry.c_str(), nullptr};
   std::vector<std::string> warnings;

@@ -148,6 +148,7 @@ constexpr Var kVars[] = {
      "deadline hint of new queues"},
     {"XSCHED_SCHEDULER", parse_choice<&Config::scheduler, kSchedulers>, "local, or xschedd when one runs"},
     {"XSCHED_SOCKET", parse_text<&Config::socket>, "xschedd's socket"},
+    {"XSCHED_TIMELINE", parse_text<&Config::timeline>, "a Perfetto/chrome://tracing timeline of the queues (%p: pid)"},
     {"XSCHED_DAEMON_TIMEOUT_MS", parse_int<&Config::daemon_timeout_ns, 10, 60'000, 1'000'000>,
      "silence after which the daemon's holds are dropped"},
     // Read by the CUDA interposer itself (src/interpose/cuda).

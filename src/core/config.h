@@ -40,6 +40,7 @@ struct Config {
   int64_t deadline_ns = 0;                  // XSCHED_DEADLINE_US: 0 = none, or 100..3600000000 (µs)
   Scheduler scheduler = Scheduler::kAuto;   // XSCHED_SCHEDULER: local | daemon | auto
   std::string socket;                       // XSCHED_SOCKET: xschedd's socket; empty = the default path
+  std::string timeline;                     // XSCHED_TIMELINE: the timeline's file (core/timeline.h); empty = none
   int64_t daemon_timeout_ns = 500'000'000;  // XSCHED_DAEMON_TIMEOUT_MS: 10..60000
   LogLevel log_level = LogLevel::kWarn;     // XSCHED_LOG_LEVEL: error | warn | info | debug
 };

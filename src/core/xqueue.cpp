@@ -12,6 +12,7 @@
 #include "core/enum_values.h"
 #include "core/hint_limits.h"
 #include "core/log.h"
+#include "core/timeline.h"
 
 namespace xsched {
 namespace {
@@ -101,7 +102,10 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       backpressure_wait_ns_(opts.backpressure_wait_ns),
       request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),
       gate_(level >= XS_LEVEL_DEACTIVATE && hw.ops->gate_word != nullptr ? hw.ops->gate_word(hw.ctx) : nullptr),
-      hints_(opts.hints) {}
+      hints_(opts.hints) {
+  timeline::init_from_config();
+  timeline::name_queue(id_, hw.ops->platform, device_, device_name_.data());
+}
 
 XQueue::~XQueue() {
   close();
@@ -165,6 +169,7 @@ void XQueue::launch_locked(Command* c) {
   // After a failure, later commands may depend on the failed one: they
   // complete as failed instead of running.
   const xs_result_t r = error_ == XS_OK ? hw_.ops->launch(hw_.ctx, c) : error_;
+  if (timeline::enabled()) timeline::record(timeline::Event::kLaunch, id_, timeline::Reason::kNone, c->seq, c->kind);
   if (error_ != XS_OK && r == error_ && hw_.ops->discard != nullptr) hw_.ops->discard(hw_.ctx, c);
   if (r != XS_OK && error_ == XS_OK) {
     error_ = r;
@@ -300,7 +305,9 @@ void XQueue::wait_for_room() {
   // Bounded: a thread that waits here while holding something the queue's
   // release depends on (a lock an urgent thread needs) delays it, never
   // deadlocks it.
+  timeline::record(timeline::Event::kWaitBegin, id_);
   room_cv_.wait_for(lk, std::chrono::nanoseconds(backpressure_wait_ns_), [&] { return !held_full(); });
+  timeline::record(timeline::Event::kWaitEnd, id_);
 }
 
 void XQueue::commit_submit_locked(Command* c) {
@@ -316,6 +323,7 @@ xs_result_t XQueue::launch_inline_locked(Command* c) {
     pool_.release(c);
     return r;
   }
+  if (timeline::enabled()) timeline::record(timeline::Event::kLaunch, id_, timeline::Reason::kNone, c->seq, c->kind);
   since_sync_point_ = c->sync_point ? 0 : since_sync_point_ + 1;
   commit_submit_locked(c);
   track_launched_locked(c);
@@ -476,6 +484,7 @@ void XQueue::hold_hardware_locked(bool launching) {
     if (error_ == XS_OK) error_ = r;
   }
   hardware_held_ = true;
+  timeline::record(timeline::Event::kGateClose, id_);
 }
 
 void XQueue::release_hardware_locked() {
@@ -490,12 +499,21 @@ void XQueue::release_hardware_locked() {
     if (error_ == XS_OK) error_ = r;
   }
   hardware_held_ = false;
+  timeline::record(timeline::Event::kGateOpen, id_);
+}
+
+void XQueue::record_hold_locked(HoldBy by) {
+  if (!timeline::enabled()) return;
+  uint64_t flow = 0;
+  const timeline::Reason why = by == kHoldUser ? timeline::Reason::kUser : timeline::current_reason(&flow);
+  timeline::record(timeline::Event::kHold, id_, why, flow);
 }
 
 xs_result_t XQueue::suspend(HoldBy by, bool sync) {
   std::unique_lock lk(mu_);
   if (holds_ == 0 && !closing_) {
     ++suspensions_;
+    record_hold_locked(by);
     hold_hardware_locked();
   }
   holds_ |= by;
@@ -513,6 +531,10 @@ xs_result_t XQueue::resume(HoldBy by) {
   if (holds_ == 0) return XS_OK;
   holds_ &= ~static_cast<uint32_t>(by);
   if (holds_ == 0) {
+    if (timeline::enabled()) {
+      timeline::record(timeline::Event::kRelease, id_,
+                       by == kHoldUser ? timeline::Reason::kUser : timeline::current_reason());
+    }
     release_hardware_locked();
     launch_pending_locked();
     worker_cv_.notify_one();

@@ -25,6 +25,7 @@
 #include "core/command_pool.h"
 #include "core/device_id.h"
 #include "core/hw_queue.h"
+#include "core/timeline.h"
 #include "xsched/xsched.h"
 
 namespace xsched {
@@ -189,7 +190,9 @@ class XQueue {
   // leaves execution units free for more urgent queues, where the hardware
   // queue can (HwQueueOps::confine). Any thread, no lock.
   void confine_until(int64_t until_ns) {
-    if (hw_.ops->confine != nullptr) hw_.ops->confine(hw_.ctx, until_ns);
+    if (hw_.ops->confine == nullptr) return;
+    hw_.ops->confine(hw_.ctx, until_ns);
+    if (timeline::enabled()) timeline::record(timeline::Event::kConfine, id_, timeline::Reason::kNone, static_cast<uint64_t>(until_ns));
   }
   bool can_confine() const { return hw_.ops->confine != nullptr; }
 
@@ -228,6 +231,7 @@ class XQueue {
   uint32_t sync_interval_locked() const;
   void complete_through_locked(uint64_t seq, xs_result_t sync_result);
   void hold_hardware_locked(bool launching = false);
+  void record_hold_locked(HoldBy by);  // on the timeline (core/timeline.h), when one is recorded
   void flush_locked(uint64_t through);
   void expedite_locked(uint64_t through);
   // Forces the gate word open (an expedited run, a closing queue) or ends that.

@@ -8,6 +8,7 @@
 #include "core/gate_words.h"
 #include "core/hint_limits.h"
 #include "core/log.h"
+#include "core/timeline.h"
 #include "sched/window_rule.h"
 
 namespace xsched {
@@ -106,6 +107,7 @@ void LocalScheduler::remove(XQueue& q) {
 }
 
 void LocalScheduler::on_queue_changed(XQueue& q) {
+  const timeline::Cause cause(timeline::Reason::kPolicy, q.id());  // what it holds gets an arrow from it
   std::lock_guard lk(mu_);
   // A queue that left may still report its last change from its own thread.
   if (queues_.count(q.id()) == 0) return;
@@ -224,6 +226,7 @@ bool LocalScheduler::attached() const {
 
 bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed, bool stored,
                                     bool* by_store) {
+  const timeline::Cause cause(timeline::Reason::kDaemon);
   std::lock_guard lk(mu_);
   if (remote_ == nullptr) return false;
   auto it = queues_.find(id);
@@ -333,6 +336,7 @@ void LocalScheduler::timer_main() {
       timer_cv_.wait_until(lk, to_time_point(due));
       continue;
     }
+    const timeline::Cause cause(timeline::Reason::kTimer);
     for (auto& [key, d] : domains_) {
       const int64_t t = timer_due_ns(d->deadline_ns, d->decided_ns);
       if (t == 0 || t > now) continue;
