@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "c_api_helpers.h"
 #include "manual_hw_queue.h"
@@ -146,33 +147,56 @@ TEST(MultiDevice, DomainsComeAndGoWithTheirQueues) {
   EXPECT_EQ(sched.domains(), 0u);
 }
 
-// Through the C API: two CPU devices are two domains.
-TEST(MultiDevice, TwoCpuDevicesThroughTheCApi) {
-  xs_host_device_t dev_a = nullptr, dev_b = nullptr;
-  ASSERT_EQ(xs_host_device_create(1, &dev_a), XS_OK);
-  ASSERT_EQ(xs_host_device_create(1, &dev_b), XS_OK);
-  xs_host_stream_t s_hi = nullptr, s_lo_a = nullptr, s_lo_b = nullptr;
-  ASSERT_EQ(xs_host_stream_create(dev_a, &s_hi), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev_a, &s_lo_a), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev_b, &s_lo_b), XS_OK);
-  xs_queue_t hi = nullptr, lo_a = nullptr, lo_b = nullptr;
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_hi, nullptr, &hi), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_lo_a, nullptr, &lo_a), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_lo_b, nullptr, &lo_b), XS_OK);
-  ASSERT_EQ(xs_queue_set_priority(hi, 10), XS_OK);
-  const xs_host_kernel_t k{300'000'000, nullptr, nullptr};  // 300 ms: the hold is seen while it runs
-  xs_command_t c{};
-  c.kind = XS_CMD_KERNEL;
-  c.u.kernel.desc = &k;
-  c.u.kernel.desc_size = sizeof k;
-  ASSERT_EQ(xs_queue_submit(hi, &c, nullptr), XS_OK);
+// Two CPU devices of one unit each, through the C API, and queues on them
+// (a stream each); queues, streams and devices are destroyed at the end.
+class CApiDevices {
+ public:
+  CApiDevices() {
+    for (xs_host_device_t& d : dev) EXPECT_EQ(xs_host_device_create(1, &d), XS_OK);
+  }
+  ~CApiDevices() {
+    for (xs_queue_t q : queues_) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
+    for (xs_host_stream_t s : streams_) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
+    for (xs_host_device_t d : dev) EXPECT_EQ(xs_host_device_destroy(d), XS_OK);
+  }
+  CApiDevices(const CApiDevices&) = delete;
+  CApiDevices& operator=(const CApiDevices&) = delete;
+
+  // A queue on device `which` (0: A, 1: B) at `priority`.
+  xs_queue_t queue(int which, int32_t priority) {
+    xs_host_stream_t s = nullptr;
+    xs_queue_t q = nullptr;
+    EXPECT_EQ(xs_host_stream_create(dev[which], &s), XS_OK);
+    EXPECT_EQ(xs_queue_create(XS_PLATFORM_HOST, s, nullptr, &q), XS_OK);
+    EXPECT_EQ(xs_queue_set_priority(q, priority), XS_OK);
+    streams_.push_back(s);
+    queues_.push_back(q);
+    return q;
+  }
+
+  xs_host_device_t dev[2] = {};
+
+ private:
+  std::vector<xs_host_stream_t> streams_;
+  std::vector<xs_queue_t> queues_;
+};
+
+xs_queue_info_t info_of(xs_queue_t q) {
   xs_queue_info_t info;
   xs_queue_info_init(&info);
-  ASSERT_EQ(xs_queue_query(lo_a, &info), XS_OK);
-  EXPECT_NE(info.suspended, 0u);
-  xs_queue_info_init(&info);
-  ASSERT_EQ(xs_queue_query(lo_b, &info), XS_OK);
-  EXPECT_EQ(info.suspended, 0u);
+  EXPECT_EQ(xs_queue_query(q, &info), XS_OK);
+  return info;
+}
+
+// Through the C API: two CPU devices are two domains.
+TEST(MultiDevice, TwoCpuDevicesThroughTheCApi) {
+  CApiDevices c;
+  const xs_queue_t hi = c.queue(0, 10), lo_a = c.queue(0, 0), lo_b = c.queue(1, 0);
+  const xs_host_kernel_t k{300'000'000, nullptr, nullptr};  // 300 ms: the hold is seen while it runs
+  const xs_command_t cmd = testing::host_kernel(&k);
+  ASSERT_EQ(xs_queue_submit(hi, &cmd, nullptr), XS_OK);
+  EXPECT_NE(info_of(lo_a).suspended, 0u);
+  EXPECT_EQ(info_of(lo_b).suspended, 0u);
   uint8_t uuid_a[16], uuid_b[16];
   int32_t ordinal_a = -2, ordinal_b = -2;
   ASSERT_EQ(xs_queue_device(lo_a, uuid_a, &ordinal_a), XS_OK);
@@ -181,10 +205,6 @@ TEST(MultiDevice, TwoCpuDevicesThroughTheCApi) {
   EXPECT_NE(std::memcmp(uuid_a, uuid_b, 16), 0);
   EXPECT_EQ(std::memcmp(uuid_a, "xsched-host-", 12), 0);
   EXPECT_EQ(xs_queue_device(hi, nullptr, nullptr), XS_OK);
-  for (xs_queue_t q : {hi, lo_a, lo_b}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
-  for (xs_host_stream_t s : {s_hi, s_lo_a, s_lo_b}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
-  EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);
-  EXPECT_EQ(xs_host_device_destroy(dev_b), XS_OK);
 }
 
 // A queue on device B waits on an event that a low queue on device A records
@@ -192,21 +212,10 @@ TEST(MultiDevice, TwoCpuDevicesThroughTheCApi) {
 // recorder through the record (priority inheritance across devices), so it
 // does not wait for A's urgent work to end.
 TEST(MultiDevice, AWaitAcrossDevicesLendsUrgencyToTheRecorder) {
-  xs_host_device_t dev_a = nullptr, dev_b = nullptr;
-  ASSERT_EQ(xs_host_device_create(1, &dev_a), XS_OK);
-  ASSERT_EQ(xs_host_device_create(1, &dev_b), XS_OK);
-  xs_host_stream_t s_urgent = nullptr, s_rec = nullptr, s_wait = nullptr;
-  ASSERT_EQ(xs_host_stream_create(dev_a, &s_urgent), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev_a, &s_rec), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev_b, &s_wait), XS_OK);
-  xs_queue_t urgent = nullptr, recorder = nullptr, waiter = nullptr;
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_urgent, nullptr, &urgent), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_rec, nullptr, &recorder), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_wait, nullptr, &waiter), XS_OK);
-  ASSERT_EQ(xs_queue_set_priority(urgent, 10), XS_OK);
-  ASSERT_EQ(xs_queue_set_priority(waiter, 10), XS_OK);
+  CApiDevices c;
+  const xs_queue_t urgent = c.queue(0, 10), recorder = c.queue(0, 0), waiter = c.queue(1, 10);
   xs_host_event_t ev = nullptr;
-  ASSERT_EQ(xs_host_event_create(dev_a, &ev), XS_OK);
+  ASSERT_EQ(xs_host_event_create(c.dev[0], &ev), XS_OK);
 
   constexpr uint64_t kUrgentKernels = 40;
   const xs_host_kernel_t long_kernel{25'000'000, nullptr, nullptr};  // 40 x 25 ms = 1 s of urgent work
@@ -219,28 +228,17 @@ TEST(MultiDevice, AWaitAcrossDevicesLendsUrgencyToTheRecorder) {
   rec.u.event.event = ev;
   ASSERT_EQ(xs_queue_submit(recorder, &k_short, nullptr), XS_OK);
   ASSERT_EQ(xs_queue_submit(recorder, &rec, nullptr), XS_OK);
-  xs_queue_info_t info;
-  xs_queue_info_init(&info);
-  ASSERT_EQ(xs_queue_query(recorder, &info), XS_OK);
-  EXPECT_NE(info.suspended, 0u);  // the urgent queue of its device holds it
+  EXPECT_NE(info_of(recorder).suspended, 0u);  // the urgent queue of its device holds it
 
-  xs_command_t wait{};
+  xs_command_t wait = rec;
   wait.kind = XS_CMD_EVENT_WAIT;
-  wait.u.event.event = ev;
   ASSERT_EQ(xs_queue_submit(waiter, &wait, nullptr), XS_OK);
   uint64_t last = 0;
   ASSERT_EQ(xs_queue_submit(waiter, &k_short, &last), XS_OK);
   ASSERT_EQ(xs_queue_wait(waiter, last, -1), XS_OK);
-  xs_queue_info_init(&info);
-  ASSERT_EQ(xs_queue_query(urgent, &info), XS_OK);
-  EXPECT_LT(info.completed, kUrgentKernels);  // without the loan it would wait for all of them
+  EXPECT_LT(info_of(urgent).completed, kUrgentKernels);  // without the loan it would wait for all of them
   EXPECT_EQ(xs_host_event_query(ev), XS_OK);
-
   EXPECT_EQ(xs_host_event_destroy(ev), XS_OK);
-  for (xs_queue_t q : {urgent, recorder, waiter}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
-  for (xs_host_stream_t s : {s_urgent, s_rec, s_wait}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
-  EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);
-  EXPECT_EQ(xs_host_device_destroy(dev_b), XS_OK);
 }
 
 // The ranks of a collective: one queue per device, each kernel spinning until
@@ -267,20 +265,8 @@ void rank_kernel(void* arg) {
 }
 
 TEST(MultiDevice, RanksOfACollectiveOnTwoDevicesAreNeverHeldAgainstEachOther) {
-  xs_host_device_t dev_a = nullptr, dev_b = nullptr;
-  ASSERT_EQ(xs_host_device_create(1, &dev_a), XS_OK);
-  ASSERT_EQ(xs_host_device_create(1, &dev_b), XS_OK);
-  xs_host_stream_t s_urgent = nullptr, s_rank_a = nullptr, s_rank_b = nullptr;
-  ASSERT_EQ(xs_host_stream_create(dev_a, &s_urgent), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev_a, &s_rank_a), XS_OK);
-  ASSERT_EQ(xs_host_stream_create(dev_b, &s_rank_b), XS_OK);
-  xs_queue_t urgent = nullptr, rank_a = nullptr, rank_b = nullptr;
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_urgent, nullptr, &urgent), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_rank_a, nullptr, &rank_a), XS_OK);
-  ASSERT_EQ(xs_queue_create(XS_PLATFORM_HOST, s_rank_b, nullptr, &rank_b), XS_OK);
-  ASSERT_EQ(xs_queue_set_priority(urgent, 20), XS_OK);
-  ASSERT_EQ(xs_queue_set_priority(rank_a, 10), XS_OK);  // rank B is the lower one
-
+  CApiDevices c;
+  const xs_queue_t urgent = c.queue(0, 20), rank_a = c.queue(0, 10), rank_b = c.queue(1, 0);  // B: the lower rank
   const xs_host_kernel_t urgent_work{100'000'000, nullptr, nullptr};
   const xs_command_t k_urgent = testing::host_kernel(&urgent_work);
   ASSERT_EQ(xs_queue_submit(urgent, &k_urgent, nullptr), XS_OK);
@@ -290,22 +276,12 @@ TEST(MultiDevice, RanksOfACollectiveOnTwoDevicesAreNeverHeldAgainstEachOther) {
   uint64_t id_a = 0, id_b = 0;
   ASSERT_EQ(xs_queue_submit(rank_b, &k_rank, &id_b), XS_OK);
   ASSERT_EQ(xs_queue_submit(rank_a, &k_rank, &id_a), XS_OK);
-  xs_queue_info_t info;
-  xs_queue_info_init(&info);
-  ASSERT_EQ(xs_queue_query(rank_a, &info), XS_OK);
-  EXPECT_NE(info.suspended, 0u);  // the urgent queue of its device holds it for now
-  xs_queue_info_init(&info);
-  ASSERT_EQ(xs_queue_query(rank_b, &info), XS_OK);
-  EXPECT_EQ(info.suspended, 0u);  // the higher rank on the other device does not
+  EXPECT_NE(info_of(rank_a).suspended, 0u);  // the urgent queue of its device holds it for now
+  EXPECT_EQ(info_of(rank_b).suspended, 0u);  // the higher rank on the other device does not
   ASSERT_EQ(xs_queue_wait(rank_a, id_a, -1), XS_OK);
   ASSERT_EQ(xs_queue_wait(rank_b, id_b, -1), XS_OK);
   EXPECT_FALSE(r.gave_up.load());
   EXPECT_EQ(r.arrived.load(), 2);
-
-  for (xs_queue_t q : {urgent, rank_a, rank_b}) EXPECT_EQ(xs_queue_destroy(q), XS_OK);
-  for (xs_host_stream_t s : {s_urgent, s_rank_a, s_rank_b}) EXPECT_EQ(xs_host_stream_destroy(s), XS_OK);
-  EXPECT_EQ(xs_host_device_destroy(dev_a), XS_OK);
-  EXPECT_EQ(xs_host_device_destroy(dev_b), XS_OK);
 }
 
 }  // namespace
