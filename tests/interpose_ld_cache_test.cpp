@@ -2,7 +2,7 @@
 // cache files written here: the format of glibc 2.32+, the compat layout,
 // and truncated, corrupt and foreign files, which must be rejected without
 // reading out of bounds (the asan preset checks that).
-#include "interpose/cuda/ld_cache.h"
+#include "interpose/common/ld_cache.h"
 
 #include <unistd.h>
 

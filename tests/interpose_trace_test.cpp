@@ -2,7 +2,7 @@
 // the driver's cuGetErrorName, cut lines, counting and the summary. Run with
 // XSCHED_TRACE=1, XSCHED_TRACE_FILE=<a file> and XSCHED_REAL_LIBCUDA=<the
 // minimal fake driver> (tests/CMakeLists.txt sets them).
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 #include <unistd.h>
 

@@ -11,7 +11,7 @@
 #include "interpose/cuda/driver.h"
 #include "interpose/cuda/level_notices.h"
 #include "interpose/cuda/stream_registry.h"
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 #include "sched/local_scheduler.h"
 
 namespace xsched::interpose {

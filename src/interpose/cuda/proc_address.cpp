@@ -25,7 +25,7 @@
 #include "interpose/cuda/export.h"
 #include "interpose/cuda/export_table.h"
 #include "interpose/cuda/real_driver.h"
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 namespace xsched::interpose {
 namespace {

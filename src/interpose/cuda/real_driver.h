@@ -1,18 +1,9 @@
-// The real NVIDIA driver library behind the interposer.
-//
-// Found once, lazily, on the first call that needs it, never in a library
-// constructor: LD_PRELOAD puts the interposer into every process, CUDA or
-// not. Search order:
-//   1. XSCHED_REAL_LIBCUDA (a path; if it fails, that is the answer: nothing
-//      else is tried, so a wrong setting is never silently replaced);
-//   2. the libcuda.so.1 entries of /etc/ld.so.cache (x86-64 glibc);
-//   3. libcuda.so.1 in /usr/local/nvidia/lib64, /usr/local/nvidia/lib,
-//      /usr/lib/x86_64-linux-gnu, /usr/lib64, /usr/lib, /lib/x86_64-linux-gnu,
-//      /usr/lib/wsl/lib.
-// A candidate that is the interposer itself (same real path) or exports
-// xsched_interposer_abi (another copy of it) is rejected, as is a library
-// without cuInit. The chosen one is opened RTLD_NOW | RTLD_LOCAL, logged at
-// info level; if none is found the reason is logged once at error level.
+// The real NVIDIA driver library behind the interposer: libcuda.so.1,
+// found as common/real_library.h says, through XSCHED_REAL_LIBCUDA, the
+// dynamic linker's cache, or the standard driver folders
+// (/usr/local/nvidia/lib64, /usr/local/nvidia/lib, /usr/lib/x86_64-linux-gnu,
+// /usr/lib64, /usr/lib, /lib/x86_64-linux-gnu, /usr/lib/wsl/lib); a library
+// without cuInit is not the driver.
 #pragma once
 
 namespace xsched::interpose {

@@ -6,7 +6,7 @@
 #include "interpose/cuda/implicit_order.h"
 #include "interpose/cuda/stream_registry.h"
 #include "interpose/cuda/submit.h"
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 namespace xsched::interpose {
 namespace {

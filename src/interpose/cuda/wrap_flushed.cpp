@@ -7,7 +7,7 @@
 #include "interpose/cuda/forward.h"
 #include "interpose/cuda/implicit_order.h"
 #include "interpose/cuda/stream_registry.h"
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 namespace xsched::interpose {
 namespace {

@@ -3,7 +3,7 @@
 #include "interpose/cuda/export.h"
 #include "interpose/cuda/forward.h"
 #include "interpose/cuda/submit.h"
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 using xsched::interpose::StreamKind;
 namespace ip = xsched::interpose;

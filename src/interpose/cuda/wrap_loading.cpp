@@ -6,7 +6,7 @@
 #include "hal/cuda/gates.h"
 #include "interpose/cuda/export.h"
 #include "interpose/cuda/forward.h"
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 namespace ip = xsched::interpose;
 namespace cu = xsched::cuda;

@@ -10,7 +10,7 @@
 #include "interpose/cuda/stream_registry.h"
 #include "interpose/cuda/submit.h"
 #include "interpose/cuda/to_cuda.h"
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 namespace xsched::interpose {
 namespace {

@@ -1,5 +1,5 @@
 // Reads the dynamic linker's cache (/etc/ld.so.cache, written by ldconfig)
-// in-process, so the interposer can find the driver the way the dynamic
+// in-process, so an interposer can find its real library the way the dynamic
 // linker would without running ldconfig.
 #pragma once
 

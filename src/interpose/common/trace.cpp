@@ -1,4 +1,4 @@
-#include "interpose/cuda/trace.h"
+#include "interpose/common/trace.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,7 +15,6 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "interpose/cuda/real_driver.h"
 
 namespace xsched::interpose {
 namespace detail {
@@ -24,7 +23,6 @@ constinit std::atomic<int> g_trace_state{-1};
 
 namespace {
 
-constexpr int kNotReady = 600;  // CUDA_ERROR_NOT_READY: a query's answer, not a failure
 constexpr size_t kLineBytes = 1024;
 
 // All state is constant-initialised and trivially destructible: the summary
@@ -59,26 +57,6 @@ void write_all(const char* p, size_t len) {
 
 void summary_at_exit() { trace_write_summary(); }
 
-// The driver's name for a result, or nullptr.
-const char* result_name(int result) {
-  using GetErrorName = int (*)(int, const char**);
-  static constinit std::atomic<void*> fn{nullptr};
-  static constinit std::atomic<bool> looked{false};
-  void* f = fn.load(std::memory_order_acquire);
-  if (f == nullptr && !looked.load(std::memory_order_acquire)) {
-    f = real_symbol("cuGetErrorName");
-    // During the driver search nothing is known yet; look again later.
-    if (real_driver_searched()) {
-      fn.store(f, std::memory_order_release);
-      looked.store(true, std::memory_order_release);
-    }
-  }
-  if (f == nullptr) return nullptr;
-  const char* s = nullptr;
-  if (reinterpret_cast<GetErrorName>(f)(result, &s) != 0) return nullptr;
-  return s;
-}
-
 uint64_t hash(std::string_view s) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
@@ -88,7 +66,7 @@ uint64_t hash(std::string_view s) {
 void count(const char* name, int result) {
   std::string_view key = name != nullptr ? name : "(null)";
   if (key.size() >= kNameBytes) key = key.substr(0, kNameBytes - 1);
-  const bool failed = result != 0 && result != kNotReady;
+  const bool failed = result != 0 && !kTraceResults.is_answer(result);
   std::lock_guard<std::mutex> lock(g_count_mutex);
   Counter* c = &g_other;
   for (size_t i = 0, at = hash(key) % kSlots; i < kSlots; ++i, at = (at + 1) % kSlots) {
@@ -152,7 +130,7 @@ void trace_call(const char* name, int result, const char* fmt, ...) {
     va_end(args);
     if (n > 0) len = std::min(len + static_cast<size_t>(n), kLineBytes - kTail - 1);
   }
-  const char* rname = result_name(result);
+  const char* rname = kTraceResults.name(result);
   n = std::snprintf(line + len, kLineBytes - len, rname != nullptr ? " -> %d %s\n" : " -> %d\n", result, rname);
   len = n > 0 ? std::min(len + static_cast<size_t>(n), kLineBytes - 1) : len;
   if (line[len - 1] != '\n') line[len - 1] = '\n';  // a cut result name still ends the line

@@ -1,4 +1,4 @@
-#include "interpose/cuda/ld_cache.h"
+#include "interpose/common/ld_cache.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
