@@ -62,7 +62,7 @@ std::vector<std::string> words(const std::string& s) {
 }
 
 TEST(SystemdUnit, RuntimeDirectoryLetsTheGroupReachTheSocket) {
-  const std::string unit = read_file(XSCHED_SOURCE_DIR "/dist/systemd/xschedd.service");
+  const std::string unit = read_file(XSCHED_UNIT_PATH);
   ASSERT_FALSE(unit.empty());
   auto svc = service_settings(unit);
   // What xschedd makes of its command line.
@@ -98,10 +98,10 @@ TEST(SystemdUnit, SystemdAnalyzeVerifiesIt) {
   TempDir dir("xsched-deploy-test", 0711);
   ASSERT_FALSE(dir.path().empty());
   // The unit names the installed program; here it is the one just built.
-  std::string unit = read_file(XSCHED_SOURCE_DIR "/dist/systemd/xschedd.service");
-  for (std::size_t at; (at = unit.find("/usr/local/bin/xschedd")) != std::string::npos;) {
-    unit.replace(at, std::string("/usr/local/bin/xschedd").size(), XSCHEDD_PATH);
-  }
+  std::string unit = read_file(XSCHED_UNIT_PATH);
+  const std::string installed = XSCHED_UNIT_XSCHEDD;
+  ASSERT_NE(unit.find("ExecStart=" + installed + " "), std::string::npos) << unit;
+  for (std::size_t at; (at = unit.find(installed)) != std::string::npos;) unit.replace(at, installed.size(), XSCHEDD_PATH);
   const std::string path = dir.path() + "/xschedd.service";
   std::ofstream(path) << unit;
   const std::string out = dir.path() + "/verify.log";

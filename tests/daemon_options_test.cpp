@@ -404,5 +404,54 @@ TEST_F(DaemonConfigFile, ABadConfigFileFailsTheCommandLine) {
   EXPECT_TRUE(Contains(err, "absent.conf"));
 }
 
+// ---- an installed xschedd's own config file ----
+
+TEST(DaemonDefaultConfig, IsTheInstallPrefixsSysconfdir) {
+  EXPECT_EQ(installed_config_path("/usr/bin/xschedd"), "/etc/xsched/xschedd.conf");
+  EXPECT_EQ(installed_config_path("/bin/xschedd"), "/etc/xsched/xschedd.conf");
+  EXPECT_EQ(installed_config_path("/usr/sbin/xschedd"), "/etc/xsched/xschedd.conf");
+  EXPECT_EQ(installed_config_path("/usr/local/bin/xschedd"), "/usr/local/etc/xsched/xschedd.conf");
+  EXPECT_EQ(installed_config_path("/opt/xsched/bin/xschedd"), "/opt/xsched/etc/xsched/xschedd.conf");
+  // Not in a bin folder (a build tree): none.
+  EXPECT_EQ(installed_config_path("/home/u/xsched/build/release/xschedd"), "");
+  EXPECT_EQ(installed_config_path("xschedd"), "");
+  EXPECT_EQ(installed_config_path("/xschedd"), "");
+}
+
+TEST_F(DaemonConfigFile, TheDefaultFileIsReadWhenPresentAndTheCommandLineWins) {
+  const std::string path = write("xschedd.conf", "policy = fair\ntimeslice_us = 700\n");
+  Settings s;
+  std::string err;
+  const std::vector<const char*> argv = {"--timeslice-us", "900"};
+  ASSERT_TRUE(parse_arguments(static_cast<int>(argv.size()), argv.data(), &s, &err, path)) << err;
+  EXPECT_EQ(s.daemon.policy, XS_POLICY_FAIR);
+  EXPECT_EQ(s.daemon.timeslice_ns, 900'000);
+  EXPECT_EQ(s.config_file, path);
+}
+
+TEST_F(DaemonConfigFile, AnAbsentDefaultFileIsNoError) {
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(parse_arguments(0, nullptr, &s, &err, (dir_ / "absent.conf").string())) << err;
+  EXPECT_EQ(s.daemon.policy, XS_POLICY_PRIORITY);
+  EXPECT_EQ(s.config_file, "");
+}
+
+TEST_F(DaemonConfigFile, ConfigOnTheCommandLineReplacesTheDefaultFile) {
+  const std::string fallback = write("default.conf", "policy = fair\nmetrics = nonsense\n");
+  const std::string given = write("given.conf", "timeslice_us = 700\n");
+  Settings s;
+  std::string err;
+  const std::vector<const char*> argv = {"--config", given.c_str()};
+  ASSERT_TRUE(parse_arguments(static_cast<int>(argv.size()), argv.data(), &s, &err, fallback)) << err;
+  EXPECT_EQ(s.daemon.policy, XS_POLICY_PRIORITY) << "the default file was read beside --config";
+  EXPECT_EQ(s.daemon.timeslice_ns, 700'000);
+  EXPECT_EQ(s.config_file, given);
+  // A bad default file is an error, naming it.
+  Settings t;
+  EXPECT_FALSE(parse_arguments(0, nullptr, &t, &err, fallback));
+  EXPECT_TRUE(Contains(err, fallback + ":2:"));
+}
+
 }  // namespace
 }  // namespace xsched::daemon

@@ -19,8 +19,10 @@ set_tests_properties(socket_path_test PROPERTIES TIMEOUT 120)
 
 # xschedd as deployed: the systemd unit, and the socket's directory (parts need root).
 xsched_test(daemon_deploy_test SOURCES daemon_deploy_test.cpp LIBS xsched_daemon)
+# The unit as an install to CMAKE_INSTALL_PREFIX writes it (dist/systemd/xschedd.service.in).
 target_compile_definitions(daemon_deploy_test PRIVATE XSCHEDD_PATH="$<TARGET_FILE:xschedd>"
-  XSCHED_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  XSCHED_UNIT_PATH="${XSCHED_CONFIGURED_UNIT}"
+  XSCHED_UNIT_XSCHEDD="${CMAKE_INSTALL_FULL_BINDIR}/xschedd")
 add_dependencies(daemon_deploy_test xschedd)
 set_tests_properties(daemon_deploy_test PROPERTIES TIMEOUT 120)
 

@@ -62,7 +62,7 @@ set(_xs_pytest -m pytest -q -rs -p no:cacheprovider -o console_output_style=clas
 set(_xs_py_env
   "PYTHONPATH=${PROJECT_SOURCE_DIR}/python"
   "PYTHONDONTWRITEBYTECODE=1"
-  "XSCHED_LIBRARY=$<TARGET_FILE:xsched>")
+  "XSCHED_LIBRARY=$<TARGET_LINKER_FILE:xsched>")
 if(TARGET xsched_cuda)
   list(APPEND _xs_py_env "XS_TEST_INTERPOSER=$<TARGET_FILE:xsched_cuda>")
 endif()

@@ -1,23 +1,35 @@
 """Finding and loading libxsched.so, the project's C library (the xs_* API).
 
-Searched, first match wins:
+Searched, first match wins (in each folder ``libxsched.so``, then the SONAME
+``libxsched.so.0``):
 
 1. ``XSCHED_LIBRARY``: the library's path, or a folder holding it. When it is
    set, nothing else is tried: a wrong setting is reported, never silently
    replaced by another copy.
-2. Next to this package: ``xsched/libxsched.so``, or in the folder above it.
+2. Next to this package: ``xsched/libxsched.so``, or in the folder above it;
+   for a package installed in ``<prefix>/lib/python3*/{dist,site}-packages``
+   (``cmake --install``, the Debian package), that prefix's library folders.
 3. Next to the CUDA interposer named by an absolute path in ``LD_PRELOAD``
-   (what ``xsched run`` sets): the same folder, or, when it sits in a build
+   (what ``xsched run`` sets): the same folder, the folder above an installed
+   one (``<libdir>/xsched/libxsched_cuda.so``), or, when it sits in a build
    tree (``<root>/src/interpose/cuda``), that tree's root.
-4. The install prefixes: ``<sys.prefix>/lib``, ``<sys.base_prefix>/lib``
-   (and ``lib64``), ``/usr/local/lib``, ``/usr/local/lib64``.
-5. The dynamic linker's own search (``LD_LIBRARY_PATH``, the ld.so cache).
+4. The install prefixes: ``<sys.prefix>``, ``<sys.base_prefix>``, ``/usr/local``:
+   their ``lib``, ``lib64`` and ``lib/<multiarch>``.
+5. The absolute folders of ``LD_LIBRARY_PATH``.
+6. The prefix of the ``xsched`` program found on ``PATH`` (``<prefix>/bin/xsched``:
+   ``<prefix>/lib`` and the like).
+7. The dynamic linker's own search (the ld.so cache).
+
+Only absolute folders are ever candidates: a relative one would make the
+current folder one, where anyone could plant a library.
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import sys
+import sysconfig
 import threading
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -27,7 +39,36 @@ from ._errors import LibraryNotFoundError, error_for
 
 ENV_VAR = "XSCHED_LIBRARY"
 LIB_NAME = "libxsched.so"
+# In each folder: the development link, then the SONAME (all a runtime install may have).
+LIB_NAMES = (LIB_NAME, "libxsched.so.0")
+PROGRAM = "xsched"
 _INTERPOSER_NAME = "libxsched_cuda.so"
+
+
+def _multiarch() -> str:
+    """Debian's multiarch triplet of this Python (x86_64-linux-gnu), for lib/<multiarch>."""
+    triplet = getattr(sys.implementation, "_multiarch", None) or sysconfig.get_config_var("MULTIARCH")
+    return triplet or f"{platform.machine()}-linux-gnu"
+
+
+def _prefix_lib_dirs(prefix: Path) -> List[Path]:
+    """A prefix's library folders: lib, lib64, lib/<multiarch>."""
+    return [prefix / "lib", prefix / "lib64", prefix / "lib" / _multiarch()]
+
+
+def _absolute_dirs(value: str) -> List[Path]:
+    """The absolute entries of a PATH-like value (relative ones would name the current folder)."""
+    return [Path(e) for e in value.split(":") if e and Path(e).is_absolute()]
+
+
+def _package_prefix_dirs(here: Path) -> List[Path]:
+    """The library folders of the prefix this package is installed in, when it is in one:
+    <prefix>/lib/python3*/{dist,site}-packages/xsched (cmake --install, the Debian package)."""
+    parts = here.parts
+    if (len(parts) >= 5 and parts[-2] in ("dist-packages", "site-packages") and parts[-3].startswith("python3")
+            and parts[-4] in ("lib", "lib64")):
+        return _prefix_lib_dirs(here.parents[3])
+    return []
 
 
 def _preloaded_interposer_dirs() -> List[Path]:
@@ -41,7 +82,10 @@ def _preloaded_interposer_dirs() -> List[Path]:
         if not entry or not path.is_absolute() or path.name != _INTERPOSER_NAME:
             continue
         folder = path.parent
-        out.append(folder)  # installed: lib/
+        out.append(folder)  # beside it
+        # Installed: <libdir>/xsched/libxsched_cuda.so, the library in <libdir>.
+        if folder.name == "xsched" and folder.parent != Path(folder.anchor):
+            out.append(folder.parent)
         # The build tree's root, only where the interposer sits in one
         # (<root>/src/interpose/cuda): three levels above an installed one
         # is "/" or a folder above the install prefix, nothing of ours.
@@ -51,18 +95,41 @@ def _preloaded_interposer_dirs() -> List[Path]:
     return out
 
 
+def program_on_path() -> Optional[Path]:
+    """The xsched program in an absolute folder of PATH (symbolic links resolved); None if none."""
+    for folder in _absolute_dirs(os.environ.get("PATH", "")):
+        candidate = folder / PROGRAM
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate.resolve()
+    return None
+
+
+def _program_prefix_dirs() -> List[Path]:
+    """The library folders of the prefix of the xsched program on PATH (<prefix>/bin/xsched)."""
+    program = program_on_path()
+    if program is None or program.parent.name != "bin" or program.parent.parent == Path(program.anchor):
+        return []
+    return _prefix_lib_dirs(program.parent.parent)
+
+
 def candidates() -> Tuple[List[Path], bool]:
     """The paths to try, in order, and whether they come from XSCHED_LIBRARY (then only it counts)."""
     value = os.environ.get(ENV_VAR, "")
     if value:
         p = Path(value)
-        return [p / LIB_NAME if p.is_dir() else p], True
+        if p.is_dir():
+            found = [p / name for name in LIB_NAMES if (p / name).exists()]
+            return (found or [p / LIB_NAME]), True
+        return [p], True
     here = Path(__file__).resolve().parent
     dirs = [here, here.parent]
+    dirs += _package_prefix_dirs(here)
     dirs += _preloaded_interposer_dirs()
     for prefix in dict.fromkeys([sys.prefix, sys.base_prefix, "/usr/local"]):
-        dirs += [Path(prefix) / "lib", Path(prefix) / "lib64"]
-    return [d / LIB_NAME for d in dict.fromkeys(dirs)], False
+        dirs += _prefix_lib_dirs(Path(prefix))
+    dirs += _absolute_dirs(os.environ.get("LD_LIBRARY_PATH", ""))
+    dirs += _program_prefix_dirs()
+    return [d / name for d in dict.fromkeys(dirs) for name in LIB_NAMES], False
 
 
 def find_library() -> Optional[Path]:
@@ -71,6 +138,19 @@ def find_library() -> Optional[Path]:
     for p in paths:
         if p.is_file():
             return p
+    return None
+
+
+def _mapped_path(prefix: str) -> Optional[str]:
+    """The path of a library this process has mapped whose name starts with prefix (/proc/self/maps)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and os.path.basename(fields[5].strip()).startswith(prefix):
+                    return fields[5].strip()
+    except OSError:
+        pass
     return None
 
 
@@ -163,7 +243,8 @@ def _load() -> Library:
     tried: List[str] = []
     for p in paths:
         if not p.is_file():
-            tried.append(f"{p} (absent)")
+            if from_env or p.name == LIB_NAME:  # one line per folder, not per name
+                tried.append(f"{p} (absent)")
             continue
         try:
             return Library(ctypes.CDLL(str(p)), str(p))
@@ -172,10 +253,13 @@ def _load() -> Library:
             if from_env:
                 break
     if not from_env:
-        try:  # the dynamic linker's own search: LD_LIBRARY_PATH, the ld.so cache
-            return Library(ctypes.CDLL(LIB_NAME), LIB_NAME)
-        except OSError:
-            tried.append(f"{LIB_NAME} through the dynamic linker's search (not found)")
+        for name in reversed(LIB_NAMES):  # the dynamic linker's own search: the ld.so cache
+            try:
+                cdll = ctypes.CDLL(name)
+            except OSError:
+                tried.append(f"{name} through the dynamic linker's search (not found)")
+                continue
+            return Library(cdll, _mapped_path(LIB_NAME) or name)
     how = (f"{ENV_VAR} is set: point it at {LIB_NAME} or unset it" if from_env else
            f"build xsched (cmake --build) and set {ENV_VAR} to the path of {LIB_NAME}, or install it")
     raise LibraryNotFoundError(f"the xsched C library ({LIB_NAME}) could not be loaded; tried: "

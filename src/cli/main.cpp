@@ -19,7 +19,7 @@ const char* const kUsage =
     "  set       change a running program's or queue's priority, share or deadline\n"
     "  policy    show or switch xschedd's policy\n"
     "  samples   the decision latencies xschedd measured\n"
-    "  version   print the version\n"
+    "  version   print the version (also --version)\n"
     "  help      print this text\n"
     "'xsched <command> --help' describes a command.\n";
 
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "set") == 0) return xsched::cli::set_main(argc - 2, argv + 2);
   if (std::strcmp(cmd, "policy") == 0) return xsched::cli::policy_main(argc - 2, argv + 2);
   if (std::strcmp(cmd, "samples") == 0) return xsched::cli::samples_main(argc - 2, argv + 2);
-  if (std::strcmp(cmd, "version") == 0) {
+  if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
     const uint32_t v = xs_version();
     std::printf("xsched %u.%u.%u\n", v / 10000, v / 100 % 100, v % 100);
     return 0;

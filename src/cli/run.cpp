@@ -13,6 +13,12 @@
 #include "core/config.h"
 #include "core/policy_list.h"
 
+// Where an install keeps the interposer, relative to this program's folder
+// (cmake/install.cmake: <libdir>/xsched, out of the dynamic linker's folders).
+#ifndef XSCHED_INTERPOSER_FROM_BINDIR
+#define XSCHED_INTERPOSER_FROM_BINDIR "../lib/xsched"
+#endif
+
 namespace xsched::cli {
 namespace {
 
@@ -50,7 +56,8 @@ const char* const kUsage =
     "  --log-level L    error, warn, info or debug (XSCHED_LOG_LEVEL)\n"
     "  --quiet          do not say which level the program's CUDA queues use\n"
     "                   (by default each process says so once on stderr: XSCHED_ANNOUNCE=1)\n"
-    "The interposer is found next to this program (or through XSCHED_INTERPOSER).\n"
+    "The interposer is found next to this program, or in " XSCHED_INTERPOSER_FROM_BINDIR " from it\n"
+    "(an install), or through XSCHED_INTERPOSER.\n"
     "CUDA_DEVICE_MAX_CONNECTIONS is set to 32 unless already set: a context holds at\n"
     "most half that many streams at Level 2 gates (docs/interposer.md).\n";
 
@@ -78,11 +85,12 @@ std::string self_dir() {
 }
 
 // The interposer library: XSCHED_INTERPOSER, else beside this program (build
-// tree), else in ../lib (installed).
+// tree), else in ../<libdir>/xsched (installed).
 std::string find_interposer() {
   if (const char* v = std::getenv("XSCHED_INTERPOSER"); v != nullptr && *v != '\0') return access(v, R_OK) == 0 ? v : "";
   const std::string dir = self_dir();
-  for (const char* rel : {"/libxsched_cuda.so", "/src/interpose/cuda/libxsched_cuda.so", "/../lib/libxsched_cuda.so"}) {
+  for (const char* rel : {"/libxsched_cuda.so", "/src/interpose/cuda/libxsched_cuda.so",
+                          "/" XSCHED_INTERPOSER_FROM_BINDIR "/libxsched_cuda.so"}) {
     const std::string p = dir + rel;
     if (access(p.c_str(), R_OK) == 0) {
       char real[PATH_MAX];
@@ -161,9 +169,9 @@ int run_main(int argc, char** argv) {
   const std::string lib = find_interposer();
   if (lib.empty()) {
     std::fprintf(stderr,
-                 "xsched run: the CUDA interposer (libxsched_cuda.so) was not found next to %s; "
-                 "set XSCHED_INTERPOSER to its path\n",
-                 self_dir().c_str());
+                 "xsched run: the CUDA interposer (libxsched_cuda.so) was not found next to %s "
+                 "or in %s/" XSCHED_INTERPOSER_FROM_BINDIR "; set XSCHED_INTERPOSER to its path\n",
+                 self_dir().c_str(), self_dir().c_str());
     return 1;
   }
   // Preloaded, it answers for libcuda.so.1 by its soname: the CUDA runtime's

@@ -1,7 +1,9 @@
 // xschedd: the scheduling daemon.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -28,12 +30,17 @@ int main(int argc, char** argv) {
   set_log_program("xschedd");
   daemon::Settings s;
   std::string err;
-  if (!daemon::parse_arguments(argc - 1, argv + 1, &s, &err)) {
+  // An installed xschedd's config file (<sysconfdir>/xsched/xschedd.conf), read when present.
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  const std::string default_config = n > 0 ? daemon::installed_config_path(std::string(exe, static_cast<size_t>(n))) : "";
+  if (!daemon::parse_arguments(argc - 1, argv + 1, &s, &err, default_config)) {
     std::fprintf(stderr, "xschedd: %s\n%s", err.c_str(), daemon::kUsage);
     return 2;
   }
   if (s.help) {
     std::fputs(daemon::kUsage, stdout);
+    if (!default_config.empty()) std::printf("This xschedd's config file: %s\n", default_config.c_str());
     return 0;
   }
   if (s.version) {
@@ -41,6 +48,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   set_log_level(s.log_level);
+  if (!s.config_file.empty()) log(LogLevel::kInfo, "settings from %s", s.config_file.c_str());
   // Each registered process holds three of the daemon's descriptors: take
   // every one the hard limit allows (a soft limit of 1024 ran out at some 330 processes).
   rlimit files{};

@@ -1,5 +1,7 @@
 #include "daemon/options.h"
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <fstream>
 
@@ -35,7 +37,9 @@ const char* const kUsage =
     "                     every network. Default: none (`off` turns a config file's off)\n"
     "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
     "                     options without dashes: policy, socket, group, timeslice_us, log_level,\n"
-    "                     busy_poll = true|false, max_clients_per_user, metrics)\n"
+    "                     busy_poll = true|false, max_clients_per_user, metrics). Default: an\n"
+    "                     installed xschedd reads <sysconfdir>/xsched/xschedd.conf when it exists\n"
+    "                     (/etc/xsched/xschedd.conf for /usr/bin/xschedd; --config /dev/null: none)\n"
     "  --version, --help\n"
     "It logs to stderr and stops on SIGTERM or SIGINT.\n";
 
@@ -170,12 +174,36 @@ bool takes_value(const std::string& option) {
 
 }  // namespace
 
-bool parse_arguments(int argc, const char* const* argv, Settings* out, std::string* err) {
+std::string installed_config_path(const std::string& exe) {
+  const auto slash = exe.rfind('/');
+  if (slash == std::string::npos) return "";
+  const std::string dir = exe.substr(0, slash);
+  const auto up = dir.rfind('/');
+  if (up == std::string::npos) return "";
+  const std::string folder = dir.substr(up + 1);
+  if (folder != "bin" && folder != "sbin") return "";
+  const std::string prefix = dir.substr(0, up);
+  return (prefix.empty() || prefix == "/usr" ? std::string("/etc") : prefix + "/etc") + "/xsched/xschedd.conf";
+}
+
+bool parse_arguments(int argc, const char* const* argv, Settings* out, std::string* err,
+                     const std::string& default_config) {
   // The config file first, wherever --config stands: the command line wins.
+  bool given = false;
   for (int i = 0; i < argc; ++i) {
     if (!takes_value(argv[i]) || i + 1 >= argc) continue;
-    if (std::strcmp(argv[i], "--config") == 0 && !read_config_file(argv[i + 1], out, err)) return false;
+    if (std::strcmp(argv[i], "--config") == 0) {
+      if (!read_config_file(argv[i + 1], out, err)) return false;
+      out->config_file = argv[i + 1];
+      given = true;
+    }
     ++i;  // a value, even one that looks like --config
+  }
+  // Without --config, the install's file when there is one (absent is no error).
+  struct stat st{};
+  if (!given && !default_config.empty() && stat(default_config.c_str(), &st) == 0) {
+    if (!read_config_file(default_config, out, err)) return false;
+    out->config_file = default_config;
   }
   for (int i = 0; i < argc; ++i) {
     const std::string a = argv[i];

@@ -17,11 +17,18 @@ struct Settings {
   LogLevel log_level = LogLevel::kInfo;
   bool help = false;
   bool version = false;
+  std::string config_file;  // the config file read, if any
 };
 
 // False with *err (one line, naming the option or the file and line) on a
-// bad option, key or value.
-bool parse_arguments(int argc, const char* const* argv, Settings* out, std::string* err);
+// bad option, key or value. Without --config, default_config is read first
+// when it exists (an installed xschedd's <sysconfdir>/xsched/xschedd.conf).
+bool parse_arguments(int argc, const char* const* argv, Settings* out, std::string* err,
+                     const std::string& default_config = {});
+// The config file of an xschedd installed at `exe` (PREFIX/bin/xschedd):
+// /etc/xsched/xschedd.conf for the prefix /usr (or /), PREFIX/etc/xsched/xschedd.conf
+// otherwise; empty for a program outside a bin or sbin folder (a build tree).
+std::string installed_config_path(const std::string& exe);
 // Applies one key (an option's name without the dashes, '-' or '_' alike).
 bool apply_setting(const std::string& key, const std::string& value, Settings* out, std::string* err);
 bool read_config_file(const std::string& path, Settings* out, std::string* err);

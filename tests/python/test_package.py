@@ -185,3 +185,59 @@ def test_ld_preload_never_makes_root_or_folders_above_a_prefix_candidates(monkey
                                                       Path("/home/u/xsched/build")]
     monkeypatch.setenv("LD_PRELOAD", "/src/interpose/cuda/libxsched_cuda.so")
     assert _library._preloaded_interposer_dirs() == [Path("/src/interpose/cuda")]
+
+
+def test_ld_preload_of_an_installed_interposer_names_its_libdir(monkeypatch):
+    # cmake --install keeps the interposer in <libdir>/xsched, the library in <libdir>.
+    from xsched import _library
+    monkeypatch.setenv("LD_PRELOAD", "/opt/xsched/lib/xsched/libxsched_cuda.so")
+    assert _library._preloaded_interposer_dirs() == [Path("/opt/xsched/lib/xsched"), Path("/opt/xsched/lib")]
+    monkeypatch.setenv("LD_PRELOAD", "/xsched/libxsched_cuda.so")
+    assert _library._preloaded_interposer_dirs() == [Path("/xsched")]
+
+
+def test_a_package_installed_in_a_prefix_looks_in_its_lib(monkeypatch):
+    from xsched import _library
+    multiarch = _library._multiarch()
+    assert _library._package_prefix_dirs(Path("/opt/p/lib/python3/dist-packages/xsched")) == [
+        Path("/opt/p/lib"), Path("/opt/p/lib64"), Path("/opt/p/lib") / multiarch]
+    assert _library._package_prefix_dirs(Path("/v/lib/python3.11/site-packages/xsched"))[0] == Path("/v/lib")
+    assert _library._package_prefix_dirs(Path("/home/u/xsched/python/xsched")) == []
+    assert _library._package_prefix_dirs(Path("/tmp/site/xsched")) == []
+
+
+def _fake_install(root: Path, library: str, libdir: str) -> Path:
+    """A prefix with the built library in libdir (as its SONAME) and a stand-in xsched in bin."""
+    (root / libdir).mkdir(parents=True)
+    shutil.copy(library, root / libdir / "libxsched.so.0")
+    (root / "bin").mkdir()
+    program = root / "bin" / "xsched"
+    program.write_text("#!/bin/sh\necho \"stand-in xsched $*\"\n")
+    program.chmod(0o755)
+    return program
+
+
+@pytest.mark.parametrize("libdir", ["lib", "lib/x86_64-linux-gnu"])
+def test_python_m_xsched_finds_the_program_of_an_install(tmp_path, library, libdir):
+    program = _fake_install(tmp_path / "prefix", library, libdir)
+    lib_folder = tmp_path / "prefix" / libdir
+    path = "/usr/bin:/bin"
+    for env in ({"XSCHED_LIBRARY": str(lib_folder)},
+                {"XSCHED_LIBRARY": None, "LD_LIBRARY_PATH": str(lib_folder)}):
+        r = run_python("", {**env, "PATH": path, "LD_PRELOAD": None}, "--help", module="xsched")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "stand-in xsched --help", (env, r.stdout)
+    # The library is found through the program on PATH, too.
+    r = run_python("import xsched; print(xsched.library_path())",
+                   {"XSCHED_LIBRARY": None, "LD_PRELOAD": None, "PATH": f"{program.parent}:{path}"})
+    assert r.returncode == 0, r.stderr
+    assert Path(r.stdout.strip()) == lib_folder / "libxsched.so.0"
+
+
+def test_python_m_xsched_says_where_it_looked(tmp_path, library):
+    lonely = tmp_path / "lib" / "libxsched.so"
+    lonely.parent.mkdir()
+    shutil.copy(library, lonely)
+    r = run_python("", {"XSCHED_LIBRARY": str(lonely), "PATH": "/nonexistent"}, "--help", module="xsched")
+    assert r.returncode == 127
+    assert str(tmp_path / "bin" / "xsched") in r.stderr and "PATH" in r.stderr, r.stderr
