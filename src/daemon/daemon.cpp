@@ -159,22 +159,33 @@ void Daemon::check_stall(Client& c, int64_t now) {
   }
 }
 
-void Daemon::poll_boards() {
-  for (auto& [fd, c] : clients_) {
+bool Daemon::scan_changed_boards() {
+  bool any = false;
+  for (Client* c : boards_) {
     if (c->board == nullptr) continue;
     // One load per process: a queue's change is seen as soon as its process
     // wrote it, before its doorbell's ring makes its way through the socket.
-    const uint64_t changes = c->board->changes.load(std::memory_order_acquire);
-    if (changes == c->changes_seen) continue;
-    c->changes_seen = changes;
+    if (c->board->changes.load(std::memory_order_acquire) == c->changes_seen) continue;
     scan_board(*c);
-    after_decisions();
+    any = true;
   }
+  return any;
 }
+
+void Daemon::poll_boards() {
+  // Every process's changes first, then one publication and one ring per
+  // process told: the stores into gate words happen during the scans.
+  if (scan_changed_boards()) after_decisions();
+}
+
+int64_t Daemon::now_phase_ns() { return now_ns(); }
 
 void Daemon::scan_board(Client& c) {
   if (c.board == nullptr) return;
   const int64_t now = now_ns();
+  const int64_t t0 = phase_start();
+  // Read before the slots: a change written after them moves it again.
+  c.changes_seen = c.board->changes.load(std::memory_order_acquire);
   const uint32_t used = std::min(c.board->slots_used.load(std::memory_order_acquire), kBoardSlots);
   // A queue's state is made when its process first uses its slot.
   if (c.slots.size() < used) c.slots.resize(used);
@@ -185,6 +196,7 @@ void Daemon::scan_board(Client& c) {
     s.seen_seq = seq;
     read_slot(c, i, now);
   }
+  phase_end(Phase::kScan, t0);
 }
 
 // What the agent wrote into one slot (untrusted: every value is bounded).
@@ -248,14 +260,16 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     s.device_name = r.device_name;
   }
   bind_gate(c, i, r.gate);
+  const bool used = s.used || r.ready;
+  if (fresh || used != s.used || r.hints.priority != s.hints.priority) windows_stale_ = true;
   s.ready = r.ready;
   s.hints = r.hints;
-  s.used = s.used || r.ready;
+  s.used = used;
   if (fresh) {
     s.number = next_number_++;
     s.run = true;
     s.bounded = true;
-    s.dirty = true;  // tell the agent where it stands
+    mark_dirty(c, i);  // tell the agent where it stands
     s.suspensions = 0;
     s.recent_ns.clear();
     s.recent_next = 0;
@@ -270,10 +284,14 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     }
     ++d.members;
     s.domain = &d;
+    const int64_t t0 = phase_start();
     engine_ran(d, d.engine.add(s.number, r.ready && !c.stalled, r.hints, now));
+    phase_end(Phase::kEngine, t0);
   } else {
     Domain& d = domain(s.device_id);
+    const int64_t t0 = phase_start();
     engine_ran(d, d.engine.update(s.number, r.ready && !c.stalled, r.hints, now));
+    phase_end(Phase::kEngine, t0);
   }
 }
 
@@ -285,6 +303,7 @@ void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
   Domain& d = domain(s.device_id);
   engine_ran(d, d.engine.remove(number, now));
   queues_.erase(number);
+  windows_stale_ = true;
   if (--d.members == 0) domain_left(s.device_id);
   // The decision number keeps counting: the agent knows the slot by it.
   const uint64_t decision_seq = s.decision_seq;

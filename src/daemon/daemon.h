@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/gate_words.h"
+#include "daemon/decision_phases.h"
 #include "daemon/metrics.h"
 #include "daemon/untrusted_input.h"
 #include "ipc/board.h"
@@ -81,6 +82,8 @@ class Daemon final : private Executor {
   MetricsExchange* metrics() { return metrics_.get(); }
 
  private:
+  // bench/daemon/decision_compute.cpp: drives the decision code with fake boards.
+  friend struct DecisionProbe;
   struct Domain;
 
   struct Slot {
@@ -126,7 +129,7 @@ class Daemon final : private Executor {
     int to_daemon = -1;  // read end of the process's doorbell pipe
     int to_agent = -1;   // write end of the daemon's
     uint64_t samples_read = 0;
-    uint64_t changes_seen = 0;  // the board's change count when last scanned (busy-poll)
+    uint64_t changes_seen = 0;  // the board's change count when last scanned
     bool ring = false;  // decisions published since the last ring
     bool ring_failing = false;  // the last ring failed (and was logged)
     bool stalled = false;       // its agent stopped stamping the board (Options::stall_ns)
@@ -166,6 +169,7 @@ class Daemon final : private Executor {
     int64_t deadline_ns = 0;  // 0: never
     std::size_t members = 0;
     WindowContext windows;    // after_decisions()'s, per device
+    uint64_t windows_policy = UINT64_MAX;  // the engine's policy_changes() when `windows` was collected
     // For the metrics: counted from the device's first queue on.
     uint32_t platform = 0;    // its first queue's: names the identity
     DeviceName name{};        // as its first queue's process gave it
@@ -203,7 +207,10 @@ class Daemon final : private Executor {
   void drop(Client& c, const char* why);
   bool welcome(Client& c);
   void scan_board(Client& c);
-  // Busy-poll: scans every board whose change count moved, without waiting for its doorbell.
+  // Scans every board whose change count moved, without waiting for its
+  // doorbell; whether any did.
+  bool scan_changed_boards();
+  // Busy-poll: the same, then one publication for all of them.
   void poll_boards();
   void read_slot(Client& c, uint32_t i, int64_t now);
   void forget_slot(Client& c, uint32_t i, int64_t now);
@@ -218,6 +225,16 @@ class Daemon final : private Executor {
   void harvest_samples(Client& c);
   // Publishes what the engine decided since the last call (nothing if it did not run).
   void after_decisions();
+  // Slot i of c has a decision to publish.
+  void mark_dirty(Client& c, uint32_t i);
+  // The window rule's context per device and every queue's bound: only when
+  // an input of the rule changed (windows_stale_, a policy switched).
+  void update_windows();
+  // Writes the marked slots' decisions into their boards.
+  void publish();
+  // Rings every process told, deciding first on any board that changed meanwhile.
+  void ring_clients();
+  void ring(Client& c);
   // The domain of a device, made for its first queue.
   Domain& domain(const DeviceId& device);
   // The domain of a device's last queue left: it goes.
@@ -270,11 +287,23 @@ class Daemon final : private Executor {
   int64_t cause_ns_ = 0;  // what the decisions being made answer to
   bool engine_ran_ = false;  // since the last after_decisions()
   std::vector<Client*> to_ring_;  // after_decisions()'s, kept to reuse its memory
+  bool ringing_ = false;          // ring_clients() is running: a nested after_decisions() leaves rings to it
+  std::vector<Client*> boards_;   // the registered processes (each with a board), for polling
+  std::vector<QueueRef> dirty_;   // slots marked dirty since the last publication, kept to reuse its memory
+  // A queue joined or left, or its priority or `used` changed: the window
+  // rule's inputs moved, and every bound is computed again.
+  bool windows_stale_ = true;
   std::deque<ipc::Sample> samples_;
   std::unique_ptr<MetricsExchange> metrics_;  // with Options::metrics
   uint64_t rejected_ = 0;  // connections and registrations refused (refuse())
   int64_t started_ns_ = 0;
   double started_unix_s_ = 0;
+  PhaseLog* phases_ = nullptr;  // decision_phases.h: null unless a probe measures the phases
+  int64_t phase_start() const { return phases_ != nullptr ? now_phase_ns() : 0; }
+  void phase_end(Phase p, int64_t start) {
+    if (phases_ != nullptr) phases_->add(p, now_phase_ns() - start);
+  }
+  static int64_t now_phase_ns();
 };
 
 }  // namespace xsched::daemon

@@ -314,6 +314,7 @@ bool Daemon::welcome(Client& c) {
   bool ok = piped && watch(c.to_daemon);
   if (ok) {
     doorbells_[c.to_daemon] = &c;
+    boards_.push_back(&c);
     const int64_t promise = std::max(opts_.heartbeat_ns, opts_.heartbeat_promise_ns);
     Welcome w{kVersion, kBoardSlots, sizeof(Board), promise, static_cast<uint32_t>(c.cred.pid), 0};
     std::vector<std::byte> msg;
@@ -349,6 +350,7 @@ void Daemon::drop(Client& c, const char* why) {
     }
     if (c.to_daemon >= 0) {
       doorbells_.erase(c.to_daemon);
+      std::erase(boards_, &c);
       epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.to_daemon, nullptr);
     }
   } else if (!c.refused && std::strcmp(why, "closed") != 0) {  // refusals are logged once per user (refuse)

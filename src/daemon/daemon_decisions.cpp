@@ -48,7 +48,7 @@ void Daemon::decide_queue(uint64_t number, bool run) {
     s.since_ns = now;
   }
   s.run = run;
-  s.dirty = true;
+  mark_dirty(*it->second.client, it->second.slot);
   s.cause_ns = cause_ns_;
   s.decided_ns = now;
   if (!run) ++s.suspensions;
@@ -63,36 +63,70 @@ void Daemon::decide_queue(uint64_t number, bool run) {
       word.fetch_and(~gates::kDaemonRuns, std::memory_order_seq_cst);
     }
     s.stored_ns = s.decided_ns;
+    if (phases_ != nullptr) phases_->last_store_ns = s.stored_ns;
   }
+}
+
+void Daemon::mark_dirty(Client& c, uint32_t i) {
+  Slot& s = c.slots[i];
+  if (s.dirty) return;
+  s.dirty = true;
+  dirty_.push_back(QueueRef{&c, i});
 }
 
 // Windows follow the decisions (window_rule.h), then every changed slot is
 // written to its board and each process whose board changed is rung once.
+// The work is the changed slots' and the rings', not every queue's: the
+// bounds are computed again only when the rule's inputs moved.
 void Daemon::after_decisions() {
-  if (!engine_ran_) return;
+  if (!engine_ran_ && dirty_.empty()) return;
   engine_ran_ = false;
-  // Windows follow each device's own queues.
-  for (auto& [device, d] : domains_) d->windows = WindowContext{};
-  for (const auto& [number, ref] : queues_) {
-    const Slot& s = ref.client->slots[ref.slot];
-    if (!s.used) continue;
-    WindowContext& w = domain(s.device_id).windows;
-    ++w.used;
-    w.top_priority = std::max(w.top_priority, s.hints.priority);
+  int64_t t0 = phase_start();
+  for (const auto& [device, d] : domains_) {
+    if (d->windows_policy != d->engine.policy_changes()) windows_stale_ = true;
   }
-  to_ring_.clear();
-  const int64_t decided = now_ns();
-  for (const auto& [number, ref] : queues_) {
-    Slot& s = ref.client->slots[ref.slot];
-    const Domain& d = domain(s.device_id);
-    const bool bounded = d.engine.policy().window_bounded(d.windows, s.hints.priority, s.used);
-    if (bounded != s.bounded) {
+  if (windows_stale_) update_windows();
+  phase_end(Phase::kWindows, t0);
+  t0 = phase_start();
+  publish();
+  phase_end(Phase::kPublish, t0);
+  ring_clients();
+}
+
+void Daemon::update_windows() {
+  windows_stale_ = false;
+  // Windows follow each device's own queues.
+  for (auto& [device, d] : domains_) {
+    d->windows = WindowContext{};
+    d->windows_policy = d->engine.policy_changes();
+  }
+  for (Client* c : boards_) {
+    for (const Slot& s : c->slots) {
+      if (s.queue_id == 0 || !s.used || s.domain == nullptr) continue;
+      ++s.domain->windows.used;
+      s.domain->windows.top_priority = std::max(s.domain->windows.top_priority, s.hints.priority);
+    }
+  }
+  for (Client* c : boards_) {
+    for (uint32_t i = 0; i < c->slots.size(); ++i) {
+      Slot& s = c->slots[i];
+      if (s.queue_id == 0 || s.domain == nullptr) continue;
+      const bool bounded = s.domain->engine.policy().window_bounded(s.domain->windows, s.hints.priority, s.used);
+      if (bounded == s.bounded) continue;
       s.bounded = bounded;
-      s.dirty = true;
+      mark_dirty(*c, i);
       if (s.cause_ns == 0) s.cause_ns = cause_ns_;
     }
-    if (!s.dirty || ref.client->board == nullptr) continue;
+  }
+}
+
+void Daemon::publish() {
+  const int64_t decided = now_ns();
+  for (const QueueRef& ref : dirty_) {
+    Slot& s = ref.client->slots[ref.slot];
+    if (!s.dirty) continue;  // published already (a slot marked twice), or forgotten
     s.dirty = false;
+    if (ref.client->board == nullptr) continue;
     BoardSlot& b = ref.client->board->slot[ref.slot];
     // A seqlock: odd while the fields change (the agent skips it), even after.
     // Release stores: none of them is seen before the odd number.
@@ -112,20 +146,40 @@ void Daemon::after_decisions() {
       to_ring_.push_back(ref.client);
     }
   }
-  for (Client* c : to_ring_) {
-    c->ring = false;
-    const char one = 1;
-    // A full doorbell already holds a ring the agent has not read. One that
-    // fails is said once, not at every decision, until a ring goes through.
-    const bool rang = send(c->to_agent, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || errno == EAGAIN;
-    if (!rang && !c->ring_failing) {
-      log(LogLevel::kWarn, "cannot ring pid %d: %s (said once, until a ring goes through)", static_cast<int>(c->cred.pid),
-          std::strerror(errno));
-    } else if (rang && c->ring_failing) {
-      log(LogLevel::kInfo, "rings pid %d again", static_cast<int>(c->cred.pid));
-    }
-    c->ring_failing = !rang;
+  dirty_.clear();
+}
+
+// One send per process: tens of them after a decision that holds many
+// processes' queues, each a system call. A change that comes in meanwhile
+// (a queue of higher priority) does not wait for them all: the boards are
+// looked at before each ring, and what changed is decided, stored into the
+// gate words and published first (its rings join the list).
+void Daemon::ring_clients() {
+  if (ringing_) return;
+  ringing_ = true;
+  const int64_t t0 = phase_start();
+  for (std::size_t i = 0; i < to_ring_.size(); ++i) {
+    if (i > 0 && scan_changed_boards()) after_decisions();
+    ring(*to_ring_[i]);
   }
+  to_ring_.clear();
+  ringing_ = false;
+  phase_end(Phase::kRing, t0);
+}
+
+void Daemon::ring(Client& c) {
+  c.ring = false;
+  const char one = 1;
+  // A full doorbell already holds a ring the agent has not read. One that
+  // fails is said once, not at every decision, until a ring goes through.
+  const bool rang = send(c.to_agent, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || errno == EAGAIN;
+  if (!rang && !c.ring_failing) {
+    log(LogLevel::kWarn, "cannot ring pid %d: %s (said once, until a ring goes through)", static_cast<int>(c.cred.pid),
+        std::strerror(errno));
+  } else if (rang && c.ring_failing) {
+    log(LogLevel::kInfo, "rings pid %d again", static_cast<int>(c.cred.pid));
+  }
+  c.ring_failing = !rang;
 }
 
 }  // namespace xsched::daemon

@@ -45,6 +45,7 @@ int64_t Engine::remove(uint64_t id, int64_t now_ns) {
 
 int64_t Engine::set_policy(std::unique_ptr<Policy> policy, int64_t now_ns) {
   policy_ = std::move(policy);
+  ++policy_changes_;
   // The old policy's per-queue state means nothing to the new one.
   for (QueueView& q : queues_) q.slot = PolicySlot{};
   for (const QueueView& q : queues_) policy_->added(q, now_ns);

@@ -36,6 +36,8 @@ class Engine {
   xs_policy_t policy_kind() const { return policy_->kind(); }
   // The policy, for its rules (window_bounded, confines_by_priority).
   const Policy& policy() const { return *policy_; }
+  // How many times set_policy() ran: what a caller derived from policy() is stale when it moved.
+  uint64_t policy_changes() const { return policy_changes_; }
   std::size_t size() const { return queues_.size(); }
   // Whether the engine currently lets queue `id` run (true if unknown).
   bool running(uint64_t id) const;
@@ -46,6 +48,7 @@ class Engine {
   std::vector<QueueView> queues_;
   std::vector<bool> applied_run_;  // what exec_ was last told, parallel to queues_
   int64_t next_ns_ = 0;            // what the last decide() returned
+  uint64_t policy_changes_ = 0;
 };
 
 }  // namespace xsched
