@@ -268,6 +268,7 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   if (fresh) {
     s.number = next_number_++;
     s.run = true;
+    s.since_run = true;
     s.bounded = true;
     mark_dirty(c, i);  // tell the agent where it stands
     s.suspensions = 0;
@@ -364,12 +365,14 @@ void Daemon::decide_due(int64_t now) {
   for (auto& [device, d] : domains_) {
     if (d->deadline_ns == 0 || d->deadline_ns > now) continue;
     d->deadline_ns = d->engine.decide(now);
+    stamp_decisions();
     engine_ran_ = true;
   }
   arm_policy_timer();
 }
 
 void Daemon::engine_ran(Domain& d, int64_t deadline_ns) {
+  stamp_decisions();
   engine_ran_ = true;
   if (deadline_ns == d.deadline_ns) return;
   d.deadline_ns = deadline_ns;

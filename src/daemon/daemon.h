@@ -113,6 +113,7 @@ class Daemon final : private Executor {
     uint32_t recent_next = 0;        // where the next one goes once the ring is full
     // Time held and let run, counted when the decision changes (never per command).
     int64_t since_ns = 0;    // when the current decision (run) began
+    bool since_run = true;   // the decision that began then (run differs only until stamp_decisions())
     int64_t held_ns = 0;     // of the decisions before it
     int64_t running_ns = 0;
     Domain* domain = nullptr;  // its device's, which lives while it has queues
@@ -181,6 +182,8 @@ class Daemon final : private Executor {
   void suspend(uint64_t number) override;
   void resume(uint64_t number) override;
   void decide_queue(uint64_t number, bool run);
+  // After an engine call: its decisions' times, from one clock read after its last store.
+  void stamp_decisions();
 
   // Adds fd to the event loop, for reading.
   bool watch(int fd);
@@ -287,6 +290,9 @@ class Daemon final : private Executor {
   int64_t cause_ns_ = 0;  // what the decisions being made answer to
   bool engine_ran_ = false;  // since the last after_decisions()
   std::vector<Client*> to_ring_;  // after_decisions()'s, kept to reuse its memory
+  // The slots the running engine call decided, and whether into a gate
+  // word; stamped when it returns. Kept to reuse its memory.
+  std::vector<std::pair<Slot*, bool>> decided_;
   bool ringing_ = false;          // ring_clients() is running: a nested after_decisions() leaves rings to it
   std::vector<Client*> boards_;   // the registered processes (each with a board), for polling
   std::vector<QueueRef> dirty_;   // slots marked dirty since the last publication, kept to reuse its memory
