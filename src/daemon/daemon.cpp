@@ -69,6 +69,9 @@ int Daemon::run() {
       return 1;
     }
     for (int i = 0; i < n; ++i) {
+      // A change waits for one event at most, not for the whole batch (the
+      // doorbells of processes that answer a decision, say).
+      if (opts_.busy_poll && i > 0) poll_boards();
       const int fd = events[i].data.fd;
       if (fd == stop_fd_) {
         log(LogLevel::kInfo, "stopping");
