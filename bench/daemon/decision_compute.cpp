@@ -12,7 +12,11 @@
 // decides nothing ("report"), the high queue goes idle (every low queue
 // runs again: "release"), and a poll finds no change ("idle"). The doorbells
 // are real socket pairs, drained between rounds (nobody waits on them, so a
-// ring costs less here than when it wakes an agent).
+// ring costs less here than when it wakes an agent). Then "mid_ring": the
+// low queues held again, the high queue goes idle, and as the daemon rings
+// the first process of that release the high queue turns ready again (a
+// request that comes while the daemon rings): the time until that hold's
+// last store is what a change waits for the rings.
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -99,13 +103,31 @@ using xsched::daemon::Fake;
 using xsched::daemon::kPhases;
 using xsched::daemon::PhaseLog;
 
-const char* const kKinds[] = {"hold", "report", "release", "idle"};
-constexpr int kKindCount = 4;
+const char* const kKinds[] = {"hold", "report", "release", "idle", "mid_ring"};
+constexpr int kKindCount = 5;
 // Columns: the phases, what else the poll spent ("other": the change counts
 // of every board, the loop), the poll's total, and for a hold the time from
-// the poll's start to the last low queue's gate store.
+// the poll's start to the last low queue's gate store; for "mid_ring", from
+// the high queue's change, written while the daemon rings the processes of
+// a release, to the last store of the hold it causes.
 const char* const kColumns[] = {"scan", "engine", "windows", "publish", "ring", "other", "total", "to_last_store"};
 constexpr int kColumnCount = 8;
+
+// The mid_ring event's change, made from inside the daemon's first ring.
+struct MidRing {
+  Fake* high = nullptr;
+  PhaseLog* log = nullptr;
+  uint64_t completed = 0;
+  int64_t changed_ns = 0;  // 0: not made yet
+};
+
+void change_mid_ring(void* arg) {
+  auto* m = static_cast<MidRing*>(arg);
+  if (m->changed_ns != 0) return;
+  DecisionProbe::write(*m->high, 0, 1, 10, true, m->completed);
+  m->changed_ns = xsched::now_ns();
+  m->log->last_store_ns = 0;
+}
 
 struct Series {
   std::vector<int64_t> v[kColumnCount];
@@ -143,10 +165,23 @@ void run_scale(uint32_t procs, uint32_t queues, int rounds, FILE* json, bool fir
         DecisionProbe::write(fakes[p], 0, 1 + p * 1000, 0, true, ++completed);
       }
       if (k == 2) DecisionProbe::write(fakes[0], 0, 1, 10, false, completed);
+      MidRing mid{&fakes[0], &log, completed, 0};
+      if (k == 4) {
+        DecisionProbe::write(fakes[0], 0, 1, 10, true, completed);  // held again, not measured
+        probe.poll();
+        DecisionProbe::write(fakes[0], 0, 1, 10, false, completed);
+        log.on_ring = change_mid_ring;
+        log.on_ring_arg = &mid;
+      }
       for (auto& v : log.ns) v.clear();
+      log.acc = {};  // the unmeasured polls above count nowhere
       log.last_store_ns = 0;
       const int64_t t0 = xsched::now_ns();
       probe.poll();
+      if (k == 4) {
+        log.on_ring = nullptr;
+        if (log.last_store_ns == 0) probe.poll();  // the change waited for every ring: the next turn sees it
+      }
       const int64_t total = xsched::now_ns() - t0;
       log.end();  // every board's decisions of this poll: one entry
       int64_t sum = 0;
@@ -158,8 +193,14 @@ void run_scale(uint32_t procs, uint32_t queues, int rounds, FILE* json, bool fir
       // Scan is measured with the engine's calls inside it.
       const int64_t scan = ph[0] - ph[1];
       const int64_t cols[kColumnCount] = {scan,  ph[1], ph[2], ph[3], ph[4], total - sum, total,
-                                          k == 0 && log.last_store_ns != 0 ? log.last_store_ns - t0 : 0};
+                                          k == 0 && log.last_store_ns != 0 ? log.last_store_ns - t0
+                                          : k == 4 && mid.changed_ns != 0 ? log.last_store_ns - mid.changed_ns
+                                                                           : 0};
       for (int c = 0; c < kColumnCount; ++c) series[k].v[c].push_back(cols[c]);
+      if (k == 4) {
+        DecisionProbe::write(fakes[0], 0, 1, 10, false, completed);  // back to idle, not measured
+        probe.poll();
+      }
     }
     for (Fake& f : fakes) {
       while (recv(f.agent_end, drain, sizeof drain, MSG_DONTWAIT) > 0) {

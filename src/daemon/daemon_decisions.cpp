@@ -183,6 +183,7 @@ void Daemon::ring_clients() {
 }
 
 void Daemon::ring(Client& c) {
+  if (phases_ != nullptr && phases_->on_ring != nullptr) phases_->on_ring(phases_->on_ring_arg);
   c.ring = false;
   const char one = 1;
   // A full doorbell already holds a ring the agent has not read. One that

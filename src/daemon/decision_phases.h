@@ -26,6 +26,9 @@ struct PhaseLog {
   std::array<std::vector<int64_t>, kPhases> ns;  // one entry per decision, in the owner's reserved capacity
   std::array<int64_t, kPhases> acc{};            // the decision in progress
   int64_t last_store_ns = 0;                     // steady clock of the newest gate-word store
+  // Called before each ring: lets the probe change a board while the daemon rings.
+  void (*on_ring)(void* arg) = nullptr;
+  void* on_ring_arg = nullptr;
 
   void add(Phase p, int64_t d) { acc[static_cast<std::size_t>(p)] += d; }
   // Closes the decision in progress.
