@@ -27,87 +27,10 @@
 #endif
 
 #include "core/clock.h"
-#include "core/gate_words.h"
-#include "hal/host/command_ring.h"
+#include "hal/host/host_device_state.h"
 
 namespace xsched::host {
-
-// Named (not anonymous) so that Stream::Impl may hold these types without
-// -Wsubobject-linkage; the namespace keeps them out of others' way.
 namespace device_detail {
-
-// Far beyond any real kernel; keeps deadline arithmetic clear of overflow.
-constexpr int64_t kMaxKernelNs = int64_t{1} << 60;
-// How often an idle unit looks at gate words that hold streams with work.
-constexpr int64_t kWordPollUs = 20;
-
-struct Unit {
-  std::condition_variable wake;  // cuts a kernel's wait short on interrupt
-  bool reserved = false;         // one of the device's reserve: runs no confined kernel
-};
-
-struct StreamState {
-  Ring fifo;  // front is the head: running, interrupted or next to run
-  uint64_t launched = 0;
-  uint64_t completed = 0;
-  int64_t busy_ns = 0;
-  bool active = true;                // Level 2: false holds commands not started
-  gates::Word word;                  // Level 2 too: xschedd may close it (core/gate_words.h)
-  bool ignore_word = false;          // draining: nothing holds it back any more
-  bool running = false;              // a unit runs the head
-  bool interrupt_requested = false;  // Level 3: the running kernel must leave its unit
-  int64_t remaining_ns = -1;         // >= 0: the head is a kernel interrupted with this much left
-  uint64_t releases = 0;             // times a unit let go of the stream: interrupt waits for one
-  Unit* unit = nullptr;              // the unit running the head
-  std::atomic<int64_t> confined_until{0};  // kernels launched before then are confined (confine())
-  std::condition_variable changed;   // completions and releases (sync, interrupt, ~Stream)
-};
-
-}  // namespace device_detail
-
-using device_detail::kMaxKernelNs;
-using device_detail::kWordPollUs;
-using device_detail::Ring;
-using device_detail::Slot;
-using device_detail::StreamState;
-using device_detail::Unit;
-
-struct DeviceState {
-  std::mutex mu;
-  std::condition_variable work;        // idle units wait for a runnable stream
-  std::condition_variable drained;     // shutdown waits for outstanding == 0
-  std::vector<StreamState*> streams;   // attached streams, in round-robin order
-  std::size_t last = 0;                // index of the stream picked last
-  uint64_t outstanding = 0;            // launched, not completed, over all streams
-  unsigned idle_units = 0;
-  unsigned reserve = 0;                // units that run no confined kernel: the last ones
-  bool accepting = true;               // false from shutdown on
-  bool stopping = false;               // unit threads exit
-  bool polling = false;                // a unit watches gate words and other devices' events
-  uint64_t foreign_waits = 0;          // launched waits on other devices' events, not completed
-  std::vector<std::unique_ptr<Unit>> units;
-  std::vector<std::thread> threads;    // touched only by the Device's constructor and destructor
-  DeviceId id;          // set once by the Device's constructor
-  uint32_t ordinal = 0;
-  // Its page of gate words is never handed out again: another owner may come at this address.
-  ~DeviceState() { gates::retire(this); }
-};
-
-struct Stream::Impl {
-  explicit Impl(std::shared_ptr<DeviceState> d) : dev(std::move(d)) {}
-  std::shared_ptr<DeviceState> dev;
-  StreamState st;
-  std::weak_ptr<Stream> self;  // for hw_queue(): its ctx owns the stream
-};
-
-struct Event::Impl {
-  std::shared_ptr<DeviceState> dev;
-  std::shared_ptr<EventState> state;
-};
-
-namespace {
-
-using Lock = std::unique_lock<std::mutex>;
 
 bool is_event(const Command& cmd) {
   return cmd.kind == XS_CMD_EVENT_RECORD || cmd.kind == XS_CMD_EVENT_WAIT;
@@ -266,6 +189,8 @@ void run_unlocked(Command& cmd, Lock& lk) {
 // command (a kernel's fn, a host function) runs there.
 thread_local Unit* t_current_unit = nullptr;
 
+bool runs_on_this_thread(const StreamState& s) { return s.unit == t_current_unit; }
+
 // Returns false if interrupted, with the remaining time saved in s.
 bool run_kernel(StreamState& s, Unit& u, Command& cmd, int64_t start, Lock& lk) {
   const auto& k = cmd.kernel_desc<xs_host_kernel_t>();
@@ -346,7 +271,12 @@ void unit_main(DeviceState& d, Unit& u) {
   }
 }
 
-}  // namespace
+}  // namespace device_detail
+
+using device_detail::Lock;
+using device_detail::settle_all;
+using device_detail::unit_main;
+using device_detail::wake_all;
 
 // ---- Device ----------------------------------------------------------------
 
@@ -431,182 +361,6 @@ xs_result_t Device::set_reserve(unsigned units) {
   for (unsigned i = 0; i < n; ++i) d.units[i]->reserved = i >= n - units;
   wake_all(d);  // a unit that leaves the reserve may take confined work now
   return XS_OK;
-}
-
-// ---- Stream ----------------------------------------------------------------
-
-Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-Stream::~Stream() {
-  DeviceState& d = *impl_->dev;
-  StreamState& s = impl_->st;
-  Lock lk(d.mu);
-  s.active = true;
-  s.ignore_word = true;
-  s.interrupt_requested = false;
-  settle_from(d, s);
-  wake_for(d, s);
-  s.changed.wait(lk, [&] { return s.completed == s.launched; });
-  detach(d, s);
-  lk.unlock();  // lock order: the gate bank's lock is never taken under the device's
-  gates::release_word(s.word);
-}
-
-HwQueue Stream::hw_queue() { return HwQueue{&hw_queue_ops(), new std::shared_ptr<Stream>(impl_->self.lock())}; }
-
-std::shared_ptr<EventState> Stream::event_state(const Command& cmd, bool* foreign) const {
-  const auto* e = static_cast<const Event*>(cmd.op.event.event);
-  if (e == nullptr) return nullptr;
-  *foreign = e->impl_->dev != impl_->dev;
-  // A stream records only its own device's events (as CUDA's streams do);
-  // it may wait on any device's.
-  if (*foreign && cmd.kind != XS_CMD_EVENT_WAIT) return nullptr;
-  return e->impl_->state;
-}
-
-xs_result_t Stream::prepare(Command* cmd) {
-  if (cmd == nullptr) return XS_ERR_INVALID_ARG;
-  if (!is_event(*cmd)) return XS_OK;
-  bool foreign = false;
-  const std::shared_ptr<EventState> ev = event_state(*cmd, &foreign);
-  if (ev == nullptr) return XS_ERR_INVALID_ARG;
-  if (foreign) {  // a wait: the other device's latest prepared record, as of now
-    cmd->op.event.generation = ev->submitted.load(std::memory_order_acquire);
-    return XS_OK;
-  }
-  std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  cmd->op.event.generation = cmd->kind == XS_CMD_EVENT_RECORD ? ev->submitted.fetch_add(1) + 1 : ev->submitted.load();
-  return XS_OK;
-}
-
-xs_result_t Stream::launch(Command* cmd) {
-  if (cmd == nullptr) return XS_ERR_INVALID_ARG;
-  switch (cmd->kind) {
-    case XS_CMD_KERNEL:
-    case XS_CMD_COPY:
-    case XS_CMD_MEMSET:
-    case XS_CMD_HOST_FUNC:
-    case XS_CMD_EVENT_RECORD:
-    case XS_CMD_EVENT_WAIT:
-      break;
-    case XS_CMD_GRAPH:
-    case XS_CMD_MEM_OP:
-      return XS_ERR_UNSUPPORTED;
-    default:
-      return XS_ERR_INVALID_ARG;
-  }
-  std::shared_ptr<EventState> ev;
-  bool foreign = false;
-  if (is_event(*cmd)) {
-    ev = event_state(*cmd, &foreign);
-    if (ev == nullptr) return XS_ERR_INVALID_ARG;
-  }
-  DeviceState& d = *impl_->dev;
-  StreamState& s = impl_->st;
-  std::lock_guard<std::mutex> lk(d.mu);
-  if (!d.accepting) return XS_ERR_STATE;
-  try {
-    s.fifo.reserve_one();
-  } catch (const std::bad_alloc&) {
-    return XS_ERR_NO_MEMORY;
-  }
-  // A record never prepared still marks the point where it was launched.
-  if (cmd->kind == XS_CMD_EVENT_RECORD && cmd->op.event.generation == 0) {
-    cmd->op.event.generation = ev->submitted.fetch_add(1) + 1;
-  }
-  cmd->platform_slot = ++s.launched;
-  ++d.outstanding;
-  const int64_t until = s.confined_until.load(std::memory_order_relaxed);
-  const bool confined = cmd->kind == XS_CMD_KERNEL && until != 0 && until > now_ns();  // no clock read when never confined
-  s.fifo.push(Slot{cmd, std::move(ev), confined, foreign});
-  if (foreign) ++d.foreign_waits;
-  if (s.fifo.size() == 1) settle_from(d, s);
-  wake_for(d, s);
-  return XS_OK;
-}
-
-xs_result_t Stream::sync(Command* cmd) {
-  StreamState& s = impl_->st;
-  Lock lk(impl_->dev->mu);
-  uint64_t target = s.launched;
-  if (cmd != nullptr) {
-    target = cmd->platform_slot;
-    if (target == 0 || target > s.launched) return XS_ERR_INVALID_ARG;
-  }
-  s.changed.wait(lk, [&] { return s.completed >= target; });
-  return XS_OK;
-}
-
-xs_result_t Stream::deactivate() {
-  std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  if (impl_->dev->accepting) impl_->st.active = false;
-  return XS_OK;
-}
-
-xs_result_t Stream::reactivate() {
-  DeviceState& d = *impl_->dev;
-  StreamState& s = impl_->st;
-  std::lock_guard<std::mutex> lk(d.mu);
-  s.active = true;
-  settle_from(d, s);
-  wake_for(d, s);
-  return XS_OK;
-}
-
-xs_result_t Stream::interrupt() {
-  DeviceState& d = *impl_->dev;
-  StreamState& s = impl_->st;
-  Lock lk(d.mu);
-  if (!d.accepting || !s.running || s.fifo.front().cmd->kind != XS_CMD_KERNEL) return XS_OK;
-  s.interrupt_requested = true;
-  // Called from inside the very command being interrupted (its fn submitted
-  // work that preempts its own stream): waiting for the unit to let go would
-  // wait for ourselves. The kernel leaves its unit as soon as fn returns.
-  if (s.unit == t_current_unit) return XS_OK;
-  s.unit->wake.notify_one();
-  const uint64_t releases = s.releases;
-  s.changed.wait(lk, [&] { return s.releases != releases; });
-  return XS_OK;
-}
-
-xs_result_t Stream::restore() {
-  std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  impl_->st.interrupt_requested = false;
-  return XS_OK;
-}
-
-gates::Word* Stream::gate_word() { return impl_->st.word.valid() ? &impl_->st.word : nullptr; }
-
-void Stream::confine(int64_t until_ns) { impl_->st.confined_until.store(until_ns, std::memory_order_relaxed); }
-
-uint64_t Stream::launched() const {
-  std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  return impl_->st.launched;
-}
-
-uint64_t Stream::completed() const {
-  std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  return impl_->st.completed;
-}
-
-const DeviceId& Stream::device_id() const { return impl_->dev->id; }
-
-uint32_t Stream::device_ordinal() const { return impl_->dev->ordinal; }
-
-int64_t Stream::busy_ns() const {
-  std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  return impl_->st.busy_ns;
-}
-
-// ---- Event -----------------------------------------------------------------
-
-Event::Event(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-Event::~Event() = default;
-
-bool Event::query() const {
-  std::lock_guard<std::mutex> lk(impl_->dev->mu);
-  return impl_->state->completed.load() >= impl_->state->submitted.load();
 }
 
 }  // namespace xsched::host
