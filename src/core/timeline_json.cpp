@@ -26,11 +26,10 @@ std::vector<Copy> snapshot(Ring& ring) {
   for (uint64_t n = from; n < next; ++n) {
     const Entry& s = ring.slots[n & (kCapacity - 1)];
     if (s.stamp.load(std::memory_order_acquire) != n + 1) continue;  // being written, or overwritten
-    constexpr auto kRelaxed = std::memory_order_relaxed;
-    Copy c{s.ts_ns.load(kRelaxed), s.queue.load(kRelaxed), s.a.load(kRelaxed), s.b.load(kRelaxed),
-           static_cast<Event>(s.event.load(kRelaxed)), static_cast<Reason>(s.reason.load(kRelaxed))};
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (s.stamp.load(kRelaxed) == n + 1) out.push_back(c);
+    constexpr auto kAcquire = std::memory_order_acquire;  // pairs with the writer's release stores
+    Copy c{s.ts_ns.load(kAcquire), s.queue.load(kAcquire), s.a.load(kAcquire), s.b.load(kAcquire),
+           static_cast<Event>(s.event.load(kAcquire)), static_cast<Reason>(s.reason.load(kAcquire))};
+    if (s.stamp.load(std::memory_order_relaxed) == n + 1) out.push_back(c);
   }
   return out;
 }
