@@ -6,8 +6,10 @@ set -euo pipefail
 # clang-14 and libclang-rt-14-dev (libclang_rt.fuzzer, libFuzzer): the fuzz preset.
 # libcpp-httplib-dev and pkgconf (which finds it): xschedd's --metrics listener.
 # prometheus (promtool and the server): the metrics tests check a real scrape with both.
+# dpkg-dev and file (cpack's Depends through dpkg-shlibdeps), python3-venv (pip into a venv)
+# and python3-yaml (the Kubernetes manifests): the install, package and deployment tests.
 packages=(cmake ninja-build g++ libgtest-dev python3-pytest clang-14 libclang-rt-14-dev pkgconf libcpp-httplib-dev
-          prometheus)
+          prometheus dpkg-dev file python3-venv python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
