@@ -110,6 +110,8 @@ check("nodeSelector nvidia.com/gpu.present: \"true\"", pod.get("nodeSelector", {
 check("tolerates the nvidia.com/gpu taint",
       any(t.get("key") == "nvidia.com/gpu" and t.get("operator") == "Exists" for t in pod.get("tolerations", [])))
 check("hostPID (the daemon sees every pod's processes by host PID)", pod.get("hostPID") is True)
+check("no service account token (xschedd needs no RBAC)", pod.get("automountServiceAccountToken") is False)
+check("no RBAC objects", not any(k in by_kind for k in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")))
 volumes = {v["name"]: v for v in pod["volumes"]}
 
 
