@@ -13,12 +13,13 @@ Searched, first match wins (in each folder ``libxsched.so``, then the SONAME
    (what ``xsched run`` sets): the same folder, the folder above an installed
    one (``<libdir>/xsched/libxsched_cuda.so``), or, when it sits in a build
    tree (``<root>/src/interpose/cuda``), that tree's root.
-4. The install prefixes: ``<sys.prefix>``, ``<sys.base_prefix>``, ``/usr/local``:
-   their ``lib``, ``lib64`` and ``lib/<multiarch>``.
-5. The absolute folders of ``LD_LIBRARY_PATH``.
-6. The prefix of the ``xsched`` program found on ``PATH`` (``<prefix>/bin/xsched``:
-   ``<prefix>/lib`` and the like).
-7. The dynamic linker's own search (the ld.so cache).
+4. The absolute folders of ``LD_LIBRARY_PATH``.
+5. Python's prefixes, ``<sys.prefix>`` and ``<sys.base_prefix>``.
+6. The prefix of the ``xsched`` program found on ``PATH`` (``<prefix>/bin/xsched``).
+7. ``/usr/local``.
+8. The dynamic linker's own search (the ld.so cache).
+
+In a prefix the folders are ``lib``, ``lib64`` and ``lib/<multiarch>``.
 
 Only absolute folders are ever candidates: a relative one would make the
 current folder one, where anyone could plant a library.
@@ -125,10 +126,11 @@ def candidates() -> Tuple[List[Path], bool]:
     dirs = [here, here.parent]
     dirs += _package_prefix_dirs(here)
     dirs += _preloaded_interposer_dirs()
-    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix, "/usr/local"]):
-        dirs += _prefix_lib_dirs(Path(prefix))
     dirs += _absolute_dirs(os.environ.get("LD_LIBRARY_PATH", ""))
+    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix]):
+        dirs += _prefix_lib_dirs(Path(prefix))
     dirs += _program_prefix_dirs()
+    dirs += _prefix_lib_dirs(Path("/usr/local"))
     return [d / name for d in dict.fromkeys(dirs) for name in LIB_NAMES], False
 
 
