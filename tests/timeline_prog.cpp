@@ -30,6 +30,14 @@ int main() {
     for (int i = 0; i < 2; ++i) xs_queue_submit(high, &k_high, nullptr);
     if (xs_queue_wait_all(high, XS_WAIT_FOREVER) != XS_OK) return 1;
   }
+  // The urgent queue's worker reports it idle after wait_all may return: let
+  // the policy's hold end first, so that the user's hold is a span of its own.
+  for (int i = 0; i < 2000; ++i) {
+    xs_queue_info_t info;
+    xs_queue_info_init(&info);
+    if (xs_queue_query(low, &info) == XS_OK && info.suspended == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   xs_queue_suspend(low, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   xs_queue_resume(low);
