@@ -11,7 +11,6 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
 
@@ -27,10 +26,24 @@ namespace {
 std::map<std::string, long> enum_members() {
   std::ifstream in(XSCHED_PUBLIC_HEADER);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Read by hand, not with <regex>: GCC 12 warns inside <regex> under the asan preset.
   std::map<std::string, long> out;
-  const std::regex member(R"((XS_POLICY_[A-Z0-9_]+)\s*=\s*(0x[0-9a-fA-F]+|[0-9]+))");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), member); it != std::sregex_iterator(); ++it) {
-    if ((*it)[1] != "XS_POLICY_MAX_ENUM") out[(*it)[1]] = std::stol((*it)[2], nullptr, 0);
+  const std::string prefix = "XS_POLICY_";
+  const auto is_name = [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  };
+  for (std::size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    if (at > 0 && is_name(text[at - 1])) continue;  // inside a longer name
+    std::size_t end = at;
+    while (end < text.size() && is_name(text[end])) ++end;
+    std::size_t eq = end;
+    while (eq < text.size() && std::isspace(static_cast<unsigned char>(text[eq]))) ++eq;
+    if (eq >= text.size() || text[eq] != '=') continue;  // a use, not a member
+    std::size_t value = eq + 1;
+    while (value < text.size() && std::isspace(static_cast<unsigned char>(text[value]))) ++value;
+    if (value >= text.size() || !std::isdigit(static_cast<unsigned char>(text[value]))) continue;
+    const std::string name = text.substr(at, end - at);
+    if (name != "XS_POLICY_MAX_ENUM") out[name] = std::stol(text.substr(value), nullptr, 0);
   }
   return out;
 }
