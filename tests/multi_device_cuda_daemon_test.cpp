@@ -19,14 +19,16 @@ namespace {
 class MultiDeviceCudaDaemon : public DaemonTest {
  protected:
   // The program on the GPU it sees at `ordinal` under `visible` (CUDA_VISIBLE_DEVICES), at `priority`.
-  // Without `quiet`, `xsched run` has it announce its level and devices on stderr (its log).
+  // The program links the interposer as its libcuda.so.1 (no LD_PRELOAD, which
+  // a sanitizer's runtime must precede); the variables are what `xsched run`
+  // would set. Without `quiet` it announces its level and devices on stderr (its log).
   Child gpu_prog(const std::string& visible, int ordinal, int priority, const std::string& name, bool quiet = true) {
-    std::vector<std::string> args = {XSCHED_CLI_PATH, "run", "--level", "1", "--scheduler", "daemon",
-                                     "--socket", socket_, "--priority", std::to_string(priority), "--",
-                                     CUDA_PROG_PATH, std::to_string(ordinal), "60", dir_ + "/" + name + ".progress"};
-    if (quiet) args.insert(args.begin() + 2, "--quiet");
+    const std::vector<std::string> args = {CUDA_PROG_PATH, std::to_string(ordinal), "60",
+                                           dir_ + "/" + name + ".progress"};
     return Child(args,
                  {"FAKE_CUDA_DEVICES=2", "CUDA_VISIBLE_DEVICES=" + visible, "XSCHED_REAL_LIBCUDA=" FAKE_CUDA_PATH,
+                  "XSCHED_LEVEL=1", "XSCHED_SCHEDULER=daemon", "XSCHED_SOCKET=" + socket_,
+                  "XSCHED_PRIORITY=" + std::to_string(priority), std::string("XSCHED_ANNOUNCE=") + (quiet ? "0" : "1"),
                   "XSCHED_DAEMON_TIMEOUT_MS=300", "XSCHED_LOG_LEVEL=error"},
                  dir_ + "/" + name + ".log");
   }
