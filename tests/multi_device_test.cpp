@@ -35,11 +35,7 @@ std::shared_ptr<XQueue> make_queue(HwQueue hw, const DeviceId& dev, int32_t prio
   return testing::make_queue(hw, priority, share, dev);
 }
 
-Command kernel() {
-  Command c;
-  c.kind = XS_CMD_KERNEL;
-  return c;
-}
+using testing::kernel;
 
 using testing::eventually;
 using testing::suspended;

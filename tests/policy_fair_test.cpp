@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "manual_hw_queue.h"
+#include "policy_sim.h"
 #include "sched/local_scheduler.h"
 #include "sched/policy.h"
 #include "xqueue_helpers.h"
@@ -105,42 +106,10 @@ TEST(FairPolicy, TheTimesliceHintSetsTheSliceAndNothingReadyLetsAllRun) {
   EXPECT_TRUE(qs[0].run && qs[1].run);
 }
 
-// Jobs that synchronise between iterations: each iteration is `iter` of
-// device time, then the queue is idle for `gap`. Their shares still hold.
-std::map<uint64_t, int64_t> simulate_jobs(std::vector<uint32_t> shares, int64_t iter, int64_t gap, int64_t horizon) {
-  constexpr int64_t kStep = 10'000;  // 10 us
-  auto p = make_policy(XS_POLICY_FAIR, 2 * kMs);
-  std::vector<QueueView> qs;
-  for (std::size_t i = 0; i < shares.size(); ++i) qs.push_back(view(i + 1, true, shares[i]));
-  for (const QueueView& q : qs) p->added(q, 0);
-  std::vector<int64_t> left(qs.size(), iter);
-  std::vector<int64_t> idle_until(qs.size(), 0);
-  std::map<uint64_t, int64_t> got;
-  int64_t deadline = p->decide(qs, 0);
-  for (int64_t now = kStep; now < horizon; now += kStep) {
-    bool changed = false;
-    for (std::size_t i = 0; i < qs.size(); ++i) {
-      if (qs[i].ready && qs[i].run) {
-        got[qs[i].id] += kStep;
-        if ((left[i] -= kStep) <= 0) {
-          qs[i].ready = false;
-          idle_until[i] = now + gap;
-          changed = true;
-        }
-      } else if (!qs[i].ready && now >= idle_until[i]) {
-        qs[i].ready = true;
-        left[i] = iter;
-        changed = true;
-      }
-    }
-    if (changed || (deadline != 0 && now >= deadline)) deadline = p->decide(qs, now);
-  }
-  return got;
-}
 
 TEST(FairPolicy, SharesHoldForJobsThatIdleBetweenIterations) {
   for (int64_t iter : {kMs, 6 * kMs, 20 * kMs}) {
-    auto got = simulate_jobs({3, 1}, iter, 50'000, 3000 * kMs);
+    auto got = testing::simulate_jobs(XS_POLICY_FAIR, {3, 1}, iter, 50'000, 3000 * kMs);
     const double total = static_cast<double>(got[1] + got[2]);
     EXPECT_NEAR(got[1] / total, 0.75, 0.03) << "iteration of " << iter / kMs << " ms";
     EXPECT_GT(total, 0.95 * 3000 * kMs) << "iteration of " << iter / kMs << " ms";
@@ -151,11 +120,7 @@ using testing::make_queue;
 using testing::ManualHwQueue;
 using testing::suspended;
 
-Command kernel() {
-  Command c;
-  c.kind = XS_CMD_KERNEL;
-  return c;
-}
+using testing::kernel;
 
 // In the process: two queues that stay ready take turns on the scheduler's
 // timer, exactly one running at a time, and a switch of policy releases both.

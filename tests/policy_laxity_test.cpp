@@ -178,11 +178,7 @@ using testing::make_queue;
 using testing::ManualHwQueue;
 using testing::suspended;
 
-Command kernel() {
-  Command c;
-  c.kind = XS_CMD_KERNEL;
-  return c;
-}
+using testing::kernel;
 
 // The in-process scheduler decides in the submitting thread: the queue with
 // the least laxity (no history yet: the earliest deadline) holds the other

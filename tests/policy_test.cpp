@@ -5,6 +5,7 @@
 #include <map>
 #include <vector>
 
+#include "policy_sim.h"
 #include "sched/engine.h"
 #include "sched/policy.h"
 
@@ -105,48 +106,14 @@ TEST(BandwidthPolicy, IdleQueueDoesNotBankTime) {
   EXPECT_NEAR(static_cast<double>(held2) / (40 * kMs), 0.5, 0.1);
 }
 
-// Jobs like a training loop: each iteration is `iter` of device time, then
-// the queue is idle for `gap` (the host synchronises and launches the next)
-// and ready again. The device time each job gets must follow the shares,
-// although every job goes idle once per iteration.
-std::map<uint64_t, int64_t> simulate_jobs(std::vector<uint32_t> shares, int64_t iter, int64_t gap, int64_t horizon) {
-  constexpr int64_t kStep = 10'000;  // 10 us
-  auto p = make_policy(XS_POLICY_BANDWIDTH, 2 * kMs);
-  std::vector<QueueView> qs;
-  for (std::size_t i = 0; i < shares.size(); ++i) qs.push_back(view(i + 1, true, 0, shares[i]));
-  for (const QueueView& q : qs) p->added(q, 0);
-  std::vector<int64_t> left(qs.size(), iter);  // device time left in the iteration
-  std::vector<int64_t> idle_until(qs.size(), 0);
-  std::map<uint64_t, int64_t> got;
-  int64_t deadline = p->decide(qs, 0);
-  for (int64_t now = kStep; now < horizon; now += kStep) {
-    bool changed = false;
-    for (std::size_t i = 0; i < qs.size(); ++i) {
-      if (qs[i].ready && qs[i].run) {
-        got[qs[i].id] += kStep;
-        if ((left[i] -= kStep) <= 0) {
-          qs[i].ready = false;
-          idle_until[i] = now + gap;
-          changed = true;
-        }
-      } else if (!qs[i].ready && now >= idle_until[i]) {
-        qs[i].ready = true;
-        left[i] = iter;
-        changed = true;
-      }
-    }
-    if (changed || (deadline != 0 && now >= deadline)) deadline = p->decide(qs, now);
-  }
-  return got;
-}
 
 TEST(BandwidthPolicy, SharesHoldForJobsThatIdleBetweenIterations) {
   for (int64_t iter : {kMs, 6 * kMs, 20 * kMs}) {
-    auto got = simulate_jobs({3, 1}, iter, 50'000, 3000 * kMs);
+    auto got = testing::simulate_jobs(XS_POLICY_BANDWIDTH, {3, 1}, iter, 50'000, 3000 * kMs);
     const double total = static_cast<double>(got[1] + got[2]);
     EXPECT_NEAR(got[1] / total, 0.75, 0.02) << "iteration of " << iter / kMs << " ms";
     EXPECT_GT(total, 0.97 * 3000 * kMs);  // the device is not left idle
-    auto even = simulate_jobs({1, 1}, iter, 50'000, 3000 * kMs);
+    auto even = testing::simulate_jobs(XS_POLICY_BANDWIDTH, {1, 1}, iter, 50'000, 3000 * kMs);
     EXPECT_NEAR(static_cast<double>(even[1]) / (even[1] + even[2]), 0.5, 0.02)
         << "iteration of " << iter / kMs << " ms";
   }

@@ -111,11 +111,7 @@ TEST(ReserveRule, TheLingerNeverOverflows) {
 
 using testing::make_queue;
 
-Command kernel() {
-  Command c;
-  c.kind = XS_CMD_KERNEL;
-  return c;
-}
+using testing::kernel;
 
 // A high (priority 10) and a low (priority 0) queue under one scheduler.
 struct TwoQueues {

@@ -24,6 +24,14 @@ inline std::shared_ptr<XQueue> make_queue(HwQueue hw, int32_t priority, uint32_t
   return q;
 }
 
+// A kernel command: what the scheduler's tests submit (the hardware queue
+// decides what it does).
+inline Command kernel() {
+  Command c;
+  c.kind = XS_CMD_KERNEL;
+  return c;
+}
+
 // Whether the scheduler or the user holds q now.
 inline bool suspended(const XQueue& q) {
   xs_queue_info_t i{};

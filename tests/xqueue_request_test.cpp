@@ -11,6 +11,7 @@
 
 #include "core/xqueue.h"
 #include "manual_hw_queue.h"
+#include "xqueue_helpers.h"
 
 namespace xsched {
 namespace {
@@ -29,11 +30,7 @@ std::shared_ptr<XQueue> make_queue(ManualHwQueue& hw, int64_t grace_ns) {
   return q;
 }
 
-Command kernel() {
-  Command c;
-  c.kind = XS_CMD_KERNEL;
-  return c;
-}
+using testing::kernel;
 
 template <class F>
 bool eventually(F cond) {

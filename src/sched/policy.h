@@ -93,6 +93,11 @@ class Policy {
 // for "now" over and over cannot keep a scheduler deciding in a loop.
 constexpr int64_t kMinDecisionIntervalNs = 50'000;
 
+// A queue's timeslice: its hint, or the scheduler's default where it gives none.
+constexpr int64_t timeslice_of(const QueueView& q, int64_t default_ns) {
+  return q.hints.timeslice_ns > 0 ? q.hints.timeslice_ns : default_ns;
+}
+
 // When a timer that has just decided at now_ns runs the next decision that
 // a policy asked for at next_ns (0: never).
 constexpr int64_t timer_due_ns(int64_t next_ns, int64_t now_ns) {

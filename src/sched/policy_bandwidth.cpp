@@ -49,7 +49,7 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   double filler_vtime = std::numeric_limits<double>::infinity();
   for (QueueView& q : queues) {
     State s = state_of(q, now_ns);
-    if (q.ready && !s.was_ready && now_ns - s.idle_since_ns >= slice_of(q) &&
+    if (q.ready && !s.was_ready && now_ns - s.idle_since_ns >= timeslice_of(q, default_timeslice_ns_) &&
         floor != std::numeric_limits<double>::infinity()) {
       s.vtime = std::max(s.vtime, floor);
     }
@@ -61,7 +61,7 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
       filler_vtime = s.vtime;
       filler = &q;
     }
-    if ((q.ready || now_ns - s.idle_since_ns < slice_of(q)) && s.vtime < best_vtime) {
+    if ((q.ready || now_ns - s.idle_since_ns < timeslice_of(q, default_timeslice_ns_)) && s.vtime < best_vtime) {
       best_vtime = s.vtime;
       best = &q;
     }
@@ -76,16 +76,12 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   if (owner == nullptr || now_ns >= turn_end_ns_) {
     owner = best != nullptr ? best : filler;
     current_ = owner->id;
-    turn_end_ns_ = now_ns + slice_of(*owner);
+    turn_end_ns_ = now_ns + timeslice_of(*owner, default_timeslice_ns_);
   }
   // The turn stays with its owner to its end, its idle gaps filled.
   running_ = owner->ready ? owner->id : filler->id;
   for (QueueView& q : queues) q.run = q.id == running_;
   return turn_end_ns_;
-}
-
-int64_t BandwidthPolicy::slice_of(const QueueView& q) const {
-  return q.hints.timeslice_ns > 0 ? q.hints.timeslice_ns : default_timeslice_ns_;
 }
 
 std::unique_ptr<Policy> make_bandwidth_policy(int64_t default_timeslice_ns) {

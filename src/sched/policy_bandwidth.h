@@ -25,7 +25,6 @@ class BandwidthPolicy final : public Policy {
     double vtime;           // ns of device turn divided by share
     int64_t idle_since_ns;  // when it last turned idle (or joined)
   };
-  int64_t slice_of(const QueueView& q) const;
   // q's state, made at now_ns for a queue new to the policy.
   static State state_of(const QueueView& q, int64_t now_ns);
 

@@ -38,8 +38,9 @@ int64_t FairPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     State s = policy_state<State>(q);
     if (!s.seen) s = State{true, false, min_vruntime_, now_ns};  // joins level with the others
     const bool woke = q.ready && !s.was_ready;
+    const int64_t slice = timeslice_of(q, default_timeslice_ns_);
     // Back from a pause: no lower than min_vruntime (no banking).
-    if (woke && now_ns - s.idle_since_ns >= slice_of(q)) s.vruntime = std::max(s.vruntime, min_vruntime_);
+    if (woke && now_ns - s.idle_since_ns >= slice) s.vruntime = std::max(s.vruntime, min_vruntime_);
     if (!q.ready && s.was_ready) s.idle_since_ns = now_ns;
     s.was_ready = q.ready;
     set_policy_state(q, s);
@@ -53,7 +54,7 @@ int64_t FairPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
       least = &q;
     }
     // Half a timeslice of the waker's device time, in its virtual time.
-    if (woke) waker_bound = std::min(waker_bound, s.vruntime + 0.5 * static_cast<double>(slice_of(q)) / q.hints.share);
+    if (woke) waker_bound = std::min(waker_bound, s.vruntime + 0.5 * static_cast<double>(slice) / q.hints.share);
   }
   if (least == nullptr) {  // nothing ready: let whoever submits start at once
     running_ = 0;
@@ -67,14 +68,10 @@ int64_t FairPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   const bool preempt = current != nullptr && waker_bound < current_vruntime;
   if (current == nullptr || now_ns >= slice_end_ns_ || preempt) {
     running_ = least->id;
-    slice_end_ns_ = now_ns + slice_of(*least);
+    slice_end_ns_ = now_ns + timeslice_of(*least, default_timeslice_ns_);
   }
   for (QueueView& q : queues) q.run = q.id == running_;
   return slice_end_ns_;
-}
-
-int64_t FairPolicy::slice_of(const QueueView& q) const {
-  return q.hints.timeslice_ns > 0 ? q.hints.timeslice_ns : default_timeslice_ns_;
 }
 
 std::unique_ptr<Policy> make_fair_policy(int64_t default_timeslice_ns) {

@@ -43,7 +43,6 @@ class FairPolicy final : public Policy {
   };
   // Charges the queue that ran since the last decision and raises min_vruntime.
   void account(std::span<QueueView> queues, int64_t now_ns);
-  int64_t slice_of(const QueueView& q) const;
 
   const int64_t default_timeslice_ns_;
   double min_vruntime_ = 0;  // only grows

@@ -68,7 +68,7 @@ int64_t LaxityPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     if (!best || k < *best) best = k;
     if (q.run && (!runner || k < *runner)) {
       runner = k;
-      runner_slice = slice_of(q);
+      runner_slice = timeslice_of(q, default_timeslice_ns_);
     }
   }
   if (!best) {  // nothing ready: let whoever submits start at once
@@ -88,10 +88,6 @@ int64_t LaxityPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     }
   }
   return next;
-}
-
-int64_t LaxityPolicy::slice_of(const QueueView& q) const {
-  return q.hints.timeslice_ns > 0 ? q.hints.timeslice_ns : default_timeslice_ns_;
 }
 
 std::unique_ptr<Policy> make_laxity_policy(int64_t default_timeslice_ns) {

@@ -45,7 +45,6 @@ class LaxityPolicy final : public Policy {
   // its state; returns its laxity (INT64_MAX without a deadline or when idle).
   static int64_t update(QueueView& q, int64_t elapsed_ns, int64_t now_ns);
   static int64_t laxity(const State& s, int64_t now_ns);
-  int64_t slice_of(const QueueView& q) const;
 
   const int64_t default_timeslice_ns_;
   int64_t last_ns_ = -1;  // the previous decision; -1: none yet
