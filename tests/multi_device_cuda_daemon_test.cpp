@@ -2,7 +2,7 @@
 // (FAKE_CUDA_DEVICES=2): CUDA_VISIBLE_DEVICES gives one GPU different ordinals
 // in different processes, and the daemon still puts each GPU's queues in one
 // scheduling domain, by UUID. Programs: multi_device_cuda_prog under the
-// interposer (xsched run), one 1 ms kernel at a time.
+// interposer they link as libcuda.so.1, one 1 ms kernel at a time.
 #include <gtest/gtest.h>
 
 #include <cstring>
