@@ -46,4 +46,23 @@ bool eventually(F cond) {
   return cond();
 }
 
+// Whether exactly one of a and b is held, seen in a snapshot that no switch
+// straddled: the scheduler changes one queue's hold at a time (the new turn's
+// first), so two separate queries can see both held or both running. A read of
+// a, b, a, b in which neither queue changed (its hold and its count of
+// suspensions) shows one moment; this waits up to 5 s for such a moment with
+// exactly one held.
+inline bool eventually_exactly_one_held(const XQueue& a, const XQueue& b) {
+  return eventually([&] {
+    xs_queue_info_t a1{}, b1{}, a2{}, b2{};
+    a.query(&a1);
+    b.query(&b1);
+    a.query(&a2);
+    b.query(&b2);
+    const bool still = a1.suspended == a2.suspended && a1.suspensions == a2.suspensions &&
+                       b1.suspended == b2.suspended && b1.suspensions == b2.suspensions;
+    return still && a1.suspended != b1.suspended;
+  });
+}
+
 }  // namespace xsched::testing
