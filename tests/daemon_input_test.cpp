@@ -87,14 +87,33 @@ TEST(DaemonInput, RequestsAreTakenByTheirTypeAndSize) {
   using ipc::MsgType;
   const ipc::GatePage page{1, 4096};
   const ipc::Hello hello{ipc::kVersion, 0};
-  EXPECT_EQ(parse_request({MsgType::kGatePage, ipc::bytes_of(page)}, true).kind, Request::Kind::kGatePage);
-  EXPECT_EQ(parse_request({MsgType::kGatePage, ipc::bytes_of(page)}, false).kind, Request::Kind::kBad);
-  EXPECT_EQ(parse_request({MsgType::kHello, ipc::bytes_of(hello)}, true).kind, Request::Kind::kBad);
-  EXPECT_EQ(parse_request({MsgType::kHello, ipc::bytes_of(hello)}, false).kind, Request::Kind::kHello);
-  EXPECT_EQ(parse_request({MsgType::kHello, ipc::bytes_of(hello).first(4)}, false).kind, Request::Kind::kBad);
-  EXPECT_EQ(parse_request({MsgType::kList, {}}, false).kind, Request::Kind::kList);
-  EXPECT_EQ(parse_request({MsgType::kList, ipc::bytes_of(hello)}, false).kind, Request::Kind::kBad);
-  EXPECT_EQ(parse_request({static_cast<MsgType>(999), {}}, false).kind, Request::Kind::kBad);
+  // Taken: the right type from the right sender, with a payload its row allows.
+  const auto taken = [](MsgType t, std::span<const std::byte> payload, bool agent) {
+    const Request r = parse_request({t, payload}, agent);
+    return r.ok && r.type == t;
+  };
+  EXPECT_TRUE(taken(MsgType::kGatePage, ipc::bytes_of(page), true));
+  EXPECT_FALSE(taken(MsgType::kGatePage, ipc::bytes_of(page), false));
+  EXPECT_FALSE(taken(MsgType::kHello, ipc::bytes_of(hello), true));
+  EXPECT_TRUE(taken(MsgType::kHello, ipc::bytes_of(hello), false));
+  EXPECT_FALSE(taken(MsgType::kHello, ipc::bytes_of(hello).first(4), false));
+  EXPECT_TRUE(taken(MsgType::kList, {}, false));
+  EXPECT_FALSE(taken(MsgType::kList, ipc::bytes_of(hello), false));
+  EXPECT_FALSE(taken(static_cast<MsgType>(999), {}, false));
+  // What a request carries comes out as it went in; an optional payload may be absent.
+  const ipc::PolicyMsg policy{XS_POLICY_BANDWIDTH, 1, {7}};
+  const Request with = parse_request({MsgType::kGetPolicy, ipc::bytes_of(policy)}, false);
+  ipc::PolicyMsg out{};
+  ASSERT_TRUE(with.ok);
+  ASSERT_NE(with.payload(&out), nullptr);
+  EXPECT_EQ(out.policy, static_cast<uint32_t>(XS_POLICY_BANDWIDTH));
+  EXPECT_EQ(out.device_uuid[0], 7);
+  const Request without = parse_request({MsgType::kGetPolicy, {}}, false);
+  EXPECT_TRUE(without.ok);
+  EXPECT_EQ(without.payload(&out), nullptr);
+  // The daemon's own messages are not requests.
+  EXPECT_FALSE(taken(MsgType::kOk, {}, false));
+  EXPECT_FALSE(taken(MsgType::kWelcome, {}, false));
 }
 
 }  // namespace

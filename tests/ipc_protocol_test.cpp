@@ -66,6 +66,26 @@ FrameReader::Status drain(FrameReader& r, std::vector<Received>* got) {
   return st;
 }
 
+// ---- the message lists ----
+
+// Every type from the first to the last is a message of one of the lists,
+// with a name of its own; the numbers around them are not.
+TEST(IpcMessages, TheListsNameEveryTypeOnce) {
+  std::vector<std::string> names;
+  for (uint16_t t = kFirstType; t <= kLastType; ++t) {
+    EXPECT_TRUE(known_type(t)) << t;
+    names.emplace_back(message_name(static_cast<MsgType>(t)));
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+  EXPECT_EQ(std::count(names.begin(), names.end(), "unknown"), 0);
+  EXPECT_FALSE(known_type(0));
+  EXPECT_FALSE(known_type(kLastType + 1));
+  EXPECT_STREQ(message_name(static_cast<MsgType>(kLastType + 1)), "unknown");
+  EXPECT_STREQ(message_name(MsgType::kSetPolicy), "SetPolicy");
+  EXPECT_GE(kLargestRequest, sizeof(HintsChange));
+}
+
 // ---- encode ----
 
 TEST(IpcEncode, WritesTheHeaderThenThePayload) {

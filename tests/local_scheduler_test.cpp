@@ -420,17 +420,17 @@ TEST(LocalSchedulerRemote, ApplyDecisionHoldsAndReleasesAQueue) {
   ASSERT_EQ(q.submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(rig.hw(q).launched(), 1u);
 
-  EXPECT_TRUE(rig.sched.apply_decision(q.id(), /*run=*/false, /*bounded=*/true));
+  EXPECT_TRUE(rig.sched.apply_decision({q.id(), /*run=*/false, /*bounded=*/true}).applied);
   EXPECT_TRUE(suspended(q));
   ASSERT_EQ(q.submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(rig.hw(q).launched(), 1u);  // buffered while held
   // The same decision again is one hold, not two: one release lifts it.
-  EXPECT_TRUE(rig.sched.apply_decision(q.id(), false, true));
+  EXPECT_TRUE(rig.sched.apply_decision({q.id(), false, true}).applied);
   xs_queue_info_t info{};
   q.query(&info);
   EXPECT_EQ(info.suspensions, 1u);
 
-  EXPECT_TRUE(rig.sched.apply_decision(q.id(), /*run=*/true, /*bounded=*/true));
+  EXPECT_TRUE(rig.sched.apply_decision({q.id(), /*run=*/true, /*bounded=*/true}).applied);
   EXPECT_FALSE(suspended(q));
   EXPECT_EQ(rig.hw(q).launched(), 2u);  // launched by the release itself
 }
@@ -444,9 +444,9 @@ TEST(LocalSchedulerRemote, ApplyDecisionSetsWhetherTheWindowApplies) {
   // Attached, any queue may be held, so the window applies until told otherwise.
   ASSERT_EQ(q.submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(rig.hw(q).launched(), 4u);
-  EXPECT_TRUE(rig.sched.apply_decision(q.id(), /*run=*/true, /*bounded=*/false));
+  EXPECT_TRUE(rig.sched.apply_decision({q.id(), /*run=*/true, /*bounded=*/false}).applied);
   EXPECT_EQ(rig.hw(q).launched(), 5u);
-  EXPECT_TRUE(rig.sched.apply_decision(q.id(), /*run=*/true, /*bounded=*/true));
+  EXPECT_TRUE(rig.sched.apply_decision({q.id(), /*run=*/true, /*bounded=*/true}).applied);
   ASSERT_EQ(q.submit(kernel(), nullptr), XS_OK);
   EXPECT_EQ(rig.hw(q).launched(), 5u);
 }
@@ -455,16 +455,16 @@ TEST(LocalSchedulerRemote, ApplyDecisionFailsForAnUnknownQueueOrWhenDetached) {
   RemoteRig rig;
   XQueue& q = rig.add(0);
   ASSERT_EQ(q.submit(kernel(), nullptr), XS_OK);
-  EXPECT_FALSE(rig.sched.apply_decision(q.id(), false, true));  // nothing attached
+  EXPECT_FALSE(rig.sched.apply_decision({q.id(), false, true}).applied);  // nothing attached
   EXPECT_FALSE(suspended(q));
 
   rig.sched.attach(&rig.link);
-  EXPECT_FALSE(rig.sched.apply_decision(0, false, true));
-  EXPECT_FALSE(rig.sched.apply_decision(UINT64_MAX, false, true));
+  EXPECT_FALSE(rig.sched.apply_decision({0, false, true}).applied);
+  EXPECT_FALSE(rig.sched.apply_decision({UINT64_MAX, false, true}).applied);
   EXPECT_FALSE(suspended(q));
 
   rig.sched.remove(q);  // a queue that left is unknown too
-  EXPECT_FALSE(rig.sched.apply_decision(q.id(), false, true));
+  EXPECT_FALSE(rig.sched.apply_decision({q.id(), false, true}).applied);
   EXPECT_FALSE(suspended(q));
 }
 
@@ -473,7 +473,7 @@ TEST(LocalSchedulerRemote, RemovingAQueueReleasesItsRemoteHold) {
   XQueue& q = rig.add(0);
   rig.sched.attach(&rig.link);
   ASSERT_EQ(q.submit(kernel(), nullptr), XS_OK);
-  ASSERT_TRUE(rig.sched.apply_decision(q.id(), false, true));
+  ASSERT_TRUE(rig.sched.apply_decision({q.id(), false, true}).applied);
   ASSERT_TRUE(suspended(q));
   rig.sched.remove(q);
   EXPECT_FALSE(suspended(q));
@@ -488,7 +488,7 @@ TEST(LocalSchedulerRemote, DetachReleasesRemoteHoldsAndTheLocalPolicyDecidesAgai
   ASSERT_EQ(lo.submit(kernel(), nullptr), XS_OK);
   ASSERT_EQ(hi.submit(kernel(), nullptr), XS_OK);
   // The remote side decides against the local policy: it holds the high queue.
-  ASSERT_TRUE(rig.sched.apply_decision(hi.id(), false, true));
+  ASSERT_TRUE(rig.sched.apply_decision({hi.id(), false, true}).applied);
   ASSERT_TRUE(suspended(hi));
   ASSERT_FALSE(suspended(lo));
 
@@ -496,7 +496,7 @@ TEST(LocalSchedulerRemote, DetachReleasesRemoteHoldsAndTheLocalPolicyDecidesAgai
   EXPECT_FALSE(rig.sched.attached());
   EXPECT_FALSE(suspended(hi));  // the remote hold is gone
   EXPECT_TRUE(suspended(lo));   // and the priority policy holds the lower ready queue
-  EXPECT_FALSE(rig.sched.apply_decision(hi.id(), false, true));
+  EXPECT_FALSE(rig.sched.apply_decision({hi.id(), false, true}).applied);
   EXPECT_FALSE(suspended(hi));
 
   rig.sched.detach();  // idempotent

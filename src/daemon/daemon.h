@@ -253,12 +253,15 @@ class Daemon final : private Executor {
   void flush(Client& c);
   void reply_error(Client& c, int code, const char* text);
 
-  // ---- requests of the command line (daemon_requests.cpp) ----
-  void handle_list(Client& c);
-  void handle_hints(Client& c, const ipc::HintsChange& h);
+  // ---- requests: one handler per row of XSCHED_DAEMON_REQUESTS (ipc/protocol.h) ----
+  // Hello and GatePage in daemon_connections.cpp, the command line's in daemon_requests.cpp.
+  // The payload is null only where the row allows an empty one.
+#define XSCHED_DECLARE_HANDLER(Name, number, from, payload, Payload, handler) \
+  void handler(Client& c, const ipc::Payload* msg);
+  XSCHED_DAEMON_REQUESTS(XSCHED_DECLARE_HANDLER)
+#undef XSCHED_DECLARE_HANDLER
   // msg: null, or names one device; set: switch to msg's policy, else only tell.
-  void handle_policy(Client& c, const ipc::PolicyMsg* msg, bool set);
-  void handle_samples(Client& c, const ipc::SamplesRequest& r);
+  void answer_policy(Client& c, const ipc::PolicyMsg* msg, bool set);
 
   // ---- metrics (daemon_metrics.cpp) ----
   // A scrape asked: a snapshot of every counter, handed to the listener.

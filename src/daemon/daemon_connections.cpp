@@ -207,75 +207,68 @@ void Daemon::update_events(Client& c) {
 
 Request parse_request(const Frame& f, bool agent) {
   Request r;
-  // A registered agent sends only its gate pages; the rest is the command line's.
-  if (agent) {
-    if (f.type == MsgType::kGatePage && read_exact(f.payload, &r.page)) r.kind = Request::Kind::kGatePage;
-    return r;
-  }
-  bool ok = false;
+  r.type = f.type;
+  const std::size_t n = f.payload.size();
+  const auto allowed = [&](Sender from, PayloadRule rule, std::size_t one) {
+    if ((from == kAgent) != agent) return false;  // a registered agent sends only its own kind
+    switch (rule) {
+      case kEmpty:
+        return n == 0;
+      case kOne:
+        return n == one;
+      case kEmptyOrOne:
+        return n == 0 || n == one;
+    }
+    return false;
+  };
   switch (f.type) {
-    case MsgType::kHello:
-      ok = read_exact(f.payload, &r.hello);
-      r.kind = Request::Kind::kHello;
-      break;
-    case MsgType::kList:
-      ok = f.payload.empty();
-      r.kind = Request::Kind::kList;
-      break;
-    case MsgType::kHints:
-      ok = read_exact(f.payload, &r.hints);
-      r.kind = Request::Kind::kHints;
-      break;
-    case MsgType::kGetPolicy:
-      ok = f.payload.empty() || read_exact(f.payload, &r.policy);
-      r.has_policy = !f.payload.empty();
-      r.kind = Request::Kind::kGetPolicy;
-      break;
-    case MsgType::kSetPolicy:
-      ok = read_exact(f.payload, &r.policy);
-      r.kind = Request::Kind::kSetPolicy;
-      break;
-    case MsgType::kSamples:
-      ok = read_exact(f.payload, &r.samples);
-      r.kind = Request::Kind::kSamples;
-      break;
+#define XSCHED_PARSE(Name, number, from, payload, Payload, handler) \
+  case MsgType::k##Name:                                            \
+    r.ok = allowed(from, payload, sizeof(Payload));                 \
+    break;
+    XSCHED_DAEMON_REQUESTS(XSCHED_PARSE)
+#undef XSCHED_PARSE
     default:
       break;
   }
-  if (!ok) r.kind = Request::Kind::kBad;
+  if (r.ok) {
+    r.size = n;
+    if (n != 0) std::memcpy(r.bytes.data(), f.payload.data(), n);
+  }
   return r;
 }
 
 void Daemon::handle_frame(Client& c, const Frame& f) {
   const Request r = parse_request(f, c.agent);
-  switch (r.kind) {
-    case Request::Kind::kGatePage:
-      if (!map_gate_page(c, r.page)) drop(c, "sent a bad gate page");
-      return;
-    case Request::Kind::kHello:
-      if (r.hello.version != kVersion) {
-        reply_error(c, EPROTO, "protocol version mismatch");
-        return drop(c, "speaks another protocol version");
-      }
-      if (!may_register(c)) return refuse(c, "processes registered with", opts_.max_clients_per_user);
-      if (!welcome(c)) drop(c, "could not be registered");
-      return;
-    case Request::Kind::kList:
-      return handle_list(c);
-    case Request::Kind::kHints:
-      return handle_hints(c, r.hints);
-    case Request::Kind::kGetPolicy:
-      return handle_policy(c, r.has_policy ? &r.policy : nullptr, false);
-    case Request::Kind::kSetPolicy:
-      return handle_policy(c, &r.policy, true);
-    case Request::Kind::kSamples:
-      return handle_samples(c, r.samples);
-    case Request::Kind::kBad:
-      break;
+  if (r.ok) {
+    switch (r.type) {
+#define XSCHED_DISPATCH(Name, number, from, rule, Payload, handler) \
+  case MsgType::k##Name: {                                             \
+    Payload msg{};                                                     \
+    return handler(c, r.payload(&msg));                                \
+  }
+      XSCHED_DAEMON_REQUESTS(XSCHED_DISPATCH)
+#undef XSCHED_DISPATCH
+      default:
+        break;
+    }
   }
   if (c.agent) return drop(c, "an agent sent a request or a malformed gate page");
   reply_error(c, EPROTO, "malformed or unexpected request");
   drop(c, "sent a malformed or unexpected request");
+}
+
+void Daemon::on_hello(Client& c, const Hello* hello) {
+  if (hello->version != kVersion) {
+    reply_error(c, EPROTO, "protocol version mismatch");
+    return drop(c, "speaks another protocol version");
+  }
+  if (!may_register(c)) return refuse(c, "processes registered with", opts_.max_clients_per_user);
+  if (!welcome(c)) drop(c, "could not be registered");
+}
+
+void Daemon::on_gate_page(Client& c, const GatePage* page) {
+  if (!map_gate_page(c, *page)) drop(c, "sent a bad gate page");
 }
 
 bool Daemon::welcome(Client& c) {

@@ -1,4 +1,4 @@
-// The command line's requests: list, hints, policy, samples.
+// The command line's requests: list, hints, policy, samples (their rows: ipc/protocol.h).
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -27,7 +27,7 @@ int64_t percentile(std::vector<int64_t> v, double p) {
 
 }  // namespace
 
-void Daemon::handle_list(Client& c) {
+void Daemon::on_list(Client& c, const NoPayload*) {
   std::vector<ProcessRecord> procs;
   std::vector<QueueRecord> queues;
   for (const auto& [fd, p] : clients_) {
@@ -78,7 +78,8 @@ void Daemon::handle_list(Client& c) {
   reply(c, MsgType::kListReply, payload);
 }
 
-void Daemon::handle_hints(Client& c, const HintsChange& h) {
+void Daemon::on_hints(Client& c, const HintsChange* msg) {
+  const HintsChange& h = *msg;
   if (h.fields == 0 || (h.fields & ~static_cast<uint32_t>(kHintAll)) != 0) {
     return reply_error(c, EINVAL, "no hint to change, or an unknown one");
   }
@@ -144,7 +145,11 @@ void Daemon::handle_hints(Client& c, const HintsChange& h) {
   reply(c, MsgType::kOk, {});
 }
 
-void Daemon::handle_policy(Client& c, const PolicyMsg* msg, bool set) {
+void Daemon::on_get_policy(Client& c, const PolicyMsg* msg) { answer_policy(c, msg, false); }
+
+void Daemon::on_set_policy(Client& c, const PolicyMsg* msg) { answer_policy(c, msg, true); }
+
+void Daemon::answer_policy(Client& c, const PolicyMsg* msg, bool set) {
   DeviceId device;
   const bool one = msg != nullptr && msg->one_device != 0;
   if (one) std::memcpy(device.uuid.data(), msg->device_uuid, device.uuid.size());
@@ -179,7 +184,8 @@ void Daemon::handle_policy(Client& c, const PolicyMsg* msg, bool set) {
   reply(c, MsgType::kPolicyReply, bytes_of(r));
 }
 
-void Daemon::handle_samples(Client& c, const SamplesRequest& r) {
+void Daemon::on_samples(Client& c, const SamplesRequest* msg) {
+  const SamplesRequest& r = *msg;
   if (r.clear != 0 && c.cred.uid != 0 && c.cred.uid != geteuid()) {
     return reply_error(c, EPERM, "only root or the daemon's user may clear the samples");
   }

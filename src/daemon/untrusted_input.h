@@ -3,7 +3,11 @@
 // Daemon behind them, so that a fuzzer can call them as the daemon does.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "core/device_id.h"
 #include "ipc/board.h"
@@ -12,20 +16,26 @@
 
 namespace xsched::daemon {
 
-// A connection's message, its payload checked against its type.
+// A connection's message, its payload checked against its row of
+// XSCHED_DAEMON_REQUESTS (ipc/protocol.h).
 struct Request {
-  enum class Kind { kBad, kHello, kList, kHints, kGetPolicy, kSetPolicy, kSamples, kGatePage };
-  Kind kind = Kind::kBad;
-  ipc::Hello hello{};
-  ipc::HintsChange hints{};  // values not checked yet: handle_hints says what is out of range
-  ipc::PolicyMsg policy{};
-  bool has_policy = false;  // kGetPolicy: a device was named
-  ipc::SamplesRequest samples{};
-  ipc::GatePage page{};
+  ipc::MsgType type{};
+  // A type the daemon takes from this sender, with a payload its row allows.
+  bool ok = false;
+  std::size_t size = 0;  // payload bytes: 0, or sizeof the row's Payload
+  alignas(8) std::array<std::byte, ipc::kLargestRequest> bytes{};
+
+  // The payload as T (the row's Payload), or null when it was empty.
+  template <class T>
+  const T* payload(T* out) const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    if (size == 0 || size != sizeof(T)) return nullptr;
+    std::memcpy(out, bytes.data(), sizeof(T));
+    return out;
+  }
 };
 
 // `agent`: the connection registered, and may send nothing but its gate pages.
-// A wrong type or a payload of the wrong size is kBad (daemon_connections.cpp).
 Request parse_request(const ipc::Frame& f, bool agent);
 
 // A gate word a board slot names: page 1..gates::kMaxPages, index within the

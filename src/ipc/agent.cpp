@@ -256,12 +256,8 @@ void Agent::apply_decisions() {
   for (uint32_t i = 0; i < used; ++i) {
     SlotDecision d;
     if (!read_decision(board_->slot[i], &seen_decision_[i], &d)) continue;
-    bool hold_changed = false;
-    bool by_store = false;
-    if (!sched_.apply_decision(d.queue, d.run, d.bounded, &hold_changed, d.stored_ns != 0, &by_store) || !hold_changed) {
-      continue;
-    }
-    record_sample(*board_, i, d, by_store, now_ns());
+    const RemoteEffect e = sched_.apply_decision({d.queue, d.run, d.bounded, d.stored_ns != 0});
+    if (e.hold_changed) record_sample(*board_, i, d, e.by_store, now_ns());
   }
 }
 

@@ -1,13 +1,52 @@
 #include "ipc/protocol.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace xsched::ipc {
 namespace {
 
-bool known_type(uint16_t t) { return t >= static_cast<uint16_t>(MsgType::kHello) && t <= static_cast<uint16_t>(MsgType::kGatePage); }
+// Two rows with one number would make two messages one.
+constexpr bool numbers_distinct() {
+  constexpr uint16_t numbers[] = {
+#define XSCHED_NUMBER(Name, number, ...) number,
+      XSCHED_DAEMON_REQUESTS(XSCHED_NUMBER) XSCHED_DAEMON_MESSAGES(XSCHED_NUMBER)
+#undef XSCHED_NUMBER
+  };
+  for (std::size_t i = 0; i < std::size(numbers); ++i) {
+    if (numbers[i] == 0) return false;  // 0 is no type
+    for (std::size_t j = i + 1; j < std::size(numbers); ++j) {
+      if (numbers[i] == numbers[j]) return false;
+    }
+  }
+  return true;
+}
+static_assert(numbers_distinct(), "two messages share a number (protocol.h)");
 
 }  // namespace
+
+bool known_type(uint16_t t) {
+  switch (static_cast<MsgType>(t)) {
+#define XSCHED_KNOWN(Name, number, ...) case MsgType::k##Name:
+    XSCHED_DAEMON_REQUESTS(XSCHED_KNOWN)
+    XSCHED_DAEMON_MESSAGES(XSCHED_KNOWN)
+#undef XSCHED_KNOWN
+    return true;
+  }
+  return false;
+}
+
+const char* message_name(MsgType t) {
+  switch (t) {
+#define XSCHED_NAME(Name, number, ...) \
+  case MsgType::k##Name:               \
+    return #Name;
+    XSCHED_DAEMON_REQUESTS(XSCHED_NAME)
+    XSCHED_DAEMON_MESSAGES(XSCHED_NAME)
+#undef XSCHED_NAME
+  }
+  return "unknown";
+}
 
 void append_message(MsgType type, std::span<const std::byte> payload, std::vector<std::byte>* out) {
   const Header h{kMagic, static_cast<uint16_t>(type), 0, static_cast<uint32_t>(payload.size())};

@@ -13,6 +13,7 @@
 // goes through the shared board (board.h).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -22,27 +23,16 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/hint_limits.h"
+
 namespace xsched::ipc {
 
 constexpr uint32_t kMagic = 0x31445358;  // "XSD1"
 constexpr uint32_t kVersion = 4;  // 4: the board and the list carry each queue's device identity
 constexpr uint32_t kMaxPayload = 1u << 20;
 
-enum class MsgType : uint16_t {
-  kHello = 1,        // agent -> daemon: register this process (Hello)
-  kWelcome = 2,      // daemon -> agent: Welcome, with the board and doorbells as fds
-  kHints = 3,        // command line -> daemon, then daemon -> agent: HintsChange
-  kList = 4,         // command line -> daemon: no payload
-  kListReply = 5,    // daemon -> command line: ListHead, ProcessRecord[], QueueRecord[]
-  kGetPolicy = 6,    // command line -> daemon: no payload (the default policy), or a PolicyMsg naming one device
-  kSetPolicy = 7,    // command line -> daemon: PolicyMsg
-  kPolicyReply = 8,  // daemon -> command line: PolicyMsg
-  kError = 9,        // daemon -> command line: ErrorMsg
-  kOk = 10,          // daemon -> command line: no payload
-  kSamples = 11,     // command line -> daemon: SamplesRequest
-  kSamplesReply = 12,  // daemon -> command line: SamplesHead, Sample[]
-  kGatePage = 13,    // agent -> daemon: GatePage, with the page's memfd (core/gate_words.h)
-};
+// The message types come from the lists at the end of this file.
+enum class MsgType : uint16_t;
 
 struct Header {
   uint32_t magic;
@@ -65,8 +55,13 @@ struct Welcome {
   uint32_t reserved;
 };
 
-// Which hint fields a HintsChange sets.
-enum HintField : uint32_t { kHintPriority = 1u, kHintShare = 2u, kHintDeadline = 4u, kHintAll = 7u };
+// Which hint fields a HintsChange sets: the C API's XS_HINT_* bits (core/hint_limits.h).
+enum HintField : uint32_t {
+  kHintPriority = XS_HINT_PRIORITY,
+  kHintShare = XS_HINT_SHARE,
+  kHintDeadline = XS_HINT_DEADLINE,
+  kHintAll = kProcessHintFields,
+};
 
 // From the command line: target is a process (pid != 0, queue == 0) or one
 // queue (queue != 0, the daemon's queue number). To an agent: `queue` is the
@@ -164,6 +159,68 @@ struct Sample {
   uint32_t by;        // 1: the agent applied it, 2: the daemon's store in the gate word
   uint32_t reserved;
 };
+
+// The payload of a message that has none.
+struct NoPayload {};
+
+// ---- the messages, each declared once ----
+//
+// What the daemon takes: X(Name, number, from, payload, Payload, handler)
+//   Name      MsgType::k<Name>
+//   number    its type on the wire (never reused)
+//   from      who may send it: kUnregistered (a connection before it said Hello:
+//             the command line, or an agent's first message) or kAgent (a registered process)
+//   payload   kEmpty, kOne (exactly one Payload), kEmptyOrOne
+//   Payload   the struct (NoPayload for none)
+//   handler   the Daemon member that serves it: void handler(Client&, const Payload*),
+//             the pointer null when the payload was empty (daemon.h declares them from this list)
+// The daemon answers the command line with one of the messages below, or
+// kError; an agent's kGatePage has no answer.
+#define XSCHED_DAEMON_REQUESTS(X)                                          \
+  X(Hello, 1, kUnregistered, kOne, Hello, on_hello)                        \
+  X(Hints, 3, kUnregistered, kOne, HintsChange, on_hints)                  \
+  X(List, 4, kUnregistered, kEmpty, NoPayload, on_list)                    \
+  X(GetPolicy, 6, kUnregistered, kEmptyOrOne, PolicyMsg, on_get_policy)    \
+  X(SetPolicy, 7, kUnregistered, kOne, PolicyMsg, on_set_policy)           \
+  X(Samples, 11, kUnregistered, kOne, SamplesRequest, on_samples)          \
+  X(GatePage, 13, kAgent, kOne, GatePage, on_gate_page)
+
+// What the daemon sends: X(Name, number, what it carries). kHints above also
+// goes from the daemon to an agent, as one HintsChange.
+#define XSCHED_DAEMON_MESSAGES(X)                                                         \
+  X(Welcome, 2, "Welcome, with the board and the doorbells as fds: the answer to Hello")  \
+  X(ListReply, 5, "ListHead, ProcessRecord[], QueueRecord[]: the answer to List")         \
+  X(PolicyReply, 8, "PolicyMsg: the answer to GetPolicy and SetPolicy")                   \
+  X(Error, 9, "ErrorMsg: a request refused")                                              \
+  X(Ok, 10, "no payload: a request done")                                                 \
+  X(SamplesReply, 12, "SamplesHead, Sample[]: the answer to Samples")
+
+enum class MsgType : uint16_t {
+#define XSCHED_REQUEST_TYPE(Name, number, ...) k##Name = number,
+#define XSCHED_MESSAGE_TYPE(Name, number, what) k##Name = number,
+  XSCHED_DAEMON_REQUESTS(XSCHED_REQUEST_TYPE) XSCHED_DAEMON_MESSAGES(XSCHED_MESSAGE_TYPE)
+#undef XSCHED_REQUEST_TYPE
+#undef XSCHED_MESSAGE_TYPE
+};
+
+// Who may send a request (the `from` column).
+enum class Sender { kUnregistered, kAgent };
+using enum Sender;
+// Its payload (the `payload` column).
+enum class PayloadRule { kEmpty, kOne, kEmptyOrOne };
+using enum PayloadRule;
+
+// Whether t is a message of either list.
+bool known_type(uint16_t t);
+// Its name ("Hello"), or "unknown".
+const char* message_name(MsgType t);
+
+// The largest payload of a request: a request the daemon took fits in this many bytes.
+constexpr std::size_t kLargestRequest = std::max({
+#define XSCHED_REQUEST_SIZE(Name, number, from, payload, Payload, handler) sizeof(Payload),
+    XSCHED_DAEMON_REQUESTS(XSCHED_REQUEST_SIZE)
+#undef XSCHED_REQUEST_SIZE
+});
 
 static_assert(std::is_trivially_copyable_v<Header> && sizeof(Header) == 12);
 

@@ -224,24 +224,23 @@ bool LocalScheduler::attached() const {
   return remote_ != nullptr;
 }
 
-bool LocalScheduler::apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed, bool stored,
-                                    bool* by_store) {
+RemoteEffect LocalScheduler::apply_decision(const RemoteDecision& d) {
   const timeline::Cause cause(timeline::Reason::kDaemon);
   std::lock_guard lk(mu_);
-  if (remote_ == nullptr) return false;
-  auto it = queues_.find(id);
-  if (it == queues_.end()) return false;
+  RemoteEffect e;
+  if (remote_ == nullptr) return e;
+  auto it = queues_.find(d.queue);
+  if (it == queues_.end()) return e;
   XQueue& q = *it->second;
-  const bool changed = run ? remote_held_.erase(id) != 0 : remote_held_.insert(id).second;
+  e.applied = true;
+  e.hold_changed = d.run ? remote_held_.erase(d.queue) != 0 : remote_held_.insert(d.queue).second;
   // A gate the remote side may close itself follows the decision at once
   // (the remote side stored it already, unless it could not map the gate's page).
-  const bool store = q.follow_daemon(run, stored) && stored;
-  if (by_store != nullptr) *by_store = store;
-  if (changed && run) q.resume(kHoldScheduler);
-  if (changed && !run) q.suspend(kHoldScheduler, false);
-  if (hold_changed != nullptr) *hold_changed = changed;
-  q.set_window_bounded(bounded);
-  return true;
+  e.by_store = q.follow_daemon(d.run, d.stored) && d.stored;
+  if (e.hold_changed && d.run) q.resume(kHoldScheduler);
+  if (e.hold_changed && !d.run) q.suspend(kHoldScheduler, false);
+  q.set_window_bounded(d.bounded);
+  return e;
 }
 
 void LocalScheduler::change_hints_locked(XQueue& q, const HintsOverride& change, bool exact) {

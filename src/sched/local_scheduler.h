@@ -46,6 +46,21 @@ struct HintsOverride {
   int64_t deadline_ns = 0;
 };
 
+// A decision of the remote side (xschedd) for one queue.
+struct RemoteDecision {
+  uint64_t queue = 0;   // the XQueue id
+  bool run = false;     // release it (true) or hold it
+  bool bounded = false;  // its window is bounded while another queue is urgent
+  bool stored = false;  // the remote side stored the decision in the queue's gate word itself
+};
+
+// What applying it did.
+struct RemoteEffect {
+  bool applied = false;       // the queue exists and a remote side is attached
+  bool hold_changed = false;  // it held or released the queue, rather than repeating its state
+  bool by_store = false;      // that change took effect through the remote side's store (the word was granted to it)
+};
+
 class LocalScheduler final : public QueueListener, private Executor {
  public:
   // base_priority: the process's priority (XSCHED_PRIORITY); a queue's
@@ -82,13 +97,9 @@ class LocalScheduler final : public QueueListener, private Executor {
   // Under the priority policy, and while attached. Off until called; a
   // second call changes nothing.
   void enable_reservation(int64_t linger_ns);
-  // A decision of the remote side for queue `id`; false if the queue is gone
-  // or nothing is attached. stored: the remote side stored it in the queue's
-  // gate word itself. *hold_changed (may be null): whether it held or
-  // released the queue, rather than repeating its state. *by_store (may be
-  // null): whether that store was its effect (the word was granted to it).
-  bool apply_decision(uint64_t id, bool run, bool bounded, bool* hold_changed = nullptr, bool stored = false,
-                      bool* by_store = nullptr);
+  // Applies a decision of the remote side (nothing if the queue is gone or
+  // nothing is attached: `applied` false).
+  RemoteEffect apply_decision(const RemoteDecision& d);
   // Changes the hints of queue `id`, or with id 0 of every queue and of
   // those added later. Returns false for an unknown queue.
   bool apply_hints(uint64_t id, const HintsOverride& change);

@@ -40,36 +40,25 @@ bool holds(std::span<const std::byte> payload, const T& taken) {
 }
 
 void read_message(const ipc::Frame& f, bool agent) {
-  using Kind = Request::Kind;
   using ipc::MsgType;
   const Request r = parse_request(f, agent);
   // A registered agent sends nothing but its gate pages; the command line never does.
-  check(agent == (r.kind == Kind::kGatePage) || r.kind == Kind::kBad);
-  switch (r.kind) {
-    case Kind::kBad:
-      break;
-    case Kind::kGatePage:
-      check(f.type == MsgType::kGatePage && holds(f.payload, r.page));
-      break;
-    case Kind::kHello:
-      check(f.type == MsgType::kHello && holds(f.payload, r.hello));
-      break;
-    case Kind::kList:
-      check(f.type == MsgType::kList && f.payload.empty());
-      break;
-    case Kind::kHints:
-      check(f.type == MsgType::kHints && holds(f.payload, r.hints));
-      break;
-    case Kind::kGetPolicy:
-      // No payload (the default policy), or one PolicyMsg naming a device.
-      check(f.type == MsgType::kGetPolicy && (r.has_policy ? holds(f.payload, r.policy) : f.payload.empty()));
-      break;
-    case Kind::kSetPolicy:
-      check(f.type == MsgType::kSetPolicy && holds(f.payload, r.policy));
-      break;
-    case Kind::kSamples:
-      check(f.type == MsgType::kSamples && holds(f.payload, r.samples));
-      break;
+  check(agent == (r.type == MsgType::kGatePage) || !r.ok);
+  check(r.type == f.type);
+  if (!r.ok) return;
+  // Taken: the whole payload, as it came, of a size its row allows.
+  check(r.size == f.payload.size() && (r.size == 0 || std::memcmp(r.bytes.data(), f.payload.data(), r.size) == 0));
+  switch (f.type) {
+#define XSCHED_CHECK_ROW(Name, number, from, payload, Payload, handler)                                \
+  case MsgType::k##Name:                                                                               \
+    check(payload == ipc::kEmpty ? r.size == 0                                                         \
+                                 : payload == ipc::kOne ? r.size == sizeof(ipc::Payload)               \
+                                                        : (r.size == 0 || r.size == sizeof(ipc::Payload))); \
+    break;
+    XSCHED_DAEMON_REQUESTS(XSCHED_CHECK_ROW)
+#undef XSCHED_CHECK_ROW
+    default:
+      check(false);  // a type no row takes
   }
 }
 
