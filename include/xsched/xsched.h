@@ -103,6 +103,18 @@ typedef struct xs_host_kernel {
   void* arg;
 } xs_host_kernel_t;
 
+/* Kernel descriptor of the CUDA platform: cuLaunchKernel's arguments less
+ * the stream (the queue's). params is kernelParams; the queue copies the
+ * arguments it points to when the launch has to wait, so they may change
+ * once xs_queue_submit returns. */
+typedef struct xs_cuda_kernel {
+  void* function;        /* CUfunction */
+  uint32_t grid[3];
+  uint32_t block[3];
+  uint32_t shared_bytes; /* dynamic shared memory */
+  void** params;
+} xs_cuda_kernel_t;
+
 /* One command, copied by xs_queue_submit: nothing it points to is kept except
  * the memory its operands name. An event handle may be destroyed right after
  * submitting: the queue keeps the event until the command has completed. */
@@ -171,7 +183,13 @@ XS_API xs_result_t xs_queue_device(xs_queue_t q, uint8_t uuid[16], int32_t* ordi
 
 /* Wraps a native queue. cfg may be null (defaults); its struct_size follows
  * the rule at the top of this file. The native queue must outlive the XQueue.
- * The queue joins the process scheduler. */
+ * The queue joins the process scheduler.
+ * XS_PLATFORM_CUDA: native_queue is a CUstream of the caller's (CU_STREAM_LEGACY
+ * or 0 for the current context's default stream); the queue takes kernels
+ * (xs_cuda_kernel_t), copies, fills and host functions, not events
+ * (XS_ERR_UNSUPPORTED). XS_ERR_UNSUPPORTED if the library was built without
+ * CUDA; XS_ERR_STATE if no NVIDIA driver is found, or the program runs under
+ * the CUDA interposer (`xsched run`), which schedules its streams already. */
 XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue,
                                    const xs_queue_config_t* cfg, xs_queue_t* out);
 

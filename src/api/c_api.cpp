@@ -6,9 +6,11 @@
 
 #include "api/api_internal.h"
 #include "api/handle_table.h"
+#include "api/platform_registry.h"
 #include "core/config.h"
 #include "core/enum_values.h"
 #include "core/hint_limits.h"
+#include "core/platform_list.h"
 #include "core/struct_size.h"
 #include "core/thread_priority.h"
 #include "core/xqueue.h"
@@ -17,11 +19,10 @@
 namespace xsched::api {
 namespace {
 
-// An XQueue as the C API knows it: the platform decides how native handles
-// inside commands (events) are translated.
+// An XQueue as the C API knows it: its platform translates its commands.
 struct ApiQueue {
   std::shared_ptr<XQueue> queue;
-  xs_platform_t platform;
+  const ApiPlatform* platform;
   // Host events named by commands not yet known complete: a user may destroy
   // an event handle right after submitting, before the queue launches the
   // command. Event commands are rare; kernels never touch this.
@@ -42,71 +43,39 @@ HandleTable<ApiQueue>& queues() {
   return t;
 }
 
-// The hardware queue over a native queue, and its device's identity and ordinal.
-xs_result_t hw_queue_for(xs_platform_t platform, void* native, HwQueue* hw, XQueueOptions* opts) {
-  switch (platform) {
-    case XS_PLATFORM_HOST: {
-      std::shared_ptr<host::Stream> s = host_stream(static_cast<xs_host_stream_t>(native));
-      if (s == nullptr) return XS_ERR_INVALID_HANDLE;
-      *hw = s->hw_queue();
-      opts->device_id = s->device_id();
-      opts->device = static_cast<int32_t>(s->device_ordinal());
-      set_device_name(&opts->device_name, "xsched CPU reference device");
-      return XS_OK;
-    }
-    case XS_PLATFORM_CUDA:
-      log(LogLevel::kWarn, "xs_queue_create: the CUDA platform is not available in this build");
-      return XS_ERR_UNSUPPORTED;
-    case XS_PLATFORM_MAX_ENUM:
-      break;
-  }
-  return XS_ERR_INVALID_ARG;
-}
-
-// Translates a C command into the core's form, checking what can be checked.
-// *event receives the host event the command names, if any.
+// Translates a C command into the core's form: the checks every platform
+// shares, then the queue's platform's own. *event receives the host event the
+// command names, if any.
 xs_result_t to_command(const ApiQueue& aq, const xs_command_t& in, Command* out,
                        std::shared_ptr<ApiEvent>* event) {
   if (!known_command_kind(in.kind) || in.est_ns < 0) return XS_ERR_INVALID_ARG;
-  out->kind = in.kind;
-  out->est_ns = in.est_ns;
   switch (in.kind) {
     case XS_CMD_KERNEL:
       if (in.u.kernel.desc == nullptr || in.u.kernel.desc_size == 0 || in.u.kernel.desc_size > kKernelDescBytes) {
         return XS_ERR_INVALID_ARG;
       }
-      if (aq.platform == XS_PLATFORM_HOST && in.u.kernel.desc_size != sizeof(xs_host_kernel_t)) {
-        return XS_ERR_INVALID_ARG;
-      }
-      std::memcpy(out->op.kernel.desc, in.u.kernel.desc, in.u.kernel.desc_size);
-      return XS_OK;
+      break;
     case XS_CMD_COPY:
       if (in.u.copy.bytes > 0 && (in.u.copy.dst == nullptr || in.u.copy.src == nullptr)) return XS_ERR_INVALID_ARG;
-      out->op.copy = {in.u.copy.dst, in.u.copy.src, in.u.copy.bytes};
-      return XS_OK;
+      break;
     case XS_CMD_MEMSET:
       if (in.u.memset.bytes > 0 && in.u.memset.dst == nullptr) return XS_ERR_INVALID_ARG;
-      out->op.memset = {in.u.memset.dst, in.u.memset.value, in.u.memset.bytes};
-      return XS_OK;
-    case XS_CMD_EVENT_RECORD:
-    case XS_CMD_EVENT_WAIT: {
-      if (aq.platform != XS_PLATFORM_HOST) return XS_ERR_UNSUPPORTED;
-      *event = host_event(in.u.event.event);
-      if (*event == nullptr) return XS_ERR_INVALID_HANDLE;
-      out->op.event = {(*event)->event.get(), 0};
-      return XS_OK;
-    }
+      break;
     case XS_CMD_HOST_FUNC:
       if (in.u.host_func.fn == nullptr) return XS_ERR_INVALID_ARG;
-      out->op.host_func = {in.u.host_func.fn, in.u.host_func.arg};
-      return XS_OK;
+      break;
+    case XS_CMD_EVENT_RECORD:
+    case XS_CMD_EVENT_WAIT:
+      break;
     case XS_CMD_GRAPH:
     case XS_CMD_MEM_OP:
       return XS_ERR_UNSUPPORTED;  // only platforms that capture them natively submit these
     case XS_CMD_MAX_ENUM:
-      break;
+      return XS_ERR_INVALID_ARG;
   }
-  return XS_ERR_INVALID_ARG;
+  out->kind = in.kind;
+  out->est_ns = in.est_ns;
+  return aq.platform->translate(in, out, event);
 }
 
 template <class F>
@@ -146,6 +115,11 @@ XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, c
                                    xs_queue_t* out) {
   return guarded(__func__, [&] {
     if (out == nullptr || !known_platform(platform)) return XS_ERR_INVALID_ARG;
+    const ApiPlatform* row = api_platform(platform);
+    if (row == nullptr) {
+      log(LogLevel::kWarn, "xs_queue_create: the %s platform is not in this build", platform_name(platform));
+      return XS_ERR_UNSUPPORTED;
+    }
     if (cfg != nullptr && (!struct_size_accepted(*cfg) || !known_level(cfg->level))) return XS_ERR_INVALID_ARG;
     const Config& c = process_config();
     XQueueOptions opts;
@@ -156,9 +130,9 @@ XS_API xs_result_t xs_queue_create(xs_platform_t platform, void* native_queue, c
     opts.hints = xs_hints_t{c.priority, c.share, 0, c.deadline_ns};
     if (opts.window > 65536) return XS_ERR_INVALID_ARG;
     HwQueue hw;
-    if (xs_result_t r = hw_queue_for(platform, native_queue, &hw, &opts); r != XS_OK) return r;
+    if (xs_result_t r = row->open_queue(native_queue, &hw, &opts); r != XS_OK) return r;
     auto aq = std::make_shared<ApiQueue>();
-    aq->platform = platform;
+    aq->platform = row;
     if (xs_result_t r = XQueue::create(hw, opts, &aq->queue); r != XS_OK) return r;
     process_scheduler().add(*aq->queue);
     try {

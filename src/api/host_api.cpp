@@ -1,6 +1,9 @@
-// The C API of the CPU reference device.
+// The C API of the CPU reference device, and its row of the platform registry.
+#include <cstring>
+
 #include "api/api_internal.h"
 #include "api/handle_table.h"
+#include "api/platform_registry.h"
 #include "core/config.h"
 #include "sched/local_scheduler.h"
 
@@ -24,6 +27,52 @@ HandleTable<ApiEvent>& events() {
 
 std::shared_ptr<host::Stream> host_stream(xs_host_stream_t s) { return streams().get(s); }
 std::shared_ptr<ApiEvent> host_event(void* e) { return events().get(e); }
+
+namespace {
+
+xs_result_t open_host_queue(void* native, HwQueue* hw, XQueueOptions* opts) {
+  std::shared_ptr<host::Stream> s = host_stream(static_cast<xs_host_stream_t>(native));
+  if (s == nullptr) return XS_ERR_INVALID_HANDLE;
+  *hw = s->hw_queue();
+  opts->device_id = s->device_id();
+  opts->device = static_cast<int32_t>(s->device_ordinal());
+  set_device_name(&opts->device_name, "xsched CPU reference device");
+  return XS_OK;
+}
+
+xs_result_t translate_host_command(const xs_command_t& in, Command* out, std::shared_ptr<ApiEvent>* event) {
+  switch (in.kind) {
+    case XS_CMD_KERNEL:
+      if (in.u.kernel.desc_size != sizeof(xs_host_kernel_t)) return XS_ERR_INVALID_ARG;
+      std::memcpy(out->op.kernel.desc, in.u.kernel.desc, in.u.kernel.desc_size);
+      return XS_OK;
+    case XS_CMD_COPY:
+      out->op.copy = {in.u.copy.dst, in.u.copy.src, in.u.copy.bytes};
+      return XS_OK;
+    case XS_CMD_MEMSET:
+      out->op.memset = {in.u.memset.dst, in.u.memset.value, in.u.memset.bytes};
+      return XS_OK;
+    case XS_CMD_EVENT_RECORD:
+    case XS_CMD_EVENT_WAIT:
+      *event = host_event(in.u.event.event);
+      if (*event == nullptr) return XS_ERR_INVALID_HANDLE;
+      out->op.event = {(*event)->event.get(), 0};
+      return XS_OK;
+    case XS_CMD_HOST_FUNC:
+      out->op.host_func = {in.u.host_func.fn, in.u.host_func.arg};
+      return XS_OK;
+    default:
+      return XS_ERR_UNSUPPORTED;
+  }
+}
+
+}  // namespace
+
+const ApiPlatform kHostPlatform = {
+    .id = XS_PLATFORM_HOST,
+    .open_queue = open_host_queue,
+    .translate = translate_host_command,
+};
 
 }  // namespace xsched::api
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "core/platform_list.h"
 #include "core/policy_list.h"
 #include "xsched/xsched.h"
 
@@ -24,7 +25,10 @@ bool enum_in(const E& value, E first, E last) {
 }
 
 inline bool known_result(const xs_result_t& r) { return enum_in(r, XS_OK, XS_ERR_INTERNAL); }
-inline bool known_platform(const xs_platform_t& p) { return enum_in(p, XS_PLATFORM_HOST, XS_PLATFORM_CUDA); }
+// The rows of core/platform_list.h cover 1..kPlatformCount.
+inline bool known_platform(const xs_platform_t& p) {
+  return enum_in(p, XS_PLATFORM_HOST, static_cast<xs_platform_t>(kPlatformCount));
+}
 inline bool known_level(const xs_level_t& l) { return enum_in(l, XS_LEVEL_AUTO, XS_LEVEL_INTERRUPT); }
 inline bool known_command_kind(const xs_command_kind_t& k) { return enum_in(k, XS_CMD_KERNEL, XS_CMD_MEM_OP); }
 // The rows of core/policy_list.h cover 0..kPolicyCount-1.

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/platform_list.h"
 
 namespace xsched::daemon {
 namespace {
@@ -124,14 +125,12 @@ void append_label_value(std::string* out, std::string_view v) {
 }
 
 std::string device_label(const DeviceId& device, uint32_t platform) {
-  return device.text(platform == XS_PLATFORM_CUDA ? "cuda" : platform == XS_PLATFORM_HOST ? "host" : "unknown");
+  return device.text(platform_name(platform));
 }
 
 namespace {
 
-const char* platform_label(uint32_t platform) {
-  return platform == XS_PLATFORM_CUDA ? "cuda" : platform == XS_PLATFORM_HOST ? "host" : "unknown";
-}
+const char* platform_label(uint32_t platform) { return platform_name(platform); }
 
 class Writer {
  public:

@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/gate_words.h"
 #include "core/log.h"
+#include "core/platform_list.h"
 #include "ipc/board.h"
 #include "ipc/agent_input.h"
 #include "ipc/protocol.h"
@@ -299,11 +300,7 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
   s.timeslice_ns.store(h.timeslice_ns, std::memory_order_relaxed);
   s.deadline_ns.store(h.deadline_ns, std::memory_order_relaxed);
   s.level.store(static_cast<uint32_t>(q.level()), std::memory_order_relaxed);
-  const char* platform = q.platform();
-  s.platform.store(std::strcmp(platform, "cuda") == 0   ? XS_PLATFORM_CUDA
-                   : std::strcmp(platform, "host") == 0 ? XS_PLATFORM_HOST
-                                                        : 0,
-                   std::memory_order_relaxed);
+  s.platform.store(platform_from_name(q.platform()), std::memory_order_relaxed);
   s.device.store(q.device(), std::memory_order_relaxed);
   uint64_t uuid[2];
   std::memcpy(uuid, q.device_id().uuid.data(), sizeof uuid);

@@ -21,6 +21,7 @@ add_library(xsched_hal_cuda STATIC
   ${CMAKE_CURRENT_LIST_DIR}/confinement.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda_driver.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cuda_queue.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/device_of.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gates.cpp
   ${CMAKE_CURRENT_LIST_DIR}/kernel_args.cpp
   ${CMAKE_CURRENT_LIST_DIR}/op_table.cpp

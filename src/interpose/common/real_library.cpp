@@ -144,15 +144,15 @@ void RealLibrary::search() {
   handle_ = f.handle;
   if (f.handle == nullptr) {
     store(error_, sizeof error_, f.error);
-    log(LogLevel::kError, "%s interposer: %s; %s calls return %s", spec_.platform, error_, spec_.platform, spec_.calls_return);
+    log(LogLevel::kError, "%s: %s; %s calls return %s", who_, error_, spec_.platform, spec_.calls_return);
     return;
   }
   store(path_, sizeof path_, f.path);
   char real[PATH_MAX];
   if (realpath(f.path.c_str(), real) != nullptr && f.path != real)
-    log(LogLevel::kInfo, "%s interposer: real %s %s (%s)", spec_.platform, spec_.kind, path_, real);
+    log(LogLevel::kInfo, "%s: real %s %s (%s)", who_, spec_.kind, path_, real);
   else
-    log(LogLevel::kInfo, "%s interposer: real %s %s", spec_.platform, spec_.kind, path_);
+    log(LogLevel::kInfo, "%s: real %s %s", who_, spec_.kind, path_);
 }
 
 void* RealLibrary::handle() {
@@ -168,7 +168,7 @@ void* RealLibrary::handle() {
     } catch (...) {  // std::bad_alloc: no library, and say so
       handle_ = nullptr;
       store(error_, sizeof error_, std::string("out of memory while searching for the ") + spec_.kind);
-      log(LogLevel::kError, "%s interposer: %s", spec_.platform, error_);
+      log(LogLevel::kError, "%s: %s", who_, error_);
     }
     t_searching = nullptr;
     done_.store(true, std::memory_order_release);

@@ -41,7 +41,8 @@ struct LibrarySpec {
 // static initialisation and destruction.
 class RealLibrary {
  public:
-  explicit constexpr RealLibrary(const LibrarySpec& spec) : spec_(spec) {}
+  // who: what looks for it, for messages ("CUDA interposer").
+  constexpr RealLibrary(const LibrarySpec& spec, const char* who) : spec_(spec), who_(who) {}
   RealLibrary(const RealLibrary&) = delete;
   RealLibrary& operator=(const RealLibrary&) = delete;
 
@@ -63,6 +64,7 @@ class RealLibrary {
   void search();
 
   const LibrarySpec& spec_;
+  const char* who_;
   std::atomic<bool> done_{false};  // set (release) after the fields below
   void* handle_ = nullptr;
   char path_[PATH_MAX] = {};

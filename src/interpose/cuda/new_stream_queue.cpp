@@ -6,8 +6,8 @@
 #include "core/config.h"
 #include "core/hint_limits.h"
 #include "core/log.h"
-#include "hal/cuda/context_scope.h"
 #include "hal/cuda/cuda_queue.h"
+#include "hal/cuda/device_of.h"
 #include "interpose/cuda/driver.h"
 #include "interpose/cuda/level_notices.h"
 #include "interpose/cuda/stream_registry.h"
@@ -18,25 +18,6 @@ namespace xsched::interpose {
 namespace {
 
 constexpr const char* kKindNames[] = {"stream", "legacy default stream", "per-thread default stream"};
-
-// Which device ctx is on, by ordinal (for `xsched list`), UUID (the
-// scheduling domain: a MIG instance's own, the same in every process) and
-// name. Asked in the stream's context, not the calling thread's.
-void describe_device(const cuda::Driver& d, CUcontext ctx, XQueueOptions& o) {
-  if (d.cuCtxGetDevice == nullptr) return;
-  cuda::ContextScope scope(d, ctx);
-  CUdevice dev = -1;
-  if (d.cuCtxGetDevice(&dev) != CUDA_SUCCESS) return;
-  o.device = dev;
-  CUuuid uuid{};
-  if (d.cuDeviceGetUuid_v2 != nullptr && d.cuDeviceGetUuid_v2(&uuid, dev) == CUDA_SUCCESS) {
-    std::memcpy(o.device_id.uuid.data(), uuid.bytes, o.device_id.uuid.size());
-  }
-  if (d.cuDeviceGetName != nullptr) {
-    char name[sizeof o.device_name] = {};
-    if (d.cuDeviceGetName(name, sizeof name - 1, dev) == CUDA_SUCCESS) set_device_name(&o.device_name, name);
-  }
-}
 
 // The XQueue's options: the level the device allows (Level 2 where it can
 // gate the stream, unless configured lower), the window for that level, and
@@ -99,7 +80,7 @@ std::shared_ptr<StreamQueue> new_stream_queue(CUcontext ctx, CUstream stream, St
   HwQueue hw;
   if (cuda::make_hw_queue(spec, &hw) != XS_OK) return nullptr;
   XQueueOptions o = queue_options(cfg, hw, cuda_priority);
-  describe_device(*d, ctx, o);
+  cuda::describe_device(*d, ctx, o);
   if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // hw is released either way
   sq->hw = hw;
   announce_level(o.level, o.window);
