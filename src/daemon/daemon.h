@@ -194,6 +194,8 @@ class Daemon final : private Executor {
   void refuse(Client& c, const char* what, uint32_t count);
   // Whether c's user may register one more process.
   bool may_register(const Client& c) const;
+  // The epoll loop, its timers and wake-ups, and the metrics hand-off (open()).
+  bool open_event_loop(std::string* err);
   void accept_clients();
   // One turn of a connection: a few of its requests, reading the socket once if needed.
   void serve(Client& c);

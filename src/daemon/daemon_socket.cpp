@@ -24,6 +24,37 @@ using namespace ipc;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
+// A live daemon keeps its socket; a stale one is removed. Only "nobody
+// listens" makes a socket stale: a listener that takes no connection in
+// time is a daemon too (stopped, its backlog full), and a socket that
+// cannot be tried is not ours to remove.
+bool clear_stale_socket(const std::string& path, std::string* err) {
+  int e = 0;
+  const int probe = connect_unix(path, &e);
+  if (probe >= 0) {
+    close(probe);
+    *err = "another xschedd is serving " + path;
+    return false;
+  }
+  if (e == ETIMEDOUT) {
+    *err = "another xschedd listens at " + path + " but takes no connection (stopped?): not replacing its socket";
+    return false;
+  }
+  if (e != ECONNREFUSED && e != ENOENT) {
+    *err = "cannot tell whether another xschedd serves " + path + " (" + errno_text(e) + "): not replacing its socket";
+    return false;
+  }
+  struct stat st{};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      *err = path + " exists and is not a socket";
+      return false;
+    }
+    unlink(path.c_str());
+  }
+  return true;
+}
+
 }  // namespace
 
 bool Daemon::open(std::string* err) {
@@ -42,34 +73,7 @@ bool Daemon::open(std::string* err) {
     return false;
   }
   if (!ready_socket_dir(opts_.socket, gid, socket_named_, err)) return false;
-  // A live daemon keeps its socket; a stale one is replaced. Only "nobody
-  // listens" makes a socket stale: a listener that takes no connection in
-  // time is a daemon too (stopped, its backlog full), and a socket that
-  // cannot be tried is not ours to remove.
-  int e = 0;
-  const int probe = connect_unix(opts_.socket, &e);
-  if (probe >= 0) {
-    close(probe);
-    *err = "another xschedd is serving " + opts_.socket;
-    return false;
-  }
-  if (e == ETIMEDOUT) {
-    *err = "another xschedd listens at " + opts_.socket + " but takes no connection (stopped?): not replacing its socket";
-    return false;
-  }
-  if (e != ECONNREFUSED && e != ENOENT) {
-    *err = "cannot tell whether another xschedd serves " + opts_.socket + " (" + errno_text(e) +
-           "): not replacing its socket";
-    return false;
-  }
-  struct stat st{};
-  if (lstat(opts_.socket.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      *err = opts_.socket + " exists and is not a socket";
-      return false;
-    }
-    unlink(opts_.socket.c_str());
-  }
+  if (!clear_stale_socket(opts_.socket, err)) return false;
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd_ < 0) {
     *err = "socket: " + errno_text(errno);
@@ -95,6 +99,10 @@ bool Daemon::open(std::string* err) {
     *err = "listen: " + errno_text(errno);
     return false;
   }
+  return open_event_loop(err);
+}
+
+bool Daemon::open_event_loop(std::string* err) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   heartbeat_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

@@ -48,6 +48,8 @@ class Agent final : public RemoteLink {
   void lose(const char* why);
   void close_link();
   void apply_decisions();
+  // Registered: the mapped board and the doorbells of the Welcome (fds[1], fds[2]) become the link.
+  void take_board(Board* board, const Welcome& w, const std::vector<int>& fds);
   bool handle_frames();
   void write_slot(BoardSlot& s, XQueue& q);
   void ring();
@@ -150,7 +152,12 @@ bool Agent::register_once() {
     sock_ = -1;
     return false;
   }
-  board_ = static_cast<Board*>(mem);
+  take_board(static_cast<Board*>(mem), w, fds);
+  return true;
+}
+
+void Agent::take_board(Board* board, const Welcome& w, const std::vector<int>& fds) {
+  board_ = board;
   // A daemon stamps every heartbeat: never give up on it sooner than three of them.
   timeout_ns_ = daemon_timeout_ns(opts_.timeout_ns, w.heartbeat_ns);
   to_daemon_ = fds[1];
@@ -171,7 +178,6 @@ bool Agent::register_once() {
   sched_.attach(this);
   send_gate_pages();
   log(LogLevel::kInfo, "registered with xschedd at %s", opts_.socket.c_str());
-  return true;
 }
 
 void Agent::serve() {
