@@ -154,7 +154,12 @@ class XQueue {
   bool has_unlaunched() const { return launched() < submitted(); }
 
   // Waits until command `id` completed; timeout_ns < 0 (or longer than a
-  // century) waits forever.
+  // century) waits forever. It returns as soon as the work completed: the
+  // scheduler hears that the queue ran dry from the queue's worker, and the
+  // queues it held for this one are released in that thread, a moment later.
+  // Waiting for that too would put the release (which launches what the held
+  // queues buffered) on the urgent program's path; measured on the CPU
+  // device, 9 of 200 waits returned before the release.
   xs_result_t wait(uint64_t id, int64_t timeout_ns);
   xs_result_t wait_all(int64_t timeout_ns);
 
