@@ -77,23 +77,38 @@ void flush_at_exit() { flush(); }
 
 }  // namespace
 
+namespace {
+
+std::once_flag g_init_once;
+
+void start(const std::string& path) {
+  try {
+    g_path = new std::string(expand_pid(path));
+    g_names = new detail::Names;
+    g_ring = new detail::Ring;
+  } catch (const std::bad_alloc&) {
+    log(LogLevel::kWarn, "timeline: no memory for the timeline; not recorded");
+    return;
+  }
+  if (std::atexit(flush_at_exit) != 0) log(LogLevel::kWarn, "timeline: no file at exit (atexit failed)");
+  watch_signal();
+  g_enabled.store(true, std::memory_order_release);
+}
+
+}  // namespace
+
 void init_from_config() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+  std::call_once(g_init_once, [] {
     const std::string& path = process_config().timeline;
-    if (path.empty()) return;
-    try {
-      g_path = new std::string(expand_pid(path));
-      g_names = new detail::Names;
-      g_ring = new detail::Ring;
-    } catch (const std::bad_alloc&) {
-      log(LogLevel::kWarn, "XSCHED_TIMELINE: no memory for the timeline; not recorded");
-      return;
-    }
-    if (std::atexit(flush_at_exit) != 0) log(LogLevel::kWarn, "XSCHED_TIMELINE: no file at exit (atexit failed)");
-    watch_signal();
-    g_enabled.store(true, std::memory_order_release);
+    if (!path.empty()) start(path);
   });
+}
+
+bool init(const std::string& path) {
+  std::call_once(g_init_once, [&] {
+    if (!path.empty()) start(path);
+  });
+  return enabled();
 }
 
 void name_queue(uint64_t queue, const char* platform, int32_t device, const char* device_name) {
@@ -106,6 +121,16 @@ void name_queue(uint64_t queue, const char* platform, int32_t device, const char
     g_names->tracks[queue] = std::move(name);
   } catch (const std::exception&) {
     // An unnamed track still shows its queue id.
+  }
+}
+
+void name_track(uint64_t track, const std::string& name) {
+  if (!enabled()) return;
+  try {
+    std::lock_guard lk(g_names->mu);
+    g_names->tracks[track] = name;
+  } catch (const std::exception&) {
+    // An unnamed track still shows its number.
   }
 }
 
@@ -132,7 +157,7 @@ bool flush() {
   std::lock_guard lk(g_flush_mu);
   const std::vector<detail::Copy> events = detail::snapshot(*g_ring);
   const bool ok = detail::write_json(*g_path, events, *g_names, now_ns());
-  if (!ok) log(LogLevel::kWarn, "XSCHED_TIMELINE: cannot write %s: %s", g_path->c_str(), std::strerror(errno));
+  if (!ok) log(LogLevel::kWarn, "timeline: cannot write %s: %s", g_path->c_str(), std::strerror(errno));
   return ok;
 }
 

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace xsched::timeline {
 
@@ -37,8 +38,14 @@ inline bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
 
 // Turns recording on if XSCHED_TIMELINE names a file; once per process, cheap after.
 void init_from_config();
+// Turns recording on into `path` ("%p": the process id), whatever the
+// configuration says (xschedd's --timeline); once per process: a later call,
+// or init_from_config after it, changes nothing. False if it could not.
+bool init(const std::string& path);
 // Names a queue's track ("queue 3, cuda:0, NVIDIA H100 80GB HBM3"). Not on a hot path.
 void name_queue(uint64_t queue, const char* platform, int32_t device, const char* device_name);
+// Names a track as given (xschedd: "pid 1234 (python3), queue 7, cuda:0, NVIDIA H100").
+void name_track(uint64_t track, const std::string& name);
 void record(Event e, uint64_t queue, Reason reason = Reason::kNone, uint64_t a = 0, uint64_t b = 0);
 // Writes the file now (also at exit). Returns false if it could not.
 bool flush();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -17,6 +18,8 @@
 #include "core/config.h"
 #include "core/hint_limits.h"
 #include "core/log.h"
+#include "core/platform_list.h"
+#include "core/timeline.h"
 #include "daemon/untrusted_input.h"
 #include "sched/policy.h"
 
@@ -58,6 +61,15 @@ void Daemon::stop() {
 
 int Daemon::run() {
   log(LogLevel::kInfo, "serving %s with the %s policy", opts_.socket.c_str(), policy_name(opts_.policy));
+  if (!opts_.timeline.empty()) {
+    if (timeline::init(opts_.timeline)) {
+      log(LogLevel::kInfo, "writing the decisions' timeline to %s at exit and on SIGUSR2", opts_.timeline.c_str());
+    } else {
+      log(LogLevel::kWarn, "no timeline: it could not be set up");
+    }
+  }
+  // SIGUSR2 asks for the timeline; without one it must not end the daemon.
+  if (!timeline::enabled()) std::signal(SIGUSR2, SIG_IGN);
   epoll_event events[64];
   for (;;) {
     if (opts_.busy_poll) poll_boards();
@@ -75,6 +87,7 @@ int Daemon::run() {
       const int fd = events[i].data.fd;
       if (fd == stop_fd_) {
         log(LogLevel::kInfo, "stopping");
+        timeline::flush();
         return 0;
       }
       if (fd == listen_fd_) {
@@ -157,6 +170,7 @@ void Daemon::check_stall(Client& c, int64_t now) {
   cause_ns_ = now;
   for (const Slot& s : c.slots) {
     if (s.queue_id == 0) continue;
+    const timeline::Cause cause(timeline::Reason::kPolicy, s.number);
     Domain& d = domain(s.device_id);
     engine_ran(d, d.engine.update(s.number, s.ready && !stalled, s.hints, now));
   }
@@ -264,6 +278,8 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   }
   bind_gate(c, i, r.gate);
   const bool used = s.used || r.ready;
+  // Holds this change makes get an arrow from its queue's track (--timeline).
+  const timeline::Cause cause(timeline::Reason::kPolicy, fresh ? next_number_ : s.number);
   if (fresh || used != s.used || r.hints.priority != s.hints.priority) windows_stale_ = true;
   s.ready = r.ready;
   s.hints = r.hints;
@@ -288,6 +304,7 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
     }
     ++d.members;
     s.domain = &d;
+    if (timeline::enabled()) name_track(c, s);
     const int64_t t0 = phase_start();
     engine_ran(d, d.engine.add(s.number, r.ready && !c.stalled, r.hints, now));
     phase_end(Phase::kEngine, t0);
@@ -299,11 +316,21 @@ void Daemon::read_slot(Client& c, uint32_t i, int64_t now) {
   }
 }
 
+void Daemon::name_track(const Client& c, const Slot& s) {
+  std::string name = "pid " + std::to_string(c.cred.pid) + " (" + printable_text(c.name) + "), queue " +
+                     std::to_string(s.number) + ", " + platform_name(s.platform);
+  if (s.device >= 0) name += ":" + std::to_string(s.device);
+  const std::string device = printable_text(std::string_view(s.device_name.data(), std::strlen(s.device_name.data())));
+  if (!device.empty()) name += ", " + device;
+  timeline::name_track(s.number, name);
+}
+
 void Daemon::forget_slot(Client& c, uint32_t i, int64_t now) {
   Slot& s = c.slots[i];
   if (s.queue_id == 0) return;
   const uint64_t number = s.number;
   // The engine resumes it if held: the executor still finds it.
+  const timeline::Cause cause(timeline::Reason::kPolicy, number);
   Domain& d = domain(s.device_id);
   engine_ran(d, d.engine.remove(number, now));
   queues_.erase(number);
@@ -365,6 +392,7 @@ void Daemon::domain_left(const DeviceId& device) {
 }
 
 void Daemon::decide_due(int64_t now) {
+  const timeline::Cause cause(timeline::Reason::kTimer);
   for (auto& [device, d] : domains_) {
     if (d->deadline_ns == 0 || d->deadline_ns > now) continue;
     d->deadline_ns = d->engine.decide(now);

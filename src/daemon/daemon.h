@@ -60,6 +60,9 @@ struct Options {
   // Where the Prometheus listener binds (xschedd's main starts it); none: no
   // metrics, and the daemon keeps no snapshot.
   std::optional<MetricsAddress> metrics;
+  // A timeline of the daemon's decisions (core/timeline.h's format, one track
+  // per queue of every process); empty: none.
+  std::string timeline;
 };
 
 class Daemon final : private Executor {
@@ -219,6 +222,8 @@ class Daemon final : private Executor {
   void poll_boards();
   void read_slot(Client& c, uint32_t i, int64_t now);
   void forget_slot(Client& c, uint32_t i, int64_t now);
+  // Names slot s's track of the timeline after its process and device (--timeline).
+  void name_track(const Client& c, const Slot& s);
   // Maps a page of the process's gate words (kGatePage); false for a bad one.
   bool map_gate_page(Client& c, const ipc::GatePage& page);
   // Points slot i at the gate word its board slot names, if mapped.

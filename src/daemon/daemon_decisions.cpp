@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/timeline.h"
 #include "daemon/daemon.h"
 #include "sched/window_rule.h"
 
@@ -55,6 +56,12 @@ void Daemon::decide_queue(uint64_t number, bool run) {
     } else {
       word.fetch_and(~gates::kDaemonRuns, std::memory_order_seq_cst);
     }
+  }
+  if (timeline::enabled()) {
+    uint64_t flow = 0;
+    const timeline::Reason why = timeline::current_reason(run ? nullptr : &flow);
+    timeline::record(run ? timeline::Event::kRelease : timeline::Event::kHold, number, why, flow);
+    if (s.gate != nullptr) timeline::record(run ? timeline::Event::kGateOpen : timeline::Event::kGateClose, number);
   }
   decided_.emplace_back(&s, s.gate != nullptr);
 }

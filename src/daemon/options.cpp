@@ -35,9 +35,12 @@ const char* const kUsage =
     "                     serve Prometheus metrics at http://HOST:PORT/metrics (127.0.0.1:9464,\n"
     "                     [::1]:9464, localhost:9464); it binds exactly HOST: 0.0.0.0 serves\n"
     "                     every network. Default: none (`off` turns a config file's off)\n"
+    "  --timeline FILE    write the daemon's decisions to FILE (trace-event JSON for Perfetto or\n"
+    "                     chrome://tracing, a track per queue) at exit and on SIGUSR2; \"%p\" in\n"
+    "                     FILE becomes the daemon's pid. Default: none\n"
     "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
     "                     options without dashes: policy, socket, group, timeslice_us, log_level,\n"
-    "                     busy_poll = true|false, max_clients_per_user, metrics). Default: an\n"
+    "                     busy_poll = true|false, max_clients_per_user, metrics, timeline). Default: an\n"
     "                     installed xschedd reads <sysconfdir>/xsched/xschedd.conf when it exists\n"
     "                     (/etc/xsched/xschedd.conf for /usr/bin/xschedd; --config /dev/null: none)\n"
     "  --version, --help\n"
@@ -116,6 +119,10 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
     out->daemon.max_clients_per_user = static_cast<uint32_t>(v);
     return true;
   }
+  if (key == "timeline") {
+    out->daemon.timeline = value == "off" ? std::string() : value;
+    return true;
+  }
   if (key == "metrics") {
     if (value == "off") {
       out->daemon.metrics.reset();
@@ -166,7 +173,8 @@ namespace {
 
 bool takes_value(const std::string& option) {
   for (const char* o : {"--config", "--policy", "--socket", "--group", "--timeslice-us", "--timeslice_us", "--log-level",
-                        "--log_level", "--max-clients-per-user", "--max_clients_per_user", "--metrics"}) {
+                        "--log_level", "--max-clients-per-user", "--max_clients_per_user", "--metrics",
+                        "--timeline"}) {
     if (option == o) return true;
   }
   return false;

@@ -2,7 +2,7 @@
 // `key = value`, '#' starts a comment), then from the command line, which
 // wins. Keys and options: policy, socket, group, timeslice_us, log_level,
 // busy_poll (the option --busy-poll takes no value), max_clients_per_user,
-// metrics (HOST:PORT, or off).
+// metrics (HOST:PORT, or off), timeline (FILE, or off).
 #pragma once
 
 #include <string>
