@@ -68,6 +68,7 @@ typedef struct xs_host_event_s* xs_host_event_t;    /* an event of a host device
 typedef enum xs_platform {
   XS_PLATFORM_HOST = 1, /* CPU reference device: native queue is an xs_host_stream_t */
   XS_PLATFORM_CUDA = 2, /* NVIDIA CUDA: native queue is a CUstream */
+  XS_PLATFORM_HIP = 3,  /* AMD HIP: native queue is a hipStream_t */
   XS_PLATFORM_MAX_ENUM = 0x7fffffff
 } xs_platform_t;
 
@@ -114,6 +115,19 @@ typedef struct xs_cuda_kernel {
   uint32_t shared_bytes; /* dynamic shared memory */
   void** params;
 } xs_cuda_kernel_t;
+
+/* Kernel descriptor of the HIP platform: hipModuleLaunchKernel's arguments
+ * less the stream, the kernel's arguments as one packed buffer (the form of
+ * its `extra`, HIP_LAUNCH_PARAM_BUFFER_POINTER), at most 4096 bytes. The
+ * queue copies the buffer when the launch has to wait. */
+typedef struct xs_hip_kernel {
+  void* function;        /* hipFunction_t */
+  uint32_t grid[3];
+  uint32_t block[3];
+  uint32_t shared_bytes; /* dynamic shared memory */
+  const void* args;
+  size_t args_bytes;
+} xs_hip_kernel_t;
 
 /* One command, copied by xs_queue_submit: nothing it points to is kept except
  * the memory its operands name. An event handle may be destroyed right after

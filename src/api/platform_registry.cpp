@@ -10,6 +10,9 @@ const ApiPlatform* api_platform(xs_platform_t p) {
 #if XSCHED_WITH_CUDA
       &kCudaPlatform,
 #endif
+#if XSCHED_WITH_HIP
+      &kHipPlatform,
+#endif
   };
   for (const ApiPlatform* row : kRows) {
     if (row->id == p) return row;

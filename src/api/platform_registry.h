@@ -38,10 +38,13 @@ struct ApiPlatform {
 // checked by known_platform first).
 const ApiPlatform* api_platform(xs_platform_t p);
 
-// The rows (host_api.cpp, cuda_platform.cpp).
+// The rows (host_api.cpp, cuda_platform.cpp, hip_platform.cpp).
 extern const ApiPlatform kHostPlatform;
 #if XSCHED_WITH_CUDA
 extern const ApiPlatform kCudaPlatform;
+#endif
+#if XSCHED_WITH_HIP
+extern const ApiPlatform kHipPlatform;
 #endif
 
 }  // namespace xsched::api

@@ -8,7 +8,7 @@ bool parse_device_id(std::string_view text, DeviceId* out) {
   const std::size_t dash = text.find('-');
   if (dash == std::string_view::npos) return false;
   const std::string_view prefix = text.substr(0, dash);
-  if (prefix != "GPU" && prefix != "host" && prefix != "MIG") return false;
+  if (prefix != "GPU" && prefix != "host" && prefix != "MIG" && prefix != "hip") return false;
   DeviceId id;
   std::size_t nibbles = 0;
   for (const char ch : text.substr(dash + 1)) {

@@ -29,7 +29,8 @@ struct DeviceId {
   friend bool operator==(const DeviceId&, const DeviceId&) = default;
 
   // "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" for CUDA (as nvidia-smi -L
-  // prints it), "host-..." for the CPU device, "unknown" when unknown.
+  // prints it), "hip-..." for HIP (hipDeviceGetUuid's bytes), "host-..." for
+  // the CPU device, "unknown" when unknown.
   std::string text(const char* platform) const {
     if (!known()) return "unknown";
     char out[64];

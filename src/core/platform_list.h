@@ -21,7 +21,8 @@
 // X(value, name)
 #define XSCHED_PLATFORMS(X) \
   X(XS_PLATFORM_HOST, host) \
-  X(XS_PLATFORM_CUDA, cuda)
+  X(XS_PLATFORM_CUDA, cuda) \
+  X(XS_PLATFORM_HIP, hip)
 
 namespace xsched {
 
