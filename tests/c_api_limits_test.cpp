@@ -166,7 +166,7 @@ INSTANTIATE_TEST_SUITE_P(TimePolicies, ApiTinyTimes, ::testing::Values(XS_POLICY
 TEST(ApiEnumArgs, ValuesThatAreNoMemberAreRefused) {
   Device d;
   xs_queue_t q = nullptr;
-  for (int platform : {-1, 0, 3, INT_MIN, INT_MAX}) {
+  for (int platform : {-1, 0, 4, INT_MIN, INT_MAX}) {  // 1..3: host, CUDA, HIP
     EXPECT_EQ(enum_args_queue_create(platform, d.streams[0], &q), XS_ERR_INVALID_ARG) << platform;
   }
   for (int level : {-1, 4, INT_MIN, INT_MAX}) {

@@ -108,6 +108,7 @@ xs_result_t translate_hip_command(const xs_command_t& in, Command* out, std::sha
       call.memset = {in.u.memset.dst, in.u.memset.value, in.u.memset.bytes};
       break;
     case XS_CMD_HOST_FUNC:
+      if (runtime()->hipLaunchHostFunc == nullptr) return XS_ERR_UNSUPPORTED;  // ROCm before 5.3
       call.op = hip::HipOp::kHostFunc;
       call.host_fn = {in.u.host_func.fn, in.u.host_func.arg};
       break;

@@ -105,7 +105,8 @@ hipError_t issue(const Runtime& rt, const HipCall& c, hipStream_t s) {
     case HipOp::kMemset:
       return rt.hipMemsetAsync(c.memset.dst, c.memset.value, c.memset.bytes, s);
     case HipOp::kHostFunc:
-      return rt.hipLaunchHostFunc(s, c.host_fn.fn, c.host_fn.data);
+      return rt.hipLaunchHostFunc != nullptr ? rt.hipLaunchHostFunc(s, c.host_fn.fn, c.host_fn.data)
+                                             : hipErrorNotSupported;
     case HipOp::kCount:
       break;
   }

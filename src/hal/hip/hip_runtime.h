@@ -14,9 +14,10 @@ namespace xsched::hip {
 #define XS_HIP_RUNTIME_REQUIRED(X)                                                                   \
   X(hipGetErrorName) X(hipGetDevice) X(hipSetDevice) X(hipStreamSynchronize) X(hipStreamQuery)       \
   X(hipEventCreateWithFlags) X(hipEventRecord) X(hipEventSynchronize) X(hipEventQuery)               \
-  X(hipEventDestroy) X(hipModuleLaunchKernel) X(hipMemcpyAsync) X(hipMemsetAsync) X(hipLaunchHostFunc)
+  X(hipEventDestroy) X(hipModuleLaunchKernel) X(hipMemcpyAsync) X(hipMemsetAsync)
+// hipLaunchHostFunc came with ROCm 5.3: before it, host functions are refused.
 #define XS_HIP_RUNTIME_OPTIONAL(X)                                                                   \
-  X(hipEventElapsedTime) X(hipStreamWaitValue32) X(hipHostRegister) X(hipHostUnregister)             \
+  X(hipLaunchHostFunc) X(hipEventElapsedTime) X(hipStreamWaitValue32) X(hipHostRegister) X(hipHostUnregister)             \
   X(hipHostGetDevicePointer) X(hipDeviceGetUuid) X(hipDeviceGetName) X(hipDeviceGetAttribute)        \
   X(hipPointerGetAttributes)
 
