@@ -64,6 +64,11 @@ grep -q "DONE/S" <<<"$table" && grep -qE "^ *$low .*$client --role low --kernel-
 check "list shows DONE/S and the full command line" $?
 python3 -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' <<<"$table"; check "list's table is UTF-8" $?
 
+# The bash completion offers the registered pids for --pid (from `xsched list --json`, XSCHED_SOCKET's daemon).
+out=$(PATH=$(dirname "$xsched"):$PATH bash -c 'source "$1" && COMP_WORDS=(xsched set --pid "") COMP_CWORD=3 &&
+      _xsched && echo "${COMPREPLY[*]}"' sh "$(dirname "$0")/../dist/completion/xsched.bash" 2>&1)
+[ "$out" = "$low" ]; check "completion: 'xsched set --pid <TAB>' -> $low ($out)" $?
+
 # ---- set: old -> new ----
 out=$("$xsched" set --pid "$low" --priority 5 --share 3 --socket "$sock" 2>&1); rc=$?
 [ $rc -eq 0 ] && grep -qE "^pid $low \(low.*prog\): priority 0 -> 5, share 1 -> 3$" <<<"$out" && [ "$(grep -c . <<<"$out")" -eq 1 ]
