@@ -99,6 +99,8 @@ out=$("$xsched" top --interval=0 2>&1); rc=$?
 one_line_error "top --interval=0: one line" "--interval '0' is not valid" "0.05..3600"
 out=$("$xsched" list extra 2>&1); rc=$?
 one_line_error "list extra: one line" "unexpected argument 'extra'"
+out=$("$xsched" list --json=abc 2>&1); rc=$?
+one_line_error "list --json=abc: one line" "--json 'abc' is not valid: a switch takes no value" "(see 'xsched help list')"
 out=$("$xsched" policy fastest 2>&1); rc=$?
 one_line_error "policy fastest: one line naming the policies" "is not one of none, priority" "(see 'xsched help policy')"
 out=$("$xsched" run --level=9 -- true 2>&1); rc=$?

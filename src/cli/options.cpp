@@ -125,6 +125,14 @@ int Options::parse(int argc, char** argv) {
     const auto colon = what.find(':');
     return fail(colon != std::string::npos && what.rfind("--", 0) == 0 ? what.substr(0, colon) + " needs a value"
                                                                         : what);
+  } catch (const CLI::ConversionError& e) {
+    // Only switches convert values themselves ("Could not convert: --json = abc").
+    const std::string what = e.what();
+    const auto eq = what.find(" = ");
+    const auto colon = what.find(": ");
+    if (eq == std::string::npos || colon == std::string::npos || colon > eq) return fail(what);
+    return fail(what.substr(colon + 2, eq - colon - 2) + " '" + what.substr(eq + 3) +
+                "' is not valid: a switch takes no value (or true, false)");
   } catch (const CLI::ParseError& e) {
     return fail(error_.empty() ? std::string(e.what()) : error_);
   }
