@@ -14,6 +14,8 @@
 #                                             P/etc), installed only where none is
 #   P/lib/python3/dist-packages/xsched/       the Python package
 #   P/share/doc/xsched/                       README.md and docs/
+#   P/share/man/man1/xsched.1, man8/xschedd.8 the manual pages (dist/man)
+#   P/share/bash-completion/completions/xsched  bash completion (dist/completion/xsched.bash)
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -59,6 +61,10 @@ install(DIRECTORY python/xsched DESTINATION ${XSCHED_INSTALL_PYTHONDIR}
 
 file(GLOB XSCHED_DOCS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES README.md ${XSCHED_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES dist/man/xsched.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES dist/man/xschedd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES dist/completion/xsched.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+        RENAME xsched)
 
 # The files that name absolute paths (xsched.pc, the systemd unit) are written
 # when installing, for the prefix installed to: `--prefix P` may differ from

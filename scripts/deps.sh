@@ -5,11 +5,12 @@ set -euo pipefail
 
 # clang-14 and libclang-rt-14-dev (libclang_rt.fuzzer, libFuzzer): the fuzz preset.
 # libcpp-httplib-dev and pkgconf (which finds it): xschedd's --metrics listener.
+# libcli11-dev and nlohmann-json3-dev: the xsched command line's options and JSON.
 # prometheus (promtool and the server): the metrics tests check a real scrape with both.
 # dpkg-dev and file (cpack's Depends through dpkg-shlibdeps), python3-venv (pip into a venv)
 # and python3-yaml (the Kubernetes manifests): the install, package and deployment tests.
 packages=(cmake ninja-build g++ libgtest-dev python3-pytest clang-14 libclang-rt-14-dev pkgconf libcpp-httplib-dev
-          prometheus dpkg-dev file python3-venv python3-yaml)
+          libcli11-dev nlohmann-json3-dev prometheus dpkg-dev file python3-venv python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

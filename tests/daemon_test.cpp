@@ -810,7 +810,7 @@ TEST_F(DaemonTest, ProcessNamesArePrintedWithTheirControlBytesEscaped) {
     EXPECT_FALSE(has_control_bytes(table)) << cmd << ":\n" << table;
   }
   const std::string json = output_of("list --json");
-  EXPECT_NE(json.find("\"ev\\u001b[2Jil\\u0007\\u000a\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"ev\\u001b[2Jil\\u0007\\n\""), std::string::npos) << json;
   low.kill_now();
   ASSERT_TRUE(eventually([&] { return list(socket_).procs.empty(); }, 2s));
   std::ifstream f(dir_ + "/daemon.0.log", std::ios::binary);

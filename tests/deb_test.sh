@@ -53,7 +53,8 @@ for f in ./usr/bin/xsched ./usr/bin/xschedd ./usr/lib/libxsched.so.0 ./usr/lib/l
          ./usr/include/xsched/xsched.h ./usr/include/xsched/xsched.hpp ./usr/include/xsched/xsched_cuda.h \
          ./usr/lib/pkgconfig/xsched.pc ./usr/lib/cmake/xsched/xschedConfig.cmake \
          ./usr/lib/systemd/system/xschedd.service ./etc/xsched/xschedd.conf \
-         ./usr/lib/python3/dist-packages/xsched/__init__.py ./usr/share/doc/xsched/daemon.md; do
+         ./usr/lib/python3/dist-packages/xsched/__init__.py ./usr/share/doc/xsched/daemon.md \
+         ./usr/share/man/man1/xsched.1 ./usr/share/man/man8/xschedd.8 ./usr/share/bash-completion/completions/xsched; do
   grep -qx "$f" <<<"$list"; check "holds $f" $?
 done
 if [ -f "$build/src/interpose/cuda/libxsched_cuda.so" ]; then

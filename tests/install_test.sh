@@ -38,7 +38,8 @@ libdir=$prefix/lib
 for f in bin/xsched bin/xschedd include/xsched/xsched.h include/xsched/xsched.hpp \
          lib/pkgconfig/xsched.pc lib/cmake/xsched/xschedConfig.cmake lib/cmake/xsched/xschedConfigVersion.cmake \
          lib/systemd/system/xschedd.service etc/xsched/xschedd.conf share/doc/xsched/README.md \
-         share/doc/xsched/daemon.md lib/python3/dist-packages/xsched/__init__.py; do
+         share/doc/xsched/daemon.md lib/python3/dist-packages/xsched/__init__.py share/man/man1/xsched.1 \
+         share/man/man8/xschedd.8 share/bash-completion/completions/xsched; do
   [ -e "$prefix/$f" ]; check "installed $f" $?
 done
 real=$(readlink -f "$libdir/libxsched.so")
@@ -64,6 +65,11 @@ else
 fi
 # Its SONAME is libcuda.so.1: in a folder ldconfig scans it would replace the driver.
 ! ls "$libdir" | grep -qE '^(libxsched_cuda|libcuda)'; check "no interposer or libcuda in lib/ itself" $?
+
+# The installed completion, sourced, completes from the installed program.
+out=$(env PATH="$prefix/bin:$clean_path" bash -c 'source "$1/share/bash-completion/completions/xsched" &&
+      COMP_WORDS=(xsched po) COMP_CWORD=1 && _xsched && echo "${COMPREPLY[*]}"' sh "$prefix" 2>&1)
+[ "$out" = policy ]; check "the installed completion completes 'xsched po' to policy ($out)" $?
 
 # ---- the programs ----
 v=$(env PATH=$clean_path "$prefix/bin/xsched" version 2>&1); rc=$?

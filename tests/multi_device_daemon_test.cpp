@@ -4,6 +4,7 @@
 // ordinal in each process (core/device_id.h), as GPUs are.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -128,7 +129,11 @@ TEST_F(MultiDeviceDaemon, HintsForOneDevice) {
   Child b = low_on("1");
   ASSERT_TRUE(eventually([&] { return registered(a.pid()) && registered(b.pid()); }, 5s));
   const std::string cli = std::string(XSCHED_CLI_PATH) + " set --socket " + socket_;
-  EXPECT_EQ(run(cli + " --device " + host_device_id(1).text("host") + " --priority 7 2>&1"), "");
+  // It says what it changed: device 1's one queue, b's.
+  const std::string said = run(cli + " --device " + host_device_id(1).text("host") + " --priority 7 2>&1");
+  EXPECT_NE(said.find(" of pid " + std::to_string(b.pid()) + " ("), std::string::npos) << said;
+  EXPECT_NE(said.find("): priority 0 -> 7\n"), std::string::npos) << said;
+  EXPECT_EQ(std::count(said.begin(), said.end(), '\n'), 1) << said;
   auto priority_of = [&](pid_t pid) {
     const Listing l = list(socket_);
     const ipc::QueueRecord* q = l.ok ? l.queue_of(pid) : nullptr;

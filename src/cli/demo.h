@@ -6,6 +6,6 @@
 namespace xsched::cli {
 
 // argv holds the arguments after "demo". Returns the process exit code.
-int demo_main(int argc, const char* const* argv);
+int demo_main(int argc, char** argv);
 
 }  // namespace xsched::cli

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "cli/options.h"
 #include "core/config.h"
 #include "core/policy_list.h"
 
@@ -22,40 +24,13 @@
 namespace xsched::cli {
 namespace {
 
-const char* const kUsage =
-    "usage: xsched run [options] -- program [args...]\n"
+const char* const kUsage = "usage: xsched run [options] [--] program [args...]\n";
+const char* const kDescription =
     "Runs program with every CUDA stream it uses scheduled by xsched. Options set\n"
-    "the XSCHED_* variables of docs/configuration.md for the program:\n"
-    "  --priority N     priority of the program's queues (XSCHED_PRIORITY); a stream's\n"
-    "                   own CUDA priority adds to it\n"
-    "  --share S        bandwidth share (XSCHED_SHARE)\n"
-    "  --level L        preemption level: auto, 1, 2 or 3 (XSCHED_LEVEL)\n"
-    "  --window N       commands in flight per queue at level 1 (XSCHED_WINDOW)\n"
-    "  --gated-window N commands in flight per queue at level 2 (XSCHED_GATED_WINDOW)\n"
-    "  --backpressure N a thread whose queue is held waits in its Nth held launch until\n"
-    "                   the queue runs again (at most 50 ms; 0, the default: never); for\n"
-    "                   threads of one Python process, so that a held one stops taking\n"
-    "                   the GIL from urgent ones (XSCHED_BACKPRESSURE)\n"
-    "  --policy P       one of" XSCHED_POLICY_NAMES_SPACED "\n"
-    "                   (XSCHED_POLICY; `xsched policy --help` says what each does)\n"
-    "  --reserve-sms N  SMs that less urgent kernels leave free while more urgent\n"
-    "                   work of the process is around; 0: off (XSCHED_RESERVE_SMS)\n"
-    "  --reserve-linger-ms M  how long after that work the reserve stays free\n"
-    "                   (XSCHED_RESERVE_LINGER_MS)\n"
-    "  --request-grace-us U  how long a queue that ran dry before its program\n"
-    "                   synchronised stays ready (XSCHED_REQUEST_GRACE_US)\n"
-    "  --deadline-us D  deadline hint of the program's queues (XSCHED_DEADLINE_US)\n"
-    "  --scheduler S    local, daemon or auto: whether to register with xschedd\n"
-    "                   (XSCHED_SCHEDULER; auto, the default, registers when one runs)\n"
-    "  --socket PATH    xschedd's socket (XSCHED_SOCKET)\n"
-    "  --trace          print one line per intercepted CUDA call (XSCHED_TRACE=1)\n"
-    "  --trace-file F   write the trace to F instead of stderr (XSCHED_TRACE_FILE)\n"
-    "  --timeline F     write a timeline of the queues' launches and holds to F, for\n"
-    "                   ui.perfetto.dev or chrome://tracing; %p in F: the process id,\n"
-    "                   for programs that start others (XSCHED_TIMELINE)\n"
-    "  --log-level L    error, warn, info or debug (XSCHED_LOG_LEVEL)\n"
-    "  --quiet          do not say which level the program's CUDA queues use\n"
-    "                   (by default each process says so once on stderr: XSCHED_ANNOUNCE=1)\n"
+    "the XSCHED_* variables of docs/configuration.md for the program. Everything\n"
+    "after '--' (or from the first word that is not an option) is the program and\n"
+    "its arguments, passed on untouched.";
+const char* const kFooter =
     "The interposer is found next to this program, or in " XSCHED_INTERPOSER_FROM_BINDIR " from it\n"
     "(an install), or through XSCHED_INTERPOSER.\n"
     "CUDA_DEVICE_MAX_CONNECTIONS is set to 32 unless already set: a context holds at\n"
@@ -65,14 +40,39 @@ const char* const kUsage =
 struct VarOption {
   const char* option;
   const char* variable;
+  const char* type;
+  const char* help;
 };
 constexpr VarOption kVarOptions[] = {
-    {"--priority", "XSCHED_PRIORITY"}, {"--share", "XSCHED_SHARE"},         {"--level", "XSCHED_LEVEL"},
-    {"--window", "XSCHED_WINDOW"},     {"--policy", "XSCHED_POLICY"},       {"--trace-file", "XSCHED_TRACE_FILE"},
-    {"--log-level", "XSCHED_LOG_LEVEL"}, {"--gated-window", "XSCHED_GATED_WINDOW"}, {"--backpressure", "XSCHED_BACKPRESSURE"},
-    {"--deadline-us", "XSCHED_DEADLINE_US"}, {"--scheduler", "XSCHED_SCHEDULER"}, {"--socket", "XSCHED_SOCKET"},
-    {"--reserve-sms", "XSCHED_RESERVE_SMS"}, {"--reserve-linger-ms", "XSCHED_RESERVE_LINGER_MS"},
-    {"--request-grace-us", "XSCHED_REQUEST_GRACE_US"}, {"--timeline", "XSCHED_TIMELINE"},
+    {"--priority", "XSCHED_PRIORITY", "N",
+     "priority of the program's queues (XSCHED_PRIORITY); a stream's own CUDA priority adds to it"},
+    {"--share", "XSCHED_SHARE", "S", "bandwidth share (XSCHED_SHARE)"},
+    {"--level", "XSCHED_LEVEL", "L", "preemption level: auto, 1, 2 or 3 (XSCHED_LEVEL)"},
+    {"--window", "XSCHED_WINDOW", "N", "commands in flight per queue at level 1 (XSCHED_WINDOW)"},
+    {"--gated-window", "XSCHED_GATED_WINDOW", "N", "commands in flight per queue at level 2 (XSCHED_GATED_WINDOW)"},
+    {"--backpressure", "XSCHED_BACKPRESSURE", "N",
+     "a thread whose queue is held waits in its Nth held launch until the queue runs again (at most 50 ms; "
+     "0, the default: never); for threads of one Python process, so that a held one stops taking the GIL "
+     "from urgent ones (XSCHED_BACKPRESSURE)"},
+    {"--policy", "XSCHED_POLICY", "P",
+     "one of" XSCHED_POLICY_NAMES_SPACED " (XSCHED_POLICY; `xsched help policy` says what each does)"},
+    {"--reserve-sms", "XSCHED_RESERVE_SMS", "N",
+     "SMs that less urgent kernels leave free while more urgent work of the process is around; 0: off "
+     "(XSCHED_RESERVE_SMS)"},
+    {"--reserve-linger-ms", "XSCHED_RESERVE_LINGER_MS", "M",
+     "how long after that work the reserve stays free (XSCHED_RESERVE_LINGER_MS)"},
+    {"--request-grace-us", "XSCHED_REQUEST_GRACE_US", "U",
+     "how long a queue that ran dry before its program synchronised stays ready (XSCHED_REQUEST_GRACE_US)"},
+    {"--deadline-us", "XSCHED_DEADLINE_US", "D", "deadline hint of the program's queues (XSCHED_DEADLINE_US)"},
+    {"--scheduler", "XSCHED_SCHEDULER", "S",
+     "local, daemon or auto: whether to register with xschedd (XSCHED_SCHEDULER; auto, the default, "
+     "registers when one runs)"},
+    {"--socket", "XSCHED_SOCKET", "PATH", "xschedd's socket (XSCHED_SOCKET)"},
+    {"--trace-file", "XSCHED_TRACE_FILE", "F", "write the trace to F instead of stderr (XSCHED_TRACE_FILE)"},
+    {"--timeline", "XSCHED_TIMELINE", "F",
+     "write a timeline of the queues' launches and holds to F, for ui.perfetto.dev or chrome://tracing; %p in "
+     "F: the process id, for programs that start others (XSCHED_TIMELINE)"},
+    {"--log-level", "XSCHED_LOG_LEVEL", "L", "error, warn, info or debug (XSCHED_LOG_LEVEL)"},
 };
 
 std::string self_dir() {
@@ -101,66 +101,74 @@ std::string find_interposer() {
 }
 
 // Checks value as the program's configuration would read it: a value the
-// program would warn about and ignore is an error here, where the user can fix it.
-bool valid_value(const char* variable, const char* value) {
+// program would warn about and ignore is an error here, where the user can
+// fix it. Returns "" or what is wrong ("an integer in 1..65536").
+std::string why_invalid(const char* variable, const std::string& value) {
   if (std::strcmp(variable, "XSCHED_TRACE_FILE") == 0 || std::strcmp(variable, "XSCHED_TIMELINE") == 0) {
-    return *value != '\0';
+    return value.empty() ? "an empty file name" : "";
   }
   const std::string entry = std::string(variable) + "=" + value;
   const char* envp[] = {entry.c_str(), nullptr};
   std::vector<std::string> warnings;
   parse_config(envp, &warnings);
-  return warnings.empty();
+  if (warnings.empty()) return "";
+  // 'XSCHED_X="v" is not an integer in 1..65536; using 8': the part between.
+  std::string why = warnings.front();
+  if (const auto q = why.find("\" "); q != std::string::npos) why = why.substr(q + 2);
+  if (why.rfind("is not ", 0) == 0) why = why.substr(7);
+  if (const auto u = why.find("; using"); u != std::string::npos) why.resize(u);
+  return "wants " + why;
+}
+
+// Where the program starts: after "--", or at the first word that is not an
+// option or an option's value.
+int program_start(int argc, char** argv, bool* dashes) {
+  *dashes = false;
+  for (int i = 0; i < argc; ++i) {
+    const char* a = argv[i];
+    if (std::strcmp(a, "--") == 0) {
+      *dashes = true;
+      return i;
+    }
+    if (a[0] != '-') return i;
+    if (std::strchr(a, '=') != nullptr) continue;
+    for (const VarOption& o : kVarOptions) {
+      if (std::strcmp(a, o.option) == 0) {
+        ++i;  // its value, whatever it looks like
+        break;
+      }
+    }
+  }
+  return argc;
 }
 
 }  // namespace
 
 int run_main(int argc, char** argv) {
-  int i = 0;
-  bool quiet = false;
-  for (; i < argc; ++i) {
-    const char* a = argv[i];
-    if (std::strcmp(a, "--") == 0) {
-      ++i;
-      break;
-    }
-    if (std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (std::strcmp(a, "--trace") == 0) {
-      setenv("XSCHED_TRACE", "1", 1);
-      continue;
-    }
-    if (std::strcmp(a, "--quiet") == 0) {
-      quiet = true;
-      continue;
-    }
-    const VarOption* opt = nullptr;
-    for (const VarOption& o : kVarOptions) {
-      if (std::strcmp(a, o.option) == 0) opt = &o;
-    }
-    if (opt == nullptr) {
-      // The program starts at the first word that is not an option.
-      if (a[0] != '-') break;
-      std::fprintf(stderr, "xsched run: unknown option '%s'\n%s", a, kUsage);
-      return 2;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "xsched run: %s needs a value\n", a);
-      return 2;
-    }
-    const char* value = argv[++i];
-    if (!valid_value(opt->variable, value)) {
-      std::fprintf(stderr, "xsched run: %s '%s' is not valid (docs/configuration.md gives the ranges)\n", a, value);
-      return 2;
-    }
-    setenv(opt->variable, value, 1);
+  bool dashes = false;
+  const int start = program_start(argc, argv, &dashes);
+  Options opt("run", kUsage, kDescription, kFooter);
+  bool trace = false, quiet = false;
+  std::string values[std::size(kVarOptions)];
+  for (std::size_t k = 0; k < std::size(kVarOptions); ++k) {
+    const VarOption& o = kVarOptions[k];
+    opt.add_text(o.option, &values[k], o.type, o.help,
+                 [&o](const std::string& v) {
+                   const std::string why = why_invalid(o.variable, v);
+                   return why.empty() ? why : "is not valid: " + why;
+                 });
   }
-  if (i >= argc) {
-    std::fprintf(stderr, "xsched run: no program given\n%s", kUsage);
-    return 2;
+  opt.add_flag("--trace", &trace, "print one line per intercepted CUDA call (XSCHED_TRACE=1)");
+  opt.add_flag("--quiet", &quiet,
+               "do not say which level the program's CUDA queues use (by default each process says so once on "
+               "stderr: XSCHED_ANNOUNCE=1)");
+  if (const int r = opt.parse(start, argv); r >= 0) return r;
+  const int i = start + (dashes ? 1 : 0);
+  if (i >= argc) return opt.fail("no program given");
+  for (std::size_t k = 0; k < std::size(kVarOptions); ++k) {
+    if (opt.app().count(kVarOptions[k].option) != 0) setenv(kVarOptions[k].variable, values[k].c_str(), 1);
   }
+  if (trace) setenv("XSCHED_TRACE", "1", 1);
   if (const char* v = std::getenv("XSCHED_INTERPOSER"); v != nullptr && *v != '\0' && access(v, R_OK) != 0) {
     std::fprintf(stderr, "xsched run: XSCHED_INTERPOSER=%s: %s (unset it to use the interposer next to xsched)\n", v,
                  std::strerror(errno));

@@ -7,12 +7,14 @@
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
+#include <ctime>
 
 namespace xsched {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kWarn)};
 std::atomic<const char*> g_program{"xsched"};
+std::atomic<bool> g_timestamps{false};
 
 const char* prefix(LogLevel level) {
   switch (level) {
@@ -28,6 +30,8 @@ const char* prefix(LogLevel level) {
 
 void set_log_program(const char* name) { g_program.store(name, std::memory_order_relaxed); }
 
+void set_log_timestamps(bool on) { g_timestamps.store(on, std::memory_order_relaxed); }
+
 void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
 
 LogLevel log_level() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
@@ -40,8 +44,20 @@ void log(LogLevel level, const char* fmt, ...) {
   // One buffer and one write(2) per line: concurrent lines never interleave,
   // and logging works where the heap cannot be trusted.
   char buf[1024];
-  const int head = std::snprintf(buf, sizeof buf, "%s: %s", g_program.load(std::memory_order_relaxed), prefix(level));
-  size_t len = head > 0 ? static_cast<size_t>(head) : 0;
+  size_t len = 0;
+  if (g_timestamps.load(std::memory_order_relaxed)) {
+    timespec ts{};
+    tm utc{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (gmtime_r(&ts.tv_sec, &utc) != nullptr) {
+      len = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+      const int ms = std::snprintf(buf + len, sizeof buf - len, ".%03ldZ ", ts.tv_nsec / 1'000'000);
+      len += ms > 0 ? static_cast<size_t>(ms) : 0;
+    }
+  }
+  const int head =
+      std::snprintf(buf + len, sizeof buf - len, "%s: %s", g_program.load(std::memory_order_relaxed), prefix(level));
+  len += head > 0 ? static_cast<size_t>(head) : 0;
 
   const size_t room = sizeof buf - len - 1;  // the last byte is kept for '\n'
   va_list args;

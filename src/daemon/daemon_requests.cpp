@@ -25,6 +25,30 @@ int64_t percentile(std::vector<int64_t> v, double p) {
   return v[k];
 }
 
+// What a change does to the hints of `old` (a target's queues): "priority 0 -> 5,
+// share 1 -> 3", old values that differ between queues joined by '/', none: "-".
+std::string change_text(const HintsChange& h, const std::vector<xs_hints_t>& old) {
+  auto values = [&](auto get) {
+    std::vector<int64_t> v;
+    for (const xs_hints_t& x : old) {
+      if (std::find(v.begin(), v.end(), get(x)) == v.end()) v.push_back(get(x));
+    }
+    std::string out;
+    for (int64_t x : v) out += (out.empty() ? "" : "/") + std::to_string(x);
+    return out.empty() ? std::string("-") : out;
+  };
+  std::string out;
+  auto field = [&](uint32_t bit, const char* name, std::string before, int64_t after) {
+    if ((h.fields & bit) == 0) return;
+    out += (out.empty() ? "" : ", ") + std::string(name) + " " + before + " -> " + std::to_string(after);
+  };
+  field(kHintPriority, "priority", values([](const xs_hints_t& x) { return int64_t{x.priority}; }), h.priority);
+  field(kHintShare, "share", values([](const xs_hints_t& x) { return int64_t{x.share}; }), h.share);
+  field(kHintDeadline, "deadline_us", values([](const xs_hints_t& x) { return x.deadline_ns / 1000; }),
+        h.deadline_ns / 1000);
+  return out;
+}
+
 }  // namespace
 
 void Daemon::on_list(Client& c, const NoPayload*) {
@@ -129,18 +153,26 @@ void Daemon::on_hints(Client& c, const HintsChange* msg) {
     }
   }
   for (const auto& [p, id] : targets) {
+    // The values before, for the log: the process's queues, or the one queue.
+    std::vector<xs_hints_t> old;
+    uint64_t number = 0;
+    for (const Slot& s : p->slots) {
+      if (s.queue_id == 0 || (id != 0 && s.queue_id != id)) continue;
+      old.push_back(s.hints);
+      number = s.number;
+    }
     HintsChange to_agent = h;
     to_agent.pid = static_cast<uint32_t>(p->cred.pid);
     to_agent.queue = id;
     to_agent.one_device = 0;
     reply(*p, MsgType::kHints, bytes_of(to_agent));
-  }
-  if (by_device) {
-    log(LogLevel::kInfo, "uid %u changed hints of %zu queues of device %s", c.cred.uid, targets.size(),
-        device.text("cuda").c_str());
-  } else {
-    log(LogLevel::kInfo, "uid %u changed hints of %s %llu", c.cred.uid, h.queue != 0 ? "queue" : "pid",
-        static_cast<unsigned long long>(h.queue != 0 ? h.queue : h.pid));
+    if (id != 0) {
+      log(LogLevel::kInfo, "uid %u changed queue %llu of pid %d: %s", c.cred.uid, static_cast<unsigned long long>(number),
+          static_cast<int>(p->cred.pid), change_text(h, old).c_str());
+    } else {
+      log(LogLevel::kInfo, "uid %u changed pid %d: %s", c.cred.uid, static_cast<int>(p->cred.pid),
+          change_text(h, old).c_str());
+    }
   }
   reply(c, MsgType::kOk, {});
 }
@@ -160,6 +192,7 @@ void Daemon::answer_policy(Client& c, const PolicyMsg* msg, bool set) {
                        make_policy(static_cast<xs_policy_t>(msg->policy), opts_.timeslice_ns) != nullptr;
     if (!known) return reply_error(c, EINVAL, "unknown policy");
     const auto p = static_cast<xs_policy_t>(msg->policy);
+    const xs_policy_t before = one ? policy_of(device) : policy_;
     cause_ns_ = now_ns();
     if (one) {
       // One device's domain; it keeps the policy while it has no queues too.
@@ -167,14 +200,14 @@ void Daemon::answer_policy(Client& c, const PolicyMsg* msg, bool set) {
       if (auto it = domains_.find(device); it != domains_.end()) {
         engine_ran(*it->second, it->second->engine.set_policy(make_policy(p, opts_.timeslice_ns), cause_ns_));
       }
-      log(LogLevel::kInfo, "uid %u switched the policy of device %s to %s", c.cred.uid, device.text("cuda").c_str(),
-          policy_name(p));
+      log(LogLevel::kInfo, "uid %u switched the policy of device %s: %s -> %s", c.cred.uid,
+          device.text("cuda").c_str(), policy_name(before), policy_name(p));
     } else {
       // Every device's domain, each with a policy of its own state.
       policy_ = p;
       device_policy_.clear();
       for (auto& [id, d] : domains_) engine_ran(*d, d->engine.set_policy(make_policy(p, opts_.timeslice_ns), cause_ns_));
-      log(LogLevel::kInfo, "uid %u switched the policy to %s", c.cred.uid, policy_name(p));
+      log(LogLevel::kInfo, "uid %u switched the policy: %s -> %s", c.cred.uid, policy_name(before), policy_name(p));
     }
   }
   PolicyMsg r{};

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   set_log_level(s.log_level);
+  set_log_timestamps(true);
   if (!s.config_file.empty()) log(LogLevel::kInfo, "settings from %s", s.config_file.c_str());
   // Each registered process holds three of the daemon's descriptors: take
   // every one the hard limit allows (a soft limit of 1024 ran out at some 330 processes).
