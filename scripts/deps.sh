@@ -9,8 +9,9 @@ set -euo pipefail
 # prometheus (promtool and the server): the metrics tests check a real scrape with both.
 # dpkg-dev and file (cpack's Depends through dpkg-shlibdeps), python3-venv (pip into a venv)
 # and python3-yaml (the Kubernetes manifests): the install, package and deployment tests.
+# libamdhip64-dev (ROCm's HIP headers): the HIP platform is built and tested on a fake runtime.
 packages=(cmake ninja-build g++ libgtest-dev python3-pytest clang-14 libclang-rt-14-dev pkgconf libcpp-httplib-dev
-          libcli11-dev nlohmann-json3-dev prometheus dpkg-dev file python3-venv python3-yaml)
+          libcli11-dev nlohmann-json3-dev libamdhip64-dev prometheus dpkg-dev file python3-venv python3-yaml)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

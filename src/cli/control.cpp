@@ -23,6 +23,7 @@
 #include "core/config.h"
 #include "core/device_id.h"
 #include "core/hint_limits.h"
+#include "core/platform_list.h"
 #include "core/policy_list.h"
 #include "ipc/protocol.h"
 #include "ipc/unix_socket.h"
@@ -201,10 +202,6 @@ bool fetch(Link& link, const char* cmd, Snapshot* s) {
   return true;
 }
 
-const char* platform_name(uint32_t platform) {
-  return platform == XS_PLATFORM_CUDA ? "cuda" : platform == XS_PLATFORM_HOST ? "host" : "unknown";
-}
-
 DeviceId device_of(const QueueRecord& q) {
   DeviceId d;
   std::memcpy(d.uuid.data(), q.device_uuid, d.uuid.size());
@@ -322,7 +319,7 @@ std::string name_of(const ProcessRecord* p) {
 void print_queue_row(const Snapshot& s, const QueueRecord& q) {
   const ProcessRecord* p = process_of(s, q.pid);
   char platform[24];
-  const char* pname = q.platform == XS_PLATFORM_CUDA ? "cuda" : q.platform == XS_PLATFORM_HOST ? "host" : "?";
+  const char* pname = platform_from_name(platform_name(q.platform)) != 0 ? platform_name(q.platform) : "?";
   if (q.device >= 0) {
     std::snprintf(platform, sizeof platform, "%s:%d", pname, q.device);
   } else {
