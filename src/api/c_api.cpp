@@ -20,6 +20,7 @@ namespace {
 // An XQueue as the C API knows it: the platform decides how native handles
 // inside commands (events) are translated.
 struct ApiQueue {
+  ~ApiQueue() { if (queue != nullptr) process_scheduler().remove(*queue); }  // at exit too: the table goes first
   std::shared_ptr<XQueue> queue;
   xs_platform_t platform;
   // Host events named by commands not yet known complete: a user may destroy
