@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <initializer_list>
@@ -295,6 +297,28 @@ TEST(ConfigTest, DaemonVariables) {
   ASSERT_EQ(warnings.size(), 3u);
   EXPECT_NE(warnings[0].find("is not one of local, daemon, auto; using auto"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[1].find("10..60000"), std::string::npos) << warnings[1];
+}
+
+TEST(ConfigTest, MetricsFileAndItsInterval) {
+  std::vector<std::string> warnings;
+  EXPECT_EQ(Config{}.metrics_file, "");
+  EXPECT_EQ(Config{}.metrics_interval_ns, 5'000'000'000);
+  const Config c = parse({"XSCHED_METRICS_FILE=/var/lib/node_exporter/xsched-%p.prom", "XSCHED_METRICS_INTERVAL_MS=10"},
+                         &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(c.metrics_file, "/var/lib/node_exporter/xsched-%p.prom");
+  EXPECT_EQ(c.metrics_interval_ns, 10'000'000);
+  EXPECT_EQ(parse({"XSCHED_METRICS_INTERVAL_MS=3600000"}, &warnings).metrics_interval_ns, 3'600'000'000'000);
+  EXPECT_TRUE(warnings.empty());
+  for (const char* bad : {"XSCHED_METRICS_INTERVAL_MS=9", "XSCHED_METRICS_INTERVAL_MS=3600001",
+                          "XSCHED_METRICS_INTERVAL_MS=5s"}) {
+    warnings.clear();
+    EXPECT_EQ(parse({bad}, &warnings).metrics_interval_ns, 5'000'000'000) << bad;
+    ASSERT_EQ(warnings.size(), 1u) << bad;
+    EXPECT_NE(warnings[0].find("is not an integer in 10..3600000; using 5000"), std::string::npos) << warnings[0];
+  }
+  EXPECT_EQ(expand_pid("/x/m-%p.prom"), "/x/m-" + std::to_string(getpid()) + ".prom");
+  EXPECT_EQ(expand_pid("/x/100%"), "/x/100%");
 }
 
 // A deadline is none (0) or at least 100 µs: shorter ones made the deadline

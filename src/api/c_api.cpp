@@ -21,6 +21,7 @@ namespace {
 
 // An XQueue as the C API knows it: its platform translates its commands.
 struct ApiQueue {
+  ~ApiQueue() { if (queue != nullptr) process_scheduler().remove(*queue); }  // at exit too: the table goes first
   std::shared_ptr<XQueue> queue;
   const ApiPlatform* platform;
   // Host events named by commands not yet known complete: a user may destroy

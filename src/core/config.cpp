@@ -149,6 +149,10 @@ constexpr Var kVars[] = {
     {"XSCHED_SCHEDULER", parse_choice<&Config::scheduler, kSchedulers>, "local, or xschedd when one runs"},
     {"XSCHED_SOCKET", parse_text<&Config::socket>, "xschedd's socket"},
     {"XSCHED_TIMELINE", parse_text<&Config::timeline>, "a Perfetto/chrome://tracing timeline of the queues (%p: pid)"},
+    {"XSCHED_METRICS_FILE", parse_text<&Config::metrics_file>,
+     "a Prometheus metrics file of the process's queues, for node_exporter's textfile collector (%p: pid)"},
+    {"XSCHED_METRICS_INTERVAL_MS", parse_int<&Config::metrics_interval_ns, 10, 3'600'000, 1'000'000>,
+     "how often the metrics file is written"},
     {"XSCHED_DAEMON_TIMEOUT_MS", parse_int<&Config::daemon_timeout_ns, 10, 60'000, 1'000'000>,
      "silence after which the daemon's holds are dropped"},
     // Read by the CUDA interposer itself (src/interpose/cuda).
@@ -244,6 +248,19 @@ bool int_in_range(std::string_view s, int64_t lo, int64_t hi, int64_t* out) {
   if (!to_int(s, v) || v < lo || v > hi) return false;
   *out = v;
   return true;
+}
+
+std::string expand_pid(const std::string& path) {
+  std::string out;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 1 < path.size() && path[i + 1] == 'p') {
+      out += std::to_string(getpid());
+      ++i;
+    } else {
+      out += path[i];
+    }
+  }
+  return out;
 }
 
 Config parse_config(const char* const* envp, std::vector<std::string>* warnings) {

@@ -41,6 +41,8 @@ struct Config {
   Scheduler scheduler = Scheduler::kAuto;   // XSCHED_SCHEDULER: local | daemon | auto
   std::string socket;                       // XSCHED_SOCKET: xschedd's socket; empty = the default path
   std::string timeline;                     // XSCHED_TIMELINE: the timeline's file (core/timeline.h); empty = none
+  std::string metrics_file;                 // XSCHED_METRICS_FILE: the metrics file (sched/metrics_file.h); empty = none
+  int64_t metrics_interval_ns = 5'000'000'000;  // XSCHED_METRICS_INTERVAL_MS: 10..3600000
   int64_t daemon_timeout_ns = 500'000'000;  // XSCHED_DAEMON_TIMEOUT_MS: 10..60000
   LogLevel log_level = LogLevel::kWarn;     // XSCHED_LOG_LEVEL: error | warn | info | debug
 };
@@ -63,6 +65,10 @@ bool switch_value(const char* value, bool* valid);
 // The switch in environment variable `name` (read now): a value that is
 // neither on nor off gives one warning naming the variable, and is off.
 bool env_switch(const char* name);
+
+// A file name of XSCHED_TIMELINE or XSCHED_METRICS_FILE with each "%p" made
+// the process id, for programs that start others under the same setting.
+std::string expand_pid(const std::string& path);
 
 // Parses an environ-style array ("NAME=VALUE", null-terminated; null = empty).
 // Appends one human-readable warning per rejected variable to *warnings (may be null).

@@ -60,19 +60,6 @@ void watch_signal() {
   }).detach();
 }
 
-std::string expand_pid(const std::string& path) {
-  std::string out;
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '%' && i + 1 < path.size() && path[i + 1] == 'p') {
-      out += std::to_string(getpid());
-      ++i;
-    } else {
-      out += path[i];
-    }
-  }
-  return out;
-}
-
 void flush_at_exit() { flush(); }
 
 }  // namespace

@@ -102,6 +102,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       backpressure_wait_ns_(opts.backpressure_wait_ns),
       request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),
       gate_(level >= XS_LEVEL_DEACTIVATE && hw.ops->gate_word != nullptr ? hw.ops->gate_word(hw.ctx) : nullptr),
+      created_ns_(now_ns()),
       hints_(opts.hints) {
   timeline::init_from_config();
   timeline::name_queue(id_, hw.ops->platform, device_, device_name_.data());
@@ -117,6 +118,7 @@ void XQueue::close() {
   std::lock_guard lk(mu_);
   if (closing_) return;
   closing_ = true;
+  if (holds_ != 0) held_ns_ += now_ns() - held_since_ns_;
   holds_ = 0;
   release_hardware_locked();
   // Nothing holds a closing queue back, xschedd included: its end waits for its work.
@@ -516,6 +518,7 @@ xs_result_t XQueue::suspend(HoldBy by, bool sync) {
     record_hold_locked(by);
     hold_hardware_locked();
   }
+  if (holds_ == 0) held_since_ns_ = now_ns();
   holds_ |= by;
   if (sync && level_ == XS_LEVEL_BLOCK && !in_flight_.empty()) {
     ++waiters_;  // the worker syncs at once instead of letting a burst settle
@@ -531,6 +534,7 @@ xs_result_t XQueue::resume(HoldBy by) {
   if (holds_ == 0) return XS_OK;
   holds_ &= ~static_cast<uint32_t>(by);
   if (holds_ == 0) {
+    held_ns_ += now_ns() - held_since_ns_;
     if (timeline::enabled()) {
       timeline::record(timeline::Event::kRelease, id_,
                        by == kHoldUser ? timeline::Reason::kUser : timeline::current_reason());
@@ -557,6 +561,13 @@ void XQueue::query(xs_queue_info_t* info) const {
   info->suspensions = suspensions_;
   info->error = error_;
   info->hints = hints_;
+}
+
+void XQueue::hold_times(int64_t now, int64_t* held_ns, int64_t* running_ns) const {
+  std::lock_guard lk(mu_);
+  const int64_t held = held_ns_ + (holds_ != 0 ? std::max<int64_t>(now - held_since_ns_, 0) : 0);
+  *held_ns = held;
+  *running_ns = std::max<int64_t>(now - created_ns_ - held, 0);
 }
 
 xs_hints_t XQueue::hints() const {

@@ -203,6 +203,9 @@ class XQueue {
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   void query(xs_queue_info_t* info) const;
+  // How long, up to `now` (now_ns()), the queue has been held (by anyone) and
+  // not held since it was made. Counted at holds and releases, not per command.
+  void hold_times(int64_t now, int64_t* held_ns, int64_t* running_ns) const;
 
   xs_hints_t hints() const;
   void set_hints(const xs_hints_t& hints);
@@ -284,6 +287,9 @@ class XQueue {
   std::atomic<uint64_t> launched_{0};       // the last command handed to the hardware queue
   uint64_t suspensions_ = 0;
   uint32_t holds_ = 0;
+  const int64_t created_ns_;
+  int64_t held_ns_ = 0;        // holds that ended
+  int64_t held_since_ns_ = 0;  // while holds_ != 0: when the hold began
   bool hardware_held_ = false;
   bool running_through_ = false;  // the gate is forced open for an expedited run
   bool closing_ = false;

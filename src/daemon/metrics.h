@@ -1,6 +1,6 @@
 // xschedd's Prometheus metrics (`--metrics HOST:PORT`): what the daemon
 // counts, the snapshot its thread publishes, and the text exposition format
-// (0.0.4) written from that snapshot.
+// (0.0.4) written from that snapshot with core/metrics_text.h's writer.
 //
 // Threads: the daemon's thread owns every counter and builds a snapshot only
 // when a scrape asks for one and the last is older than kMaxSnapshotAgeNs;
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/device_id.h"
+#include "core/metrics_text.h"
 #include "xsched/xsched.h"
 
 namespace xsched::daemon {
@@ -78,23 +79,8 @@ struct DeviceMetrics {
   xs_policy_t policy = XS_POLICY_PRIORITY;
 };
 
-struct QueueMetrics {
-  DeviceId device;
-  uint32_t platform = 0;
-  uint32_t pid = 0;
-  std::string comm;  // what the process called itself (untrusted)
-  uint64_t queue = 0;  // the daemon's queue number
-  uint32_t level = 0;
-  bool running = true;  // false: the daemon holds it
-  bool ready = false;
-  int32_t priority = 0;
-  uint32_t share = 1;
-  uint64_t submitted = 0;  // as the process last reported them
-  uint64_t completed = 0;
-  uint64_t preemptions = 0;  // holds the daemon applied
-  int64_t held_ns = 0;       // while registered
-  int64_t running_ns = 0;
-};
+// The queue's families and labels are those of a process's metrics file too.
+using metrics::QueueMetrics;
 
 struct MetricsSnapshot {
   int64_t taken_ns = 0;          // the daemon's steady clock
@@ -106,12 +92,8 @@ struct MetricsSnapshot {
   std::vector<QueueMetrics> queues;
 };
 
-// A label value in the text format: backslash, double quote and newline
-// escaped; other control bytes and bytes that are not UTF-8 become U+FFFD
-// (a process names itself with any bytes, and a scraper must get UTF-8).
-void append_label_value(std::string* out, std::string_view value);
-// The identity of a device as `xsched list` prints it: GPU-..., host-....
-std::string device_label(const DeviceId& device, uint32_t platform);
+using metrics::append_label_value;
+using metrics::device_label;
 // The whole exposition.
 std::string render_metrics(const MetricsSnapshot& s);
 

@@ -4,6 +4,7 @@
 #include "ipc/agent.h"
 #include "ipc/unix_socket.h"
 #include "sched/local_scheduler.h"
+#include "sched/metrics_file.h"
 
 namespace xsched {
 
@@ -21,6 +22,7 @@ LocalScheduler& process_scheduler() {
       o.timeout_ns = cfg.daemon_timeout_ns;
       ipc::start_agent(*s, o);
     }
+    metrics_file::start_from_config(*s);
     return s;
   }();
   return *scheduler;

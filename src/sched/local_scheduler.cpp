@@ -69,6 +69,11 @@ std::size_t LocalScheduler::domains() const {
   return domains_.size();
 }
 
+void LocalScheduler::visit_queues(const std::function<void(const XQueue&)>& visit) const {
+  std::lock_guard lk(mu_);
+  for (const auto& [id, q] : queues_) visit(*q);
+}
+
 void LocalScheduler::add(XQueue& q) {
   std::lock_guard lk(mu_);
   if (queues_.count(q.id()) != 0) return;

@@ -108,6 +108,10 @@ class LocalScheduler final : public QueueListener, private Executor {
 
   // Scheduling domains (devices) that have queues now.
   std::size_t domains() const;
+  // Calls visit for each queue, with the scheduler's lock held: visit must
+  // not call into the scheduler. For readers of every queue (the metrics
+  // file), not for a hot path.
+  void visit_queues(const std::function<void(const XQueue&)>& visit) const;
 
  private:
   // One device's queues and their scheduling: the engine and its policy,
