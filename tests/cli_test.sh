@@ -42,10 +42,17 @@ else
   [ $rc -eq 0 ] && grep -q "^5 1 1 /.*libxsched_cuda.so" <<<"$out"; check "run sets the variables and preloads the interposer" $?
   out=$("$xsched" run -- /nonexistent/program 2>&1); rc=$?
   [ $rc -eq 127 ] && grep -q "cannot run '/nonexistent/program'" <<<"$out"; check "run of a missing program exits 127" $?
-  out=$(env -u CUDA_DEVICE_MAX_CONNECTIONS -u XSCHED_ANNOUNCE "$xsched" run --gated-window 64 -- sh -c 'echo "$XSCHED_GATED_WINDOW $XSCHED_ANNOUNCE $CUDA_DEVICE_MAX_CONNECTIONS"' 2>&1)
+  out=$(env -u CUDA_DEVICE_MAX_CONNECTIONS -u XSCHED_ANNOUNCE "$xsched" run --gated-window 64 -- sh -c 'echo "$XSCHED_GATED_WINDOW $XSCHED_ANNOUNCE $CUDA_DEVICE_MAX_CONNECTIONS"' 2>/dev/null)
   [ "$out" = "64 1 32" ]; check "run sets the Level 2 window, the level announcement and 32 connections" $?
   out=$(CUDA_DEVICE_MAX_CONNECTIONS=4 "$xsched" run --quiet -- sh -c 'echo "$XSCHED_ANNOUNCE $CUDA_DEVICE_MAX_CONNECTIONS"' 2>&1)
   [ "$out" = "0 4" ]; check "run --quiet turns the announcement off and keeps the user's connections" $?
+  # A program that never calls CUDA had nothing scheduled: said at its exit, once, by it alone
+  # (not by the processes it starts: timeout runs true as its child).
+  out=$(env -u XSCHED_ANNOUNCE "$xsched" run -- timeout 60 true 2>&1); rc=$?
+  [ $rc -eq 0 ] && [ "$(grep -c "made no CUDA call: nothing of it was scheduled" <<<"$out")" = 1 ]
+  check "run says when the program made no CUDA call" $?
+  out=$("$xsched" run --quiet -- true 2>&1)
+  [ -z "$out" ]; check "run --quiet says nothing of it" $?
   out=$("$xsched" run --gated-window 0 -- true 2>&1); rc=$?
   [ $rc -eq 2 ]; check "run rejects a zero Level 2 window" $?
   out=$("$xsched" run --backpressure 16 -- sh -c 'echo "$XSCHED_BACKPRESSURE"' 2>&1)

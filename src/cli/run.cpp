@@ -194,6 +194,8 @@ int run_main(int argc, char** argv) {
   } else {
     setenv("XSCHED_ANNOUNCE", "1", 0);
   }
+  // The program keeps this pid: the interposer says at its exit if it made no CUDA call.
+  setenv("XSCHED_RUN_PID", std::to_string(getpid()).c_str(), 1);
   execvp(argv[i], argv + i);
   std::fprintf(stderr, "xsched run: cannot run '%s': %s\n", argv[i], std::strerror(errno));
   return errno == ENOENT ? 127 : 126;

@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "interpose/cuda/real_driver.h"
 
 namespace xsched::interpose {
 
@@ -26,6 +27,24 @@ namespace {
 bool announcing() {
   static const bool enabled = env_switch("XSCHED_ANNOUNCE");  // "off" is off, as for XSCHED_TRACE
   return enabled;
+}
+
+// `xsched run` names the process it runs (XSCHED_RUN_PID: exec keeps the
+// pid). That process ending without a single CUDA call had nothing
+// scheduled, which a user would otherwise learn from silence: said at exit,
+// where the announcements are on. Every CUDA call starts the driver's search.
+void say_if_no_cuda() {
+  if (real_driver_searched()) return;
+  std::fprintf(stderr,
+               "xsched: pid %d made no CUDA call: nothing of it was scheduled (CUDA in its child processes is "
+               "scheduled, and announced, there)\n",
+               static_cast<int>(getpid()));
+}
+
+__attribute__((constructor)) void watch_the_run() {
+  const char* v = std::getenv("XSCHED_RUN_PID");
+  if (v == nullptr || std::atoi(v) != static_cast<int>(getpid()) || !announcing()) return;
+  std::atexit(say_if_no_cuda);
 }
 
 }  // namespace
