@@ -1,7 +1,9 @@
 #include "interpose/cuda/level_notices.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -33,18 +35,25 @@ bool announcing() {
 // pid). That process ending without a single CUDA call had nothing
 // scheduled, which a user would otherwise learn from silence: said at exit,
 // where the announcements are on. Every CUDA call starts the driver's search.
+// The line goes to a copy of stderr taken at start: programs close their
+// stderr in exit handlers that run before this one (coreutils do).
+int g_run_stderr = -1;
+
 void say_if_no_cuda() {
-  if (real_driver_searched()) return;
-  std::fprintf(stderr,
-               "xsched: pid %d made no CUDA call: nothing of it was scheduled (CUDA in its child processes is "
-               "scheduled, and announced, there)\n",
-               static_cast<int>(getpid()));
+  if (real_driver_searched() || g_run_stderr < 0) return;
+  char line[200];
+  const int n = std::snprintf(line, sizeof line,
+                              "xsched: pid %d made no CUDA call: nothing of it was scheduled (CUDA in its child "
+                              "processes is scheduled, and announced, there)\n",
+                              static_cast<int>(getpid()));
+  if (n > 0 && write(g_run_stderr, line, static_cast<std::size_t>(std::min<int>(n, sizeof line - 1))) < 0) return;
 }
 
 __attribute__((constructor)) void watch_the_run() {
   const char* v = std::getenv("XSCHED_RUN_PID");
   if (v == nullptr || std::atoi(v) != static_cast<int>(getpid()) || !announcing()) return;
-  std::atexit(say_if_no_cuda);
+  g_run_stderr = fcntl(2, F_DUPFD_CLOEXEC, 3);
+  if (g_run_stderr >= 0) std::atexit(say_if_no_cuda);
 }
 
 }  // namespace
