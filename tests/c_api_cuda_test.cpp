@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fake_kernel.h"
+#include "c_api_queue_info.h"
 #include "xsched/xsched.h"
 
 namespace {
@@ -121,22 +122,13 @@ TEST(CApiCuda, CommandsRunInOrderWithTheArgumentsOfTheirSubmit) {
   EXPECT_EQ(std::vector<int>(log.begin(), log.begin() + 4), (std::vector<int>{1, 2, 3, 4}));
   EXPECT_EQ(std::vector<uint8_t>(host, host + 64), std::vector<uint8_t>(64, 0x5a));
   EXPECT_EQ(host_fn_saw_cursor.load(), 4);  // after every kernel before it
-  xs_queue_info_t info;
-  xs_queue_info_init(&info);
-  ASSERT_EQ(xs_queue_query(q, &info), XS_OK);
+  const xs_queue_info_t info = info_of(q);
   EXPECT_EQ(info.submitted, 7u);
   EXPECT_EQ(info.completed, 7u);
   EXPECT_EQ(xs_queue_destroy(q), XS_OK);
   EXPECT_EQ(cuMemFree(dev_buf), CUDA_SUCCESS);
   EXPECT_EQ(cuMemFreeHost(pinned), CUDA_SUCCESS);
   EXPECT_EQ(cuStreamDestroy(s), CUDA_SUCCESS);
-}
-
-xs_queue_info_t info_of(xs_queue_t q) {
-  xs_queue_info_t info;
-  xs_queue_info_init(&info);
-  EXPECT_EQ(xs_queue_query(q, &info), XS_OK);
-  return info;
 }
 
 // The point of the platform: while an urgent queue of the program's own has

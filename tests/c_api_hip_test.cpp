@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fake_hip_kernel.h"
+#include "c_api_queue_info.h"
 #include "xsched/xsched.h"
 
 // The fake runtime's count of kernels run so far in the process.
@@ -49,13 +50,6 @@ xs_result_t launch(xs_queue_t q, hipFunction_t f, const Args& args) {
   c.u.kernel.desc = &k;
   c.u.kernel.desc_size = sizeof k;
   return xs_queue_submit(q, &c, nullptr);
-}
-
-xs_queue_info_t info_of(xs_queue_t q) {
-  xs_queue_info_t info;
-  xs_queue_info_init(&info);
-  EXPECT_EQ(xs_queue_query(q, &info), XS_OK);
-  return info;
 }
 
 // Kernels and a fill run in submission order, with the arguments they had at

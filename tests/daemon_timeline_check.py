@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timeline_check import check_format, fail  # noqa: E402
+from timeline_check import check_format, fail, flow_arrows  # noqa: E402
 
 
 def main() -> int:
@@ -33,9 +33,7 @@ def main() -> int:
         fail(f"expected the low program's queue held by the policy at least 3 times, got {len(low_held)}")
     if any(e["tid"] == high for e in held):
         fail("the high program's queue was held")
-    starts = {e["id"]: e for e in events if e["ph"] == "s"}
-    ends = {e["id"]: e for e in events if e["ph"] == "f"}
-    linked = [i for i in ends if i in starts and starts[i]["tid"] == high and ends[i]["tid"] == low]
+    linked = flow_arrows(events, high, low)
     if len(linked) < 3:
         fail(f"expected arrows from the high queue's changes to the low queue's holds, got {len(linked)}")
     print(f"daemon_timeline_check: ok ({len(events)} events, {len(low_held)} holds, {len(linked)} arrows)")

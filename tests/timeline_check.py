@@ -35,6 +35,13 @@ def check_format(doc: dict) -> list:
     return events
 
 
+def flow_arrows(events: list, src: int, dst: int) -> list:
+    """The ids of the flow arrows that start on track src and end on track dst."""
+    starts = {e["id"]: e for e in events if e["ph"] == "s"}
+    ends = {e["id"]: e for e in events if e["ph"] == "f"}
+    return [i for i in ends if i in starts and starts[i]["tid"] == src and ends[i]["tid"] == dst]
+
+
 def main() -> int:
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -61,9 +68,7 @@ def main() -> int:
         fail(f"expected one user hold of about 5 ms, got {by_user}")
     if any(e["tid"] != low for e in events if e["ph"] == "X" and e["name"] == "held"):
         fail("the urgent queue was held")
-    starts = {e["id"]: e for e in events if e["ph"] == "s"}
-    ends = {e["id"]: e for e in events if e["ph"] == "f"}
-    linked = [i for i in ends if i in starts and starts[i]["tid"] == high and ends[i]["tid"] == low]
+    linked = flow_arrows(events, high, low)
     if len(linked) < 3:
         fail(f"expected flow arrows from the urgent queue to the low queue's holds, got {len(linked)}")
     decisions = [e for e in events if e["ph"] == "X" and e["name"] == "decision" and e["tid"] == high]

@@ -12,6 +12,7 @@
 
 #include <mutex>
 
+#include "api/native_table.h"
 #include "api/platform_registry.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -28,21 +29,7 @@ constinit interpose::RealLibrary g_library{cuda::kDriverLibrary, "xs_queue_creat
 
 void* resolve(const char* name) { return g_library.symbol(name); }
 
-// The driver table, loaded on the first CUDA queue; null if the driver or
-// one of the calls the queues need is missing (said once).
-const cuda::Driver* driver() {
-  static const cuda::Driver* d = [] () -> const cuda::Driver* {
-    static cuda::Driver table;
-    if (g_library.handle() == nullptr) return nullptr;  // real_library.h said why
-    if (const char* missing = table.load(resolve); missing != nullptr) {
-      log(LogLevel::kError, "xs_queue_create: the CUDA driver at %s lacks %s: no CUDA queues", g_library.path(),
-          missing);
-      return nullptr;
-    }
-    return &table;
-  }();
-  return d;
-}
+const cuda::Driver* driver() { return native_table<cuda::Driver>(g_library, resolve, "the CUDA driver"); }
 
 bool under_interposer() { return dlsym(RTLD_DEFAULT, "xsched_interposer_abi") != nullptr; }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "api/native_table.h"
 #include "api/platform_registry.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -36,19 +37,7 @@ constinit interpose::RealLibrary g_library{kRuntimeLibrary, "xs_queue_create (HI
 
 void* resolve(const char* name) { return g_library.symbol(name); }
 
-const hip::Runtime* runtime() {
-  static const hip::Runtime* rt = []() -> const hip::Runtime* {
-    static hip::Runtime table;
-    if (g_library.handle() == nullptr) return nullptr;  // real_library.h said why
-    if (const char* missing = table.load(resolve); missing != nullptr) {
-      log(LogLevel::kError, "xs_queue_create: the HIP runtime at %s lacks %s: no HIP queues", g_library.path(),
-          missing);
-      return nullptr;
-    }
-    return &table;
-  }();
-  return rt;
-}
+const hip::Runtime* runtime() { return native_table<hip::Runtime>(g_library, resolve, "the HIP runtime"); }
 
 // The stream's device, its identity and name. A stream knows its device
 // (hipStreamGetDevice where the runtime has it); otherwise the calling
