@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "cli/demo_device.h"
 #include "cli/options.h"
 #include "cli/stats.h"
 #include "cli/workload.h"
@@ -21,16 +23,19 @@ constexpr double kNoisySteal = 0.06;
 struct DemoOptions {
   double seconds = 3.0;
   std::string json_path;  // empty: none
+  std::string device = "auto";  // auto, cpu, gpu
 };
 
 // Parses the options; -1 to go on, or the exit status.
 int parse(int argc, char** argv, DemoOptions* o) {
-  Options opt("demo", "usage: xsched demo [--seconds S] [--json FILE]\n",
+  Options opt("demo", "usage: xsched demo [--seconds S] [--json FILE] [--device auto|cpu|gpu]\n",
               "Runs a high-priority task (a request of 10 x 0.5 ms kernels every 20 ms) beside a\n"
-              "low-priority task that runs 1 ms kernels non-stop, on one execution unit of the CPU\n"
-              "reference device, five ways: high alone, both without scheduling, and both under\n"
-              "xsched's priority policy at each level.");
+              "low-priority task that runs 1 ms kernels non-stop, on the first CUDA GPU when there is\n"
+              "one (kernels that fill the GPU) or else on one execution unit of the CPU reference\n"
+              "device: high alone, both without scheduling, and both under xsched's priority policy\n"
+              "at each level the device has.");
   std::string seconds, json;
+  opt.add_text("--device", &o->device, "D", "auto (a GPU if there is one, else the CPU device), cpu or gpu");
   opt.add_text("--seconds", &seconds, "S", "measured time per scenario (0.2..600, default 3)");
   opt.add_text("--json", &json, "FILE", "also write every latency sample and the summary as JSON");
   const int r = opt.parse(argc, argv);
@@ -44,6 +49,9 @@ int parse(int argc, char** argv, DemoOptions* o) {
     }
   }
   if (opt.app().count("--json") != 0) o->json_path = json;
+  if (o->device != "auto" && o->device != "cpu" && o->device != "gpu") {
+    return opt.fail("--device wants auto, cpu or gpu, not '" + o->device + "'");
+  }
   return -1;
 }
 
@@ -52,13 +60,14 @@ struct Row {
   ScenarioResult result;
 };
 
-void write_json(const char* path, const std::vector<Row>& rows, const HighTask& h, const LowTask& l, double seconds) {
+void write_json(const char* path, const std::string& device, const std::vector<Row>& rows, const HighTask& h,
+                const LowTask& l, double seconds) {
   FILE* f = std::fopen(path, "w");
   if (f == nullptr) {
     std::fprintf(stderr, "xsched demo: cannot write %s: %s\n", path, std::strerror(errno));
     return;
   }
-  std::fprintf(f, "{\n  \"device\": \"cpu-reference (1 unit)\",\n  \"seconds_per_scenario\": %.3f,\n", seconds);
+  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"seconds_per_scenario\": %.3f,\n", device.c_str(), seconds);
   std::fprintf(f, "  \"high\": {\"kernels\": %d, \"kernel_ns\": %lld, \"period_ns\": %lld},\n", h.kernels,
                static_cast<long long>(h.kernel_ns), static_cast<long long>(h.period_ns));
   std::fprintf(f, "  \"low\": {\"kernel_ns\": %lld},\n  \"scenarios\": [\n", static_cast<long long>(l.kernel_ns));
@@ -105,15 +114,25 @@ int demo_main(int argc, char** argv) {
   const HighTask high;
   const LowTask low;
 
-  std::vector<Row> rows = {
-      {{.name = "high alone", .low = false}, {}},
-      {{.name = "both, no scheduling", .policy = XS_POLICY_NONE, .window = 1024}, {}},
-      {{.name = "xsched, level 1 (window 4)", .level = XS_LEVEL_BLOCK, .window = 4}, {}},
-      {{.name = "xsched, level 2", .level = XS_LEVEL_DEACTIVATE}, {}},
-      {{.name = "xsched, level 3", .level = XS_LEVEL_INTERRUPT}, {}},
-  };
-  // The demo drives the CPU reference device, whatever platforms the build has: it needs no GPU.
-  std::printf("xsched demo on the CPU reference device (1 execution unit; GPU programs: xsched run)\n");
+  // A GPU when there is one (or asked for), else the CPU reference device.
+  std::unique_ptr<DemoDevice> dev;
+  std::string no_gpu;
+  if (opt.device != "cpu") dev = cuda_demo_device(&no_gpu);
+  if (dev == nullptr && opt.device == "gpu") {
+    std::fprintf(stderr, "xsched demo: no GPU to run on (%s)\n", no_gpu.c_str());
+    return 1;
+  }
+  if (dev == nullptr) dev = host_demo_device();
+  std::vector<Row> rows;
+  for (Row row : {Row{{.name = "high alone", .low = false}, {}},
+                  Row{{.name = "both, no scheduling", .policy = XS_POLICY_NONE, .window = 1024}, {}},
+                  Row{{.name = "xsched, level 1 (window 4)", .level = XS_LEVEL_BLOCK, .window = 4}, {}},
+                  Row{{.name = "xsched, level 2", .level = XS_LEVEL_DEACTIVATE}, {}},
+                  Row{{.name = "xsched, level 3", .level = XS_LEVEL_INTERRUPT}, {}}}) {
+    if (row.scenario.level <= dev->max_level()) rows.push_back(row);
+  }
+  std::printf("xsched demo on %s%s\n", dev->describe().c_str(),
+              no_gpu.empty() || opt.device == "cpu" ? "" : (" (no GPU: " + no_gpu + ")").c_str());
   std::printf("high: %d x %.1f ms kernels every %.0f ms, priority %d; low: %.1f ms kernels non-stop, priority %d\n",
               high.kernels, high.kernel_ns / 1e6, high.period_ns / 1e6, high.priority, low.kernel_ns / 1e6,
               low.priority);
@@ -124,7 +143,7 @@ int demo_main(int argc, char** argv) {
 
   double alone_p50 = 0, alone_p99 = 0, worst_steal = 0;
   for (Row& row : rows) {
-    row.result = run_scenario(row.scenario, high, low, opt.seconds);
+    row.result = run_scenario(*dev, row.scenario, high, low, opt.seconds);
     if (row.result.error != XS_OK) {
       std::fprintf(stderr, "xsched demo: scenario '%s' failed: %s\n", row.scenario.name.c_str(),
                    xs_result_string(row.result.error));
@@ -144,7 +163,7 @@ int demo_main(int argc, char** argv) {
                 "above measure the host as much as xsched. Run again when the machine is quieter.\n",
                 100 * worst_steal);
   }
-  if (!opt.json_path.empty()) write_json(opt.json_path.c_str(), rows, high, low, opt.seconds);
+  if (!opt.json_path.empty()) write_json(opt.json_path.c_str(), dev->describe(), rows, high, low, opt.seconds);
   return 0;
 }
 

@@ -1,5 +1,5 @@
 // The co-location workload of the demo and the scheduling tests, on the CPU
-// reference device through the public C API: a high-priority task that
+// reference device or a GPU (demo_device.h) through the public C API: a high-priority task that
 // submits a request of short kernels at a fixed period and waits for it, and
 // a low-priority task that keeps the device busy non-stop.
 #pragma once
@@ -11,6 +11,8 @@
 #include "xsched/xsched.h"
 
 namespace xsched::cli {
+
+class DemoDevice;
 
 struct HighTask {
   int kernels = 10;               // kernels per request
@@ -57,5 +59,8 @@ struct ScenarioResult {
 // Runs one scenario for `seconds` on a fresh CPU reference device with one
 // unit. Sets the process policy.
 ScenarioResult run_scenario(const Scenario& s, const HighTask& high, const LowTask& low, double seconds);
+// The same on `dev` (demo_device.h: the CPU reference device or a GPU).
+ScenarioResult run_scenario(DemoDevice& dev, const Scenario& s, const HighTask& high, const LowTask& low,
+                            double seconds);
 
 }  // namespace xsched::cli

@@ -4,6 +4,7 @@
 #include "fake_cuda_internal.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace fake_cuda {
 
@@ -255,6 +256,27 @@ FAKE_EXPORT CUresult CUDAAPI cuFuncLoad(CUfunction function) {
 }
 
 // Graphs are not modelled: no graph can be made, so a launch is refused.
+// Modules: any image "loads", and its functions are the fake's kernels by
+// name (fake_kernel.h): the demo's PTX kernel xsched_demo_spin(unsigned us)
+// is the sleep kernel.
+FAKE_EXPORT CUresult CUDAAPI cuModuleLoadData(CUmodule* module, const void* image) {
+  static int the_module;
+  if (module == nullptr || image == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  *module = reinterpret_cast<CUmodule>(&the_module);
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuModuleGetFunction(CUfunction* f, CUmodule module, const char* name) {
+  if (f == nullptr || module == nullptr || name == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (std::string_view(name) != "xsched_demo_spin") return CUDA_ERROR_NOT_FOUND;
+  *f = fake_kernel_sleep();
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult CUDAAPI cuModuleUnload(CUmodule module) {
+  return module != nullptr ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
 FAKE_EXPORT CUresult CUDAAPI cuGraphLaunch(CUgraphExec, CUstream) {
   FAKE_ENTRY_INIT();
   return CUDA_ERROR_NOT_SUPPORTED;
