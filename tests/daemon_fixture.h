@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "daemon_process.h"
 #include "ipc/board.h"
 
@@ -137,7 +137,7 @@ struct RawAgent {
   }
 };
 
-// A page of gate words as a process makes it (core/gate_words.h): a memfd,
+// A page of gate words as a process makes it (gates/gate_words.h): a memfd,
 // sealed against shrinking unless told otherwise.
 inline int make_gate_page(bool sealed) {
   const int fd = memfd_create("test-gates", MFD_CLOEXEC | MFD_ALLOW_SEALING);

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <memory>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "core/hint_limits.h"
 
 namespace xsched::daemon {

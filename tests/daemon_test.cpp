@@ -18,7 +18,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "daemon_fixture.h"
 #include "timing_retry.h"
 #include "ipc/board.h"

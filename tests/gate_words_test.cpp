@@ -1,4 +1,4 @@
-// Gate words (core/gate_words.h): the process's holds, limits, grants to
+// Gate words (gates/gate_words.h): the process's holds, limits, grants to
 // xschedd, forced opening, the shared memfd page, forked children, and a
 // Level 2 XQueue over the CPU reference device whose gate xschedd holds.
 //
@@ -6,7 +6,7 @@
 // own owner key (its own page) and never assumes page ids. xschedd is played
 // by a second MAP_SHARED mapping of the page's memfd, which writes only its
 // own bit with atomic read-modify-writes, as the daemon does.
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -580,7 +580,7 @@ class GateWordsOnHostDevice : public ::testing::Test {
     XQueueOptions o;
     o.level = XS_LEVEL_DEACTIVATE;
     ASSERT_EQ(XQueue::create(stream_->hw_queue(), o, &q_), XS_OK);
-    ASSERT_EQ(q_->gate_word(), word_);
+    ASSERT_EQ(q_->external_hold(), word_);
     // The device has been idle: its unit ran something, found nothing gated,
     // and sleeps until woken (sync returns once it let go of the lock).
     Command warm = counting_kernel(&poked_);

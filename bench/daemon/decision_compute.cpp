@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "core/log.h"
 #include "daemon/daemon.h"
 

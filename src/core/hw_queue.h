@@ -18,7 +18,7 @@
 #pragma once
 
 #include "core/command.h"
-#include "core/gate_words.h"
+#include "core/external_hold.h"
 #include "xsched/xsched.h"
 
 namespace xsched {
@@ -44,9 +44,9 @@ struct HwQueueOps {
   xs_result_t (*deactivate)(void* ctx);
   // Let held commands start again, in order.
   xs_result_t (*reactivate)(void* ctx);
-  // The gate word the hardware queue waits on (core/gate_words.h), which
-  // xschedd may close too; it lives until release (optional; null: none).
-  gates::Word* (*gate_word)(void* ctx);
+  // The hold xschedd may place on the hardware queue by itself (its gate's
+  // word, gates/gate_words.h); it lives until release (optional; null: none).
+  ExternalHold* (*external_hold)(void* ctx);
 
   // ---- Level 3 (optional) ----
   // Stop the running command too, keeping its progress (called after deactivate).

@@ -101,7 +101,8 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       backpressure_(opts.backpressure),
       backpressure_wait_ns_(opts.backpressure_wait_ns),
       request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),
-      gate_(level >= XS_LEVEL_DEACTIVATE && hw.ops->gate_word != nullptr ? hw.ops->gate_word(hw.ctx) : nullptr),
+      external_(level >= XS_LEVEL_DEACTIVATE && hw.ops->external_hold != nullptr ? hw.ops->external_hold(hw.ctx)
+                                                                                  : nullptr),
       created_ns_(now_ns()),
       hints_(opts.hints) {
   timeline::init_from_config();
@@ -135,7 +136,7 @@ bool XQueue::can_launch_locked(const Command& c) const {
   // most so many: enough launches behind a closed gate block in the driver
   // (at 1021 on the H100), under this queue's lock. Those in flight complete
   // once the gate opens, and the worker then launches the rest.
-  if (gate_ != nullptr && in_flight_.size() >= kMaxInFlightBehindGate && !closing_ && gates::held_by_daemon(*gate_)) {
+  if (external_ != nullptr && in_flight_.size() >= kMaxInFlightBehindGate && !closing_ && external_->held()) {
     return false;
   }
   if (!window_bounded_) return true;
@@ -207,7 +208,7 @@ void XQueue::flush_locked(uint64_t through) {
   // queue; enough of them fill it, and the launch then blocks while holding
   // this queue's lock, which the release needs. So a held queue at Level 2
   // runs what it flushes, whether it is held here or by xschedd's store.
-  const bool held = holds_ != 0 || (gate_ != nullptr && gates::held_by_daemon(*gate_));
+  const bool held = holds_ != 0 || (external_ != nullptr && external_->held());
   if (level_ >= XS_LEVEL_DEACTIVATE && held && !closing_) {
     expedite_locked(through);
   } else {
@@ -216,13 +217,13 @@ void XQueue::flush_locked(uint64_t through) {
 }
 
 void XQueue::run_through_locked(bool on) {
-  if (gate_ == nullptr || running_through_ == on) return;
+  if (external_ == nullptr || running_through_ == on) return;
   running_through_ = on;
-  gates::run_through(*gate_, on);
+  external_->run_through(on);
 }
 
 bool XQueue::follow_daemon(bool run, bool stored) {
-  return gate_ != nullptr && gates::follow_daemon(*gate_, run, stored);
+  return external_ != nullptr && external_->follow(run, stored);
 }
 
 xs_result_t XQueue::expedite(uint64_t through) {

@@ -136,13 +136,13 @@ class XQueue {
   xs_result_t expedite(uint64_t through);
 
   // xschedd decided that this queue runs (or not); stored: it stored the
-  // decision in the gate word itself. At Level 2 with a shared gate word,
-  // lets xschedd hold the gate itself (gate_words.h's grant) and sets its
-  // bit as decided. Returns whether the daemon's store was the decision's
-  // effect (the word was granted already). Otherwise nothing, and false.
+  // decision itself. Where the hardware queue has an external hold (Level 2,
+  // a gate word xschedd may close), passes the decision on to it
+  // (core/external_hold.h). Returns whether the daemon's store was the
+  // decision's effect. Otherwise nothing, and false.
   bool follow_daemon(bool run, bool stored);
-  // The gate word xschedd may hold (null: none); lives as long as the queue.
-  const gates::Word* gate_word() const { return gate_; }
+  // The hold xschedd may place by itself (null: none); lives as long as the queue.
+  const ExternalHold* external_hold() const { return external_; }
 
   // Commands submitted / launched / known complete so far (launches happen in order).
   uint64_t submitted() const { return submitted_pub_.load(std::memory_order_acquire); }
@@ -263,7 +263,7 @@ class XQueue {
   const uint32_t backpressure_;
   const int64_t backpressure_wait_ns_;
   const int64_t request_grace_ns_;
-  gates::Word* const gate_;  // the hardware queue's, at Level 2 (null: none)
+  ExternalHold* const external_;  // the hardware queue's, at Level 2 (null: none)
 
   mutable std::mutex mu_;
   std::condition_variable worker_cv_;  // work for the worker

@@ -25,7 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "daemon/decision_phases.h"
 #include "daemon/metrics.h"
 #include "daemon/untrusted_input.h"
@@ -146,7 +146,7 @@ class Daemon final : private Executor {
     bool refused = false;        // over its user's limit: told so, not counted, dropped without a word in the log
     bool lingering = false;      // refused at accept, open until its first word or a second (refused_)
     std::vector<Slot> slots;  // as many as the board says are in use, made when first used
-    std::array<uint32_t*, gates::kMaxPages + 1> gate_pages{};  // by page id, mapped (core/gate_words.h)
+    std::array<uint32_t*, gates::kMaxPages + 1> gate_pages{};  // by page id, mapped (gates/gate_words.h)
     std::vector<int> fds_in;  // received with its messages, for the next kGatePage
 
     std::size_t backlog() const { return out.size() - out_sent; }

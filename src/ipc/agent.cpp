@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "core/log.h"
 #include "core/platform_list.h"
 #include "ipc/board.h"
@@ -216,7 +216,7 @@ void Agent::serve() {
 }
 
 // Gate pages made since the last look go to the daemon, which can then hold
-// their words with its own stores (core/gate_words.h).
+// their words with its own stores (gates/gate_words.h).
 void Agent::send_gate_pages() {
   const uint32_t count = gates::page_count();
   for (; pages_sent_ < count; ++pages_sent_) {
@@ -318,7 +318,8 @@ void Agent::write_slot(BoardSlot& s, XQueue& q) {
   for (std::size_t k = 0; k < 4; ++k) s.device_name[k].store(name[k], std::memory_order_relaxed);
   s.submitted.store(q.submitted(), std::memory_order_relaxed);
   s.completed.store(q.completed(), std::memory_order_relaxed);
-  const gates::Word* w = q.gate_word();
+  // The board names the gate word xschedd may store into (the only external hold there is).
+  const auto* w = dynamic_cast<const gates::Word*>(q.external_hold());
   s.gate_page.store(w != nullptr ? gates::page_id(*w) : 0, std::memory_order_relaxed);
   s.gate_index.store(w != nullptr ? w->index : 0, std::memory_order_relaxed);
   s.changed_ns.store(now_ns(), std::memory_order_relaxed);

@@ -1,7 +1,7 @@
 // The board: one shared-memory page set per registered process, through
 // which queue readiness reaches xschedd and its decisions reach the queues
 // without a message round trip. A queue with a gate word the daemon may
-// hold (core/gate_words.h) names it here; the daemon then stores its
+// hold (gates/gate_words.h) names it here; the daemon then stores its
 // decision in the word itself, and the board only tells the agent.
 //
 // The daemon creates it (a sealed memfd: the process cannot shrink it under

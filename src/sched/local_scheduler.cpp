@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "core/clock.h"
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "core/hint_limits.h"
 #include "core/log.h"
 #include "core/timeline.h"

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "core/hint_limits.h"
 #include "daemon/untrusted_input.h"
 #include "fuzz_input.h"

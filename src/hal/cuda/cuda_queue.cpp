@@ -268,7 +268,7 @@ xs_result_t op_reactivate(void* ctx) {
   return XS_OK;
 }
 
-gates::Word* op_gate_word(void* ctx) {
+ExternalHold* op_external_hold(void* ctx) {
   Queue& q = *self(ctx);
   return q.gate.valid() ? &q.gate.word : nullptr;
 }
@@ -298,7 +298,7 @@ const HwQueueOps kCudaOps = {
     .sync = op_sync,
     .deactivate = nullptr,
     .reactivate = nullptr,
-    .gate_word = nullptr,
+    .external_hold = nullptr,
     .interrupt = nullptr,
     .restore = nullptr,
     .confine = nullptr,
@@ -310,7 +310,7 @@ const HwQueueOps kCudaGatedOps = [] {
   HwQueueOps ops = kCudaOps;
   ops.deactivate = op_deactivate;
   ops.reactivate = op_reactivate;
-  ops.gate_word = op_gate_word;
+  ops.external_hold = op_external_hold;
   return ops;
 }();
 

@@ -21,7 +21,7 @@ namespace xsched::cuda {
 // among 64 busy streams stalled it too. So gates are held only in a context
 // whose gated streams that ever launched work number at most half its
 // connections, and at most that many at once (by the process or xschedd:
-// the limit of core/gate_words.h); a queue held otherwise is held as at
+// the limit of gates/gate_words.h); a queue held otherwise is held as at
 // Level 1 (it launches nothing more; what it launched runs).
 uint32_t max_gated_streams_per_context() {
   static const uint32_t n = [] {

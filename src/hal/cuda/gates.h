@@ -1,6 +1,6 @@
 // Level 2 for CUDA: stream-ordered gates.
 //
-// A gated queue owns one 32-bit gate word (core/gate_words.h: a page of them
+// A gated queue owns one 32-bit gate word (gates/gate_words.h: a page of them
 // per context, the process's shared memory registered with the driver) and
 // puts cuStreamWaitValue32(word >= kOpenFrom) in its stream before a
 // command, or before a group of short ones. Closing the gate is one host
@@ -14,14 +14,14 @@
 // loading at its first launch). Made while a gate is closed, they would wait
 // for the scheduler, which may wait for them: the thread that makes the call
 // is often the one whose work keeps the gate closed. A gates::ForcedOpen
-// scope (core/gate_words.h) keeps every gate of the process open for the
+// scope (gates/gate_words.h) keeps every gate of the process open for the
 // length of such a call, xschedd's holds included.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "hal/cuda/cuda_driver.h"
 
 namespace xsched::cuda {

@@ -32,4 +32,4 @@ add_library(xsched_hal_cuda STATIC
 )
 target_include_directories(xsched_hal_cuda SYSTEM PUBLIC ${XSCHED_CUDA_INCLUDE_DIR})
 target_include_directories(xsched_hal_cuda PUBLIC ${XSCHED_HAL_CUDA_GENERATED})
-target_link_libraries(xsched_hal_cuda PUBLIC xsched_core ${CMAKE_DL_LIBS})
+target_link_libraries(xsched_hal_cuda PUBLIC xsched_core xsched_gates ${CMAKE_DL_LIBS})

@@ -9,4 +9,4 @@ add_library(xsched_hal_hip STATIC
 )
 target_include_directories(xsched_hal_hip SYSTEM PUBLIC ${XSCHED_HIP_INCLUDE_DIR})
 target_compile_definitions(xsched_hal_hip PUBLIC __HIP_PLATFORM_AMD__=1)
-target_link_libraries(xsched_hal_hip PUBLIC xsched_core ${CMAKE_DL_LIBS})
+target_link_libraries(xsched_hal_hip PUBLIC xsched_core xsched_gates ${CMAKE_DL_LIBS})

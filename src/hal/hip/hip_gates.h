@@ -1,10 +1,10 @@
 // Level 2 for HIP: stream-ordered gates, as for CUDA (hal/cuda/gates.h).
-// A gated queue owns one gate word of its device's page (core/gate_words.h),
+// A gated queue owns one gate word of its device's page (gates/gate_words.h),
 // which the runtime maps for the device; the stream waits on it with
 // hipStreamWaitValue32(word >= kOpenFrom) before each gated command.
 #pragma once
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "hal/hip/hip_runtime.h"
 
 namespace xsched::hip {

@@ -232,7 +232,7 @@ xs_result_t op_reactivate(void* ctx) {
   return XS_OK;
 }
 
-gates::Word* op_gate_word(void* ctx) {
+ExternalHold* op_external_hold(void* ctx) {
   Queue& q = *self(ctx);
   return q.gate.valid() ? &q.gate.word : nullptr;
 }
@@ -254,7 +254,7 @@ const HwQueueOps kHipOps = {
     .sync = op_sync,
     .deactivate = nullptr,
     .reactivate = nullptr,
-    .gate_word = nullptr,
+    .external_hold = nullptr,
     .interrupt = nullptr,
     .restore = nullptr,
     .confine = nullptr,
@@ -265,7 +265,7 @@ const HwQueueOps kHipGatedOps = [] {
   HwQueueOps ops = kHipOps;
   ops.deactivate = op_deactivate;
   ops.reactivate = op_reactivate;
-  ops.gate_word = op_gate_word;
+  ops.external_hold = op_external_hold;
   return ops;
 }();
 

@@ -5,7 +5,7 @@
 // launch() issues the command's call on the stream (and, for a sync point,
 // records an event behind it); sync() waits for that event. At Level 2 a
 // gate goes before each preemptible command: hipStreamWaitValue32(word >=
-// kOpenFrom) on a word of a page of gate words (core/gate_words.h) that the
+// kOpenFrom) on a word of a page of gate words (gates/gate_words.h) that the
 // runtime maps for the device (hipHostRegister with hipHostRegisterMapped);
 // deactivate() closes it with one host store, and xschedd may close it too.
 // A command not launched at submit is persisted first: a kernel's packed

@@ -24,7 +24,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "core/device_id.h"
 #include "core/hw_queue.h"
 #include "xsched/xsched.h"
@@ -99,7 +99,7 @@ class Stream {
   // restore and reactivate; it continues once the stream is active.
   xs_result_t restore();
 
-  // The stream's gate word (core/gate_words.h), read before each command
+  // The stream's gate word (gates/gate_words.h), read before each command
   // like deactivate's flag; null when none could be had.
   gates::Word* gate_word();
   // Kernels launched from now until steady-clock time until_ns are confined:

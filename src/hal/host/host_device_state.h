@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "hal/host/command_ring.h"
 #include "hal/host/host_device.h"
 
@@ -37,7 +37,7 @@ struct StreamState {
   uint64_t completed = 0;
   int64_t busy_ns = 0;
   bool active = true;                // Level 2: false holds commands not started
-  gates::Word word;                  // Level 2 too: xschedd may close it (core/gate_words.h)
+  gates::Word word;                  // Level 2 too: xschedd may close it (gates/gate_words.h)
   bool ignore_word = false;          // draining: nothing holds it back any more
   bool running = false;              // a unit runs the head
   bool interrupt_requested = false;  // Level 3: the running kernel must leave its unit

@@ -16,7 +16,7 @@ xs_result_t op_deactivate(void* ctx) { return stream_of(ctx)->deactivate(); }
 xs_result_t op_reactivate(void* ctx) { return stream_of(ctx)->reactivate(); }
 xs_result_t op_interrupt(void* ctx) { return stream_of(ctx)->interrupt(); }
 xs_result_t op_restore(void* ctx) { return stream_of(ctx)->restore(); }
-gates::Word* op_gate_word(void* ctx) { return stream_of(ctx)->gate_word(); }
+ExternalHold* op_external_hold(void* ctx) { return stream_of(ctx)->gate_word(); }
 void op_confine(void* ctx, int64_t until_ns) { stream_of(ctx)->confine(until_ns); }
 void op_release(void* ctx) { delete static_cast<std::shared_ptr<Stream>*>(ctx); }
 
@@ -30,7 +30,7 @@ const HwQueueOps kHostOps = {
     .sync = op_sync,
     .deactivate = op_deactivate,
     .reactivate = op_reactivate,
-    .gate_word = op_gate_word,
+    .external_hold = op_external_hold,
     .interrupt = op_interrupt,
     .restore = op_restore,
     .confine = op_confine,

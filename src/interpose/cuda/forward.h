@@ -2,7 +2,7 @@
 // and a scope with every gate open.
 #pragma once
 
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 #include "interpose/cuda/all_queues.h"
 #include "interpose/cuda/driver.h"
 

@@ -1,4 +1,4 @@
-#include "core/gate_words.h"
+#include "gates/gate_words.h"
 
 #include <fcntl.h>
 #include <pthread.h>

@@ -23,6 +23,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/external_hold.h"
+
 namespace xsched::gates {
 
 constexpr uint32_t kIgnoreDaemon = 1;
@@ -37,12 +39,22 @@ constexpr uint32_t kMaxPages = 256;  // per process (one per CUDA context made);
 constexpr bool is_open(uint32_t word) { return word >= kOpenFrom; }
 
 struct Page;
+struct Word;
 
-// One gate; set by acquire_word.
-struct Word {
+bool held_by_daemon(const Word& w);
+void run_through(Word& w, bool on);
+bool follow_daemon(Word& w, bool run, bool stored);
+
+// One gate; set by acquire_word. The hold xschedd may place with its own
+// stores, as the XQueue sees it (core/external_hold.h).
+struct Word final : ExternalHold {
   Page* page = nullptr;
   uint32_t index = 0;
   bool valid() const { return page != nullptr; }
+
+  bool held() const override { return held_by_daemon(*this); }
+  void run_through(bool on) override { gates::run_through(*this, on); }
+  bool follow(bool run, bool stored) override { return follow_daemon(*this, run, stored); }
 };
 
 // Called once for a new page, before any of its words is handed out, with the
