@@ -5,6 +5,7 @@
 #
 #   P/bin/xsched, xschedd                     RUNPATH $ORIGIN/../<libdir>
 #   P/<libdir>/libxsched.so.0 (+ .so.0.2.0, .so)  the C API, SONAME libxsched.so.0
+#   P/<libdir>/xsched/libxsched_hip.so        the HIP interposer (LD_PRELOAD)
 #   P/<libdir>/xsched/libxsched_cuda.so       the interposer (SONAME libcuda.so.1: kept out
 #                                             of the linker's folders, see below)
 #   P/<libdir>/pkgconfig/xsched.pc, P/<libdir>/cmake/xsched/  for C and C++ users
@@ -43,6 +44,9 @@ install(TARGETS xsched EXPORT xschedTargets
 install(DIRECTORY include/xsched DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(TARGET xsched_cuda)
   install(TARGETS xsched_cuda LIBRARY DESTINATION ${XSCHED_INSTALL_INTERPOSERDIR})
+endif()
+if(TARGET xsched_hip)
+  install(TARGETS xsched_hip LIBRARY DESTINATION ${XSCHED_INSTALL_INTERPOSERDIR})
 endif()
 
 # find_package(xsched): the imported target xsched::xsched.

@@ -5,6 +5,8 @@
 // the HIP runtime (libamdhip64.so) directly, found as an interposer finds its
 // library (interpose/common/real_library.h: XSCHED_REAL_LIBHIP, the linker's
 // cache, the ROCm folders).
+#include <dlfcn.h>
+
 #include <cstring>
 #include <mutex>
 
@@ -14,26 +16,13 @@
 #include "core/log.h"
 #include "hal/hip/hip_call.h"
 #include "hal/hip/hip_queue.h"
+#include "hal/hip/runtime_library.h"
 #include "interpose/common/real_library.h"
 
 namespace xsched::api {
 namespace {
 
-constexpr const char* kRuntimeFolders[] = {"/opt/rocm/lib", "/opt/rocm/hip/lib", "/usr/lib/x86_64-linux-gnu",
-                                           "/usr/lib64", "/usr/lib", nullptr};
-
-constexpr interpose::LibrarySpec kRuntimeLibrary = {
-    .soname = "libamdhip64.so",
-    .env_var = "XSCHED_REAL_LIBHIP",
-    .folders = kRuntimeFolders,
-    .entry_symbol = "hipInit",
-    .platform = "HIP",
-    .kind = "runtime",
-    .vendor = "AMD's ROCm",
-    .calls_return = "hipErrorNotInitialized",
-};
-
-constinit interpose::RealLibrary g_library{kRuntimeLibrary, "xs_queue_create (HIP)"};
+constinit interpose::RealLibrary g_library{hip::kRuntimeLibrary, "xs_queue_create (HIP)"};
 
 void* resolve(const char* name) { return g_library.symbol(name); }
 
@@ -65,6 +54,14 @@ xs_result_t describe(const hip::Runtime& rt, hipStream_t stream, XQueueOptions* 
 }
 
 xs_result_t open_hip_queue(void* native, HwQueue* hw, XQueueOptions* opts) {
+  if (dlsym(RTLD_DEFAULT, "xsched_hip_interposer_abi") != nullptr) {
+    static std::once_flag said;
+    std::call_once(said, [] {
+      log(LogLevel::kWarn, "xs_queue_create: this program runs under the HIP interposer, which schedules its "
+                           "streams already; a HIP queue of the C API is refused");
+    });
+    return XS_ERR_STATE;
+  }
   const hip::Runtime* rt = runtime();
   if (rt == nullptr) return XS_ERR_STATE;
   auto stream = static_cast<hipStream_t>(native);
@@ -90,7 +87,7 @@ xs_result_t translate_hip_command(const xs_command_t& in, Command* out, std::sha
     }
     case XS_CMD_COPY:
       call.op = hip::HipOp::kMemcpy;
-      call.memcpy = {in.u.copy.dst, in.u.copy.src, in.u.copy.bytes};
+      call.memcpy = {in.u.copy.dst, in.u.copy.src, in.u.copy.bytes, hipMemcpyDefault};
       break;
     case XS_CMD_MEMSET:
       call.op = hip::HipOp::kMemset;

@@ -84,13 +84,14 @@ std::string self_dir() {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-// The interposer library: XSCHED_INTERPOSER, else beside this program (build
-// tree), else in ../<libdir>/xsched (installed).
-std::string find_interposer() {
+// The interposer library of a platform ("cuda", "hip"): XSCHED_INTERPOSER,
+// else beside this program (build tree), else in ../<libdir>/xsched (installed).
+std::string find_interposer(const std::string& platform) {
   if (const char* v = std::getenv("XSCHED_INTERPOSER"); v != nullptr && *v != '\0') return access(v, R_OK) == 0 ? v : "";
   const std::string dir = self_dir();
-  for (const char* rel : {"/libxsched_cuda.so", "/src/interpose/cuda/libxsched_cuda.so",
-                          "/" XSCHED_INTERPOSER_FROM_BINDIR "/libxsched_cuda.so"}) {
+  const std::string file = "libxsched_" + platform + ".so";
+  for (const std::string& rel : {"/" + file, "/src/interpose/" + platform + "/" + file,
+                                 std::string("/" XSCHED_INTERPOSER_FROM_BINDIR "/") + file}) {
     const std::string p = dir + rel;
     if (access(p.c_str(), R_OK) == 0) {
       char real[PATH_MAX];
@@ -132,6 +133,10 @@ int program_start(int argc, char** argv, bool* dashes) {
     }
     if (a[0] != '-') return i;
     if (std::strchr(a, '=') != nullptr) continue;
+    if (std::strcmp(a, "--platform") == 0) {
+      ++i;
+      continue;
+    }
     for (const VarOption& o : kVarOptions) {
       if (std::strcmp(a, o.option) == 0) {
         ++i;  // its value, whatever it looks like
@@ -149,6 +154,7 @@ int run_main(int argc, char** argv) {
   const int start = program_start(argc, argv, &dashes);
   Options opt("run", kUsage, kDescription, kFooter);
   bool trace = false, quiet = false;
+  std::string platform = "cuda";
   std::string values[std::size(kVarOptions)];
   for (std::size_t k = 0; k < std::size(kVarOptions); ++k) {
     const VarOption& o = kVarOptions[k];
@@ -158,7 +164,10 @@ int run_main(int argc, char** argv) {
                    return why.empty() ? why : "is not valid: " + why;
                  });
   }
-  opt.add_flag("--trace", &trace, "print one line per intercepted CUDA call (XSCHED_TRACE=1)");
+  opt.add_text("--platform", &platform, "P",
+               "cuda (default: the CUDA interposer, libxsched_cuda.so) or hip (AMD: libxsched_hip.so)",
+               [](const std::string& v) { return v == "cuda" || v == "hip" ? std::string() : "is not cuda or hip"; });
+  opt.add_flag("--trace", &trace, "print one line per intercepted call (XSCHED_TRACE=1)");
   opt.add_flag("--quiet", &quiet,
                "do not say which level the program's CUDA queues use (by default each process says so once on "
                "stderr: XSCHED_ANNOUNCE=1)");
@@ -174,12 +183,12 @@ int run_main(int argc, char** argv) {
                  std::strerror(errno));
     return 1;
   }
-  const std::string lib = find_interposer();
+  const std::string lib = find_interposer(platform);
   if (lib.empty()) {
     std::fprintf(stderr,
-                 "xsched run: the CUDA interposer (libxsched_cuda.so) was not found next to %s "
+                 "xsched run: the %s interposer (libxsched_%s.so) was not found next to %s "
                  "or in %s/" XSCHED_INTERPOSER_FROM_BINDIR "; set XSCHED_INTERPOSER to its path\n",
-                 self_dir().c_str(), self_dir().c_str());
+                 platform == "hip" ? "HIP" : "CUDA", platform.c_str(), self_dir().c_str(), self_dir().c_str());
     return 1;
   }
   // Preloaded, it answers for libcuda.so.1 by its soname: the CUDA runtime's

@@ -155,13 +155,15 @@ constexpr Var kVars[] = {
      "how often the metrics file is written"},
     {"XSCHED_DAEMON_TIMEOUT_MS", parse_int<&Config::daemon_timeout_ns, 10, 60'000, 1'000'000>,
      "silence after which the daemon's holds are dropped"},
-    // Read by the CUDA interposer itself (src/interpose/cuda).
-    {"XSCHED_TRACE", nullptr, "CUDA interposer: one line per intercepted call, summary at exit"},
-    {"XSCHED_TRACE_FILE", nullptr, "CUDA interposer: trace file instead of stderr"},
-    {"XSCHED_REAL_LIBCUDA", nullptr, "CUDA interposer: path of the real libcuda.so.1"},
-    {"XSCHED_ANNOUNCE", nullptr, "CUDA interposer: say once per process which level its queues use"},
+    // Read by the interposers themselves (src/interpose/cuda, src/interpose/hip) and the C API's platforms.
+    {"XSCHED_TRACE", nullptr, "interposers: one line per intercepted call, summary at exit"},
+    {"XSCHED_TRACE_FILE", nullptr, "interposers: trace file instead of stderr"},
+    {"XSCHED_REAL_LIBCUDA", nullptr, "CUDA: path of the real libcuda.so.1"},
+    {"XSCHED_REAL_LIBHIP", nullptr, "HIP: path of the real libamdhip64.so"},
+    {"XSCHED_ANNOUNCE", nullptr, "interposers: say once per process which devices and level its queues use"},
+    {"XSCHED_RUN_PID", nullptr, "set by xsched run: the process it runs (says at exit if it made no CUDA call)"},
     // Read by `xsched run` (src/cli/run.cpp).
-    {"XSCHED_INTERPOSER", nullptr, "xsched run: path of libxsched_cuda.so"},
+    {"XSCHED_INTERPOSER", nullptr, "xsched run: path of the interposer library"},
     // Read by the Python package (python/xsched/_library.py).
     {"XSCHED_LIBRARY", nullptr, "Python package: path of libxsched.so"},
 };

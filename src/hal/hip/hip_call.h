@@ -15,7 +15,7 @@ namespace xsched::hip {
 
 enum class HipOp : uint8_t {
   kLaunch,    // hipModuleLaunchKernel, the arguments as one packed buffer (its `extra` form)
-  kMemcpy,    // hipMemcpyAsync (hipMemcpyDefault: unified addressing)
+  kMemcpy,    // hipMemcpyAsync
   kMemset,    // hipMemsetAsync
   kHostFunc,  // hipLaunchHostFunc
   kCount
@@ -33,6 +33,7 @@ struct HipMemcpy {
   void* dst;
   const void* src;
   size_t bytes;
+  hipMemcpyKind kind;  // hipMemcpyDefault: unified addressing decides
 };
 struct HipMemset {
   void* dst;
@@ -77,10 +78,13 @@ inline xs_command_kind_t kind_of(HipOp op) {
   return XS_CMD_HOST_FUNC;
 }
 
-inline Command make_command(const HipCall& call) {
+// The command for call. error (may be null): where a launch made during
+// XQueue::submit, in the submitter's thread, leaves the runtime's error.
+inline Command make_command(const HipCall& call, hipError_t* error = nullptr) {
   Command c;
   c.kind = kind_of(call.op);
   c.kernel_desc<HipCall>() = call;
+  c.platform_slot = reinterpret_cast<uintptr_t>(error);
   return c;
 }
 

@@ -101,7 +101,7 @@ hipError_t issue(const Runtime& rt, const HipCall& c, hipStream_t s) {
                                       l.shared_bytes, s, nullptr, extra);
     }
     case HipOp::kMemcpy:
-      return rt.hipMemcpyAsync(c.memcpy.dst, c.memcpy.src, c.memcpy.bytes, hipMemcpyDefault, s);
+      return rt.hipMemcpyAsync(c.memcpy.dst, c.memcpy.src, c.memcpy.bytes, c.memcpy.kind, s);
     case HipOp::kMemset:
       return rt.hipMemsetAsync(c.memset.dst, c.memset.value, c.memset.bytes, s);
     case HipOp::kHostFunc:
@@ -118,6 +118,7 @@ hipError_t issue(const Runtime& rt, const HipCall& c, hipStream_t s) {
 xs_result_t op_persist(void* ctx, Command* cmd) {
   Queue& q = *self(ctx);
   HipCall& c = call_of(*cmd);
+  cmd->platform_slot = 0;  // the submitter's error slot is good only during submit
   if (c.op == HipOp::kMemcpy) {
     if (!accessible_later(*q.rt, c.memcpy.dst) || !accessible_later(*q.rt, c.memcpy.src)) return XS_ERR_UNSUPPORTED;
   } else if (c.op == HipOp::kLaunch && c.launch.args_bytes > 0) {
@@ -177,8 +178,10 @@ xs_result_t op_launch(void* ctx, Command* cmd) {
   const bool persisted = c.persisted;
   give_back_args(q, c);
   c.persisted = false;
+  auto* error = persisted ? nullptr : reinterpret_cast<hipError_t*>(cmd->platform_slot);
   cmd->platform_slot = 0;
   if (r != hipSuccess) {
+    if (error != nullptr) *error = r;
     if (persisted) {
       q.note_failure(r);
       char buf[32];
