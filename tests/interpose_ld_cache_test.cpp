@@ -2,7 +2,7 @@
 // cache files written here: the format of glibc 2.32+, the compat layout,
 // and truncated, corrupt and foreign files, which must be rejected without
 // reading out of bounds (the asan preset checks that).
-#include "interpose/common/ld_cache.h"
+#include "hal/common/ld_cache.h"
 
 #include <unistd.h>
 
@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-namespace xsched::interpose {
+namespace xsched::hal {
 namespace {
 
 namespace fs = std::filesystem;
@@ -246,4 +246,4 @@ TEST_F(LdCache, ReadsThisMachinesCache) {
 }
 
 }  // namespace
-}  // namespace xsched::interpose
+}  // namespace xsched::hal

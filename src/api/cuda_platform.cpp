@@ -25,7 +25,7 @@
 namespace xsched::api {
 namespace {
 
-constinit interpose::RealLibrary g_library{cuda::kDriverLibrary, "xs_queue_create (CUDA)"};
+constinit hal::RealLibrary g_library{cuda::kDriverLibrary, "xs_queue_create (CUDA)"};
 
 void* resolve(const char* name) { return g_library.symbol(name); }
 

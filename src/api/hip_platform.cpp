@@ -3,7 +3,7 @@
 // ...)), sets their hints, and submits its kernels, copies, fills and host
 // functions through them: the app-managed use of AMD GPUs. The queues call
 // the HIP runtime (libamdhip64.so) directly, found as an interposer finds its
-// library (interpose/common/real_library.h: XSCHED_REAL_LIBHIP, the linker's
+// library (hal/common/real_library.h: XSCHED_REAL_LIBHIP, the linker's
 // cache, the ROCm folders).
 #include <dlfcn.h>
 
@@ -17,12 +17,12 @@
 #include "hal/hip/hip_call.h"
 #include "hal/hip/hip_queue.h"
 #include "hal/hip/runtime_library.h"
-#include "interpose/common/real_library.h"
+#include "hal/common/real_library.h"
 
 namespace xsched::api {
 namespace {
 
-constinit interpose::RealLibrary g_library{hip::kRuntimeLibrary, "xs_queue_create (HIP)"};
+constinit hal::RealLibrary g_library{hip::kRuntimeLibrary, "xs_queue_create (HIP)"};
 
 void* resolve(const char* name) { return g_library.symbol(name); }
 

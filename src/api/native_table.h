@@ -1,10 +1,10 @@
 // A platform's native library (its driver or runtime) for the C API: found
-// on the first queue as an interposer finds it (interpose/common/real_library.h),
+// on the first queue as an interposer finds it (hal/common/real_library.h),
 // and its table of entry points (cuda::Driver, hip::Runtime) loaded once.
 #pragma once
 
 #include "core/log.h"
-#include "interpose/common/real_library.h"
+#include "hal/common/real_library.h"
 
 namespace xsched::api {
 
@@ -13,7 +13,7 @@ namespace xsched::api {
 // first missing one; `resolve` looks names up in `library`; `what` names the
 // library in the message ("the CUDA driver").
 template <class Table>
-const Table* native_table(interpose::RealLibrary& library, void* (*resolve)(const char*), const char* what) {
+const Table* native_table(hal::RealLibrary& library, void* (*resolve)(const char*), const char* what) {
   static const Table* const table = [&]() -> const Table* {
     static Table t;
     if (library.handle() == nullptr) return nullptr;  // real_library.h said why

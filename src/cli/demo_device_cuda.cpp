@@ -45,7 +45,7 @@ $L_spin:
 }
 )";
 
-constinit interpose::RealLibrary g_driver_library{cuda::kDriverLibrary, "xsched demo"};
+constinit hal::RealLibrary g_driver_library{cuda::kDriverLibrary, "xsched demo"};
 void* resolve(const char* name) { return g_driver_library.symbol(name); }
 
 class CudaKernel final : public KernelCommand {

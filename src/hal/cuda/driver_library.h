@@ -1,9 +1,9 @@
-// Where the NVIDIA driver library is found (interpose/common/real_library.h
+// Where the NVIDIA driver library is found (hal/common/real_library.h
 // searches by this): by the interposer, for the driver behind it, and by the
 // C API's CUDA platform, which calls the driver directly.
 #pragma once
 
-#include "interpose/common/real_library.h"
+#include "hal/common/real_library.h"
 
 namespace xsched::cuda {
 
@@ -12,7 +12,7 @@ inline constexpr const char* kDriverFolders[] = {
     "/usr/lib",                "/lib/x86_64-linux-gnu", "/usr/lib/wsl/lib",           nullptr,
 };
 
-inline constexpr interpose::LibrarySpec kDriverLibrary = {
+inline constexpr hal::LibrarySpec kDriverLibrary = {
     .soname = "libcuda.so.1",
     .env_var = "XSCHED_REAL_LIBCUDA",
     .folders = kDriverFolders,

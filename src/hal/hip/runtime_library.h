@@ -1,16 +1,16 @@
-// Where AMD's HIP runtime library is found (interpose/common/real_library.h
+// Where AMD's HIP runtime library is found (hal/common/real_library.h
 // searches by this): by the HIP interposer, for the runtime behind it, and by
 // the C API's HIP platform, which calls the runtime directly.
 #pragma once
 
-#include "interpose/common/real_library.h"
+#include "hal/common/real_library.h"
 
 namespace xsched::hip {
 
 inline constexpr const char* kRuntimeFolders[] = {"/opt/rocm/lib", "/opt/rocm/hip/lib", "/usr/lib/x86_64-linux-gnu",
                                                   "/usr/lib64", "/usr/lib", nullptr};
 
-inline constexpr interpose::LibrarySpec kRuntimeLibrary = {
+inline constexpr hal::LibrarySpec kRuntimeLibrary = {
     .soname = "libamdhip64.so",
     .env_var = "XSCHED_REAL_LIBHIP",
     .folders = kRuntimeFolders,

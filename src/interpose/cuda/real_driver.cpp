@@ -4,7 +4,7 @@
 #include "interpose/cuda/real_driver.h"
 
 #include "hal/cuda/driver_library.h"
-#include "interpose/common/real_library.h"
+#include "hal/common/real_library.h"
 #include "interpose/cuda/export.h"
 
 extern "C" const int xsched_interposer_abi = 1;
@@ -12,7 +12,7 @@ extern "C" const int xsched_interposer_abi = 1;
 namespace xsched::interpose {
 namespace {
 
-constinit RealLibrary g_driver{cuda::kDriverLibrary, "CUDA interposer"};
+constinit hal::RealLibrary g_driver{cuda::kDriverLibrary, "CUDA interposer"};
 
 }  // namespace
 

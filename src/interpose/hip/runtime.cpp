@@ -6,7 +6,7 @@
 namespace xsched::interpose::hip {
 namespace {
 
-constinit RealLibrary g_runtime{xsched::hip::kRuntimeLibrary, "HIP interposer"};
+constinit hal::RealLibrary g_runtime{xsched::hip::kRuntimeLibrary, "HIP interposer"};
 
 void* resolve(const char* name) { return g_runtime.symbol(name); }
 

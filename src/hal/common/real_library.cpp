@@ -1,4 +1,4 @@
-#include "interpose/common/real_library.h"
+#include "hal/common/real_library.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>  // realpath, getenv
@@ -11,9 +11,9 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "interpose/common/ld_cache.h"
+#include "hal/common/ld_cache.h"
 
-namespace xsched::interpose {
+namespace xsched::hal {
 namespace {
 
 // The library whose search runs on this thread: a candidate's constructor
@@ -184,4 +184,4 @@ void* RealLibrary::symbol(const char* name) {
   return p;
 }
 
-}  // namespace xsched::interpose
+}  // namespace xsched::hal

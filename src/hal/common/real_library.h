@@ -21,7 +21,7 @@
 #include <atomic>
 #include <mutex>
 
-namespace xsched::interpose {
+namespace xsched::hal {
 
 struct LibrarySpec {
   const char* soname;          // "libcuda.so.1"
@@ -72,4 +72,4 @@ class RealLibrary {
   std::mutex mutex_;
 };
 
-}  // namespace xsched::interpose
+}  // namespace xsched::hal

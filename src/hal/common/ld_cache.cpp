@@ -1,4 +1,4 @@
-#include "interpose/common/ld_cache.h"
+#include "hal/common/ld_cache.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include <new>
 #include <string_view>
 
-namespace xsched::interpose {
+namespace xsched::hal {
 namespace {
 
 // glibc's sysdeps/generic/dl-cache.h and elf/ldconfig.h.
@@ -152,4 +152,4 @@ bool ld_cache_lookup(const char* cache_path, const char* soname, std::vector<std
   return false;
 }
 
-}  // namespace xsched::interpose
+}  // namespace xsched::hal

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace xsched::interpose {
+namespace xsched::hal {
 
 constexpr const char* kLdCachePath = "/etc/ld.so.cache";
 
@@ -22,4 +22,4 @@ bool ld_cache_lookup(const char* cache_path, const char* soname, std::vector<std
 // The same, on the bytes of a cache file already read. Reads only `bytes`.
 bool ld_cache_parse(std::string_view bytes, const char* soname, std::vector<std::string>* paths, std::string* why);
 
-}  // namespace xsched::interpose
+}  // namespace xsched::hal
