@@ -49,11 +49,11 @@ void read_message(const ipc::Frame& f, bool agent) {
   // Taken: the whole payload, as it came, of a size its row allows.
   check(r.size == f.payload.size() && (r.size == 0 || std::memcmp(r.bytes.data(), f.payload.data(), r.size) == 0));
   switch (f.type) {
-#define XSCHED_CHECK_ROW(Name, number, from, payload, Payload, handler)                                \
-  case MsgType::k##Name:                                                                               \
-    check(payload == ipc::kEmpty ? r.size == 0                                                         \
-                                 : payload == ipc::kOne ? r.size == sizeof(ipc::Payload)               \
-                                                        : (r.size == 0 || r.size == sizeof(ipc::Payload))); \
+#define XSCHED_CHECK_ROW(Name, number, from, rule, Payload, handler)                                      \
+  case MsgType::k##Name:                                                                                  \
+    check(ipc::rule == ipc::kEmpty ? r.size == 0                                                          \
+                                   : ipc::rule == ipc::kOne ? r.size == sizeof(ipc::Payload)              \
+                                                            : (r.size == 0 || r.size == sizeof(ipc::Payload))); \
     break;
     XSCHED_DAEMON_REQUESTS(XSCHED_CHECK_ROW)
 #undef XSCHED_CHECK_ROW
