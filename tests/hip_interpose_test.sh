@@ -5,12 +5,32 @@
 # priority at Level 1 and Level 2, a stream used from a thread on another
 # device (the field report's error 709), and the trace.
 #   hip_interpose_test.sh XSCHED PROGRAM FAKE_HIP
+#   hip_interpose_test.sh --linked PROGRAM FAKE_HIP
+# --linked: PROGRAM links libxsched_hip.so ahead of the fake instead of
+# having it preloaded, and the settings go in as variables: the form the
+# sanitizer builds can run (an instrumented library cannot be preloaded
+# ahead of the sanitizer's runtime).
 set -u
-xsched=$1 prog=$2 fake=$3
+linked=0
+if [ "$1" = --linked ]; then linked=1; shift; xsched=; prog=$1 fake=$2; else xsched=$1 prog=$2 fake=$3; fi
 failures=0
 check() { if [ "$2" -eq 0 ]; then echo "ok   $1"; else echo "FAIL $1"; failures=$((failures + 1)); fi; }
 export XSCHED_REAL_LIBHIP=$fake XSCHED_SCHEDULER=local XSCHED_LOG_LEVEL=warn
-run() { "$xsched" run --platform hip "$@"; }
+# run [--level N] [--window N] [--trace] -- PROGRAM ARGS
+run() {
+  if [ $linked -eq 0 ]; then "$xsched" run --platform hip "$@"; return; fi
+  local vars=(XSCHED_ANNOUNCE=1)
+  while [ "$1" != -- ]; do
+    case $1 in
+      --level) vars+=("XSCHED_LEVEL=$2"); shift 2 ;;
+      --window) vars+=("XSCHED_WINDOW=$2"); shift 2 ;;
+      --trace) vars+=(XSCHED_TRACE=1); shift ;;
+      *) echo "hip_interpose_test: unknown option $1" >&2; return 2 ;;
+    esac
+  done
+  shift
+  env "${vars[@]}" "$@"
+}
 
 out=$(run -- "$prog" order 2>&1); rc=$?
 [ $rc -eq 0 ] && grep -q "^order ok" <<<"$out"; check "kernels, a fill and a copy in order, each kernel with its arguments" $?
