@@ -64,7 +64,8 @@ fi
 if command -v groff >/dev/null; then
   for m in "$man1" "$man8"; do
     out=$(groff -man -Tutf8 -ww -z "$m" 2>&1)
-    [ -z "$out" ]; check "groff reads $(basename "$m") without a warning" $?
+    [ -z "$out" ]; st=$?  # taken before the message's $(...) resets $?
+    check "groff reads $(basename "$m") without a warning" $st
   done
 fi
 

@@ -37,8 +37,9 @@ info=$(dpkg-deb -I "$deb")
 field() { sed -n "s/^ $1: //p" <<<"$info"; }
 [ "$(field Package)" = xsched ]; check "Package: xsched" $?
 [ "$(field Version)" = "$version" ]; check "Version: $version" $?
-[ "$(field Architecture)" = "$(dpkg --print-architecture)" ]; check "Architecture: $(field Architecture)" $?
-[ -n "$(field Maintainer)" ]; check "Maintainer: $(field Maintainer)" $?
+# The status is taken before the message's $(...), which would reset $?.
+[ "$(field Architecture)" = "$(dpkg --print-architecture)" ]; st=$?; check "Architecture: $(field Architecture)" $st
+[ -n "$(field Maintainer)" ]; st=$?; check "Maintainer: $(field Maintainer)" $st
 [ -n "$(field Section)" ] && [ -n "$(field Description)" ]; check "Section and Description" $?
 depends=$(field Depends)
 echo "     Depends: $depends"

@@ -6,6 +6,7 @@
 //   hip_interpose_prog priority  a high-priority stream holds a backlogged low one; prints "ran_meanwhile N in_flight_bound M"
 //   hip_interpose_prog 709       a stream made on device 1 by the main thread, used from a thread on device 0
 //   hip_interpose_prog trace     hipMalloc, a launch and hipFree, for XSCHED_TRACE
+//   hip_interpose_prog implicit  work a blocking stream holds goes before the null stream's; prints "implicit N busy B"
 // Exit status 0 when the scenario's own checks pass; it prints what failed.
 #include <hip/hip_runtime_api.h>
 
@@ -135,6 +136,38 @@ int trace() {
   return 0;
 }
 
+// The null stream and blocking streams are ordered with each other: while an
+// urgent stream runs, a blocking stream's held kernels are launched as soon
+// as the program puts work on the null stream, which must come after them.
+int implicit() {
+  hipStream_t hi = nullptr, s = nullptr;
+  CHECK(hipStreamCreateWithPriority(&hi, hipStreamNonBlocking, -1));
+  CHECK(hipStreamCreate(&s));  // blocking
+  const unsigned short_us = 100;
+  CHECK(launch(hi, fake_hip_kernel_sleep(), short_us));
+  CHECK(hipStreamSynchronize(hi));
+  const unsigned long_us = 300'000;
+  CHECK(launch(hi, fake_hip_kernel_sleep(), long_us));
+  std::vector<int> log(16, -1);
+  int cursor = 0;
+  fake_hip_detail::AppendArgs args{log.data(), &cursor, 0};
+  for (int v = 1; v <= 10; ++v) {
+    args.value = v;
+    CHECK(launch(s, fake_hip_kernel_append(), args));  // held while hi runs
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const int held = cursor;
+  CHECK(launch(nullptr, fake_hip_kernel_sleep(), short_us));  // after s's work, by the runtime's rule
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const int after = cursor;
+  const bool busy = hipStreamQuery(hi) == hipErrorNotReady;
+  CHECK(hipDeviceSynchronize());
+  std::printf("implicit held %d after %d busy %d\n", held, after, busy ? 1 : 0);
+  CHECK(hipStreamDestroy(s));
+  CHECK(hipStreamDestroy(hi));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +176,7 @@ int main(int argc, char** argv) {
   if (what == "priority") return priority();
   if (what == "709") return stream_of_another_device();
   if (what == "trace") return trace();
-  std::fprintf(stderr, "usage: hip_interpose_prog order|priority|709|trace\n");
+  if (what == "implicit") return implicit();
+  std::fprintf(stderr, "usage: hip_interpose_prog order|priority|709|trace|implicit\n");
   return 2;
 }

@@ -59,4 +59,9 @@ out=$(run --trace -- "$prog" trace 2>&1); rc=$?
   && grep -q "^xsched-trace summary total calls=" <<<"$out"
 check "XSCHED_TRACE: hipMalloc, the launch and hipFree, and the summary" $?
 
+# The null stream after a blocking stream's held work: it is launched then, while the urgent stream still runs.
+out=$(run -- "$prog" implicit 2>&1); rc=$?
+[ $rc -eq 0 ] && grep -q "^implicit held 0 after 10 busy 1" <<<"$out"; st=$?
+check "the null stream's work goes after what a blocking stream held ($(grep '^implicit' <<<"$out"))" $st
+
 [ $failures -eq 0 ] || { echo "hip_interpose_test: $failures failed"; exit 1; }

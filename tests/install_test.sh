@@ -44,7 +44,8 @@ for f in bin/xsched bin/xschedd include/xsched/xsched.h include/xsched/xsched.hp
 done
 real=$(readlink -f "$libdir/libxsched.so")
 [ "$(readlink "$libdir/libxsched.so")" = libxsched.so.0 ] && [ -f "$real" ] && [ "$(basename "$real")" != libxsched.so.0 ]
-check "libxsched.so -> libxsched.so.0 -> $(basename "$real")" $?
+st=$?  # before the message's $(...), which would reset $?
+check "libxsched.so -> libxsched.so.0 -> $(basename "$real")" $st
 
 # ---- ELF: SONAME and RUNPATH ----
 readelf -d "$real" | grep -q 'SONAME.*\[libxsched.so.0\]'; check "libxsched's SONAME is libxsched.so.0" $?

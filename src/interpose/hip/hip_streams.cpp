@@ -21,6 +21,7 @@ namespace {
 struct Known {
   int device = 0;
   int priority = 0;  // HIP's: lower runs first
+  bool blocking = true;
   std::shared_ptr<StreamQueue> queue;
   bool tried = false;  // a queue was tried for it (made or not)
 };
@@ -82,6 +83,7 @@ std::shared_ptr<StreamQueue> make_queue(hipStream_t s, const Known& k) {
   auto sq = std::make_shared<StreamQueue>();
   sq->stream = s;
   sq->device = k.device;
+  sq->blocking = k.blocking;
   if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // create released hw
   process_scheduler().add(*sq->xq);
   announce(o);
@@ -115,10 +117,29 @@ std::shared_ptr<StreamQueue> stream_queue(hipStream_t s) {
   return k->queue;
 }
 
-void note_stream(hipStream_t s, int device, int priority) {
+void note_stream(hipStream_t s, int device, unsigned flags, int priority) {
   Registry& r = registry();
   std::lock_guard lk(r.mu);
-  r.streams[s] = Known{device, priority, nullptr, false};
+  r.streams[s] = Known{device, priority, (flags & hipStreamNonBlocking) == 0, nullptr, false};
+}
+
+void order_implicitly(const StreamQueue& sq) {
+  if (!sq.blocking) return;
+  std::vector<std::shared_ptr<StreamQueue>> before;
+  {
+    Registry& r = registry();
+    std::lock_guard lk(r.mu);
+    if (sq.stream == nullptr) {
+      for (const auto& [s, k] : r.streams) {
+        if (k.queue != nullptr && k.blocking && k.device == sq.device) before.push_back(k.queue);
+      }
+    } else if (auto it = r.null_streams.find(sq.device); it != r.null_streams.end() && it->second.queue != nullptr) {
+      before.push_back(it->second.queue);
+    }
+  }
+  for (const auto& q : before) {
+    if (q->xq->has_unlaunched()) q->xq->flush();
+  }
 }
 
 std::shared_ptr<StreamQueue> forget_stream(hipStream_t s) {

@@ -39,7 +39,10 @@ unsigned long long queue_id(const std::shared_ptr<StreamQueue>& sq) {
 // runtime orders the call after it.
 template <class Direct>
 hipError_t after_flushing(const std::shared_ptr<StreamQueue>& sq, Direct&& direct) {
-  if (sq != nullptr) sq->xq->flush();
+  if (sq != nullptr) {
+    order_implicitly(*sq);
+    sq->xq->flush();
+  }
   return direct();
 }
 
@@ -47,6 +50,7 @@ hipError_t after_flushing(const std::shared_ptr<StreamQueue>& sq, Direct&& direc
 // it cannot wait) goes to the runtime as made, after the queue's commands.
 template <class Direct>
 hipError_t submit(StreamQueue& sq, const HipCall& call, Direct&& direct) {
+  order_implicitly(sq);
   hipError_t native = hipSuccess;
   const xs_result_t r = sq.xq->submit(xsched::hip::make_command(call, &native), nullptr);
   if (r == XS_OK) return native;
@@ -95,7 +99,7 @@ using xsched::interpose::trace_enabled;
 XS_HIP_EXPORT hipError_t hipStreamCreateWithPriority(hipStream_t* s, unsigned flags, int priority) {
   const auto fn = XS_REAL(hipStreamCreateWithPriority);
   const hipError_t r = fn != nullptr ? fn(s, flags, priority) : hipErrorNotInitialized;
-  if (r == hipSuccess) ih::note_stream(*s, ih::current_device(), priority);
+  if (r == hipSuccess) ih::note_stream(*s, ih::current_device(), flags, priority);
   if (trace_enabled()) trace_call("hipStreamCreateWithPriority", r, "stream=%p priority=%d", s ? static_cast<void*>(*s) : nullptr, priority);
   return r;
 }
@@ -103,7 +107,7 @@ XS_HIP_EXPORT hipError_t hipStreamCreateWithPriority(hipStream_t* s, unsigned fl
 XS_HIP_EXPORT hipError_t hipStreamCreateWithFlags(hipStream_t* s, unsigned flags) {
   const auto fn = XS_REAL(hipStreamCreateWithFlags);
   const hipError_t r = fn != nullptr ? fn(s, flags) : hipErrorNotInitialized;
-  if (r == hipSuccess) ih::note_stream(*s, ih::current_device(), 0);
+  if (r == hipSuccess) ih::note_stream(*s, ih::current_device(), flags, 0);
   if (trace_enabled()) trace_call("hipStreamCreateWithFlags", r, "stream=%p", s ? static_cast<void*>(*s) : nullptr);
   return r;
 }
@@ -111,7 +115,7 @@ XS_HIP_EXPORT hipError_t hipStreamCreateWithFlags(hipStream_t* s, unsigned flags
 XS_HIP_EXPORT hipError_t hipStreamCreate(hipStream_t* s) {
   const auto fn = XS_REAL(hipStreamCreate);
   const hipError_t r = fn != nullptr ? fn(s) : hipErrorNotInitialized;
-  if (r == hipSuccess) ih::note_stream(*s, ih::current_device(), 0);
+  if (r == hipSuccess) ih::note_stream(*s, ih::current_device(), hipStreamDefault, 0);
   if (trace_enabled()) trace_call("hipStreamCreate", r, "stream=%p", s ? static_cast<void*>(*s) : nullptr);
   return r;
 }
