@@ -148,21 +148,19 @@ int implicit() {
   CHECK(hipStreamSynchronize(hi));
   const unsigned long_us = 300'000;
   CHECK(launch(hi, fake_hip_kernel_sleep(), long_us));
-  std::vector<int> log(16, -1);
-  int cursor = 0;
-  fake_hip_detail::AppendArgs args{log.data(), &cursor, 0};
-  for (int v = 1; v <= 10; ++v) {
-    args.value = v;
-    CHECK(launch(s, fake_hip_kernel_append(), args));  // held while hi runs
-  }
+  // Kernels are counted as they complete (the fake's own counter: no data
+  // shared with the kernels).
+  const unsigned long long base = fake_hip_launches();
+  const unsigned tiny_us = 10;
+  for (int i = 0; i < 10; ++i) CHECK(launch(s, fake_hip_kernel_sleep(), tiny_us));  // held while hi runs
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  const int held = cursor;
-  CHECK(launch(nullptr, fake_hip_kernel_sleep(), short_us));  // after s's work, by the runtime's rule
+  const unsigned long long held = fake_hip_launches() - base;
+  CHECK(launch(nullptr, fake_hip_kernel_sleep(), tiny_us));  // after s's work, by the runtime's rule
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const int after = cursor;
+  const unsigned long long after = fake_hip_launches() - base;
   const bool busy = hipStreamQuery(hi) == hipErrorNotReady;
   CHECK(hipDeviceSynchronize());
-  std::printf("implicit held %d after %d busy %d\n", held, after, busy ? 1 : 0);
+  std::printf("implicit held %llu after %llu busy %d\n", held, after, busy ? 1 : 0);
   CHECK(hipStreamDestroy(s));
   CHECK(hipStreamDestroy(hi));
   return 0;
