@@ -45,6 +45,11 @@ EXIT_NO_GPU = 77
 SETTLE_S = 2.0
 #: run key -> the shares asked for (None: no xsched).
 VARIANTS: dict[str, Optional[tuple[int, int]]] = {"native": None, "xsched_75_25": (3, 1), "xsched_50_50": (1, 1)}
+#: Runs of the breakdown (not in --quick): one job alone under xsched (what the interposer and
+#: the daemon cost without a peer), and 50/50 with a quarter of the timeslice (four times the
+#: turn switches: the difference prices one switch).
+BREAKDOWN: dict[str, tuple[int, ...]] = {"alone_xsched": (1,), "xsched_50_50_short": (1, 1)}
+SHORT_TIMESLICE_DIVISOR = 4
 TARGET_ERROR_POINTS = 2.0
 TARGET_TOTAL = 0.985
 
@@ -58,9 +63,13 @@ def run_jobs(a: argparse.Namespace, shares: Optional[tuple[int, ...]], jobs: int
     """Start `jobs` jobs, measure their throughput over one window, stop them."""
     env = dict(os.environ)
     daemon: Optional[benchlib.XschedDaemon] = None
+    metrics_url = None
     if shares is not None:
-        daemon = benchlib.XschedDaemon(a.xschedd, workdir, ["--policy", "bandwidth", "--timeslice-us",
-                                                            str(a.timeslice_us)]).__enter__()
+        timeslice = a.timeslice_us // (SHORT_TIMESLICE_DIVISOR if key.endswith("_short") else 1)
+        port = benchlib.free_tcp_port()
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        daemon = benchlib.XschedDaemon(a.xschedd, workdir, ["--policy", "bandwidth", "--timeslice-us", str(timeslice),
+                                                            "--metrics", f"127.0.0.1:{port}"]).__enter__()
         env.update(daemon.env())
     procs: list[subprocess.Popen[bytes]] = []
     logs = []
@@ -87,9 +96,11 @@ def run_jobs(a: argparse.Namespace, shares: Optional[tuple[int, ...]], jobs: int
             registered = len(json.loads(out).get("processes", [])) if out.strip() else 0
             if registered < jobs:
                 raise RunFailed(f"only {registered} of {jobs} jobs registered with xschedd")
+        counters0 = switch_counters(metrics_url)
         t0 = time.monotonic()
         time.sleep(a.seconds)
         t1 = time.monotonic()
+        counters1 = switch_counters(metrics_url)
         done = []
         for j, p in enumerate(procs):
             assert p.stdin is not None and p.stdout is not None
@@ -102,7 +113,11 @@ def run_jobs(a: argparse.Namespace, shares: Optional[tuple[int, ...]], jobs: int
             done.append(res["low"]["done"])
             gpu = res.get("gpu", "?"), res.get("cuda")
         rates = [sum(1 for t in d if t0 <= t <= t1) / (t1 - t0) for d in done]
-        return {"rates": rates, "window": [t0, t1], "registered": registered, "gpu": gpu[0], "cuda": gpu[1]}
+        result = {"rates": rates, "window": [t0, t1], "registered": registered, "gpu": gpu[0], "cuda": gpu[1]}
+        if counters0 is not None and counters1 is not None:
+            result["switches_per_s"] = (counters1["preemptions"] - counters0["preemptions"]) / (t1 - t0)
+            result["decisions_per_s"] = (counters1["decisions"] - counters0["decisions"]) / (t1 - t0)
+        return result
     finally:
         for p in procs:
             if p.poll() is None:
@@ -112,6 +127,45 @@ def run_jobs(a: argparse.Namespace, shares: Optional[tuple[int, ...]], jobs: int
             f.close()
         if daemon is not None:
             daemon.__exit__(None, None, None)
+
+
+def switch_counters(url: Optional[str]) -> Optional[dict[str, float]]:
+    """xschedd's counters of holds (every queue's preemptions: one per switch away from a queue that
+    still had work) and decisions, from its Prometheus endpoint; None without one or on failure."""
+    if url is None:
+        return None
+    try:
+        text = benchlib.http_get(url, timeout=5.0)
+    except OSError as exc:
+        print(f"note: cannot read {url}: {exc}", file=sys.stderr)
+        return None
+    return {"preemptions": benchlib.prometheus_sum(text, "xsched_queue_preemptions_total"),
+            "decisions": benchlib.prometheus_sum(text, "xsched_device_decisions_total")}
+
+
+def breakdown(totals: dict[str, float], switches: dict[str, float]) -> Optional[dict[str, Any]]:
+    """Where the lost throughput of each xsched run goes, from the runs of one call.
+
+    interposer: what one job alone loses under xsched (alone_xsched), which every job pays;
+    switches:   the price of one switch, from 50/50 at the timeslice and at a quarter of it
+                (loss difference over switch-rate difference), times the run's switch rate;
+    other:      the rest (the jobs' contexts time-sliced against each other while a switch drains,
+                work the gates hold back, noise)."""
+    need = ("alone_xsched", "xsched_50_50", "xsched_50_50_short")
+    if any(k not in totals for k in need) or any(k not in switches for k in need[1:]):
+        return None
+    extra = switches["xsched_50_50_short"] - switches["xsched_50_50"]
+    per_switch_s = (totals["xsched_50_50"] - totals["xsched_50_50_short"]) / extra if extra > 0 else float("nan")
+    interposer = 1.0 - totals["alone_xsched"]
+    rows = {}
+    for key in ("xsched_75_25", "xsched_50_50", "xsched_50_50_short"):
+        if key not in totals or key not in switches:
+            continue
+        lost = 1.0 - totals[key]
+        by_switches = per_switch_s * switches[key]
+        rows[key] = {"lost": lost, "interposer": interposer, "switches": by_switches,
+                     "other": lost - interposer - by_switches, "switches_per_s": switches[key]}
+    return {"per_switch_us": per_switch_s * 1e6, "runs": rows}
 
 
 def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -143,8 +197,38 @@ def report(raw: dict[str, Any], out: Path) -> dict[str, Any]:
         labels.append(key)
         shares_plot.append(share0)
         totals.append(total)
+    run_totals: dict[str, float] = {}
+    run_switches: dict[str, float] = {}
+    for key in list(VARIANTS) + list(BREAKDOWN):
+        runs_of = [r["result"] for r in raw["runs"] if r.get("ok") and r["key"] == key]
+        if runs_of:
+            run_totals[key] = benchlib.median([sum(r["rates"]) / alone for r in runs_of])
+            sw = [r["switches_per_s"] for r in runs_of if "switches_per_s" in r]
+            if sw:
+                run_switches[key] = benchlib.median(sw)
+    for key in BREAKDOWN:
+        if key in run_totals:
+            rows.append([key, "-" if key == "alone_xsched" else "50/50", "-", "-", "-", f"{run_totals[key]:.3f}",
+                         str(sum(1 for r in raw["runs"] if r.get("ok") and r["key"] == key))])
+            summary[f"total_throughput_ratio_{key.replace('xsched_', '')}"] = round(run_totals[key], 4)
+    for key, rate in run_switches.items():
+        summary[f"switches_per_s_{key.replace('xsched_', '')}"] = round(rate, 1)
     table = benchlib.format_table(["run", "asked", "it/s", "achieved", "error (points)", "total / alone", "runs"],
                                   rows)
+    parts = breakdown(run_totals, run_switches)
+    if parts is not None:
+        summary["switch_cost_us"] = round(parts["per_switch_us"], 1)
+        brows = []
+        for key, b in parts["runs"].items():
+            name = key.replace("xsched_", "")
+            for part in ("interposer", "switches", "other"):
+                summary[f"lost_{part}_{name}"] = round(b[part], 4)
+            brows.append([key, f"{b['switches_per_s']:.0f}", f"{b['lost'] * 100:.1f}",
+                          f"{b['interposer'] * 100:.1f}", f"{b['switches'] * 100:.1f}", f"{b['other'] * 100:.1f}"])
+        table += ("\n\nWhere the lost throughput goes (points of one job alone; one switch costs "
+                  f"{parts['per_switch_us']:.0f} us of device time):\n\n"
+                  + benchlib.format_table(["run", "switches/s", "lost", "interposer alone", "switches", "other"],
+                                          brows))
     (out / "table.md").write_text(f"# Bandwidth benchmark\n\n{raw['device']}; {raw['date']}\n\n`{raw['command']}`\n\n"
                                   f"Targets: error <= {TARGET_ERROR_POINTS} points, total >= {TARGET_TOTAL}.\n\n"
                                   "```\n" + table + "\n```\n")
@@ -211,7 +295,7 @@ def main() -> int:
         return 2
     a.xsched, a.xschedd = tools
     a.out.mkdir(parents=True, exist_ok=True)
-    keys = ["alone"] + (["xsched_75_25"] if a.quick else list(VARIANTS))
+    keys = ["alone"] + (["xsched_75_25"] if a.quick else list(VARIANTS) + list(BREAKDOWN))
     raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),
                            "seconds": a.seconds, "level": a.level, "timeslice_us": a.timeslice_us, "runs": []}
     if a.append and (a.out / "raw.json").exists():
@@ -225,8 +309,8 @@ def main() -> int:
                 t = time.monotonic()
                 entry: dict[str, Any] = {"key": key, "round": rnd}
                 try:
-                    res = run_jobs(a, None if key == "alone" else VARIANTS[key], 1 if key == "alone" else 2,
-                                   Path(tmp), key)
+                    shares = None if key == "alone" else VARIANTS.get(key) or BREAKDOWN[key]
+                    res = run_jobs(a, shares, 1 if key.startswith("alone") else 2, Path(tmp), key)
                     entry.update(ok=True, result=res)
                     raw["device"] = raw["device"] or benchlib.device_string(res["gpu"], res["cuda"])
                 except (RunFailed, benchlib.WorkerError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:

@@ -294,6 +294,35 @@ def xsched_run_prefix(xsched: Path, level: int, extra: Sequence[str] = ()) -> li
     return [str(xsched), "run", "--quiet", "--level", str(level), *extra, "--"]
 
 
+def free_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a daemon's --metrics)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 5.0) -> str:
+    """The body of a GET of url (raises OSError on failure)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read().decode(errors="replace")
+
+
+def prometheus_sum(text: str, name: str) -> float:
+    """The sum over every series of metric `name` in Prometheus text format (0 if none)."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "):
+            try:
+                total += float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                pass
+    return total
+
+
 class XschedDaemon:
     """xschedd on a private socket for the length of a `with` block (the socket path is .socket).
 
