@@ -281,6 +281,9 @@ def main() -> int:
     ap.add_argument("--level", type=int, choices=(1, 2), default=2)
     ap.add_argument("--timeslice-us", type=int, default=10000)
     ap.add_argument("--quick", action="store_true", help="one round of 5 s windows: alone and 75/25 only")
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated runs (default: alone and every other run; --quick: alone,xsched_75_25): "
+                         + ", ".join(["alone", *VARIANTS, *BREAKDOWN]))
     ap.add_argument("--replot", type=Path)
     ap.add_argument("--append", action="store_true", help="add this call's rounds to --out's raw.json")
     ap.add_argument("--first-round", type=int, default=0, help="number of the first round (with --append)")
@@ -296,6 +299,12 @@ def main() -> int:
     a.xsched, a.xschedd = tools
     a.out.mkdir(parents=True, exist_ok=True)
     keys = ["alone"] + (["xsched_75_25"] if a.quick else list(VARIANTS) + list(BREAKDOWN))
+    if a.variants:
+        keys = [k for k in a.variants.split(",") if k]
+        unknown = [k for k in keys if k != "alone" and k not in VARIANTS and k not in BREAKDOWN]
+        if unknown:
+            print(f"bandwidth: unknown runs: {', '.join(unknown)}", file=sys.stderr)
+            return 2
     raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),
                            "seconds": a.seconds, "level": a.level, "timeslice_us": a.timeslice_us, "runs": []}
     if a.append and (a.out / "raw.json").exists():
