@@ -8,7 +8,7 @@ Each benchmark is its own script (bench/<name>/<name>.py) writing raw.json, its 
 summary.json into <out-root>/<name>/; this runs them one after another with the same binaries and
 then reads every summary.json back into one table: each headline figure beside its target (from
 docs/benchmarks.md, "Targets") and whether it is met. --quick makes every benchmark short (all of them together in
-under five minutes on an H100); without it each runs at its full length (about 25 minutes
+under five minutes on an H100); without it each runs at its full length (about 35 minutes at most
 together). The daemon benchmark is not in the default set (it measures the control plane, not
 the GPU); name it with --only.
 
@@ -49,8 +49,9 @@ def commands(name: str, a: argparse.Namespace, out: Path) -> list[str]:
         return [py, str(ROOT / "bench/preempt/preempt.py"), "--build", "--xsched", xsched, "--out", str(out)] + \
             (["--t-us", "500", "--samples", "60", "--rounds", "1", "--deployments", "inprocess"] if a.quick else [])
     if name == "overhead":
+        # A minute of rounds keeps the four quick runs within five minutes; the interval says what it bought.
         return [py, str(ROOT / "bench/overhead/overhead.py"), "--xsched", xsched, "--out", str(out)] + \
-            (["--quick", "--rounds", "2", "--iters", "8"] if a.quick else [])
+            (["--quick", "--max-seconds", "60"] if a.quick else [])
     if name == "daemon":
         return [py, str(ROOT / "bench/daemon/decision.py"), "--build-dir", str(a.build_dir), "--out", str(out),
                 "--platforms", "cpu,gpu", "--modes", "sleep,busy"] + \
