@@ -10,7 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <sched.h>
+
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -104,6 +107,39 @@ TEST(DaemonOptions, BusyPollIsAFlagAndABooleanKey) {
   EXPECT_FALSE(k.daemon.busy_poll);
   EXPECT_FALSE(apply_setting("busy_poll", "yes", &k, &err));
   EXPECT_TRUE(Contains(err, "busy_poll 'yes' is not true or false"));
+}
+
+TEST(DaemonOptions, CpuTakesANumberOrOff) {
+  Settings s;
+  std::string err;
+  EXPECT_EQ(s.cpu, -1);
+  ASSERT_TRUE(parse({"--cpu", "3"}, &s, &err)) << err;
+  EXPECT_EQ(s.cpu, 3);
+  ASSERT_TRUE(apply_setting("cpu", "off", &s, &err)) << err;
+  EXPECT_EQ(s.cpu, -1);
+  for (const char* bad : {"-1", "x", "1000000", ""}) {
+    EXPECT_FALSE(apply_setting("cpu", bad, &s, &err)) << bad;
+    EXPECT_TRUE(Contains(err, "is not a CPU number")) << err;
+  }
+}
+
+TEST(DaemonOptions, KeepToCpuRefusesACpuThisProcessMayNotUse) {
+  std::string err;
+  EXPECT_FALSE(keep_to_cpu(CPU_SETSIZE - 1, &err));
+  EXPECT_TRUE(Contains(err, "this process may use CPUs")) << err;
+  // A CPU it may use: the thread keeps to it (checked on a thread of its own).
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  int first = 0;
+  while (!CPU_ISSET(first, &allowed)) ++first;
+  std::thread([&] {
+    std::string e;
+    ASSERT_TRUE(keep_to_cpu(first, &e)) << e;
+    cpu_set_t now;
+    ASSERT_EQ(sched_getaffinity(0, sizeof now, &now), 0);
+    EXPECT_EQ(CPU_COUNT(&now), 1);
+    EXPECT_TRUE(CPU_ISSET(first, &now));
+  }).join();
 }
 
 TEST(DaemonOptions, HelpAndVersionNeedNoValue) {

@@ -16,7 +16,8 @@ effect, on one clock (CLOCK_MONOTONIC): the daemon's store in the low queue's ga
 the GPU stream's gate, or the CPU device stream's word, closes), or, for a queue whose word the
 daemon may not hold, its agent having applied it. `xsched samples` collects them, with the part
 from the cause to the daemon's decision and which of the two applied it (the table's "by store"). The daemon sleeps in epoll (mode sleep, the default) or spins on one core (mode busy,
-`xschedd --busy-poll`), or spins at nice -10 (mode busy-nice: its core is not taken by the
+`xschedd --busy-poll`), or spins on a core of its own (mode busy-cpu: `--cpu`, the processes kept to
+the other cores), or spins at nice -10 (mode busy-nice: its core is not taken by the
 processes' threads; needs the privilege to raise priority). Platforms:
 
     cpu   tests/daemon_client_prog (the CPU reference device, C API)
@@ -50,8 +51,8 @@ import benchlib  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TARGET_P99_US = 50.0
-MODES = ("sleep", "busy", "busy-nice")
-MODE_TAGS = {"sleep": "", "busy": "_busypoll", "busy-nice": "_busypoll_nice"}
+MODES = ("sleep", "busy", "busy-nice", "busy-cpu")
+MODE_TAGS = {"sleep": "", "busy": "_busypoll", "busy-nice": "_busypoll_nice", "busy-cpu": "_busypoll_cpu"}
 
 
 def parse_scales(text: str) -> list[tuple[int, int]]:
@@ -86,9 +87,15 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
     # busy-nice: busy-polling at nice -10 (as root, or a unit with Nice=-10), so that the
     # processes' threads do not take its core away (needs the privilege to raise priority).
     nice = ["nice", "-n", "-10"] if mode.endswith("-nice") else []
+    # busy-cpu: busy-polling on a core of its own (xschedd --cpu, the last CPU this benchmark may
+    # use), the processes kept to the others, so that nothing takes the daemon's core.
+    cpus = sorted(os.sched_getaffinity(0))
+    own_cpu = ["--cpu", str(cpus[-1])] if mode == "busy-cpu" and len(cpus) > 1 else []
+    others = set(cpus[:-1]) if own_cpu else None
     daemon = subprocess.Popen(nice + [str(build / "xschedd"), "--socket", socket, "--log-level", "warn"]
-                              + (["--busy-poll"] if mode.startswith("busy") else []),
+                              + (["--busy-poll"] if mode.startswith("busy") else []) + own_cpu,
                               stderr=open(workdir / "xschedd.log", "w"))
+    keep_off = (lambda: os.sched_setaffinity(0, others)) if others else None
     children: list[subprocess.Popen] = []
     run_s = a.seconds + (60 if platform == "gpu" else 20)
 
@@ -106,10 +113,10 @@ def one_run(a: argparse.Namespace, platform: str, mode: str, procs: int, queues:
         for i in range(procs - 1):
             e = dict(env, XSCHED_PRIORITY="0")
             children.append(subprocess.Popen(program("low", 0), env=e, stdout=subprocess.DEVNULL,
-                                             stderr=open(workdir / f"low{i}.log", "w")))
+                                             stderr=open(workdir / f"low{i}.log", "w"), preexec_fn=keep_off))
         e = dict(env, XSCHED_PRIORITY="10")
         children.append(subprocess.Popen(program("high", 10), env=e, stdout=subprocess.DEVNULL,
-                                         stderr=open(workdir / "high.log", "w")))
+                                         stderr=open(workdir / "high.log", "w"), preexec_fn=keep_off))
         want = procs * queues
 
         def registered() -> bool:
@@ -290,7 +297,7 @@ def main() -> int:
     ap.add_argument("--scales", default="2x1,64x4", help="cpu scales, processes x queues")
     ap.add_argument("--gpu-scales", default="2x1,16x4")
     ap.add_argument("--modes", default="sleep",
-                    help="daemon modes: sleep (default), busy (--busy-poll), busy-nice (--busy-poll at nice -10)")
+                    help="daemon modes: sleep (default), busy (--busy-poll), busy-nice (--busy-poll at nice -10), busy-cpu (--busy-poll --cpu on a core of its own)")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--level", type=int, choices=(1, 2), default=2, help="preemption level of every queue (default 2)")
     ap.add_argument("--rounds", type=int, default=1)

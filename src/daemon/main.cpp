@@ -75,6 +75,15 @@ int main(int argc, char** argv) {
     const std::string host = text.substr(0, text.rfind(':'));  // brackets and all
     log(LogLevel::kInfo, "serving metrics at http://%s:%d/metrics", host.c_str(), metrics->port());
   }
+  // After the metrics server's threads started: they keep every CPU, and
+  // only the thread that decides keeps to the one given.
+  if (s.cpu >= 0) {
+    if (!daemon::keep_to_cpu(s.cpu, &err)) {
+      std::fprintf(stderr, "xschedd: %s\n", err.c_str());
+      return 2;
+    }
+    log(LogLevel::kInfo, "deciding on CPU %d", s.cpu);
+  }
   g_daemon = &d;
   struct sigaction sa{};
   sa.sa_handler = on_signal;

@@ -1,5 +1,6 @@
 #include "daemon/options.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -35,12 +36,15 @@ const char* const kUsage =
     "                     serve Prometheus metrics at http://HOST:PORT/metrics (127.0.0.1:9464,\n"
     "                     [::1]:9464, localhost:9464); it binds exactly HOST: 0.0.0.0 serves\n"
     "                     every network. Default: none (`off` turns a config file's off)\n"
+    "  --cpu N            keep the deciding thread to CPU N (with --busy-poll: the core that\n"
+    "                     spins; other threads stay off it only if nothing else is given it)\n"
+    "                     Default: any (`off` turns a config file's off)\n"
     "  --timeline FILE    write the daemon's decisions to FILE (trace-event JSON for Perfetto or\n"
     "                     chrome://tracing, a track per queue) at exit and on SIGUSR2; \"%p\" in\n"
     "                     FILE becomes the daemon's pid. Default: none\n"
     "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
     "                     options without dashes: policy, socket, group, timeslice_us, log_level,\n"
-    "                     busy_poll = true|false, max_clients_per_user, metrics, timeline). Default: an\n"
+    "                     busy_poll = true|false, max_clients_per_user, metrics, timeline, cpu). Default: an\n"
     "                     installed xschedd reads <sysconfdir>/xsched/xschedd.conf when it exists\n"
     "                     (/etc/xsched/xschedd.conf for /usr/bin/xschedd; --config /dev/null: none)\n"
     "  --version, --help\n"
@@ -119,6 +123,19 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
     out->daemon.max_clients_per_user = static_cast<uint32_t>(v);
     return true;
   }
+  if (key == "cpu") {
+    if (value == "off") {
+      out->cpu = -1;
+      return true;
+    }
+    int64_t v = 0;
+    if (!int_in_range(value, 0, CPU_SETSIZE - 1, &v)) {
+      *err = "cpu '" + value + "' is not a CPU number in 0.." + std::to_string(CPU_SETSIZE - 1) + " or off";
+      return false;
+    }
+    out->cpu = static_cast<int>(v);
+    return true;
+  }
   if (key == "timeline") {
     out->daemon.timeline = value == "off" ? std::string() : value;
     return true;
@@ -174,7 +191,7 @@ namespace {
 bool takes_value(const std::string& option) {
   for (const char* o : {"--config", "--policy", "--socket", "--group", "--timeslice-us", "--timeslice_us", "--log-level",
                         "--log_level", "--max-clients-per-user", "--max_clients_per_user", "--metrics",
-                        "--timeline"}) {
+                        "--timeline", "--cpu"}) {
     if (option == o) return true;
   }
   return false;
@@ -242,6 +259,31 @@ bool parse_arguments(int argc, const char* const* argv, Settings* out, std::stri
     const std::string value = argv[++i];
     if (a == "--config") continue;
     if (!apply_setting(a, value, out, err)) return false;
+  }
+  return true;
+}
+
+bool keep_to_cpu(int cpu, std::string* err) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+    *err = std::string("cannot read the CPUs this process may use: ") + std::strerror(errno);
+    return false;
+  }
+  if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
+    std::string list;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &allowed)) list += (list.empty() ? "" : ",") + std::to_string(c);
+    }
+    *err = "--cpu " + std::to_string(cpu) + ": this process may use CPUs " + list + " only";
+    return false;
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) {
+    *err = "--cpu " + std::to_string(cpu) + ": " + std::strerror(errno);
+    return false;
   }
   return true;
 }

@@ -2,7 +2,7 @@
 // `key = value`, '#' starts a comment), then from the command line, which
 // wins. Keys and options: policy, socket, group, timeslice_us, log_level,
 // busy_poll (the option --busy-poll takes no value), max_clients_per_user,
-// metrics (HOST:PORT, or off), timeline (FILE, or off).
+// metrics (HOST:PORT, or off), timeline (FILE, or off), cpu (N, or off).
 #pragma once
 
 #include <string>
@@ -18,7 +18,12 @@ struct Settings {
   bool help = false;
   bool version = false;
   std::string config_file;  // the config file read, if any
+  int cpu = -1;             // the CPU the deciding thread keeps to; -1: any
 };
+
+// Keeps the calling thread to CPU `cpu` (one this process may use); false
+// with *err otherwise.
+bool keep_to_cpu(int cpu, std::string* err);
 
 // False with *err (one line, naming the option or the file and line) on a
 // bad option, key or value. Without --config, default_config is read first
