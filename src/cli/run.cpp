@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/options.h"
+#include "cli/run_mps.h"
 #include "core/config.h"
 #include "core/policy_list.h"
 
@@ -133,7 +134,7 @@ int program_start(int argc, char** argv, bool* dashes) {
     }
     if (a[0] != '-') return i;
     if (std::strchr(a, '=') != nullptr) continue;
-    if (std::strcmp(a, "--platform") == 0) {
+    if (std::strcmp(a, "--platform") == 0 || std::strcmp(a, "--mps") == 0 || std::strcmp(a, "--mps-sm-percent") == 0) {
       ++i;
       continue;
     }
@@ -167,6 +168,15 @@ int run_main(int argc, char** argv) {
   opt.add_text("--platform", &platform, "P",
                "cuda (default: the CUDA interposer, libxsched_cuda.so) or hip (AMD: libxsched_hip.so)",
                [](const std::string& v) { return v == "cuda" || v == "hip" ? std::string() : "is not cuda or hip"; });
+  std::string mps = "auto";
+  int64_t mps_sm_percent = 0;
+  opt.add_text("--mps", &mps, "M",
+               "auto (default: a client of the MPS control daemon of the xschedd it registers with, when that one "
+               "runs one: xschedd --mps), on (the same, or an error) or off",
+               [](const std::string& v) { return v == "auto" || v == "on" || v == "off" ? "" : "is not auto, on or off"; });
+  opt.add_int("--mps-sm-percent", &mps_sm_percent, 1, 100, "P",
+              "as an MPS client, run kernels on at most P% of the SMs (1..100; CUDA_MPS_ACTIVE_THREAD_PERCENTAGE), "
+              "leaving the rest to other clients: for a less urgent program beside an urgent one");
   opt.add_flag("--trace", &trace, "print one line per intercepted call (XSCHED_TRACE=1)");
   opt.add_flag("--quiet", &quiet,
                "do not say which level the program's CUDA queues use (by default each process says so once on "
@@ -178,6 +188,11 @@ int run_main(int argc, char** argv) {
     if (opt.app().count(kVarOptions[k].option) != 0) setenv(kVarOptions[k].variable, values[k].c_str(), 1);
   }
   if (trace) setenv("XSCHED_TRACE", "1", 1);
+  if (const std::string why = join_mps(mps, static_cast<int>(mps_sm_percent));
+      !why.empty()) {
+    std::fprintf(stderr, "xsched run: %s\n", why.c_str());
+    return 1;
+  }
   if (const char* v = std::getenv("XSCHED_INTERPOSER"); v != nullptr && *v != '\0' && access(v, R_OK) != 0) {
     std::fprintf(stderr, "xsched run: XSCHED_INTERPOSER=%s: %s (unset it to use the interposer next to xsched)\n", v,
                  std::strerror(errno));

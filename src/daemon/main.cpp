@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics_http.h"
+#include "daemon/mps_server.h"
 #include "daemon/options.h"
 #include "xsched/xsched.h"
 
@@ -74,6 +75,12 @@ int main(int argc, char** argv) {
     const std::string& text = s.daemon.metrics->text;
     const std::string host = text.substr(0, text.rfind(':'));  // brackets and all
     log(LogLevel::kInfo, "serving metrics at http://%s:%d/metrics", host.c_str(), metrics->port());
+  }
+  // The MPS control daemon's folders are made beside the socket, in the folder open() readied.
+  daemon::MpsServer mps;
+  if (s.mps && !mps.start(d.socket_path(), &err)) {
+    std::fprintf(stderr, "xschedd: %s\n", err.c_str());
+    return 1;
   }
   // After the metrics server's threads started: they keep every CPU, and
   // only the thread that decides keeps to the one given.

@@ -36,6 +36,9 @@ const char* const kUsage =
     "                     serve Prometheus metrics at http://HOST:PORT/metrics (127.0.0.1:9464,\n"
     "                     [::1]:9464, localhost:9464); it binds exactly HOST: 0.0.0.0 serves\n"
     "                     every network. Default: none (`off` turns a config file's off)\n"
+    "  --mps              run a CUDA MPS control daemon (folders beside the socket) and stop it\n"
+    "                     at exit; `xsched run` makes its programs clients, so that kernels of\n"
+    "                     different processes share the GPU instead of taking turns\n"
     "  --cpu N            keep the deciding thread to CPU N (with --busy-poll: the core that\n"
     "                     spins; other threads stay off it only if nothing else is given it)\n"
     "                     Default: any (`off` turns a config file's off)\n"
@@ -44,8 +47,8 @@ const char* const kUsage =
     "                     FILE becomes the daemon's pid. Default: none\n"
     "  --config FILE      read settings from FILE first (key = value; the keys are the\n"
     "                     options without dashes: policy, socket, group, timeslice_us, log_level,\n"
-    "                     busy_poll = true|false, max_clients_per_user, metrics, timeline, cpu). Default: an\n"
-    "                     installed xschedd reads <sysconfdir>/xsched/xschedd.conf when it exists\n"
+    "                     busy_poll and mps = true|false, max_clients_per_user, metrics, timeline, cpu).\n"
+    "                     Default: an installed xschedd reads <sysconfdir>/xsched/xschedd.conf when it exists\n"
     "                     (/etc/xsched/xschedd.conf for /usr/bin/xschedd; --config /dev/null: none)\n"
     "  --version, --help\n"
     "It logs to stderr and stops on SIGTERM or SIGINT.\n";
@@ -122,6 +125,14 @@ bool apply_setting(const std::string& raw_key, const std::string& value, Setting
     }
     out->daemon.max_clients_per_user = static_cast<uint32_t>(v);
     return true;
+  }
+  if (key == "mps") {
+    if (value == "true" || value == "false") {
+      out->mps = value == "true";
+      return true;
+    }
+    *err = "mps '" + value + "' is not true or false";
+    return false;
   }
   if (key == "cpu") {
     if (value == "off") {
@@ -242,6 +253,10 @@ bool parse_arguments(int argc, const char* const* argv, Settings* out, std::stri
     }
     if (a == "--busy-poll") {
       out->daemon.busy_poll = true;
+      continue;
+    }
+    if (a == "--mps") {
+      out->mps = true;
       continue;
     }
     if (a.rfind("--", 0) != 0) {

@@ -2,7 +2,8 @@
 // `key = value`, '#' starts a comment), then from the command line, which
 // wins. Keys and options: policy, socket, group, timeslice_us, log_level,
 // busy_poll (the option --busy-poll takes no value), max_clients_per_user,
-// metrics (HOST:PORT, or off), timeline (FILE, or off), cpu (N, or off).
+// metrics (HOST:PORT, or off), timeline (FILE, or off), cpu (N, or off), mps
+// (the option --mps takes no value).
 #pragma once
 
 #include <string>
@@ -19,6 +20,7 @@ struct Settings {
   bool version = false;
   std::string config_file;  // the config file read, if any
   int cpu = -1;             // the CPU the deciding thread keeps to; -1: any
+  bool mps = false;         // run a CUDA MPS control daemon for the programs (mps_server.h)
 };
 
 // Keeps the calling thread to CPU `cpu` (one this process may use); false
