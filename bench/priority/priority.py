@@ -31,6 +31,8 @@ SGD); its summary names end in `_decode`. Runs, each a fresh process (or pair):
     default      under `xsched run` with no options: what a new user gets
     reserve      inprocess only: default with XSCHED_RESERVE_SMS=8 (the low queue's kernels leave 8 SMs
                  free while the high queue is around)
+    mps          crossprocess only, named only: default with both programs clients of xschedd's MPS
+                 server (xschedd --mps), the low one limited to 93% of the SMs (--mps-sm-percent)
 
 Every round runs every variant once, in an order rotated from round to round; samples are pooled
 per variant over the rounds. Figures: the high task's p50/p99 latency and their ratio to
@@ -71,12 +73,16 @@ DEPLOYMENTS = ("inprocess", "crossprocess")
 #: task's latency and the low task's throughput).
 RESERVE_SMS = 8
 RESERVE_SWEEP = (16, 32, 64)
-VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "default", "reserve",
+VARIANTS = ("native", "streamprio", "level1", "level2", "level1_bp", "level2_bp", "default", "reserve", "mps",
             *(f"reserve{n}" for n in RESERVE_SWEEP))
 SWEEP_VARIANTS = tuple(f"reserve{n}" for n in RESERVE_SWEEP)
 #: Only where threads of one process share the GIL (_bp), or one process's kernels can leave SMs free for
 #: another queue of the same process (reserve: contexts of different processes time-slice).
 INPROCESS_ONLY = ("level1_bp", "level2_bp", "reserve", *(f"reserve{n}" for n in RESERVE_SWEEP))
+#: Only across processes: both programs clients of xschedd's MPS server (xschedd --mps), the low one
+#: limited to MPS_LOW_SM_PERCENT of the SMs (xsched run --mps-sm-percent), the default settings besides.
+CROSSPROCESS_ONLY = ("mps",)
+MPS_LOW_SM_PERCENT = 93
 #: XSCHED_BACKPRESSURE of the _bp variants.
 BACKPRESSURE = 16
 #: --quick runs these only (with the two alone runs).
@@ -214,11 +220,13 @@ def run_crossprocess(a: argparse.Namespace, variant: str, workdir: Path) -> dict
     env = dict(os.environ)
     daemon: Optional[benchlib.XschedDaemon] = None
     if is_xsched(variant):
-        daemon = benchlib.XschedDaemon(a.xschedd, workdir, ["--policy", "priority"]).__enter__()
+        mps = ["--mps"] if variant == "mps" else []
+        daemon = benchlib.XschedDaemon(a.xschedd, workdir, ["--policy", "priority", *mps]).__enter__()
         env.update(daemon.env())
         env.update(variant_env(variant))
         env.update(a.xsched_env)
-        low_cmd = xsched_prefix(a, variant, ("--priority", "0")) + low_cmd
+        low_extra = ("--mps", "on", "--mps-sm-percent", str(MPS_LOW_SM_PERCENT)) if mps else ()
+        low_cmd = xsched_prefix(a, variant, ("--priority", "0", *low_extra)) + low_cmd
         high_cmd = xsched_prefix(a, variant, ("--priority", str(HIGH_PRIORITY))) + high_cmd
     seen: list[int] = []
     stop = threading.Event()
@@ -426,8 +434,9 @@ def main() -> int:
                     "pair's, 20 ms for test5, 200 ms for decode)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--deployments", default=",".join(DEPLOYMENTS))
-    ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v not in SWEEP_VARIANTS),
-                    help=f"of {','.join(VARIANTS)} (the reserve<N> ones only when named)")
+    ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v not in SWEEP_VARIANTS + CROSSPROCESS_ONLY),
+                    help=f"of {','.join(VARIANTS)} (the reserve<N> ones and mps, which needs CUDA MPS, only when "
+                         "named)")
     ap.add_argument("--quick", action="store_true", help="one round of 3 s windows, fewer variants")
     ap.add_argument("--env", action="append", default=[], metavar="K=V",
                     help="extra environment of the xsched variants' processes (repeatable)")
@@ -456,7 +465,8 @@ def main() -> int:
     a.xsched, a.xschedd = tools
     a.out.mkdir(parents=True, exist_ok=True)
     runs_todo = ["alone_high", "alone_low"] + [f"{d}_{v}" for d in deployments for v in variants
-                                               if d == "inprocess" or v not in INPROCESS_ONLY]
+                                               if (d == "inprocess" and v not in CROSSPROCESS_ONLY)
+                                               or (d == "crossprocess" and v not in INPROCESS_ONLY)]
     if a.quick:
         runs_todo = [k for k in runs_todo if k.startswith("alone_") or k in QUICK_RUNS]
     raw: dict[str, Any] = {"device": "", "command": benchlib.command_line(), "date": benchlib.now_iso(),
