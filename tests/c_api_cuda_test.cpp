@@ -14,8 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "fake_kernel.h"
+#include "c_api_backlog.h"
 #include "c_api_queue_info.h"
+#include "fake_kernel.h"
 #include "xsched/xsched.h"
 
 namespace {
@@ -133,8 +134,7 @@ TEST(CApiCuda, CommandsRunInOrderWithTheArgumentsOfTheirSubmit) {
 
 // The point of the platform: while an urgent queue of the program's own has
 // work, a less urgent one on the same GPU is held, and only what it had
-// launched already completes (the fake's streams run side by side, so
-// without the hold its backlog would keep running).
+// launched already completes (c_api_backlog.h).
 TEST(CApiCuda, AnUrgentStreamHoldsABackloggedOne) {
   ASSERT_EQ(xs_set_policy(XS_POLICY_PRIORITY), XS_OK);
   Device d;
@@ -144,23 +144,17 @@ TEST(CApiCuda, AnUrgentStreamHoldsABackloggedOne) {
   xs_queue_t hi = make_queue(s_hi, 10);
   ASSERT_NE(lo, nullptr);
   ASSERT_NE(hi, nullptr);
-  unsigned us = 2000;
-  void* sleep_params[] = {&us};
-  constexpr int kBacklog = 100;  // 200 ms of work
-  for (int i = 0; i < kBacklog; ++i) ASSERT_EQ(launch(lo, fake_kernel_sleep(), sleep_params), XS_OK);
-  unsigned long_us = 60'000;
-  void* hi_params[] = {&long_us};
-  ASSERT_EQ(launch(hi, fake_kernel_sleep(), hi_params), XS_OK);
-  const xs_queue_info_t held = info_of(lo);
-  EXPECT_EQ(held.suspended, 1u);  // held before the urgent submit returned
-  ASSERT_EQ(xs_queue_wait_all(hi, 10'000'000'000), XS_OK);
-  const xs_queue_info_t after = info_of(lo);
-  EXPECT_LE(after.completed - held.completed, held.in_flight) << "the held queue kept launching";
-  EXPECT_LT(after.completed, static_cast<uint64_t>(kBacklog));
-  EXPECT_EQ(xs_queue_wait_all(lo, 30'000'000'000), XS_OK);
-  EXPECT_EQ(info_of(lo).completed, static_cast<uint64_t>(kBacklog));
-  EXPECT_EQ(xs_queue_destroy(hi), XS_OK);
-  EXPECT_EQ(xs_queue_destroy(lo), XS_OK);
+  xsched::testing::BacklogPlatform cuda;
+  cuda.sleep = [](xs_queue_t q, unsigned us) {
+    void* params[] = {&us};  // taken at submit
+    return launch(q, fake_kernel_sleep(), params);
+  };
+  cuda.meanwhile = [&](const xs_queue_info_t& held) {
+    const xs_queue_info_t after = info_of(lo);
+    EXPECT_LE(after.completed - held.completed, held.in_flight) << "the held queue kept launching";
+    EXPECT_LT(after.completed, static_cast<uint64_t>(xsched::testing::kBacklog));
+  };
+  xsched::testing::run_backlog(lo, hi, cuda);
 }
 
 TEST(CApiCuda, WhatTheQueuesDoNotTakeIsRefused) {

@@ -10,8 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "fake_hip_kernel.h"
+#include "c_api_backlog.h"
 #include "c_api_queue_info.h"
+#include "fake_hip_kernel.h"
 #include "xsched/xsched.h"
 
 // The fake runtime's count of kernels run so far in the process.
@@ -94,8 +95,8 @@ TEST(CApiHip, CommandsRunInOrderWithTheArgumentsOfTheirSubmit) {
 }
 
 // An urgent queue of the program's own holds a less urgent one on the same
-// device while it has work, at Level 1 and at Level 2 (a gate in the stream);
-// without the hold the fake's streams would run side by side.
+// device while it has work, at Level 1 and at Level 2, with a gate in the
+// stream (c_api_backlog.h).
 class CApiHipLevels : public ::testing::TestWithParam<xs_level_t> {};
 
 TEST_P(CApiHipLevels, AnUrgentStreamHoldsABackloggedOne) {
@@ -107,33 +108,23 @@ TEST_P(CApiHipLevels, AnUrgentStreamHoldsABackloggedOne) {
   ASSERT_NE(lo, nullptr);
   ASSERT_NE(hi, nullptr);
   EXPECT_EQ(info_of(lo).level, static_cast<uint32_t>(GetParam()));
-  // The urgent queue has run once: from then on the low one's commands go
-  // behind gates (a gate costs, so none goes where nothing could preempt).
-  const unsigned short_us = 100;
-  ASSERT_EQ(launch(hi, fake_hip_kernel_sleep(), short_us), XS_OK);
-  ASSERT_EQ(xs_queue_wait_all(hi, 10'000'000'000), XS_OK);
-  constexpr int kBacklog = 100;  // 200 ms of work
-  const unsigned us = 2000;
-  for (int i = 0; i < kBacklog; ++i) ASSERT_EQ(launch(lo, fake_hip_kernel_sleep(), us), XS_OK);
-  const uint64_t ran_before = fake_hip_launches();
-  const unsigned long_us = 60'000;
-  ASSERT_EQ(launch(hi, fake_hip_kernel_sleep(), long_us), XS_OK);
-  const xs_queue_info_t held = info_of(lo);
-  EXPECT_EQ(held.suspended, 1u);  // held before the urgent submit returned
-  ASSERT_EQ(xs_queue_wait_all(hi, 10'000'000'000), XS_OK);
-  // While the urgent kernel ran, the low stream ran at most what had started
-  // before the hold: at Level 1 its launched window, at Level 2 the kernel in
-  // flight at its gate (the rest waits on the device side).
-  const uint64_t ran_meanwhile = fake_hip_launches() - ran_before - 1;
-  if (GetParam() == XS_LEVEL_DEACTIVATE) {
-    EXPECT_LE(ran_meanwhile, 2u) << "the gate did not hold the launched kernels";
-  } else {
-    EXPECT_LE(ran_meanwhile, held.in_flight + 1);
-  }
-  EXPECT_EQ(xs_queue_wait_all(lo, 30'000'000'000), XS_OK);
-  EXPECT_EQ(info_of(lo).completed, static_cast<uint64_t>(kBacklog));
-  EXPECT_EQ(xs_queue_destroy(hi), XS_OK);
-  EXPECT_EQ(xs_queue_destroy(lo), XS_OK);
+  uint64_t ran_before = 0;
+  xsched::testing::BacklogPlatform hip;
+  hip.sleep = [](xs_queue_t q, unsigned us) { return launch(q, fake_hip_kernel_sleep(), us); };
+  hip.urgent_runs_first = true;
+  hip.before_urgent = [&] { ran_before = fake_hip_launches(); };
+  hip.meanwhile = [&](const xs_queue_info_t& held) {
+    // While the urgent kernel ran, the low stream ran at most what had started
+    // before the hold: at Level 1 its launched window, at Level 2 the kernel in
+    // flight at its gate (the rest waits on the device side).
+    const uint64_t ran_meanwhile = fake_hip_launches() - ran_before - 1;
+    if (GetParam() == XS_LEVEL_DEACTIVATE) {
+      EXPECT_LE(ran_meanwhile, 2u) << "the gate did not hold the launched kernels";
+    } else {
+      EXPECT_LE(ran_meanwhile, held.in_flight + 1);
+    }
+  };
+  xsched::testing::run_backlog(lo, hi, hip);
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, CApiHipLevels, ::testing::Values(XS_LEVEL_BLOCK, XS_LEVEL_DEACTIVATE),

@@ -7,9 +7,11 @@
 //   hip_interpose_prog 709       a stream made on device 1 by the main thread, used from a thread on device 0
 //   hip_interpose_prog trace     hipMalloc, a launch and hipFree, for XSCHED_TRACE
 //   hip_interpose_prog implicit  work a blocking stream holds goes before the null stream's; prints "implicit N busy B"
+//   hip_interpose_prog streams   threads making, using and destroying streams at once, beside shared ones and stream 0
 // Exit status 0 when the scenario's own checks pass; it prints what failed.
 #include <hip/hip_runtime_api.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -166,6 +168,62 @@ int implicit() {
   return 0;
 }
 
+// One thread's rounds for streams(): a stream of its own per round
+// (blocking or not, in turn), its kernels checked for order and arguments,
+// between them work on the shared streams and at times on the null stream.
+// Counts what failed.
+int stream_rounds(int thread, hipStream_t shared_blocking, hipStream_t shared_non_blocking) {
+  constexpr int kRounds = 12;
+  constexpr int kKernels = 16;
+  const unsigned tiny_us = 1;
+  int failed = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    hipStream_t s = nullptr;
+    const unsigned flags = (thread + round) % 2 == 0 ? hipStreamDefault : hipStreamNonBlocking;
+    if (hipStreamCreateWithFlags(&s, flags) != hipSuccess) return failed + 1;
+    std::vector<int> log(kKernels, -1);
+    int cursor = 0;
+    fake_hip_detail::AppendArgs args{log.data(), &cursor, 0};
+    for (int v = 1; v <= kKernels; ++v) {
+      args.value = v;
+      failed += launch(s, fake_hip_kernel_append(), args) != hipSuccess;
+      hipStream_t shared = v % 2 == 0 ? shared_blocking : shared_non_blocking;
+      failed += launch(shared, fake_hip_kernel_sleep(), tiny_us) != hipSuccess;
+    }
+    if (round % 3 == 0) failed += launch(nullptr, fake_hip_kernel_sleep(), tiny_us) != hipSuccess;
+    failed += hipStreamSynchronize(s) != hipSuccess;
+    for (int v = 1; v <= kKernels; ++v) failed += log[v - 1] != v;
+    failed += hipStreamDestroy(s) != hipSuccess;
+  }
+  return failed;
+}
+
+// Many threads on many streams at once, while streams are made and
+// destroyed: each stream's work runs in order, and every call succeeds.
+int streams() {
+  hipStream_t shared_blocking = nullptr, shared_non_blocking = nullptr;
+  CHECK(hipStreamCreate(&shared_blocking));
+  CHECK(hipStreamCreateWithFlags(&shared_non_blocking, hipStreamNonBlocking));
+  constexpr int kThreads = 8;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] { failed += stream_rounds(t, shared_blocking, shared_non_blocking); });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(hipDeviceSynchronize());
+  CHECK(hipStreamQuery(shared_blocking));
+  CHECK(hipStreamQuery(shared_non_blocking));
+  CHECK(hipStreamDestroy(shared_blocking));
+  CHECK(hipStreamDestroy(shared_non_blocking));
+  if (failed != 0) {
+    std::fprintf(stderr, "hip_interpose_prog: %d calls or checks failed\n", failed.load());
+    return 1;
+  }
+  std::printf("streams ok\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +233,7 @@ int main(int argc, char** argv) {
   if (what == "709") return stream_of_another_device();
   if (what == "trace") return trace();
   if (what == "implicit") return implicit();
-  std::fprintf(stderr, "usage: hip_interpose_prog order|priority|709|trace|implicit\n");
+  if (what == "streams") return streams();
+  std::fprintf(stderr, "usage: hip_interpose_prog order|priority|709|trace|implicit|streams\n");
   return 2;
 }

@@ -3,7 +3,9 @@
 # --platform hip` preloads libxsched_hip.so in front of a program linked with
 # the fake (found by XSCHED_REAL_LIBHIP). Ordering with argument copies,
 # priority at Level 1 and Level 2, a stream used from a thread on another
-# device (the field report's error 709), and the trace.
+# device (the field report's error 709), the trace, implicit ordering with
+# the null stream, and threads using streams while others are made and
+# destroyed (under ThreadSanitizer in the --linked form).
 #   hip_interpose_test.sh XSCHED PROGRAM FAKE_HIP
 #   hip_interpose_test.sh --linked PROGRAM FAKE_HIP
 # --linked: PROGRAM links libxsched_hip.so ahead of the fake instead of
@@ -66,6 +68,11 @@ held=$(sed -n 's/^implicit held \([0-9]*\) after.*/\1/p' <<<"$line")
 after=$(sed -n 's/^implicit held [0-9]* after \([0-9]*\) busy.*/\1/p' <<<"$line")
 [ $rc -eq 0 ] && [ "$held" = 0 ] && [ -n "$after" ] && [ "$after" -ge 10 ] && grep -q "busy 1$" <<<"$line"; st=$?
 check "the null stream's work goes after what a blocking stream held (${line:-no line})" $st
+[ $st -eq 0 ] || echo "$out"
+
+out=$(run -- "$prog" streams 2>&1); rc=$?
+[ $rc -eq 0 ] && grep -q "^streams ok" <<<"$out"; st=$?
+check "threads at once on streams being made and destroyed, shared ones and the null stream" $st
 [ $st -eq 0 ] || echo "$out"
 
 [ $failures -eq 0 ] || { echo "hip_interpose_test: $failures failed"; exit 1; }

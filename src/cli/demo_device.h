@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,9 @@ class KernelCommand {
   xs_command_t cmd_{};
 };
 
+// A device's queues are its own native queues (streams), each wrapped in an
+// XQueue of the device's platform: a device says only how such a stream is
+// made and destroyed.
 class DemoDevice {
  public:
   virtual ~DemoDevice() = default;
@@ -31,13 +35,23 @@ class DemoDevice {
   // The highest level its queues support.
   virtual xs_level_t max_level() const = 0;
   // A new native queue of the device, wrapped in an XQueue with cfg.
-  virtual xs_result_t open_queue(const xs_queue_config_t& cfg, xs_queue_t* out) = 0;
+  xs_result_t open_queue(const xs_queue_config_t& cfg, xs_queue_t* out);
   // Destroys the XQueue and its native queue.
-  virtual void close_queue(xs_queue_t q) = 0;
+  void close_queue(xs_queue_t q);
   // A kernel of about ns of device time.
   virtual std::unique_ptr<KernelCommand> kernel(int64_t ns) = 0;
   // Called first in every thread that submits (a GPU wants its context there).
   virtual void enter_thread() {}
+
+ protected:
+  explicit DemoDevice(xs_platform_t platform) : platform_(platform) {}
+  // A new native queue of the device, for xs_queue_create on its platform.
+  virtual xs_result_t make_stream(void** out) = 0;
+  virtual void destroy_stream(void* stream) = 0;
+
+ private:
+  xs_platform_t platform_;
+  std::map<xs_queue_t, void*> streams_of_;  // each open XQueue's native queue
 };
 
 // The CPU reference device with one execution unit (made now, gone with the object).

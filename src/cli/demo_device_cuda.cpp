@@ -12,7 +12,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 
 #include "hal/cuda/cuda_driver.h"
 #include "hal/cuda/driver_library.h"
@@ -73,7 +72,7 @@ class CudaKernel final : public KernelCommand {
 class CudaDemoDevice final : public DemoDevice {
  public:
   // *why stays empty when the device is ready.
-  explicit CudaDemoDevice(std::string* why) {
+  explicit CudaDemoDevice(std::string* why) : DemoDevice(XS_PLATFORM_CUDA) {
     // Most machines without a GPU have no driver: asked quietly first, so the
     // demo on the CPU device starts without an error about it.
     if (const char* env = std::getenv("XSCHED_REAL_LIBCUDA"); env == nullptr || *env == '\0') {
@@ -118,27 +117,17 @@ class CudaDemoDevice final : public DemoDevice {
   xs_level_t max_level() const override { return XS_LEVEL_DEACTIVATE; }
   void enter_thread() override { d_.cuCtxSetCurrent(ctx_); }
 
-  xs_result_t open_queue(const xs_queue_config_t& cfg, xs_queue_t* out) override {
+  std::unique_ptr<KernelCommand> kernel(int64_t ns) override { return std::make_unique<CudaKernel>(spin_, blocks_, ns); }
+
+ protected:
+  xs_result_t make_stream(void** out) override {
     enter_thread();
     CUstream s = nullptr;
     if (d_.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS) return XS_ERR_PLATFORM;
-    if (xs_result_t r = xs_queue_create(XS_PLATFORM_CUDA, s, &cfg, out); r != XS_OK) {
-      d_.cuStreamDestroy_v2(s);
-      return r;
-    }
-    streams_of_[*out] = s;
+    *out = s;
     return XS_OK;
   }
-
-  void close_queue(xs_queue_t q) override {
-    xs_queue_destroy(q);
-    if (auto it = streams_of_.find(q); it != streams_of_.end()) {
-      d_.cuStreamDestroy_v2(it->second);
-      streams_of_.erase(it);
-    }
-  }
-
-  std::unique_ptr<KernelCommand> kernel(int64_t ns) override { return std::make_unique<CudaKernel>(spin_, blocks_, ns); }
+  void destroy_stream(void* s) override { d_.cuStreamDestroy_v2(static_cast<CUstream>(s)); }
 
  private:
   cuda::Driver d_;
@@ -146,7 +135,6 @@ class CudaDemoDevice final : public DemoDevice {
   CUfunction spin_ = nullptr;
   unsigned blocks_ = 1;
   std::string name_;
-  std::map<xs_queue_t, CUstream> streams_of_;
 };
 
 }  // namespace

@@ -2,8 +2,6 @@
 // contend for it as two GPU programs contend for a GPU.
 #include "cli/demo_device.h"
 
-#include <map>
-
 namespace xsched::cli {
 namespace {
 
@@ -22,40 +20,28 @@ class HostKernel final : public KernelCommand {
 
 class HostDemoDevice final : public DemoDevice {
  public:
-  HostDemoDevice() { ok_ = xs_host_device_create(1, &dev_) == XS_OK; }
+  HostDemoDevice() : DemoDevice(XS_PLATFORM_HOST) { ok_ = xs_host_device_create(1, &dev_) == XS_OK; }
   ~HostDemoDevice() override {
     if (dev_ != nullptr) xs_host_device_destroy(dev_);
   }
 
   std::string describe() const override { return "the CPU reference device (1 execution unit)"; }
   xs_level_t max_level() const override { return XS_LEVEL_INTERRUPT; }
+  std::unique_ptr<KernelCommand> kernel(int64_t ns) override { return std::make_unique<HostKernel>(ns); }
 
-  xs_result_t open_queue(const xs_queue_config_t& cfg, xs_queue_t* out) override {
+ protected:
+  xs_result_t make_stream(void** out) override {
     if (!ok_) return XS_ERR_STATE;
     xs_host_stream_t s = nullptr;
     if (xs_result_t r = xs_host_stream_create(dev_, &s); r != XS_OK) return r;
-    if (xs_result_t r = xs_queue_create(XS_PLATFORM_HOST, s, &cfg, out); r != XS_OK) {
-      xs_host_stream_destroy(s);
-      return r;
-    }
-    streams_of_[*out] = s;
+    *out = s;
     return XS_OK;
   }
-
-  void close_queue(xs_queue_t q) override {
-    xs_queue_destroy(q);
-    if (auto it = streams_of_.find(q); it != streams_of_.end()) {
-      xs_host_stream_destroy(it->second);
-      streams_of_.erase(it);
-    }
-  }
-
-  std::unique_ptr<KernelCommand> kernel(int64_t ns) override { return std::make_unique<HostKernel>(ns); }
+  void destroy_stream(void* s) override { xs_host_stream_destroy(static_cast<xs_host_stream_t>(s)); }
 
  private:
   bool ok_ = false;
   xs_host_device_t dev_ = nullptr;
-  std::map<xs_queue_t, xs_host_stream_t> streams_of_;
 };
 
 }  // namespace

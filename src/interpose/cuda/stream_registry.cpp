@@ -1,12 +1,12 @@
 #include "interpose/cuda/stream_registry.h"
 
-#include <array>
 #include <exception>
 #include <unordered_map>
 
 #include "core/log.h"
 #include "hal/cuda/context_scope.h"
 #include "hal/cuda/gates.h"
+#include "interpose/common/stream_table.h"
 #include "interpose/cuda/driver.h"
 #include "interpose/cuda/new_stream_queue.h"
 #include "interpose/cuda/to_cuda.h"
@@ -14,19 +14,13 @@
 namespace xsched::interpose {
 namespace {
 
-// ---- explicit streams: a sharded map, and a one-entry cache per thread ----
-
-constexpr std::size_t kShards = 64;
-
-struct Shard {
-  std::mutex mu;
-  std::unordered_map<CUstream, std::shared_ptr<StreamQueue>> queues;
-};
+// Explicit streams in a StreamTable (interpose/common/stream_table.h): its
+// per-thread cache serves the legacy default streams too, keyed by the
+// special handle and the context.
+using Streams = StreamTable<CUstream, StreamQueue>;
 
 struct Registry {
-  std::array<Shard, kShards> streams;
-  // Bumped whenever a stream is forgotten: per-thread caches older than it are stale.
-  std::atomic<uint64_t> generation{1};
+  Streams streams;
 
   std::mutex contexts_mu;
   std::unordered_map<CUcontext, ContextState*> contexts;  // never freed: threads may hold them
@@ -37,22 +31,6 @@ Registry& registry() {
   static Registry* r = new Registry;
   return *r;
 }
-
-Shard& shard_of(CUstream s) { return registry().streams[(reinterpret_cast<uintptr_t>(s) >> 4) % kShards]; }
-
-// The queue this thread used last: most calls name the same stream again.
-// For default streams the key is the special handle and the context.
-struct StreamCache {
-  CUstream stream = nullptr;
-  CUcontext ctx = nullptr;
-  uint64_t generation = 0;
-  std::shared_ptr<StreamQueue> queue;
-
-  std::shared_ptr<StreamQueue> get(CUstream s, CUcontext c, uint64_t gen) const {
-    return stream == s && ctx == c && generation == gen ? queue : nullptr;
-  }
-};
-thread_local StreamCache t_cache;
 
 // A queue for explicit stream s, in the stream's own context, never the
 // calling thread's: a stream made on one thread is used from others.
@@ -68,31 +46,14 @@ std::shared_ptr<StreamQueue> new_explicit_queue(CUstream s) {
 }
 
 std::shared_ptr<StreamQueue> explicit_queue(CUstream s, bool create) {
-  Registry& r = registry();
-  const uint64_t gen = r.generation.load(std::memory_order_acquire);
-  if (auto cached = t_cache.get(s, nullptr, gen)) return cached;
-  Shard& sh = shard_of(s);
-  std::shared_ptr<StreamQueue> sq;
-  {
-    std::lock_guard lk(sh.mu);
-    auto it = sh.queues.find(s);
-    if (it != sh.queues.end()) sq = it->second;
-  }
-  if (sq == nullptr) {
-    if (!create) return nullptr;
-    auto made = new_explicit_queue(s);
-    if (made == nullptr) return nullptr;
-    std::lock_guard lk(sh.mu);
-    auto [it, inserted] = sh.queues.try_emplace(s, made);
-    sq = it->second;  // another thread may have made one first: use theirs
-  }
-  t_cache = StreamCache{s, nullptr, gen, sq};
-  return sq;
+  return registry().streams.get(s, [&] { return create ? new_explicit_queue(s) : nullptr; });
 }
 
 std::shared_ptr<StreamQueue> legacy_queue(CUcontext ctx, bool create) {
-  const uint64_t gen = registry().generation.load(std::memory_order_acquire);
-  if (auto cached = t_cache.get(CU_STREAM_LEGACY, ctx, gen)) return cached;
+  Streams& streams = registry().streams;
+  const uint64_t gen = streams.generation();
+  const auto scope = reinterpret_cast<uintptr_t>(ctx);
+  if (auto cached = streams.cached(CU_STREAM_LEGACY, scope, gen)) return cached;
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> sq;
   {
@@ -110,7 +71,7 @@ std::shared_ptr<StreamQueue> legacy_queue(CUcontext ctx, bool create) {
     }
     sq = cs.legacy;  // another thread may have made one first: use theirs
   }
-  t_cache = StreamCache{CU_STREAM_LEGACY, ctx, gen, sq};
+  streams.remember(CU_STREAM_LEGACY, scope, gen, sq);
   return sq;
 }
 
@@ -233,20 +194,10 @@ std::shared_ptr<StreamQueue> stream_queue_by_id(uint64_t id) {
 }
 
 CUresult retire_stream(CUstream s) {
-  Registry& r = registry();
-  std::shared_ptr<StreamQueue> sq;
-  {
-    Shard& sh = shard_of(s);
-    std::lock_guard lk(sh.mu);
-    auto it = sh.queues.find(s);
-    if (it == sh.queues.end()) return CUDA_SUCCESS;
-    sq = std::move(it->second);
-    sh.queues.erase(it);
-  }
-  // Other threads' caches may keep the queue alive: the control API forgets it now.
+  std::shared_ptr<StreamQueue> sq = registry().streams.erase(s);
+  if (sq == nullptr) return CUDA_SUCCESS;
+  // Threads amid a call may keep the queue alive: the control API forgets it now.
   sq->retired.store(true, std::memory_order_release);
-  r.generation.fetch_add(1, std::memory_order_acq_rel);
-  if (t_cache.stream == s) t_cache = StreamCache{};
   // Held or not, its work runs now: the caller waits for it, not for the scheduler.
   sq->xq->expedite(UINT64_MAX);
   return to_cuda(sq->xq->wait_all(-1), sq.get());
@@ -254,7 +205,7 @@ CUresult retire_stream(CUstream s) {
 
 void retire_context(CUcontext ctx) {
   // Held or not, the context's work runs now: destroying it waits for that,
-  // not for the scheduler. Other threads' caches and per-thread streams may
+  // not for the scheduler. Threads amid a call and per-thread streams may
   // keep its queues alive: the control API forgets them now.
   {
     const std::vector<std::shared_ptr<StreamQueue>> queues = live_queues(ctx);
@@ -264,13 +215,7 @@ void retire_context(CUcontext ctx) {
     }
     for (auto& q : queues) q->xq->wait_all(-1);
   }
-  Registry& r = registry();
-  for (Shard& sh : r.streams) {
-    std::lock_guard lk(sh.mu);
-    std::erase_if(sh.queues, [&](const auto& kv) { return kv.second->ctx == ctx; });
-  }
-  r.generation.fetch_add(1, std::memory_order_acq_rel);
-  t_cache = StreamCache{};
+  registry().streams.erase_if([&](const std::shared_ptr<StreamQueue>& q) { return q->ctx == ctx; });
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> legacy;
   {

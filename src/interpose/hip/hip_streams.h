@@ -5,9 +5,17 @@
 // in the thread that uses it: a stream made by one thread and used by
 // another keeps its device (the field report's error 709). The null stream
 // is one per device.
+//
+// Every stream operation looks its queue up and orders it with the others
+// of its device: both without a lock on the common path (the streams are a
+// StreamTable, interpose/common/stream_table.h; each device keeps its null
+// stream's queue and its blocking streams' queues at hand).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/xqueue.h"
@@ -15,15 +23,26 @@
 
 namespace xsched::interpose::hip {
 
+struct DeviceStreams;  // a device's null stream and blocking streams (hip_streams.cpp)
+
 struct StreamQueue {
   hipStream_t stream = nullptr;
   int device = 0;
+  int priority = 0;      // HIP's: lower runs first
   bool blocking = true;  // ordered with the null stream (made without hipStreamNonBlocking, or the null stream itself)
+  DeviceStreams* on = nullptr;
+  // Made at the stream's first scheduled call; set once, before `state`
+  // says kScheduled, and kept until the queue goes.
   std::shared_ptr<XQueue> xq;
+
+  enum State : uint8_t { kFresh, kScheduled, kUnscheduled };
+  std::atomic<uint8_t> state{kFresh};  // kUnscheduled: no queue could be made, or the stream went first
+  std::mutex making;                   // the change from kFresh, and the stream's going
 };
 
 // The queue of s (0: the current device's null stream); null when the
-// stream goes unscheduled (no runtime, or no queue could be made).
+// stream goes unscheduled (no runtime, a stream not made through the
+// interposer, or no queue could be made).
 std::shared_ptr<StreamQueue> stream_queue(hipStream_t s);
 // A stream made by the program: its device, flags and HIP priority.
 void note_stream(hipStream_t s, int device, unsigned flags, int priority);
@@ -33,6 +52,9 @@ void note_stream(hipStream_t s, int device, unsigned flags, int priority);
 // launched first (an operation on the null stream launches what every
 // blocking stream holds; one on a blocking stream, what the null stream holds).
 void order_implicitly(const StreamQueue& sq);
+// After sq's queue took a command: if a blocking stream's queue holds it,
+// the device's next null-stream operation must launch it first.
+void note_persisted(const StreamQueue& sq);
 // The program destroys s: its queue leaves the scheduler (null: it had none).
 std::shared_ptr<StreamQueue> forget_stream(hipStream_t s);
 // The queues of one device.

@@ -53,7 +53,10 @@ hipError_t submit(StreamQueue& sq, const HipCall& call, Direct&& direct) {
   order_implicitly(sq);
   hipError_t native = hipSuccess;
   const xs_result_t r = sq.xq->submit(xsched::hip::make_command(call, &native), nullptr);
-  if (r == XS_OK) return native;
+  if (r == XS_OK) {
+    note_persisted(sq);
+    return native;
+  }
   if (r == XS_ERR_UNSUPPORTED) {
     sq.xq->flush();
     return direct();
