@@ -222,11 +222,7 @@ def bar_chart(path: Path, labels: Sequence[str], values: Sequence[float], title:
     ax.set_ylim(lo - pad, hi + pad)
     if hlines:
         ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path)
 
 
 def cdf_panels(path: Path, panels: Sequence[tuple[str, Mapping[str, Sequence[float]]]], xlabel: str,
@@ -265,11 +261,7 @@ def cdf_panels(path: Path, panels: Sequence[tuple[str, Mapping[str, Sequence[flo
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,6 +284,17 @@ def find_xsched_tools(xsched: Path, xschedd: Optional[Path]) -> Optional[tuple[P
 def xsched_run_prefix(xsched: Path, level: int, extra: Sequence[str] = ()) -> list[str]:
     """`xsched run --quiet --level L <extra> --`: what goes in front of a program's command line."""
     return [str(xsched), "run", "--quiet", "--level", str(level), *extra, "--"]
+
+
+def save_figure(fig: Any, path: Path) -> bool:
+    """Lays out, writes (making its folder) and closes a matplotlib figure; True."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return True
 
 
 def free_tcp_port() -> int:

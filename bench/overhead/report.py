@@ -258,11 +258,7 @@ def plot(path: Path, an: Mapping[str, Any], labels: Sequence[str], device: str) 
     ax.set_title(f"xsched interposer overhead, {device}\nxsched's geomean {g} (95% CI {gci})\n"
                  "whiskers: 95% bootstrap CI over rounds", fontsize=10)
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return True
+    return benchlib.save_figure(fig, path)
 
 
 def write_outputs(out: Path, raw: Mapping[str, Any], resamples: int, seed: int, write_raw: bool = True) -> str:
