@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <new>
 
 #include "core/log.h"
@@ -43,7 +44,18 @@ struct Queue {
 
   PersistSpace space;      // what persisted calls keep; under the XQueue's lock
   SyncEvents sync_events;  // launch takes them, sync gives them back
-  CUevent tail_event = nullptr;  // sync(nullptr); the worker thread's alone
+  // sync(nullptr) records tail_event on the program's stream. Recorded after
+  // a synchronisation of the program's, it would make the program's query
+  // just after that say "not ready" (PyTorch asserts s.query() after
+  // s.synchronize()). tail_mu orders it with settle(): a tail no longer
+  // needed is not recorded, and one recorded behind work the program waited
+  // for is waited for too (microseconds) before the synchronisation returns.
+  std::mutex tail_mu;
+  CUevent tail_event = nullptr;      // under tail_mu
+  bool tail_outstanding = false;     // recorded, not yet synchronised; under tail_mu
+  uint64_t tail_covers = 0;          // launches before it; under tail_mu
+  uint64_t settled = 0;              // launches the program has waited for; under tail_mu
+  std::atomic<uint64_t> launches{0};  // operations issued on the stream
 
   std::atomic<CUresult> sticky_error{CUDA_SUCCESS};
 
@@ -166,6 +178,7 @@ xs_result_t op_launch(void* ctx, Command* cmd) {
   auto* error = persisted ? nullptr : reinterpret_cast<CUresult*>(cmd->platform_slot);
   cmd->platform_slot = 0;
   const CUresult r = issue_in_context(q, c, row, cmd->preemptible);
+  q.launches.fetch_add(1, std::memory_order_acq_rel);
   if (persisted) {
     if (row.release != nullptr) row.release(q.space, c);  // the driver has read the copies
     c.persisted = false;
@@ -219,13 +232,26 @@ void measure_commands(Queue& q, CUevent e, uint64_t seq) {
   q.timed_prev_epoch = epoch;
 }
 
-// Everything launched so far: an event recorded now comes after it.
+// Everything launched so far: an event recorded now comes after it. Not
+// recorded when the program has waited for all of it already (settle).
 CUresult sync_everything(Queue& q) {
-  ContextScope scope(*q.d, q.ctx);
-  CUresult r = CUDA_SUCCESS;
-  if (q.tail_event == nullptr) r = q.d->cuEventCreate(&q.tail_event, kSyncEventFlags);
-  if (r == CUDA_SUCCESS) r = q.d->cuEventRecord(q.tail_event, q.stream);
-  if (r == CUDA_SUCCESS) r = q.d->cuEventSynchronize(q.tail_event);
+  const uint64_t launched = q.launches.load(std::memory_order_acquire);
+  CUevent tail = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(q.tail_mu);
+    if (q.settled >= launched) return CUDA_SUCCESS;
+    ContextScope scope(*q.d, q.ctx);
+    CUresult r = CUDA_SUCCESS;
+    if (q.tail_event == nullptr) r = q.d->cuEventCreate(&q.tail_event, kSyncEventFlags);
+    if (r == CUDA_SUCCESS) r = q.d->cuEventRecord(q.tail_event, q.stream);
+    if (r != CUDA_SUCCESS) return r;
+    q.tail_outstanding = true;
+    q.tail_covers = launched;
+    tail = q.tail_event;
+  }
+  const CUresult r = q.d->cuEventSynchronize(tail);
+  std::lock_guard<std::mutex> lock(q.tail_mu);
+  q.tail_outstanding = false;
   return r;
 }
 
@@ -341,6 +367,20 @@ xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out) {
 
 uint64_t confined_launches(const HwQueue& hw) {
   return is_cuda_queue(hw) ? self(hw.ctx)->confinement.confined_launches() : 0;
+}
+
+uint64_t launches(const HwQueue& hw) {
+  return is_cuda_queue(hw) ? self(hw.ctx)->launches.load(std::memory_order_acquire) : 0;
+}
+
+void settle(const HwQueue& hw, uint64_t waited_for) {
+  if (!is_cuda_queue(hw)) return;
+  Queue& q = *self(hw.ctx);
+  std::lock_guard<std::mutex> lock(q.tail_mu);
+  // A tail behind nothing newer than what the program waited for is done in
+  // microseconds; one behind newer work is the program's own "not ready".
+  if (q.tail_outstanding && q.tail_covers <= waited_for) q.d->cuEventSynchronize(q.tail_event);
+  q.settled = std::max(q.settled, waited_for);
 }
 
 CUresult sticky_error(const HwQueue& hw) {
