@@ -42,7 +42,7 @@ def main():
                     help="the driver (default: the stub; tests/fake_cuda's libfake_cuda.so also works)")
     ap.add_argument("--bench", default=default_path("bench", "overhead", "cpu", "launch_cost_cpu"))
     ap.add_argument("--levels", default="1,2")
-    ap.add_argument("--streams", default="legacy,own")
+    ap.add_argument("--streams", default="legacy,own,beside", help="launch_cost_cpu scenarios")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--launches", type=int, default=20000, help="launches per burst")
     ap.add_argument("--bursts", type=int, default=31, help="bursts per run")

@@ -1,6 +1,6 @@
 // The CPU cost of a kernel launch through the interposer, without a GPU.
 //
-//   XSCHED_REAL_LIBCUDA=<driver.so> launch_cost_cpu <library.so> [legacy|own] [launches] [bursts]
+//   XSCHED_REAL_LIBCUDA=<driver.so> launch_cost_cpu <library.so> [legacy|own|beside] [launches] [bursts]
 //
 // library.so is the interposer (libxsched_cuda.so, which finds the driver
 // through XSCHED_REAL_LIBCUDA), or the driver itself for the native cost.
@@ -8,7 +8,10 @@
 // nothing, so what is measured is the interposer's own work) or the fake
 // CUDA driver of the tests (libfake_cuda.so: a launch hands the kernel to a
 // worker thread). Bursts of launches of an empty kernel on the legacy
-// stream or on a stream of its own; prints two medians over the bursts, in
+// stream, on a non-blocking stream of its own, or on the legacy stream
+// beside a blocking stream that has launched once (`beside`: as under
+// PyTorch, where the legacy stream then keeps the implicit order with it);
+// prints two medians over the bursts, in
 // ns per launch: the launching thread's CPU time, and the process's (every
 // thread, the interposer's workers and the burst's final synchronisation
 // included, as a program's CPU time would count them). compare.py runs it
@@ -65,7 +68,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: launch_cost_cpu <library.so> [legacy|own] [launches] [bursts]\n");
     return 2;
   }
-  const bool own = argc > 2 && std::strcmp(argv[2], "own") == 0;
+  const char* scenario = argc > 2 ? argv[2] : "legacy";
+  const bool own = std::strcmp(scenario, "own") == 0;
+  const bool beside = std::strcmp(scenario, "beside") == 0;
+  if (!own && !beside && std::strcmp(scenario, "legacy") != 0) {
+    std::fprintf(stderr, "launch_cost_cpu: no scenario %s\n", scenario);
+    return 2;
+  }
   const int launches = argc > 3 ? std::atoi(argv[3]) : 20000;
   const int bursts = argc > 4 ? std::atoi(argv[4]) : 31;
   void* lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
@@ -96,6 +105,14 @@ int main(int argc, char** argv) {
   CUfunction f = fake_kernel_function(&kernel);
   int arg = 0;
   void* params[] = {&arg};
+  if (beside) {
+    CUstream blocking = nullptr;
+    if (e.stream_create(&blocking, CU_STREAM_DEFAULT) != CUDA_SUCCESS ||
+        e.launch(f, 1, 1, 1, 1, 1, 1, 0, blocking, params, nullptr) != CUDA_SUCCESS || e.sync(blocking) != CUDA_SUCCESS) {
+      std::fprintf(stderr, "launch_cost_cpu: no blocking stream\n");
+      return 1;
+    }
+  }
   // Warm: the queue is made, caches filled, the worker thread settled.
   for (int i = 0; i < 2000; ++i) e.launch(f, 1, 1, 1, 1, 1, 1, 0, s, params, nullptr);
   e.sync(s);

@@ -16,6 +16,7 @@ int g_ctx_obj;
 // Handles only need to be distinct and stable: the interposer keys on them.
 int g_event_objs[4096];
 int g_stream_objs[64];
+unsigned g_stream_flags[64];  // what each stream was made with (blocking or not)
 std::atomic<unsigned> g_next_event{0};
 std::atomic<unsigned> g_next_stream{0};
 }  // namespace
@@ -53,16 +54,19 @@ STUB_EXPORT CUresult cuStreamGetCtx(CUstream, CUcontext* c) {
   *c = reinterpret_cast<CUcontext>(&g_ctx_obj);
   return CUDA_SUCCESS;
 }
-STUB_EXPORT CUresult cuStreamGetFlags(CUstream, unsigned* f) {
-  *f = CU_STREAM_NON_BLOCKING;
+STUB_EXPORT CUresult cuStreamGetFlags(CUstream s, unsigned* f) {
+  const auto* slot = reinterpret_cast<const int*>(s);
+  *f = slot >= g_stream_objs && slot < g_stream_objs + 64 ? g_stream_flags[slot - g_stream_objs] : 0;
   return CUDA_SUCCESS;
 }
 STUB_EXPORT CUresult cuStreamGetPriority(CUstream, int* p) {
   *p = 0;
   return CUDA_SUCCESS;
 }
-STUB_EXPORT CUresult cuStreamCreate(CUstream* s, unsigned) {
-  *s = reinterpret_cast<CUstream>(&g_stream_objs[g_next_stream.fetch_add(1) % 64]);
+STUB_EXPORT CUresult cuStreamCreate(CUstream* s, unsigned flags) {
+  const unsigned i = g_next_stream.fetch_add(1) % 64;
+  g_stream_flags[i] = flags;
+  *s = reinterpret_cast<CUstream>(&g_stream_objs[i]);
   return CUDA_SUCCESS;
 }
 STUB_EXPORT CUresult cuStreamDestroy_v2(CUstream) { return CUDA_SUCCESS; }
