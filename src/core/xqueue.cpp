@@ -251,6 +251,7 @@ void XQueue::expedite_locked(uint64_t through) {
 
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   bool became_ready = false;
+  bool room_may_be_short = false;  // commands wait on the host: back-pressure takes a closer look
   int32_t priority = 0;
   {
     std::lock_guard lk(mu_);
@@ -287,6 +288,7 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
       commit_submit_locked(c);
       pending_.push(c);
       if (worker_waiting_) worker_cv_.notify_one();
+      room_may_be_short = pending_.size() >= backpressure_;
     }
     if (id != nullptr) *id = c->seq;
     synced_since_submit_ = false;
@@ -297,7 +299,9 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   // The launch happened first: a high-priority queue never waits for the
   // scheduler to react to it.
   if (became_ready) notify_listener();
-  if (backpressure_ != 0 && !thread_submits_more_urgent_work(priority)) wait_for_room();
+  // Only a submit that left commands on the host takes the lock again to
+  // wait: a launched one cannot have filled the queue.
+  if (backpressure_ != 0 && !thread_submits_more_urgent_work(priority) && room_may_be_short) wait_for_room();
   return XS_OK;
 }
 
