@@ -182,7 +182,7 @@ void XQueue::launch_locked(Command* c) {
   // A command that never reached the device completes (as failed) with the
   // next sync, so that completions stay in order.
   if (r != XS_OK) c->sync_point = false;
-  track_launched_locked(c);
+  if (track_launched_locked(c)) worker_cv_.notify_one();
 }
 
 void XQueue::launch_pending_locked() {
@@ -251,6 +251,7 @@ void XQueue::expedite_locked(uint64_t through) {
 
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   bool became_ready = false;
+  bool wake_worker = false;
   bool room_may_be_short = false;  // commands wait on the host: back-pressure takes a closer look
   int32_t priority = 0;
   {
@@ -275,7 +276,7 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
     if (pending_.empty() && can_launch_locked(*c)) {
       // Launched in the caller's thread: a failure is the caller's to see,
       // as the native call's would be, and nothing later depends on it.
-      const xs_result_t r = launch_inline_locked(c);
+      const xs_result_t r = launch_inline_locked(c, &wake_worker);
       if (r != XS_OK) return r;
     } else {
       if (hw_.ops->persist != nullptr) {
@@ -287,7 +288,7 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
       }
       commit_submit_locked(c);
       pending_.push(c);
-      if (worker_waiting_) worker_cv_.notify_one();
+      wake_worker = worker_waiting_;
       room_may_be_short = pending_.size() >= backpressure_;
     }
     if (id != nullptr) *id = c->seq;
@@ -296,6 +297,8 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
     became_ready = !ready_.load(std::memory_order_relaxed);
     ready_.store(true, std::memory_order_release);
   }
+  // Woken while this thread held the lock, the worker would only block on it.
+  if (wake_worker) worker_cv_.notify_one();
   // The launch happened first: a high-priority queue never waits for the
   // scheduler to react to it.
   if (became_ready) notify_listener();
@@ -322,7 +325,7 @@ void XQueue::commit_submit_locked(Command* c) {
   submitted_pub_.store(submitted_, std::memory_order_release);
 }
 
-xs_result_t XQueue::launch_inline_locked(Command* c) {
+xs_result_t XQueue::launch_inline_locked(Command* c, bool* wake_worker) {
   c->preemptible = window_bounded_;
   c->sync_point = since_sync_point_ + 1 >= sync_interval_locked();
   const xs_result_t r = hw_.ops->launch(hw_.ctx, c);
@@ -333,11 +336,11 @@ xs_result_t XQueue::launch_inline_locked(Command* c) {
   if (timeline::enabled()) timeline::record(timeline::Event::kLaunch, id_, timeline::Reason::kNone, c->seq, c->kind);
   since_sync_point_ = c->sync_point ? 0 : since_sync_point_ + 1;
   commit_submit_locked(c);
-  track_launched_locked(c);
+  *wake_worker = track_launched_locked(c);
   return XS_OK;
 }
 
-void XQueue::track_launched_locked(Command* c) {
+bool XQueue::track_launched_locked(Command* c) {
   launched_.store(c->seq, std::memory_order_release);
   // The worker needs to hear of a launch only when it has a new sync point
   // to wait on, or nothing in flight to watch yet: one wake-up per sync
@@ -346,7 +349,7 @@ void XQueue::track_launched_locked(Command* c) {
   in_flight_.push(c);
   in_flight_est_ns_ += c->est_ns;
   last_launch_ns_ = now_ns();
-  if (wake) worker_cv_.notify_one();
+  return wake;
 }
 
 void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {

@@ -233,9 +233,9 @@ class XQueue {
   void launch_locked(Command* c);
   void launch_pending_locked();
   void launch_through_locked(uint64_t seq);
-  xs_result_t launch_inline_locked(Command* c);
+  xs_result_t launch_inline_locked(Command* c, bool* wake_worker);
   void commit_submit_locked(Command* c);
-  void track_launched_locked(Command* c);
+  bool track_launched_locked(Command* c);  // true: the worker must hear of it
   uint32_t sync_interval_locked() const;
   void complete_through_locked(uint64_t seq, xs_result_t sync_result);
   void hold_hardware_locked(bool launching = false);
