@@ -275,7 +275,10 @@ class XQueue {
   int64_t in_flight_est_ns_ = 0;
   uint32_t since_sync_point_ = 0;
   bool window_bounded_ = true;
-  int64_t last_launch_ns_ = 0;
+  // The newest launch the worker has seen while letting a burst settle, and
+  // when it first saw it: launches do not read the clock (kBurstQuietNs).
+  uint64_t quiet_seq_ = 0;
+  int64_t quiet_since_ns_ = 0;
   uint32_t waiters_ = 0;     // threads in wait()/wait_all()
   uint64_t caught_up_through_ = 0;  // device_caught_up(): known complete on the device
   uint64_t submitted_ = 0;
