@@ -262,12 +262,9 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
     priority = hints_.priority;
     if (closing_) return XS_ERR_STATE;
     if (error_ != XS_OK) return error_;
-    Command* c = pool_.acquire();
+    Command* c = pool_.acquire(cmd);
     if (c == nullptr) return XS_ERR_NO_MEMORY;
-    c->kind = cmd.kind;
     c->est_ns = std::clamp<int64_t>(cmd.est_ns, 0, kMaxEstimateNs);
-    c->op = cmd.op;
-    c->platform_slot = cmd.platform_slot;
     if (hw_.ops->prepare != nullptr) {
       const xs_result_t r = hw_.ops->prepare(hw_.ctx, c);
       if (r != XS_OK) {
