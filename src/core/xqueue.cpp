@@ -49,6 +49,10 @@ constexpr int64_t kBurstQuietNs = 1'000'000;
 // when it settles or the program synchronises.
 constexpr uint32_t kUnboundedSyncInterval = 256;
 constexpr std::size_t kMaxInFlightBehindGate = 512;
+// Without a window, commands in flight past which a sync point wakes the
+// worker (track_launched_locked): bounds the commands kept, at a driver
+// whose launches take far less than kBurstQuietNs / this.
+constexpr std::size_t kMaxUnwatchedInFlight = 4 * kUnboundedSyncInterval;
 
 }  // namespace
 
@@ -162,6 +166,8 @@ void XQueue::set_window_bounded(bool bounded) {
   if (window_bounded_ == bounded) return;
   window_bounded_ = bounded;
   if (!bounded) launch_pending_locked();
+  // The window needs the sync points in flight synced now, not when the worker next looks.
+  if (bounded && worker_waiting_) worker_cv_.notify_one();
 }
 
 void XQueue::launch_locked(Command* c) {
@@ -342,10 +348,15 @@ xs_result_t XQueue::launch_inline_locked(Command* c, bool* wake_worker) {
 
 bool XQueue::track_launched_locked(Command* c) {
   launched_.store(c->seq, std::memory_order_release);
-  // The worker needs to hear of a launch only when it has a new sync point
-  // to wait on, or nothing in flight to watch yet: one wake-up per sync
-  // interval, not per command.
-  const bool wake = worker_waiting_ && (c->sync_point || in_flight_.empty());
+  // The worker needs to hear of a launch only when it has nothing in flight
+  // to watch yet, or a new sync point whose completion frees room in the
+  // window. Without a window nothing waits for that: the worker, letting the
+  // burst settle meanwhile, finds the sync point when it next looks (within
+  // kBurstQuietNs), so a burst costs it one wake-up per look, not one more
+  // per sync point; unless so much is in flight that the commands kept
+  // would grow large. Anyone who waits for completions wakes it.
+  const bool room = window_bounded_ || in_flight_.size() >= kMaxUnwatchedInFlight;
+  const bool wake = worker_waiting_ && (in_flight_.empty() || (c->sync_point && room));
   in_flight_.push(c);
   in_flight_est_ns_ += c->est_ns;
   return wake;
