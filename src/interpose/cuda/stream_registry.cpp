@@ -41,15 +41,17 @@ Registry& registry() {
 Shard& shard_of(CUstream s) { return registry().streams[(reinterpret_cast<uintptr_t>(s) >> 4) % kShards]; }
 
 // The queue this thread used last: most calls name the same stream again.
-// For default streams the key is the special handle and the context.
+// For default streams the key is the special handle and the context. It
+// holds the queue alive, so that a lookup can lend it out without touching
+// its reference count (borrowed_stream_queue).
 struct StreamCache {
   CUstream stream = nullptr;
   CUcontext ctx = nullptr;
   uint64_t generation = 0;
   std::shared_ptr<StreamQueue> queue;
 
-  std::shared_ptr<StreamQueue> get(CUstream s, CUcontext c, uint64_t gen) const {
-    return stream == s && ctx == c && generation == gen ? queue : nullptr;
+  StreamQueue* get(CUstream s, CUcontext c, uint64_t gen) const {
+    return stream == s && ctx == c && generation == gen ? queue.get() : nullptr;
   }
 };
 thread_local StreamCache t_cache;
@@ -67,10 +69,12 @@ std::shared_ptr<StreamQueue> new_explicit_queue(CUstream s) {
   return new_stream_queue(ctx, s, StreamKind::kExplicit, (flags & CU_STREAM_NON_BLOCKING) == 0, priority, false);
 }
 
-std::shared_ptr<StreamQueue> explicit_queue(CUstream s, bool create) {
+// The lookups below return queues that the calling thread's cache (or its
+// per-thread list) holds alive.
+StreamQueue* explicit_queue(CUstream s, bool create) {
   Registry& r = registry();
   const uint64_t gen = r.generation.load(std::memory_order_acquire);
-  if (auto cached = t_cache.get(s, nullptr, gen)) return cached;
+  if (StreamQueue* cached = t_cache.get(s, nullptr, gen)) return cached;
   Shard& sh = shard_of(s);
   std::shared_ptr<StreamQueue> sq;
   {
@@ -87,12 +91,12 @@ std::shared_ptr<StreamQueue> explicit_queue(CUstream s, bool create) {
     sq = it->second;  // another thread may have made one first: use theirs
   }
   t_cache = StreamCache{s, nullptr, gen, sq};
-  return sq;
+  return sq.get();
 }
 
-std::shared_ptr<StreamQueue> legacy_queue(CUcontext ctx, bool create) {
+StreamQueue* legacy_queue(CUcontext ctx, bool create) {
   const uint64_t gen = registry().generation.load(std::memory_order_acquire);
-  if (auto cached = t_cache.get(CU_STREAM_LEGACY, ctx, gen)) return cached;
+  if (StreamQueue* cached = t_cache.get(CU_STREAM_LEGACY, ctx, gen)) return cached;
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> sq;
   {
@@ -111,7 +115,7 @@ std::shared_ptr<StreamQueue> legacy_queue(CUcontext ctx, bool create) {
     sq = cs.legacy;  // another thread may have made one first: use theirs
   }
   t_cache = StreamCache{CU_STREAM_LEGACY, ctx, gen, sq};
-  return sq;
+  return sq.get();
 }
 
 // The calling thread's per-thread default streams: one private blocking
@@ -128,10 +132,10 @@ struct PerThreadQueues {
 };
 thread_local PerThreadQueues t_per_thread;
 
-std::shared_ptr<StreamQueue> per_thread_queue(CUcontext ctx, bool create) {
+StreamQueue* per_thread_queue(CUcontext ctx, bool create) {
   for (auto& q : t_per_thread.queues) {
     // A retired one belongs to a destroyed context whose handle was reused.
-    if (q->ctx == ctx && !q->retired.load(std::memory_order_acquire)) return q;
+    if (q->ctx == ctx && !q->retired.load(std::memory_order_acquire)) return q.get();
   }
   if (!create) return nullptr;
   const cuda::Driver* d = driver();
@@ -146,10 +150,10 @@ std::shared_ptr<StreamQueue> per_thread_queue(CUcontext ctx, bool create) {
   if (made == nullptr) return nullptr;
   std::erase_if(t_per_thread.queues, [](const auto& q) { return q->retired.load(std::memory_order_acquire); });
   t_per_thread.queues.push_back(made);
-  return made;
+  return made.get();
 }
 
-std::shared_ptr<StreamQueue> lookup(CUstream s, StreamKind zero_is, bool create) {
+StreamQueue* lookup(CUstream s, StreamKind zero_is, bool create) {
   const cuda::Driver* d = driver();
   if (d == nullptr) return nullptr;
   if (s != nullptr && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD) return explicit_queue(s, create);
@@ -172,7 +176,7 @@ ContextState& context_state(CUcontext ctx) {
   return *cs;
 }
 
-std::shared_ptr<StreamQueue> stream_queue(CUstream s, StreamKind zero_is) {
+StreamQueue* borrowed_stream_queue(CUstream s, StreamKind zero_is) {
   try {
     return lookup(s, zero_is, true);
   } catch (const std::exception& e) {
@@ -181,9 +185,15 @@ std::shared_ptr<StreamQueue> stream_queue(CUstream s, StreamKind zero_is) {
   }
 }
 
+std::shared_ptr<StreamQueue> stream_queue(CUstream s, StreamKind zero_is) {
+  StreamQueue* sq = borrowed_stream_queue(s, zero_is);
+  return sq != nullptr ? sq->weak_from_this().lock() : nullptr;
+}
+
 std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, StreamKind zero_is) {
   try {
-    return lookup(s, zero_is, false);
+    StreamQueue* sq = lookup(s, zero_is, false);
+    return sq != nullptr ? sq->weak_from_this().lock() : nullptr;
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -192,7 +202,8 @@ std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, StreamKind zero_is) {
 std::shared_ptr<StreamQueue> default_stream_queue(CUcontext ctx, bool per_thread) {
   if (driver() == nullptr || ctx == nullptr) return nullptr;
   try {
-    return per_thread ? per_thread_queue(ctx, true) : legacy_queue(ctx, true);
+    StreamQueue* sq = per_thread ? per_thread_queue(ctx, true) : legacy_queue(ctx, true);
+    return sq != nullptr ? sq->weak_from_this().lock() : nullptr;
   } catch (const std::exception& e) {
     log(LogLevel::kWarn, "the default stream of context %p goes unscheduled: %s", static_cast<void*>(ctx), e.what());
     return nullptr;
