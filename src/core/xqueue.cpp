@@ -110,6 +110,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),
       external_(level >= XS_LEVEL_DEACTIVATE && hw.ops->external_hold != nullptr ? hw.ops->external_hold(hw.ctx)
                                                                                   : nullptr),
+      launch_flag_(opts.launch_flag),
       created_ns_(now_ns()),
       hints_(opts.hints) {
   timeline::init_from_config();
@@ -241,6 +242,13 @@ xs_result_t XQueue::expedite(uint64_t through) {
   return error_;
 }
 
+xs_result_t XQueue::expedite_launched() {
+  std::lock_guard lk(mu_);
+  const uint64_t launched = launched_.load(std::memory_order_relaxed);
+  if (completed_ < launched && expedite_through_ < launched) expedite_locked(launched);
+  return error_;
+}
+
 void XQueue::expedite_locked(uint64_t through) {
   through = std::min(through, submitted_);
   const bool more = completed_ < through && expedite_through_ < through;
@@ -348,6 +356,10 @@ xs_result_t XQueue::launch_inline_locked(Command* c, bool* wake_worker) {
 
 bool XQueue::track_launched_locked(Command* c) {
   launched_.store(c->seq, std::memory_order_release);
+  // A plain load first: set, the flag's cache line stays shared with its watcher.
+  if (launch_flag_ != nullptr && !launch_flag_->load(std::memory_order_relaxed)) {
+    launch_flag_->store(true, std::memory_order_release);
+  }
   // The worker needs to hear of a launch only when it has nothing in flight
   // to watch yet, or a new sync point whose completion frees room in the
   // window. Without a window nothing waits for that: the worker, letting the

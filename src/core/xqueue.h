@@ -63,6 +63,13 @@ struct XQueueOptions {
   // one request (a program launching from Python, say) do not hand the
   // device to less urgent queues. 0: ready ends when the queue runs dry.
   int64_t request_grace_ns = 0;
+  // Set to true by every launch, under the queue's lock, once launched()
+  // counts it (null: none). A watcher of many queues clears it (exchange)
+  // and then calls expedite_launched() on them, which reads launched() under
+  // each queue's lock: it sees every launch made before the flag was
+  // cleared, or the flag is set again. So it looks at the queues only after
+  // one of them launched, not after every operation of its own.
+  std::atomic<bool>* launch_flag = nullptr;
 };
 
 // Who holds a queue suspended; it runs only when nobody does.
@@ -134,6 +141,9 @@ class XQueue {
   // hardware queue is let go, and held again once they completed (commands
   // launched behind them may run on until then). Returns the sticky error.
   xs_result_t expedite(uint64_t through);
+  // expedite(launched()) if those are not all complete, launched() read
+  // under the queue's lock (XQueueOptions::launch_flag says why).
+  xs_result_t expedite_launched();
 
   // xschedd decided that this queue runs (or not); stored: it stored the
   // decision itself. Where the hardware queue has an external hold (Level 2,
@@ -264,6 +274,7 @@ class XQueue {
   const int64_t backpressure_wait_ns_;
   const int64_t request_grace_ns_;
   ExternalHold* const external_;  // the hardware queue's, at Level 2 (null: none)
+  std::atomic<bool>* const launch_flag_;
 
   mutable std::mutex mu_;
   std::condition_variable worker_cv_;  // work for the worker
