@@ -10,12 +10,18 @@ the machine spreads evenly over what is compared. Prints, per case and for
 both of launch_cost_cpu's figures (the launching thread's CPU time, and the
 whole process's), the median over the rounds of each run's median burst,
 its spread (min, max), and the cost beyond native.
+
+--instructions counts instead, under valgrind's callgrind, the instructions
+a launch executes (inside cuLaunchKernel, the launching thread): exact and
+deaf to other load on the machine, blind to what an instruction costs
+(atomics, cache misses, system calls, other threads).
 """
 import argparse
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -34,6 +40,29 @@ def run_once(bench, lib, stream, driver, level, launches, bursts):
     return float(thread_ns), float(process_ns)
 
 
+def instructions(bench, lib, stream, driver, level, launches):
+    """Instructions executed inside cuLaunchKernel over a whole run."""
+    env = dict(os.environ, XSCHED_REAL_LIBCUDA=driver, XSCHED_LOG_LEVEL="warn")
+    if level is not None:
+        env["XSCHED_LEVEL"] = str(level)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        subprocess.run(["valgrind", "--tool=callgrind", "--toggle-collect=cuLaunchKernel", f"--callgrind-out-file={out}",
+                        bench, lib, stream, str(launches), "1"], env=env, check=True, capture_output=True, timeout=600)
+        with open(out) as f:
+            for line in f:
+                if line.startswith("totals:") or line.startswith("summary:"):
+                    return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no totals")
+
+
+def instructions_per_launch(bench, lib, stream, driver, level):
+    # Two runs that differ only in their launches: the difference is theirs alone.
+    few, many = 2000, 12000
+    return (instructions(bench, lib, stream, driver, level, many) -
+            instructions(bench, lib, stream, driver, level, few)) / (many - few)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", action="append", default=[], metavar="NAME=LIB",
@@ -46,12 +75,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--launches", type=int, default=20000, help="launches per burst")
     ap.add_argument("--bursts", type=int, default=31, help="bursts per run")
+    ap.add_argument("--instructions", action="store_true", help="count instructions per launch (valgrind) instead")
     args = ap.parse_args()
     builds = [b.split("=", 1) for b in args.build] or [["this", default_path("src", "interpose", "cuda", "libxsched_cuda.so")]]
     levels = [int(x) for x in args.levels.split(",") if x]
     streams = [x for x in args.streams.split(",") if x]
     cases = [("native", "-", s, args.driver, None) for s in streams]
     cases += [(name, f"L{lv}", s, lib, lv) for name, lib in builds for lv in levels for s in streams]
+    if args.instructions:
+        print(f"driver: {args.driver}; instructions per launch inside cuLaunchKernel (callgrind)")
+        print(f"{'build':<12}{'level':<7}{'stream':<8}{'instructions':>13}")
+        for name, level_name, stream, lib, level in cases:
+            n = instructions_per_launch(args.bench, lib, stream, args.driver, level)
+            print(f"{name:<12}{level_name:<7}{stream:<8}{n:>13.1f}")
+        return
     samples = {c[:3]: [] for c in cases}
     for r in range(args.rounds):
         shift = r % len(cases)
