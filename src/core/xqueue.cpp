@@ -367,8 +367,11 @@ bool XQueue::track_launched_locked(Command* c) {
   // kBurstQuietNs), so a burst costs it one wake-up per look, not one more
   // per sync point; unless so much is in flight that the commands kept
   // would grow large. Anyone who waits for completions wakes it.
+  // Nor, with nothing in flight, when it wakes by itself within
+  // kBurstQuietNs (the request grace): a burst that resumes after the
+  // device caught up costs no wake-up of its own.
   const bool room = window_bounded_ || in_flight_.size() >= kMaxUnwatchedInFlight;
-  const bool wake = worker_waiting_ && (in_flight_.empty() || (c->sync_point && room));
+  const bool wake = worker_waiting_ && ((in_flight_.empty() && !worker_lingers_) || (c->sync_point && room));
   in_flight_.push(c);
   in_flight_est_ns_ += c->est_ns;
   return wake;
@@ -401,9 +404,11 @@ void XQueue::worker_main() {
     if (in_flight_.empty()) {
       if (pending_.empty()) {
         if (ready_.load(std::memory_order_relaxed) && in_request_grace_locked()) {
+          const int64_t until = dry_since_ns_ + request_grace_ns_;
           worker_waiting_ = true;
-          worker_cv_.wait_until(lk, to_time_point(dry_since_ns_ + request_grace_ns_));
-          worker_waiting_ = false;
+          worker_lingers_ = until - now_ns() <= kBurstQuietNs;
+          worker_cv_.wait_until(lk, to_time_point(until));
+          worker_waiting_ = worker_lingers_ = false;
           continue;
         }
         if (ready_.load(std::memory_order_relaxed)) {

@@ -308,6 +308,7 @@ class XQueue {
   bool running_through_ = false;  // the gate is forced open for an expedited run
   bool closing_ = false;
   bool worker_waiting_ = false;
+  bool worker_lingers_ = false;  // waiting, and wakes by itself within kBurstQuietNs
   bool synced_since_submit_ = false;  // the program waited for the queue since its last submit
   int64_t dry_since_ns_ = 0;          // when it ran dry while still ready (request grace); 0: not dry
   xs_result_t error_ = XS_OK;
