@@ -41,20 +41,38 @@ Registry& registry() {
 Shard& shard_of(CUstream s) { return registry().streams[(reinterpret_cast<uintptr_t>(s) >> 4) % kShards]; }
 
 // The queue this thread used last: most calls name the same stream again.
-// For default streams the key is the special handle and the context. It
-// holds the queue alive, so that a lookup can lend it out without touching
-// its reference count (borrowed_stream_queue).
+// For default streams the key is the special handle and the context. The
+// cache holds the queue alive (t_cache_hold), so that a lookup can lend it
+// out without touching its reference count (borrowed_stream_queue). The key
+// is a trivial thread-local, read without the guard that one with a
+// destructor needs; only a change of the cache touches the holder.
 struct StreamCache {
   CUstream stream = nullptr;
   CUcontext ctx = nullptr;
   uint64_t generation = 0;
-  std::shared_ptr<StreamQueue> queue;
+  StreamQueue* queue = nullptr;
 
   StreamQueue* get(CUstream s, CUcontext c, uint64_t gen) const {
-    return stream == s && ctx == c && generation == gen ? queue.get() : nullptr;
+    return stream == s && ctx == c && generation == gen ? queue : nullptr;
   }
 };
-thread_local StreamCache t_cache;
+constinit thread_local StreamCache t_cache;
+
+struct StreamCacheHold {
+  std::shared_ptr<StreamQueue> queue;
+  ~StreamCacheHold() { t_cache = StreamCache{}; }  // the thread ends: the key goes with the queue
+};
+thread_local StreamCacheHold t_cache_hold;
+
+void cache(CUstream s, CUcontext ctx, uint64_t gen, const std::shared_ptr<StreamQueue>& sq) {
+  t_cache_hold.queue = sq;
+  t_cache = StreamCache{s, ctx, gen, sq.get()};
+}
+
+void forget_cached() {
+  t_cache = StreamCache{};
+  t_cache_hold.queue.reset();
+}
 
 // A queue for explicit stream s, in the stream's own context, never the
 // calling thread's: a stream made on one thread is used from others.
@@ -90,7 +108,7 @@ StreamQueue* explicit_queue(CUstream s, bool create) {
     auto [it, inserted] = sh.queues.try_emplace(s, made);
     sq = it->second;  // another thread may have made one first: use theirs
   }
-  t_cache = StreamCache{s, nullptr, gen, sq};
+  cache(s, nullptr, gen, sq);
   return sq.get();
 }
 
@@ -114,7 +132,7 @@ StreamQueue* legacy_queue(CUcontext ctx, bool create) {
     }
     sq = cs.legacy;  // another thread may have made one first: use theirs
   }
-  t_cache = StreamCache{CU_STREAM_LEGACY, ctx, gen, sq};
+  cache(CU_STREAM_LEGACY, ctx, gen, sq);
   return sq.get();
 }
 
@@ -257,7 +275,7 @@ CUresult retire_stream(CUstream s) {
   // Other threads' caches may keep the queue alive: the control API forgets it now.
   sq->retired.store(true, std::memory_order_release);
   r.generation.fetch_add(1, std::memory_order_acq_rel);
-  if (t_cache.stream == s) t_cache = StreamCache{};
+  if (t_cache.stream == s) forget_cached();
   // Held or not, its work runs now: the caller waits for it, not for the scheduler.
   sq->xq->expedite(UINT64_MAX);
   return to_cuda(sq->xq->wait_all(-1), sq.get());
@@ -281,7 +299,7 @@ void retire_context(CUcontext ctx) {
     std::erase_if(sh.queues, [&](const auto& kv) { return kv.second->ctx == ctx; });
   }
   r.generation.fetch_add(1, std::memory_order_acq_rel);
-  t_cache = StreamCache{};
+  forget_cached();
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> legacy;
   {
