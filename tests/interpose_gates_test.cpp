@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "interpose_sched_fixture.h"
+#include "xsched/xsched_cuda.h"
 
 namespace xs_sched_test {
 namespace {
@@ -168,6 +169,34 @@ TEST_F(InterposeGates, UrgentBlockingWorkAfterRunningLegacyWorkDoesNotStall) {
   EXPECT_FALSE(dog.fired()) << "the urgent blocking stream waited behind the legacy queue's gate";
   EXPECT_EQ(*flag, 1);
   ASSERT_EQ(cuStreamSynchronize(CU_STREAM_LEGACY), CUDA_SUCCESS);
+  dfree(flag);
+}
+
+// The other way round: a less urgent blocking stream has work in flight
+// (its gate kernel runs, more is launched behind it); a legacy-stream
+// operation, implicitly ordered after all of it, makes the legacy queue
+// ready, which makes the scheduler hold the blocking stream's queue: its
+// gate must not close in front of what the legacy operation waits for.
+TEST_F(InterposeGates, UrgentLegacyWorkAfterRunningBlockingWorkDoesNotStall) {
+  CUstream low = stream(0, CU_STREAM_DEFAULT);  // blocking
+  CUdevice dev = 0;
+  ASSERT_EQ(cuCtxGetDevice(&dev), CUDA_SUCCESS);
+  uint64_t low_queue = 0;
+  ASSERT_EQ(xs_cuda_stream_queue(low, dev, &low_queue), XS_OK) << xs_cuda_last_error();
+  ASSERT_EQ(xs_cuda_queue_set_priority(low_queue, -1), XS_OK) << xs_cuda_last_error();  // below the legacy stream's 0
+  int* flag = dalloc_ints(1);
+  Gate low_gate;
+  // Stalled, the legacy stream stays ready and keeps the other queue held:
+  // as urgent as the legacy stream, it is let go.
+  Watchdog dog({&low_gate}, 5000ms, [&] { xs_cuda_queue_set_priority(low_queue, 0); });
+  ASSERT_EQ(gate(low, low_gate, 500), CUDA_SUCCESS);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(work(low, i, 500), CUDA_SUCCESS);
+  ASSERT_EQ(store(CU_STREAM_LEGACY, flag, 1), CUDA_SUCCESS);  // ready: the blocking stream's queue is held now
+  low_gate.open();
+  ASSERT_EQ(cuStreamSynchronize(CU_STREAM_LEGACY), CUDA_SUCCESS);
+  EXPECT_FALSE(dog.fired()) << "the legacy stream waited behind the blocking stream's gate";
+  EXPECT_EQ(*flag, 1);
+  ASSERT_EQ(cuStreamSynchronize(low), CUDA_SUCCESS);
   dfree(flag);
 }
 

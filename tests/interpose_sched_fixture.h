@@ -287,13 +287,15 @@ inline Holder& holder() {
   return *h;
 }
 
-// Opens the given gates (and the holder's) if it is not destroyed within
-// `after`: a call that should have returned while they were closed then
-// returns late instead of never, and fired() says so.
+// Opens the given gates (and the holder's), then calls rescue (if any), if
+// it is not destroyed within `after`: a call that should have returned while
+// they were closed (or while what rescue undoes held it) then returns late
+// instead of never, and fired() says so.
 class Watchdog {
  public:
-  explicit Watchdog(std::vector<Gate*> gates, std::chrono::milliseconds after = 5000ms)
-      : gates_(std::move(gates)) {
+  explicit Watchdog(std::vector<Gate*> gates, std::chrono::milliseconds after = 5000ms,
+                    std::function<void()> rescue = {})
+      : gates_(std::move(gates)), rescue_(std::move(rescue)) {
     if (Gate* h = holder().current_gate()) gates_.push_back(h);
     thread_ = std::thread([this, after] { run(after); });
   }
@@ -315,9 +317,11 @@ class Watchdog {
     if (cv_.wait_for(lk, after, [&] { return done_; })) return;
     fired_.store(true);
     for (Gate* g : gates_) g->open();
+    if (rescue_) rescue_();
   }
 
   std::vector<Gate*> gates_;
+  std::function<void()> rescue_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;

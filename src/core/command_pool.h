@@ -15,12 +15,18 @@ class CommandPool {
  public:
   static constexpr std::size_t kChunk = 64;
 
-  // A command reset to defaults, or nullptr when host memory ran out.
-  Command* acquire() {
+  // A copy of what the submitter set in from, with the queue's own fields
+  // at their defaults; nullptr when host memory ran out. Every submit takes
+  // one: a copy, not a reset and then a copy.
+  Command* acquire(const Command& from) {
     if (free_ == nullptr && !grow()) return nullptr;
     Command* c = free_;
     free_ = c->next;
-    *c = Command{};
+    *c = from;
+    c->seq = 0;
+    c->sync_point = false;
+    c->preemptible = true;
+    c->next = nullptr;
     return c;
   }
 

@@ -34,11 +34,14 @@ constexpr int64_t kMaxEstimateNs = int64_t{1} << 50;
 // Timeouts longer than this (~146 years) mean forever; adding them to the
 // clock would overflow.
 constexpr int64_t kForeverNs = int64_t{1} << 62;
-// With no sync point in flight, the worker waits this long after the last
-// launch before it syncs on everything in flight: a burst of launches then
-// costs one sync per sync interval, not one per command. A waiter, or a
-// caller that saw the device finish (device_caught_up), cuts the wait short,
-// so a queue whose program synchronises is known idle at once.
+// With no sync point in flight, the worker syncs on everything in flight
+// once it has seen no launch for this long: a burst of launches then costs
+// one sync per sync interval, not one per command. It looks at the launch
+// count when it wakes, rather than launches reading the clock (a tenth of a
+// launch's cost in the interposer), so a burst's tail is synced 1 to 2 ms
+// after its last launch. A waiter, or a caller that saw the device finish
+// (device_caught_up), cuts the wait short, so a queue whose program
+// synchronises is known idle at once.
 constexpr int64_t kBurstQuietNs = 1'000'000;
 // Sync interval without a window: nothing waits for a window to drain, so
 // completions are confirmed coarsely (each confirmation costs the worker a
@@ -46,6 +49,10 @@ constexpr int64_t kBurstQuietNs = 1'000'000;
 // when it settles or the program synchronises.
 constexpr uint32_t kUnboundedSyncInterval = 256;
 constexpr std::size_t kMaxInFlightBehindGate = 512;
+// Without a window, commands in flight past which a sync point wakes the
+// worker (track_launched_locked): bounds the commands kept, at a driver
+// whose launches take far less than kBurstQuietNs / this.
+constexpr std::size_t kMaxUnwatchedInFlight = 4 * kUnboundedSyncInterval;
 
 }  // namespace
 
@@ -103,6 +110,7 @@ XQueue::XQueue(HwQueue hw, const XQueueOptions& opts, xs_level_t level)
       request_grace_ns_(std::max<int64_t>(opts.request_grace_ns, 0)),
       external_(level >= XS_LEVEL_DEACTIVATE && hw.ops->external_hold != nullptr ? hw.ops->external_hold(hw.ctx)
                                                                                   : nullptr),
+      launch_flag_(opts.launch_flag),
       created_ns_(now_ns()),
       hints_(opts.hints) {
   timeline::init_from_config();
@@ -159,6 +167,8 @@ void XQueue::set_window_bounded(bool bounded) {
   if (window_bounded_ == bounded) return;
   window_bounded_ = bounded;
   if (!bounded) launch_pending_locked();
+  // The window needs the sync points in flight synced now, not when the worker next looks.
+  if (bounded && worker_waiting_) worker_cv_.notify_one();
 }
 
 void XQueue::launch_locked(Command* c) {
@@ -182,7 +192,7 @@ void XQueue::launch_locked(Command* c) {
   // A command that never reached the device completes (as failed) with the
   // next sync, so that completions stay in order.
   if (r != XS_OK) c->sync_point = false;
-  track_launched_locked(c);
+  if (track_launched_locked(c)) worker_cv_.notify_one();
 }
 
 void XQueue::launch_pending_locked() {
@@ -232,6 +242,13 @@ xs_result_t XQueue::expedite(uint64_t through) {
   return error_;
 }
 
+xs_result_t XQueue::expedite_launched() {
+  std::lock_guard lk(mu_);
+  const uint64_t launched = launched_.load(std::memory_order_relaxed);
+  if (completed_ < launched && expedite_through_ < launched) expedite_locked(launched);
+  return error_;
+}
+
 void XQueue::expedite_locked(uint64_t through) {
   through = std::min(through, submitted_);
   const bool more = completed_ < through && expedite_through_ < through;
@@ -251,18 +268,17 @@ void XQueue::expedite_locked(uint64_t through) {
 
 xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
   bool became_ready = false;
+  bool wake_worker = false;
+  bool room_may_be_short = false;  // commands wait on the host: back-pressure takes a closer look
   int32_t priority = 0;
   {
     std::lock_guard lk(mu_);
     priority = hints_.priority;
     if (closing_) return XS_ERR_STATE;
     if (error_ != XS_OK) return error_;
-    Command* c = pool_.acquire();
+    Command* c = pool_.acquire(cmd);
     if (c == nullptr) return XS_ERR_NO_MEMORY;
-    c->kind = cmd.kind;
     c->est_ns = std::clamp<int64_t>(cmd.est_ns, 0, kMaxEstimateNs);
-    c->op = cmd.op;
-    c->platform_slot = cmd.platform_slot;
     if (hw_.ops->prepare != nullptr) {
       const xs_result_t r = hw_.ops->prepare(hw_.ctx, c);
       if (r != XS_OK) {
@@ -274,7 +290,7 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
     if (pending_.empty() && can_launch_locked(*c)) {
       // Launched in the caller's thread: a failure is the caller's to see,
       // as the native call's would be, and nothing later depends on it.
-      const xs_result_t r = launch_inline_locked(c);
+      const xs_result_t r = launch_inline_locked(c, &wake_worker);
       if (r != XS_OK) return r;
     } else {
       if (hw_.ops->persist != nullptr) {
@@ -286,7 +302,8 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
       }
       commit_submit_locked(c);
       pending_.push(c);
-      if (worker_waiting_) worker_cv_.notify_one();
+      wake_worker = worker_waiting_;
+      room_may_be_short = pending_.size() >= backpressure_;
     }
     if (id != nullptr) *id = c->seq;
     synced_since_submit_ = false;
@@ -294,10 +311,14 @@ xs_result_t XQueue::submit(const Command& cmd, uint64_t* id) {
     became_ready = !ready_.load(std::memory_order_relaxed);
     ready_.store(true, std::memory_order_release);
   }
+  // Woken while this thread held the lock, the worker would only block on it.
+  if (wake_worker) worker_cv_.notify_one();
   // The launch happened first: a high-priority queue never waits for the
   // scheduler to react to it.
   if (became_ready) notify_listener();
-  if (backpressure_ != 0 && !thread_submits_more_urgent_work(priority)) wait_for_room();
+  // Only a submit that left commands on the host takes the lock again to
+  // wait: a launched one cannot have filled the queue.
+  if (backpressure_ != 0 && !thread_submits_more_urgent_work(priority) && room_may_be_short) wait_for_room();
   return XS_OK;
 }
 
@@ -318,7 +339,7 @@ void XQueue::commit_submit_locked(Command* c) {
   submitted_pub_.store(submitted_, std::memory_order_release);
 }
 
-xs_result_t XQueue::launch_inline_locked(Command* c) {
+xs_result_t XQueue::launch_inline_locked(Command* c, bool* wake_worker) {
   c->preemptible = window_bounded_;
   c->sync_point = since_sync_point_ + 1 >= sync_interval_locked();
   const xs_result_t r = hw_.ops->launch(hw_.ctx, c);
@@ -329,20 +350,31 @@ xs_result_t XQueue::launch_inline_locked(Command* c) {
   if (timeline::enabled()) timeline::record(timeline::Event::kLaunch, id_, timeline::Reason::kNone, c->seq, c->kind);
   since_sync_point_ = c->sync_point ? 0 : since_sync_point_ + 1;
   commit_submit_locked(c);
-  track_launched_locked(c);
+  *wake_worker = track_launched_locked(c);
   return XS_OK;
 }
 
-void XQueue::track_launched_locked(Command* c) {
+bool XQueue::track_launched_locked(Command* c) {
   launched_.store(c->seq, std::memory_order_release);
-  // The worker needs to hear of a launch only when it has a new sync point
-  // to wait on, or nothing in flight to watch yet: one wake-up per sync
-  // interval, not per command.
-  const bool wake = worker_waiting_ && (c->sync_point || in_flight_.empty());
+  // A plain load first: set, the flag's cache line stays shared with its watcher.
+  if (launch_flag_ != nullptr && !launch_flag_->load(std::memory_order_relaxed)) {
+    launch_flag_->store(true, std::memory_order_release);
+  }
+  // The worker needs to hear of a launch only when it has nothing in flight
+  // to watch yet, or a new sync point whose completion frees room in the
+  // window. Without a window nothing waits for that: the worker, letting the
+  // burst settle meanwhile, finds the sync point when it next looks (within
+  // kBurstQuietNs), so a burst costs it one wake-up per look, not one more
+  // per sync point; unless so much is in flight that the commands kept
+  // would grow large. Anyone who waits for completions wakes it.
+  // Nor, with nothing in flight, when it wakes by itself within
+  // kBurstQuietNs (the request grace): a burst that resumes after the
+  // device caught up costs no wake-up of its own.
+  const bool room = window_bounded_ || in_flight_.size() >= kMaxUnwatchedInFlight;
+  const bool wake = worker_waiting_ && ((in_flight_.empty() && !worker_lingers_) || (c->sync_point && room));
   in_flight_.push(c);
   in_flight_est_ns_ += c->est_ns;
-  last_launch_ns_ = now_ns();
-  if (wake) worker_cv_.notify_one();
+  return wake;
 }
 
 void XQueue::complete_through_locked(uint64_t seq, xs_result_t sync_result) {
@@ -372,9 +404,11 @@ void XQueue::worker_main() {
     if (in_flight_.empty()) {
       if (pending_.empty()) {
         if (ready_.load(std::memory_order_relaxed) && in_request_grace_locked()) {
+          const int64_t until = dry_since_ns_ + request_grace_ns_;
           worker_waiting_ = true;
-          worker_cv_.wait_until(lk, to_time_point(dry_since_ns_ + request_grace_ns_));
-          worker_waiting_ = false;
+          worker_lingers_ = until - now_ns() <= kBurstQuietNs;
+          worker_cv_.wait_until(lk, to_time_point(until));
+          worker_waiting_ = worker_lingers_ = false;
           continue;
         }
         if (ready_.load(std::memory_order_relaxed)) {
@@ -404,7 +438,12 @@ void XQueue::worker_main() {
     }
     if (target == nullptr && waiters_ == 0 && !closing_ && completed_ >= expedite_through_ &&
         caught_up_through_ < in_flight_.back()->seq) {
-      const int64_t quiet_left = last_launch_ns_ + kBurstQuietNs - now_ns();
+      const int64_t now = now_ns();
+      if (in_flight_.back()->seq != quiet_seq_) {  // launched since the last look: the burst went on until about now
+        quiet_seq_ = in_flight_.back()->seq;
+        quiet_since_ns_ = now;
+      }
+      const int64_t quiet_left = quiet_since_ns_ + kBurstQuietNs - now;
       if (quiet_left > 0) {
         worker_waiting_ = true;
         worker_cv_.wait_for(lk, std::chrono::nanoseconds(quiet_left));
@@ -471,117 +510,6 @@ xs_result_t XQueue::wait(uint64_t id, int64_t timeout_ns) {
 xs_result_t XQueue::wait_all(int64_t timeout_ns) {
   std::unique_lock lk(mu_);
   return wait_until_completed(lk, submitted_, timeout_ns);
-}
-
-void XQueue::hold_hardware_locked(bool launching) {
-  // While expedited, the hardware queue runs until the expedited commands
-  // completed. With nothing in flight (and nothing being launched) there is
-  // nothing to hold: it is held when something is launched while the queue is held.
-  if (hardware_held_ || level_ < XS_LEVEL_DEACTIVATE || completed_ < expedite_through_) return;
-  if (in_flight_.empty() && !launching) return;
-  xs_result_t r = hw_.ops->deactivate(hw_.ctx);
-  if (r == XS_OK && level_ >= XS_LEVEL_INTERRUPT) r = hw_.ops->interrupt(hw_.ctx);
-  if (r != XS_OK) {
-    log(LogLevel::kWarn, "queue %llu: holding the hardware queue failed: %s", static_cast<unsigned long long>(id_),
-        xs_result_string(r));
-    if (error_ == XS_OK) error_ = r;
-  }
-  hardware_held_ = true;
-  timeline::record(timeline::Event::kGateClose, id_);
-}
-
-void XQueue::release_hardware_locked() {
-  if (!hardware_held_) return;
-  xs_result_t r = XS_OK;
-  if (level_ >= XS_LEVEL_INTERRUPT) r = hw_.ops->restore(hw_.ctx);
-  const xs_result_t r2 = hw_.ops->reactivate(hw_.ctx);
-  if (r == XS_OK) r = r2;
-  if (r != XS_OK) {
-    log(LogLevel::kWarn, "queue %llu: releasing the hardware queue failed: %s", static_cast<unsigned long long>(id_),
-        xs_result_string(r));
-    if (error_ == XS_OK) error_ = r;
-  }
-  hardware_held_ = false;
-  timeline::record(timeline::Event::kGateOpen, id_);
-}
-
-void XQueue::record_hold_locked(HoldBy by) {
-  if (!timeline::enabled()) return;
-  uint64_t flow = 0;
-  const timeline::Reason why = by == kHoldUser ? timeline::Reason::kUser : timeline::current_reason(&flow);
-  timeline::record(timeline::Event::kHold, id_, why, flow);
-}
-
-xs_result_t XQueue::suspend(HoldBy by, bool sync) {
-  std::unique_lock lk(mu_);
-  if (holds_ == 0 && !closing_) {
-    ++suspensions_;
-    record_hold_locked(by);
-    hold_hardware_locked();
-  }
-  if (holds_ == 0) held_since_ns_ = now_ns();
-  holds_ |= by;
-  if (sync && level_ == XS_LEVEL_BLOCK && !in_flight_.empty()) {
-    ++waiters_;  // the worker syncs at once instead of letting a burst settle
-    if (worker_waiting_) worker_cv_.notify_one();
-    done_cv_.wait(lk, [&] { return in_flight_.empty() || holds_ == 0; });
-    --waiters_;
-  }
-  return XS_OK;
-}
-
-xs_result_t XQueue::resume(HoldBy by) {
-  std::lock_guard lk(mu_);
-  if (holds_ == 0) return XS_OK;
-  holds_ &= ~static_cast<uint32_t>(by);
-  if (holds_ == 0) {
-    held_ns_ += now_ns() - held_since_ns_;
-    if (timeline::enabled()) {
-      timeline::record(timeline::Event::kRelease, id_,
-                       by == kHoldUser ? timeline::Reason::kUser : timeline::current_reason());
-    }
-    release_hardware_locked();
-    launch_pending_locked();
-    worker_cv_.notify_one();
-    done_cv_.notify_all();
-    room_cv_.notify_all();
-  }
-  return XS_OK;
-}
-
-void XQueue::query(xs_queue_info_t* info) const {
-  std::lock_guard lk(mu_);
-  info->ready = ready_.load(std::memory_order_relaxed) ? 1 : 0;
-  info->suspended = holds_ != 0 ? 1 : 0;
-  info->level = level_;
-  info->window = window_;
-  info->pending = pending_.size();
-  info->in_flight = in_flight_.size();
-  info->submitted = submitted_;
-  info->completed = completed_;
-  info->suspensions = suspensions_;
-  info->error = error_;
-  info->hints = hints_;
-}
-
-void XQueue::hold_times(int64_t now, int64_t* held_ns, int64_t* running_ns) const {
-  std::lock_guard lk(mu_);
-  const int64_t held = held_ns_ + (holds_ != 0 ? std::max<int64_t>(now - held_since_ns_, 0) : 0);
-  *held_ns = held;
-  *running_ns = std::max<int64_t>(now - created_ns_ - held, 0);
-}
-
-xs_hints_t XQueue::hints() const {
-  std::lock_guard lk(mu_);
-  return hints_;
-}
-
-void XQueue::set_hints(const xs_hints_t& hints) {
-  {
-    std::lock_guard lk(mu_);
-    hints_ = hints;
-  }
-  notify_listener();
 }
 
 }  // namespace xsched

@@ -63,6 +63,13 @@ struct XQueueOptions {
   // one request (a program launching from Python, say) do not hand the
   // device to less urgent queues. 0: ready ends when the queue runs dry.
   int64_t request_grace_ns = 0;
+  // Set to true by every launch, under the queue's lock, once launched()
+  // counts it (null: none). A watcher of many queues clears it (exchange)
+  // and then calls expedite_launched() on them, which reads launched() under
+  // each queue's lock: it sees every launch made before the flag was
+  // cleared, or the flag is set again. So it looks at the queues only after
+  // one of them launched, not after every operation of its own.
+  std::atomic<bool>* launch_flag = nullptr;
 };
 
 // Who holds a queue suspended; it runs only when nobody does.
@@ -134,6 +141,9 @@ class XQueue {
   // hardware queue is let go, and held again once they completed (commands
   // launched behind them may run on until then). Returns the sticky error.
   xs_result_t expedite(uint64_t through);
+  // expedite(launched()) if those are not all complete, launched() read
+  // under the queue's lock (XQueueOptions::launch_flag says why).
+  xs_result_t expedite_launched();
 
   // xschedd decided that this queue runs (or not); stored: it stored the
   // decision itself. Where the hardware queue has an external hold (Level 2,
@@ -233,9 +243,9 @@ class XQueue {
   void launch_locked(Command* c);
   void launch_pending_locked();
   void launch_through_locked(uint64_t seq);
-  xs_result_t launch_inline_locked(Command* c);
+  xs_result_t launch_inline_locked(Command* c, bool* wake_worker);
   void commit_submit_locked(Command* c);
-  void track_launched_locked(Command* c);
+  bool track_launched_locked(Command* c);  // true: the worker must hear of it
   uint32_t sync_interval_locked() const;
   void complete_through_locked(uint64_t seq, xs_result_t sync_result);
   void hold_hardware_locked(bool launching = false);
@@ -264,6 +274,7 @@ class XQueue {
   const int64_t backpressure_wait_ns_;
   const int64_t request_grace_ns_;
   ExternalHold* const external_;  // the hardware queue's, at Level 2 (null: none)
+  std::atomic<bool>* const launch_flag_;
 
   mutable std::mutex mu_;
   std::condition_variable worker_cv_;  // work for the worker
@@ -275,7 +286,10 @@ class XQueue {
   int64_t in_flight_est_ns_ = 0;
   uint32_t since_sync_point_ = 0;
   bool window_bounded_ = true;
-  int64_t last_launch_ns_ = 0;
+  // The newest launch the worker has seen while letting a burst settle, and
+  // when it first saw it: launches do not read the clock (kBurstQuietNs).
+  uint64_t quiet_seq_ = 0;
+  int64_t quiet_since_ns_ = 0;
   uint32_t waiters_ = 0;     // threads in wait()/wait_all()
   uint64_t caught_up_through_ = 0;  // device_caught_up(): known complete on the device
   uint64_t submitted_ = 0;
@@ -294,6 +308,7 @@ class XQueue {
   bool running_through_ = false;  // the gate is forced open for an expedited run
   bool closing_ = false;
   bool worker_waiting_ = false;
+  bool worker_lingers_ = false;  // waiting, and wakes by itself within kBurstQuietNs
   bool synced_since_submit_ = false;  // the program waited for the queue since its last submit
   int64_t dry_since_ns_ = 0;          // when it ran dry while still ready (request grace); 0: not dry
   xs_result_t error_ = XS_OK;

@@ -45,8 +45,8 @@ CUresult Confinement::open() {
   return r;
 }
 
-bool Confinement::try_issue(const Call& c, CUresult* r) {
-  if (!possible() || !ready_to_confine()) return false;
+bool Confinement::try_issue_confined(const Call& c, CUresult* r) {
+  if (!ready_to_confine()) return false;
   // Before: ours waits for everything the application's stream had.
   CUresult o = d_.cuEventRecord(fork_, stream_);
   if (o == CUDA_SUCCESS) o = d_.cuStreamWaitEvent(confined_, fork_, 0);

@@ -38,8 +38,9 @@ class Confinement {
   // Issues kernel call c confined if the queue is confined now, and returns
   // true with the driver's result in *r; false: the caller issues it on the
   // application's stream. Serialised by the queue (its launch lock), in the
-  // stream's context or the caller's own.
-  bool try_issue(const Call& c, CUresult* r);
+  // stream's context or the caller's own. Inline: most queues never
+  // confine, and every kernel launch asks.
+  bool try_issue(const Call& c, CUresult* r) { return possible() && try_issue_confined(c, r); }
 
   // Kernels that ran confined so far (for tests and the trace).
   uint64_t confined_launches() const { return launches_.load(std::memory_order_relaxed); }
@@ -48,6 +49,7 @@ class Confinement {
   void release();
 
  private:
+  bool try_issue_confined(const Call& c, CUresult* r);
   bool ready_to_confine();
   CUresult open();
 

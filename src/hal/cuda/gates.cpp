@@ -108,6 +108,20 @@ namespace {
 // back at an old handle, so every thread's set starts over.
 std::atomic<uint64_t> g_loaded_generation{0};
 
+struct LoadedEntry {
+  CUfunction f = nullptr;
+  CUcontext ctx = nullptr;
+};
+
+// Frees the thread's table when the thread ends. Only making the table
+// touches it: LoadedSet itself is trivial, so a launch's lookup reads a plain
+// thread-local, without the guard that one with a destructor needs.
+struct LoadedTableOwner {
+  LoadedEntry* table = nullptr;
+  ~LoadedTableOwner();
+};
+thread_local LoadedTableOwner t_loaded_owner;
+
 class LoadedSet {
  public:
   bool contains(CUfunction f, CUcontext ctx) {
@@ -120,10 +134,14 @@ class LoadedSet {
     }
     return false;
   }
-  // Full (or out of memory): not remembered, the next launch checks again.
+  // Full (or out of memory, or the thread ending): not remembered, the next
+  // launch checks again.
   void insert(CUfunction f, CUcontext ctx) {
     forget_if_stale();
-    if (entries_ == nullptr) entries_.reset(new (std::nothrow) Entry[kSlots]());
+    if (entries_ == nullptr && !ended_) {
+      entries_ = new (std::nothrow) Entry[kSlots]();
+      t_loaded_owner.table = entries_;
+    }
     if (entries_ == nullptr || size_ >= kSlots * 3 / 4) return;
     std::size_t i = home(f, ctx);
     while (entries_[i].f != nullptr) i = (i + 1) % kSlots;
@@ -131,12 +149,16 @@ class LoadedSet {
     ++size_;
   }
 
+  // The thread ends: its table is freed (LoadedTableOwner).
+  void end() {
+    entries_ = nullptr;
+    size_ = 0;
+    ended_ = true;
+  }
+
  private:
   static constexpr std::size_t kSlots = 4096;
-  struct Entry {
-    CUfunction f = nullptr;
-    CUcontext ctx = nullptr;
-  };
+  using Entry = LoadedEntry;
   static std::size_t home(CUfunction f, CUcontext ctx) {
     const auto h = (reinterpret_cast<uintptr_t>(f) ^ (reinterpret_cast<uintptr_t>(ctx) << 7)) * 0x9E3779B97F4A7C15ull;
     return static_cast<std::size_t>(h >> 52) % kSlots;
@@ -145,15 +167,21 @@ class LoadedSet {
     const uint64_t now = g_loaded_generation.load(std::memory_order_acquire);
     if (now == generation_) return;
     generation_ = now;
-    if (entries_ != nullptr) std::fill(entries_.get(), entries_.get() + kSlots, Entry{});
+    if (entries_ != nullptr) std::fill(entries_, entries_ + kSlots, Entry{});
     size_ = 0;
   }
 
-  std::unique_ptr<Entry[]> entries_;
+  Entry* entries_ = nullptr;  // owned by t_loaded_owner
   std::size_t size_ = 0;
   uint64_t generation_ = 0;
+  bool ended_ = false;
 };
-thread_local LoadedSet t_loaded;
+constinit thread_local LoadedSet t_loaded;
+
+LoadedTableOwner::~LoadedTableOwner() {
+  t_loaded.end();
+  delete[] table;
+}
 
 enum class Load { kWasLoaded, kLoadedNow, kUnknown };
 

@@ -20,10 +20,15 @@ void lend_urgency_to(StreamQueue& q) {
   }
 }
 
+// After blocking_launched was cleared: each queue's launched work is read
+// under its lock, so none launched before the clearing is missed
+// (XQueueOptions::launch_flag).
 void lend_urgency_to_blocking_streams(StreamQueue& legacy) {
   ContextState& cs = *legacy.context;
   std::lock_guard lk(cs.mu);
-  for (StreamQueue* q : cs.blocking) lend_urgency_to(*q);
+  for (StreamQueue* q : cs.blocking) {
+    if (q->xq->level() >= XS_LEVEL_DEACTIVATE) q->xq->expedite_launched();
+  }
 }
 
 void launch_everything_before(StreamQueue& sq) {

@@ -39,7 +39,11 @@ inline void lend_urgency_for_implicit_order(StreamQueue& sq) {
   if (!sq.blocking || !cuda::gates_in_use()) return;
   ContextState& cs = *sq.context;
   if (sq.kind == StreamKind::kLegacy) {
-    if (cs.blocking_queues.load(std::memory_order_acquire) != 0) lend_urgency_to_blocking_streams(sq);
+    // A plain load first, as for blocking_persisted: almost always clear.
+    if (cs.blocking_launched.load(std::memory_order_relaxed) &&
+        cs.blocking_launched.exchange(false, std::memory_order_acq_rel)) {
+      lend_urgency_to_blocking_streams(sq);
+    }
   } else if (StreamQueue* legacy = cs.legacy_raw.load(std::memory_order_acquire); legacy != nullptr) {
     lend_urgency_to(*legacy);
   }

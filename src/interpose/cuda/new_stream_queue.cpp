@@ -41,10 +41,7 @@ void join(const std::shared_ptr<StreamQueue>& sq) {
   process_scheduler().add(*sq->xq);
   std::lock_guard lk(sq->context->mu);
   sq->context->queues.push_back(sq);
-  if (sq->kind != StreamKind::kLegacy && sq->blocking) {
-    sq->context->blocking.push_back(sq.get());
-    sq->context->blocking_queues.fetch_add(1, std::memory_order_acq_rel);
-  }
+  if (sq->kind != StreamKind::kLegacy && sq->blocking) sq->context->blocking.push_back(sq.get());
 }
 
 void say_made(const StreamQueue& sq, const XQueueOptions& o) {
@@ -80,6 +77,11 @@ std::shared_ptr<StreamQueue> new_stream_queue(CUcontext ctx, CUstream stream, St
   HwQueue hw;
   if (cuda::make_hw_queue(spec, &hw) != XS_OK) return nullptr;
   XQueueOptions o = queue_options(cfg, hw, cuda_priority);
+  // Legacy-stream operations lend their urgency to a gated blocking stream's
+  // launched work (implicit_order.h): its launches tell them when to look.
+  if (kind != StreamKind::kLegacy && blocking && o.level >= XS_LEVEL_DEACTIVATE) {
+    o.launch_flag = &sq->context->blocking_launched;
+  }
   cuda::describe_device(*d, ctx, o);
   if (XQueue::create(hw, o, &sq->xq) != XS_OK) return nullptr;  // hw is released either way
   sq->hw = hw;

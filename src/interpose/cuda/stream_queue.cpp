@@ -32,7 +32,7 @@ StreamQueue::~StreamQueue() {
   if (xq == nullptr) return;
   if (kind != StreamKind::kLegacy && blocking) {
     std::lock_guard lk(context->mu);
-    if (std::erase(context->blocking, this) != 0) context->blocking_queues.fetch_sub(1, std::memory_order_acq_rel);
+    std::erase(context->blocking, this);
   }
   process_scheduler().remove(*xq);
   xq->close();  // the XQueue's destructor then completes what it holds

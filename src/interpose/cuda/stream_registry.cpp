@@ -1,12 +1,12 @@
 #include "interpose/cuda/stream_registry.h"
 
+#include <array>
 #include <exception>
 #include <unordered_map>
 
 #include "core/log.h"
 #include "hal/cuda/context_scope.h"
 #include "hal/cuda/gates.h"
-#include "interpose/common/stream_table.h"
 #include "interpose/cuda/driver.h"
 #include "interpose/cuda/new_stream_queue.h"
 #include "interpose/cuda/to_cuda.h"
@@ -14,13 +14,19 @@
 namespace xsched::interpose {
 namespace {
 
-// Explicit streams in a StreamTable (interpose/common/stream_table.h): its
-// per-thread cache serves the legacy default streams too, keyed by the
-// special handle and the context.
-using Streams = StreamTable<CUstream, StreamQueue>;
+// ---- explicit streams: a sharded map, and a one-entry cache per thread ----
+
+constexpr std::size_t kShards = 64;
+
+struct Shard {
+  std::mutex mu;
+  std::unordered_map<CUstream, std::shared_ptr<StreamQueue>> queues;
+};
 
 struct Registry {
-  Streams streams;
+  std::array<Shard, kShards> streams;
+  // Bumped whenever a stream is forgotten: per-thread caches older than it are stale.
+  std::atomic<uint64_t> generation{1};
 
   std::mutex contexts_mu;
   std::unordered_map<CUcontext, ContextState*> contexts;  // never freed: threads may hold them
@@ -30,6 +36,42 @@ struct Registry {
 Registry& registry() {
   static Registry* r = new Registry;
   return *r;
+}
+
+Shard& shard_of(CUstream s) { return registry().streams[(reinterpret_cast<uintptr_t>(s) >> 4) % kShards]; }
+
+// The queue this thread used last: most calls name the same stream again.
+// For default streams the key is the special handle and the context. The
+// cache holds the queue alive (t_cache_hold), so that a lookup can lend it
+// out without touching its reference count (borrowed_stream_queue). The key
+// is a trivial thread-local, read without the guard that one with a
+// destructor needs; only a change of the cache touches the holder.
+struct StreamCache {
+  CUstream stream = nullptr;
+  CUcontext ctx = nullptr;
+  uint64_t generation = 0;
+  StreamQueue* queue = nullptr;
+
+  StreamQueue* get(CUstream s, CUcontext c, uint64_t gen) const {
+    return stream == s && ctx == c && generation == gen ? queue : nullptr;
+  }
+};
+constinit thread_local StreamCache t_cache;
+
+struct StreamCacheHold {
+  std::shared_ptr<StreamQueue> queue;
+  ~StreamCacheHold() { t_cache = StreamCache{}; }  // the thread ends: the key goes with the queue
+};
+thread_local StreamCacheHold t_cache_hold;
+
+void cache(CUstream s, CUcontext ctx, uint64_t gen, const std::shared_ptr<StreamQueue>& sq) {
+  t_cache_hold.queue = sq;
+  t_cache = StreamCache{s, ctx, gen, sq.get()};
+}
+
+void forget_cached() {
+  t_cache = StreamCache{};
+  t_cache_hold.queue.reset();
 }
 
 // A queue for explicit stream s, in the stream's own context, never the
@@ -45,15 +87,34 @@ std::shared_ptr<StreamQueue> new_explicit_queue(CUstream s) {
   return new_stream_queue(ctx, s, StreamKind::kExplicit, (flags & CU_STREAM_NON_BLOCKING) == 0, priority, false);
 }
 
-std::shared_ptr<StreamQueue> explicit_queue(CUstream s, bool create) {
-  return registry().streams.get(s, [&] { return create ? new_explicit_queue(s) : nullptr; });
+// The lookups below return queues that the calling thread's cache (or its
+// per-thread list) holds alive.
+StreamQueue* explicit_queue(CUstream s, bool create) {
+  Registry& r = registry();
+  const uint64_t gen = r.generation.load(std::memory_order_acquire);
+  if (StreamQueue* cached = t_cache.get(s, nullptr, gen)) return cached;
+  Shard& sh = shard_of(s);
+  std::shared_ptr<StreamQueue> sq;
+  {
+    std::lock_guard lk(sh.mu);
+    auto it = sh.queues.find(s);
+    if (it != sh.queues.end()) sq = it->second;
+  }
+  if (sq == nullptr) {
+    if (!create) return nullptr;
+    auto made = new_explicit_queue(s);
+    if (made == nullptr) return nullptr;
+    std::lock_guard lk(sh.mu);
+    auto [it, inserted] = sh.queues.try_emplace(s, made);
+    sq = it->second;  // another thread may have made one first: use theirs
+  }
+  cache(s, nullptr, gen, sq);
+  return sq.get();
 }
 
-std::shared_ptr<StreamQueue> legacy_queue(CUcontext ctx, bool create) {
-  Streams& streams = registry().streams;
-  const uint64_t gen = streams.generation();
-  const auto scope = reinterpret_cast<uintptr_t>(ctx);
-  if (auto cached = streams.cached(CU_STREAM_LEGACY, scope, gen)) return cached;
+StreamQueue* legacy_queue(CUcontext ctx, bool create) {
+  const uint64_t gen = registry().generation.load(std::memory_order_acquire);
+  if (StreamQueue* cached = t_cache.get(CU_STREAM_LEGACY, ctx, gen)) return cached;
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> sq;
   {
@@ -71,8 +132,8 @@ std::shared_ptr<StreamQueue> legacy_queue(CUcontext ctx, bool create) {
     }
     sq = cs.legacy;  // another thread may have made one first: use theirs
   }
-  streams.remember(CU_STREAM_LEGACY, scope, gen, sq);
-  return sq;
+  cache(CU_STREAM_LEGACY, ctx, gen, sq);
+  return sq.get();
 }
 
 // The calling thread's per-thread default streams: one private blocking
@@ -89,10 +150,10 @@ struct PerThreadQueues {
 };
 thread_local PerThreadQueues t_per_thread;
 
-std::shared_ptr<StreamQueue> per_thread_queue(CUcontext ctx, bool create) {
+StreamQueue* per_thread_queue(CUcontext ctx, bool create) {
   for (auto& q : t_per_thread.queues) {
     // A retired one belongs to a destroyed context whose handle was reused.
-    if (q->ctx == ctx && !q->retired.load(std::memory_order_acquire)) return q;
+    if (q->ctx == ctx && !q->retired.load(std::memory_order_acquire)) return q.get();
   }
   if (!create) return nullptr;
   const cuda::Driver* d = driver();
@@ -107,10 +168,10 @@ std::shared_ptr<StreamQueue> per_thread_queue(CUcontext ctx, bool create) {
   if (made == nullptr) return nullptr;
   std::erase_if(t_per_thread.queues, [](const auto& q) { return q->retired.load(std::memory_order_acquire); });
   t_per_thread.queues.push_back(made);
-  return made;
+  return made.get();
 }
 
-std::shared_ptr<StreamQueue> lookup(CUstream s, StreamKind zero_is, bool create) {
+StreamQueue* lookup(CUstream s, StreamKind zero_is, bool create) {
   const cuda::Driver* d = driver();
   if (d == nullptr) return nullptr;
   if (s != nullptr && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD) return explicit_queue(s, create);
@@ -133,7 +194,7 @@ ContextState& context_state(CUcontext ctx) {
   return *cs;
 }
 
-std::shared_ptr<StreamQueue> stream_queue(CUstream s, StreamKind zero_is) {
+StreamQueue* borrowed_stream_queue(CUstream s, StreamKind zero_is) {
   try {
     return lookup(s, zero_is, true);
   } catch (const std::exception& e) {
@@ -142,9 +203,15 @@ std::shared_ptr<StreamQueue> stream_queue(CUstream s, StreamKind zero_is) {
   }
 }
 
+std::shared_ptr<StreamQueue> stream_queue(CUstream s, StreamKind zero_is) {
+  StreamQueue* sq = borrowed_stream_queue(s, zero_is);
+  return sq != nullptr ? sq->weak_from_this().lock() : nullptr;
+}
+
 std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, StreamKind zero_is) {
   try {
-    return lookup(s, zero_is, false);
+    StreamQueue* sq = lookup(s, zero_is, false);
+    return sq != nullptr ? sq->weak_from_this().lock() : nullptr;
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -153,7 +220,8 @@ std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, StreamKind zero_is) {
 std::shared_ptr<StreamQueue> default_stream_queue(CUcontext ctx, bool per_thread) {
   if (driver() == nullptr || ctx == nullptr) return nullptr;
   try {
-    return per_thread ? per_thread_queue(ctx, true) : legacy_queue(ctx, true);
+    StreamQueue* sq = per_thread ? per_thread_queue(ctx, true) : legacy_queue(ctx, true);
+    return sq != nullptr ? sq->weak_from_this().lock() : nullptr;
   } catch (const std::exception& e) {
     log(LogLevel::kWarn, "the default stream of context %p goes unscheduled: %s", static_cast<void*>(ctx), e.what());
     return nullptr;
@@ -194,10 +262,20 @@ std::shared_ptr<StreamQueue> stream_queue_by_id(uint64_t id) {
 }
 
 CUresult retire_stream(CUstream s) {
-  std::shared_ptr<StreamQueue> sq = registry().streams.erase(s);
-  if (sq == nullptr) return CUDA_SUCCESS;
-  // Threads amid a call may keep the queue alive: the control API forgets it now.
+  Registry& r = registry();
+  std::shared_ptr<StreamQueue> sq;
+  {
+    Shard& sh = shard_of(s);
+    std::lock_guard lk(sh.mu);
+    auto it = sh.queues.find(s);
+    if (it == sh.queues.end()) return CUDA_SUCCESS;
+    sq = std::move(it->second);
+    sh.queues.erase(it);
+  }
+  // Other threads' caches may keep the queue alive: the control API forgets it now.
   sq->retired.store(true, std::memory_order_release);
+  r.generation.fetch_add(1, std::memory_order_acq_rel);
+  if (t_cache.stream == s) forget_cached();
   // Held or not, its work runs now: the caller waits for it, not for the scheduler.
   sq->xq->expedite(UINT64_MAX);
   return to_cuda(sq->xq->wait_all(-1), sq.get());
@@ -205,7 +283,7 @@ CUresult retire_stream(CUstream s) {
 
 void retire_context(CUcontext ctx) {
   // Held or not, the context's work runs now: destroying it waits for that,
-  // not for the scheduler. Threads amid a call and per-thread streams may
+  // not for the scheduler. Other threads' caches and per-thread streams may
   // keep its queues alive: the control API forgets them now.
   {
     const std::vector<std::shared_ptr<StreamQueue>> queues = live_queues(ctx);
@@ -215,7 +293,13 @@ void retire_context(CUcontext ctx) {
     }
     for (auto& q : queues) q->xq->wait_all(-1);
   }
-  registry().streams.erase_if([&](const std::shared_ptr<StreamQueue>& q) { return q->ctx == ctx; });
+  Registry& r = registry();
+  for (Shard& sh : r.streams) {
+    std::lock_guard lk(sh.mu);
+    std::erase_if(sh.queues, [&](const auto& kv) { return kv.second->ctx == ctx; });
+  }
+  r.generation.fetch_add(1, std::memory_order_acq_rel);
+  forget_cached();
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> legacy;
   {

@@ -19,6 +19,11 @@ namespace xsched::interpose {
 // for a default stream, a handle the driver does not know, or the queue
 // could not be made). Never blocks on the scheduler.
 std::shared_ptr<StreamQueue> stream_queue(CUstream s, StreamKind zero_is);
+// The same, lent by the calling thread, whose stream cache holds the queue
+// alive until the thread's next lookup or stream or context destroy: for
+// the launch path, which uses it only until then and so spares the
+// reference count's atomic increment and decrement.
+StreamQueue* borrowed_stream_queue(CUstream s, StreamKind zero_is);
 // The queue of s if it exists already (no creation).
 std::shared_ptr<StreamQueue> find_stream_queue(CUstream s, StreamKind zero_is);
 

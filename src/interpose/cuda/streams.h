@@ -66,7 +66,11 @@ struct ContextState {
   // Queues of blocking streams other than the legacy one (under mu):
   // legacy-stream work is implicitly ordered after theirs.
   std::vector<StreamQueue*> blocking;
-  std::atomic<int> blocking_queues{0};  // blocking.size(), read without the lock
+  // Some gated queue of `blocking` may have launched work since a
+  // legacy-stream operation last lent them its urgency: set by their launches
+  // (XQueueOptions::launch_flag), cleared by that look. Until then a
+  // legacy-stream operation takes no lock for them.
+  std::atomic<bool> blocking_launched{false};
 };
 
 // Ends the capture that root began: root and every stream that joined it

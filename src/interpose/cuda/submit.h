@@ -26,6 +26,8 @@ Submitted submit_to(std::shared_ptr<StreamQueue> queue, CUstream s, StreamKind z
 
 // The trace line of a submitted call, made through entry point api.
 void trace_submitted(const char* api, const Submitted& r, const cuda::Call& call, CUstream s);
+// The same for a call that queue (null: none) took or not, with this result.
+void trace_submitted(const char* api, CUresult result, const StreamQueue* queue, const cuda::Call& call, CUstream s);
 
 // The whole of most wrappers: submits call to s's queue, traces it as api,
 // and returns what the program sees.
