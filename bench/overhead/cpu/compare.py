@@ -17,13 +17,18 @@ deaf to other load on the machine, blind to what an instruction costs
 (atomics, cache misses, system calls, other threads).
 """
 import argparse
+import io
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "common"))
+import benchlib  # noqa: E402
 
 
 def default_path(*parts):
@@ -76,6 +81,8 @@ def main():
     ap.add_argument("--launches", type=int, default=20000, help="launches per burst")
     ap.add_argument("--bursts", type=int, default=31, help="bursts per run")
     ap.add_argument("--instructions", action="store_true", help="count instructions per launch (valgrind) instead")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="also write raw.json, table.txt, summary.json and launch_cost.png there")
     args = ap.parse_args()
     builds = [b.split("=", 1) for b in args.build] or [["this", default_path("src", "interpose", "cuda", "libxsched_cuda.so")]]
     levels = [int(x) for x in args.levels.split(",") if x]
@@ -96,16 +103,52 @@ def main():
             ns = run_once(args.bench, lib, stream, args.driver, level, args.launches, args.bursts)
             samples[(name, level_name, stream)].append(ns)
         print(f"round {r + 1}/{args.rounds}", file=sys.stderr)
-    print(f"driver: {args.driver}; {args.rounds} rounds, {args.bursts} bursts of {args.launches} launches")
+    table = io.StringIO()
+    table.write(f"driver: {args.driver}; {args.rounds} rounds, {args.bursts} bursts of {args.launches} launches\n")
+    summary = {"device": host_cpu(), "command": benchlib.command_line(), "date": benchlib.now_iso(),
+               "driver": os.path.basename(args.driver), "rounds": args.rounds}
     for i, what in enumerate(["launching thread", "process"]):
         native = {s: statistics.median(x[i] for x in samples[("native", "-", s)]) for s in streams}
-        print(f"\nCPU ns per launch, {what}")
-        print(f"{'build':<12}{'level':<7}{'stream':<8}{'median':>8}{'min':>8}{'max':>8}{'beyond native':>15}")
+        table.write(f"\nCPU ns per launch, {what}\n")
+        table.write(f"{'build':<12}{'level':<7}{'stream':<8}{'median':>8}{'min':>8}{'max':>8}{'beyond native':>15}\n")
         for (name, level_name, stream), runs in samples.items():
             xs = [x[i] for x in runs]
             med = statistics.median(xs)
             extra = "" if name == "native" else f"{med - native[stream]:.1f}"
-            print(f"{name:<12}{level_name:<7}{stream:<8}{med:>8.1f}{min(xs):>8.1f}{max(xs):>8.1f}{extra:>15}")
+            table.write(f"{name:<12}{level_name:<7}{stream:<8}{med:>8.1f}{min(xs):>8.1f}{max(xs):>8.1f}{extra:>15}\n")
+            if name != "native":
+                key = f"cpu_ns_per_launch_{name}_{level_name}_{stream}_{'thread' if i == 0 else 'process'}"
+                summary[key] = round(med - native[stream], 1)
+    print(table.getvalue(), end="")
+    if args.out is not None:
+        write_outputs(args.out, table.getvalue(), summary, samples, builds, levels, streams)
+
+
+def host_cpu():
+    """The host's CPU model and core count, for the summary."""
+    model = platform.processor() or "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
+def write_outputs(out, text, summary, samples, builds, levels, streams):
+    """raw.json (every run's two figures), table.txt, summary.json and a bar chart of the thread's cost."""
+    out.mkdir(parents=True, exist_ok=True)
+    benchlib.write_json(out / "raw.json", {"summary": summary, "runs": [
+        {"build": n, "level": lv, "stream": st, "thread_ns": [x[0] for x in xs], "process_ns": [x[1] for x in xs]}
+        for (n, lv, st), xs in samples.items()]})
+    (out / "table.txt").write_text(f"{summary['command']}\n{summary['date']}; {summary['device']}\n\n{text}")
+    benchlib.write_summary(out, summary)
+    labels = [f"{n} L{lv} {st}" for n, _ in builds for lv in levels for st in streams]
+    values = [summary[f"cpu_ns_per_launch_{n}_L{lv}_{st}_thread"] for n, _ in builds for lv in levels for st in streams]
+    benchlib.bar_chart(out / "launch_cost.png", labels, values, title=f"CPU ns per launch beyond native, launching "
+                       f"thread\n{summary['device']}, driver {summary['driver']}", ylabel="ns", baseline=0.0)
 
 
 if __name__ == "__main__":

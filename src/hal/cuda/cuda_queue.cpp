@@ -178,7 +178,8 @@ xs_result_t op_launch(void* ctx, Command* cmd) {
   auto* error = persisted ? nullptr : reinterpret_cast<CUresult*>(cmd->platform_slot);
   cmd->platform_slot = 0;
   const CUresult r = issue_in_context(q, c, row, cmd->preemptible);
-  q.launches.fetch_add(1, std::memory_order_acq_rel);
+  // Launches are made under the XQueue's lock (as since_gate's count): no read-modify-write needed.
+  q.launches.store(q.launches.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   if (persisted) {
     if (row.release != nullptr) row.release(q.space, c);  // the driver has read the copies
     c.persisted = false;
