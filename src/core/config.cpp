@@ -164,6 +164,8 @@ constexpr Var kVars[] = {
     {"XSCHED_RUN_PID", nullptr, "set by xsched run: the process it runs (says at exit if it made no CUDA call)"},
     // Read by `xsched run` (src/cli/run.cpp).
     {"XSCHED_INTERPOSER", nullptr, "xsched run: path of the interposer library"},
+    // Read by xschedd (src/daemon/mps_server.cpp).
+    {"XSCHED_MPS_CONTROL", nullptr, "xschedd --mps: the MPS control program (default nvidia-cuda-mps-control)"},
     // Read by the Python package (python/xsched/_library.py).
     {"XSCHED_LIBRARY", nullptr, "Python package: path of libxsched.so"},
 };
