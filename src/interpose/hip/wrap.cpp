@@ -9,6 +9,7 @@
 // runtime waits for the device. Every call is traced under XSCHED_TRACE=1.
 #include <cstdint>
 
+#include "core/thread_priority.h"
 #include "gates/gate_words.h"
 #include "hal/hip/hip_call.h"
 #include "interpose/common/trace.h"
@@ -37,9 +38,17 @@ unsigned long long queue_id(const std::shared_ptr<StreamQueue>& sq) {
 
 // Runs direct() after launching everything s's queue holds, so that the
 // runtime orders the call after it.
+// A priority scope of the calling thread (xs_hip_thread_priority_push) gives
+// the stream's queue its priority before the command arrives. Unused, this
+// is one relaxed load.
+void apply_scope(const StreamQueue& sq) {
+  if (thread_priority_scopes_in_use()) apply_thread_priority(sq.xq);
+}
+
 template <class Direct>
 hipError_t after_flushing(const std::shared_ptr<StreamQueue>& sq, Direct&& direct) {
   if (sq != nullptr) {
+    apply_scope(*sq);
     order_implicitly(*sq);
     sq->xq->flush();
   }
@@ -50,6 +59,7 @@ hipError_t after_flushing(const std::shared_ptr<StreamQueue>& sq, Direct&& direc
 // it cannot wait) goes to the runtime as made, after the queue's commands.
 template <class Direct>
 hipError_t submit(StreamQueue& sq, const HipCall& call, Direct&& direct) {
+  apply_scope(sq);
   order_implicitly(sq);
   hipError_t native = hipSuccess;
   const xs_result_t r = sq.xq->submit(xsched::hip::make_command(call, &native), nullptr);
