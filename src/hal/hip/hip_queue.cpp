@@ -97,6 +97,11 @@ hipError_t issue(const Runtime& rt, const HipCall& c, hipStream_t s) {
       size_t bytes = l.args_bytes;
       void* extra[] = {HIP_LAUNCH_PARAM_BUFFER_POINTER, const_cast<void*>(l.args), HIP_LAUNCH_PARAM_BUFFER_SIZE, &bytes,
                        HIP_LAUNCH_PARAM_END};
+      if (l.work_items) {
+        if (rt.hipExtModuleLaunchKernel == nullptr) return hipErrorNotSupported;
+        return rt.hipExtModuleLaunchKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
+                                           l.shared_bytes, s, nullptr, extra, nullptr, nullptr, 0);
+      }
       return rt.hipModuleLaunchKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
                                       l.shared_bytes, s, nullptr, extra);
     }

@@ -219,6 +219,16 @@ void order_implicitly(const StreamQueue& sq) {
   }
 }
 
+void order_per_thread() {
+  const xsched::hip::Runtime* rt = runtime();
+  if (rt == nullptr) return;
+  DeviceStreams* d = find_device(current_device(*rt));
+  if (d == nullptr) return;  // no null stream was scheduled on it
+  const StreamQueue& null_stream = *d->null_stream;
+  if (null_stream.state.load(std::memory_order_acquire) != StreamQueue::kScheduled) return;
+  if (null_stream.xq->has_unlaunched()) null_stream.xq->flush();
+}
+
 void note_persisted(const StreamQueue& sq) {
   if (sq.blocking && sq.stream != nullptr && sq.xq->has_unlaunched()) {
     sq.on->blocking_persisted.store(true, std::memory_order_release);

@@ -56,6 +56,11 @@ void note_stream(hipStream_t s, int device, unsigned flags, int priority);
 // launched first (an operation on the null stream launches what every
 // blocking stream holds; one on a blocking stream, what the null stream holds).
 void order_implicitly(const StreamQueue& sq);
+// Before an operation on the calling thread's per-thread default stream,
+// which the interposer does not schedule: the runtime orders it after the
+// null stream's earlier work, so what the current device's null stream
+// holds is launched first.
+void order_per_thread();
 // After sq's queue took a command: if a blocking stream's queue holds it,
 // the device's next null-stream operation must launch it first.
 void note_persisted(const StreamQueue& sq);
