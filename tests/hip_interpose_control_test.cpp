@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -228,6 +230,41 @@ TEST_F(HipControl, NullStreams) {
   EXPECT_TRUE(last_error_says("device 7")) << xs_hip_last_error();
   EXPECT_EQ(xs_hip_stream_queue(hipStreamPerThread, -1, &q), XS_ERR_UNSUPPORTED);
   EXPECT_TRUE(last_error_says("per-thread")) << xs_hip_last_error();
+}
+
+// The null stream is the current device's: a held command of device 1's
+// null stream, launched later by a thread whose device is 0 (the resuming
+// thread, or the queue's worker), must still reach device 1's null stream.
+TEST_F(HipControl, HeldWorkOfANullStreamReachesItsOwnDevice) {
+  using StreamQuery = hipError_t (*)(hipStream_t);
+  void* fake = dlopen(std::getenv("XSCHED_REAL_LIBHIP"), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(fake, nullptr);
+  const auto runtime_query = reinterpret_cast<StreamQuery>(dlsym(fake, "hipStreamQuery"));  // not the interposer's
+  ASSERT_NE(runtime_query, nullptr);
+  uint64_t null1 = 0;
+  std::atomic<int> open{0};
+  std::thread t([&] {
+    EXPECT_EQ(hipSetDevice(1), hipSuccess);
+    null1 = queue_of(nullptr);
+    EXPECT_EQ(xs_hip_queue_suspend(null1, XS_SUSPEND_SYNC), XS_OK);
+    EXPECT_EQ(gate(nullptr, open), hipSuccess);  // held
+  });
+  t.join();
+  ASSERT_NE(null1, 0u);
+  EXPECT_EQ(info_of(null1).pending, 1u);
+  ASSERT_EQ(xs_hip_queue_resume(null1), XS_OK);  // from device 0
+  ASSERT_TRUE(eventually([&] { return info_of(null1).pending == 0; }));
+  hipError_t on_device1 = hipSuccess;
+  std::thread query1([&] {
+    EXPECT_EQ(hipSetDevice(1), hipSuccess);
+    on_device1 = runtime_query(nullptr);
+  });
+  query1.join();
+  const hipError_t on_device0 = runtime_query(nullptr);
+  open.store(1, std::memory_order_release);
+  EXPECT_EQ(on_device1, hipErrorNotReady) << "the held kernel did not run on device 1's null stream";
+  EXPECT_EQ(on_device0, hipSuccess) << "the held kernel ran on device 0's null stream";
+  EXPECT_EQ(xs_hip_queue_wait_all(null1, -1), XS_OK) << xs_hip_last_error();
 }
 
 TEST_F(HipControl, UnknownAndDestroyedStreamsAreInvalidHandles) {

@@ -90,6 +90,29 @@ struct Queue {
 
 Queue* self(void* ctx) { return static_cast<Queue*>(ctx); }
 
+// The null stream (stream 0) is the current device's, and a command is
+// launched by whichever thread launches it (the submitter, the queue's
+// worker, a thread that flushes or resumes it): around the calls that name
+// a null stream, its queue's device is made current, and the thread's given
+// back after. An explicit stream carries its device: nothing is done.
+class NullStreamDevice {
+ public:
+  explicit NullStreamDevice(const Queue& q) : rt_(*q.rt) {
+    if (q.stream != nullptr || rt_.hipGetDevice(&previous_) != hipSuccess || previous_ == q.device) return;
+    switched_ = rt_.hipSetDevice(q.device) == hipSuccess;
+  }
+  ~NullStreamDevice() {
+    if (switched_) (void)rt_.hipSetDevice(previous_);
+  }
+  NullStreamDevice(const NullStreamDevice&) = delete;
+  NullStreamDevice& operator=(const NullStreamDevice&) = delete;
+
+ private:
+  const Runtime& rt_;
+  int previous_ = 0;
+  bool switched_ = false;
+};
+
 hipError_t issue(const Runtime& rt, const HipCall& c, hipStream_t s) {
   switch (c.op) {
     case HipOp::kLaunch: {
@@ -178,6 +201,7 @@ void gate_before(Queue& q, bool preemptible) {
 xs_result_t op_launch(void* ctx, Command* cmd) {
   Queue& q = *self(ctx);
   HipCall& c = call_of(*cmd);
+  const NullStreamDevice on_device(q);
   gate_before(q, cmd->preemptible);
   const hipError_t r = issue(*q.rt, c, q.stream);
   const bool persisted = c.persisted;
@@ -217,6 +241,7 @@ xs_result_t op_sync(void* ctx, Command* cmd) {
     q.give_back(e);
   } else {
     // Everything launched so far: an event recorded now comes after it.
+    const NullStreamDevice on_device(q);
     if (q.tail_event == nullptr) r = q.rt->hipEventCreateWithFlags(&q.tail_event, kSyncEventFlags);
     if (r == hipSuccess) r = q.rt->hipEventRecord(q.tail_event, q.stream);
     if (r == hipSuccess) r = q.rt->hipEventSynchronize(q.tail_event);
