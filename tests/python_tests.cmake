@@ -6,6 +6,8 @@
 #                            its errors, `python -m xsched`
 #   python_interposer_test   pytest tests/python/test_interposer.py in a Python process that
 #                            runs under the interposer, in front of the fake CUDA driver
+#   python_hip_interposer_test  pytest tests/python/test_hip_interposer.py, the same under the
+#                            HIP interposer in front of the fake HIP runtime
 #   python_gpu_test5         (label gpu) the field report's Test 5 with the package's API,
 #                            under `xsched run` on a real GPU; skipped (77) without one
 #
@@ -34,6 +36,14 @@ if(XSCHED_WITH_CUDA AND TARGET xsched_cuda AND TARGET fake_cuda)
   # The fake driver's kernels, by name, for the Python tests.
   add_library(xsched_test_fake_kernels SHARED python/fake_kernels.cpp)
   target_link_libraries(xsched_test_fake_kernels PRIVATE fake_cuda_headers)
+endif()
+
+set(_xs_have_fake_hip_interposer OFF)
+if(XSCHED_WITH_HIP AND TARGET xsched_hip AND TARGET fake_hip)
+  set(_xs_have_fake_hip_interposer ON)
+  # The fake HIP runtime's kernels, by name, for the Python tests.
+  add_library(xsched_test_fake_hip_kernels SHARED python/fake_hip_kernels.cpp)
+  target_link_libraries(xsched_test_fake_hip_kernels PRIVATE fake_hip_headers)
 endif()
 
 # ---- pytest ----
@@ -71,12 +81,20 @@ set(_xs_py_tests python_test)
 if(_xs_have_fake_interposer)
   list(APPEND _xs_py_tests python_interposer_test)
 endif()
+if(_xs_have_fake_hip_interposer)
+  list(APPEND _xs_py_tests python_hip_interposer_test)
+endif()
 foreach(_t IN LISTS _xs_py_tests)
   if(_xs_pytest_skip)
     add_test(NAME ${_t} COMMAND sh -c "echo \"skipped: $1\"; exit 77" sh "${_xs_pytest_skip}")
   elseif(_t STREQUAL "python_test")
     add_test(NAME ${_t} COMMAND "${_xs_pytest_python}" ${_xs_pytest} ${_xs_py_dir}
-             --ignore=${_xs_py_dir}/gpu --ignore=${_xs_py_dir}/test_interposer.py)
+             --ignore=${_xs_py_dir}/gpu --ignore=${_xs_py_dir}/test_interposer.py
+             --ignore=${_xs_py_dir}/test_hip_interposer.py)
+  elseif(_t STREQUAL "python_hip_interposer_test")
+    add_test(NAME ${_t} COMMAND "${_xs_pytest_python}" ${_xs_pytest} ${_xs_py_dir}/test_hip_interposer.py)
+    set_tests_properties(${_t} PROPERTIES ENVIRONMENT_MODIFICATION
+      "LD_PRELOAD=path_list_prepend:$<TARGET_FILE:xsched_hip>")
   else()
     add_test(NAME ${_t} COMMAND "${_xs_pytest_python}" ${_xs_pytest} ${_xs_py_dir}/test_interposer.py)
     set_tests_properties(${_t} PROPERTIES ENVIRONMENT_MODIFICATION
@@ -91,6 +109,15 @@ if(_xs_have_fake_interposer AND NOT _xs_pytest_skip)
     "XSCHED_LEVEL=1"
     "XS_TEST_FAKE_CUDA=$<TARGET_FILE:fake_cuda>"
     "XS_TEST_FAKE_KERNELS=$<TARGET_FILE:xsched_test_fake_kernels>")
+endif()
+
+if(_xs_have_fake_hip_interposer AND NOT _xs_pytest_skip)
+  set_property(TEST python_hip_interposer_test APPEND PROPERTY ENVIRONMENT
+    "XSCHED_REAL_LIBHIP=$<TARGET_FILE:fake_hip>"
+    "XSCHED_LEVEL=1"
+    "FAKE_HIP_DEVICES=2"
+    "XS_TEST_FAKE_HIP=$<TARGET_FILE:fake_hip>"
+    "XS_TEST_FAKE_HIP_KERNELS=$<TARGET_FILE:xsched_test_fake_hip_kernels>")
 endif()
 
 # ---- GPU: the field report's Test 5 written with the package's API ----

@@ -1,7 +1,9 @@
 """xsched: preemptive scheduling of GPU work from Python.
 
 Under ``xsched run`` (or ``python -m xsched run``) every CUDA stream of the
-program is an XQueue of the xsched CUDA interposer; this package reaches them:
+program is an XQueue of the xsched CUDA interposer (under ``xsched run
+--platform hip``, every HIP stream one of the HIP interposer: a ROCm build of
+PyTorch); this package reaches them:
 
     import torch, xsched
 
@@ -13,7 +15,7 @@ program is an XQueue of the xsched CUDA interposer; this package reaches them:
         torch.cuda.current_stream().synchronize()  # stay until it ran: launches return at once
     xsched.set_policy("bandwidth")
 
-Without the interposer, CUDA streams cannot be scheduled (``xsched.Queue``
+Without an interposer, GPU streams cannot be scheduled (``xsched.Queue``
 of one raises :class:`InterposerNotLoadedError`); the CPU reference device
 (:class:`HostDevice`) of the C library libxsched.so works anywhere.
 docs/python.md in the xsched repository is the guide.
@@ -39,14 +41,14 @@ from ._errors import (
 )
 from ._native import Level, StreamKind
 from .host import HostDevice, HostStream
-from .queue import CudaQueue, HostQueue, Queue, QueueInfo, queues
+from .queue import CudaQueue, HipQueue, HostQueue, Queue, QueueInfo, queues
 from .scheduling import current_priority, get_policy, priority, set_policy, set_process_hints
 from .scheduling import policy_type as _policy_type
 
 __version__ = "0.2.0"
 
 __all__ = [
-    "CudaQueue", "HostDevice", "HostQueue", "HostStream", "InternalError", "InterposerNotLoadedError",
+    "CudaQueue", "HipQueue", "HostDevice", "HostQueue", "HostStream", "InternalError", "InterposerNotLoadedError",
     "InvalidArgumentError", "InvalidHandleError", "Level", "LibraryNotFoundError", "OutOfMemoryError",
     "PlatformError", "Policy", "Queue", "QueueInfo", "Result", "StateError", "StreamKind", "UnsupportedError",
     "WaitTimeoutError", "XschedError", "current_priority", "get_policy", "interposer_loaded", "library_path",
@@ -63,7 +65,7 @@ def __getattr__(name: str) -> object:
 
 
 def interposer_loaded() -> bool:
-    """True when this process runs under the xsched CUDA interposer (``xsched run``)."""
+    """True when this process runs under an xsched interposer (``xsched run``: CUDA's, or HIP's)."""
     return _interposer.loaded()
 
 

@@ -85,7 +85,7 @@ class LibraryNotFoundError(XschedError, OSError):
 
 
 class InterposerNotLoadedError(XschedError, RuntimeError):
-    """A CUDA stream was named, but the program does not run under the xsched CUDA interposer."""
+    """A GPU stream was named, but the program does not run under the xsched interposer of its platform."""
 
 
 _BY_CODE: Dict[int, Type[XschedError]] = {

@@ -43,7 +43,8 @@ LIB_NAME = "libxsched.so"
 # In each folder: the development link, then the SONAME (all a runtime install may have).
 LIB_NAMES = (LIB_NAME, "libxsched.so.0")
 PROGRAM = "xsched"
-_INTERPOSER_NAME = "libxsched_cuda.so"
+# The interposers, and the folder of each in a build tree (src/interpose/<platform>).
+_INTERPOSERS = {"libxsched_cuda.so": "cuda", "libxsched_hip.so": "hip"}
 
 
 def _multiarch() -> str:
@@ -80,18 +81,18 @@ def _preloaded_interposer_dirs() -> List[Path]:
         # Only absolute entries: a bare name or a relative path (the dynamic
         # linker searches for those itself) would make the current folder a
         # candidate, where anyone could plant a libxsched.so (or an xsched).
-        if not entry or not path.is_absolute() or path.name != _INTERPOSER_NAME:
+        if not entry or not path.is_absolute() or path.name not in _INTERPOSERS:
             continue
         folder = path.parent
         out.append(folder)  # beside it
-        # Installed: <libdir>/xsched/libxsched_cuda.so, the library in <libdir>.
+        # Installed: <libdir>/xsched/libxsched_cuda.so (or _hip), the library in <libdir>.
         if folder.name == "xsched" and folder.parent != Path(folder.anchor):
             out.append(folder.parent)
         # The build tree's root, only where the interposer sits in one
-        # (<root>/src/interpose/cuda): three levels above an installed one
-        # is "/" or a folder above the install prefix, nothing of ours.
+        # (<root>/src/interpose/cuda or hip): three levels above an installed
+        # one is "/" or a folder above the install prefix, nothing of ours.
         root = folder.parent.parent.parent
-        if folder.parts[-3:] == ("src", "interpose", "cuda") and root != Path(root.anchor):
+        if folder.parts[-3:] == ("src", "interpose", _INTERPOSERS[path.name]) and root != Path(root.anchor):
             out.append(root)
     return out
 

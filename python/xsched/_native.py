@@ -1,7 +1,7 @@
 """The C structs and enums the package exchanges with the C libraries (ctypes).
 
-Layouts follow include/xsched/xsched.h and include/xsched/xsched_cuda.h on
-x86-64 Linux; the structs that carry ``struct_size`` are checked by the C
+Layouts follow include/xsched/xsched.h, include/xsched/xsched_cuda.h and
+include/xsched/xsched_hip.h on x86-64 Linux; the structs that carry ``struct_size`` are checked by the C
 side, so a layout mismatch is an error, not silent corruption.
 """
 from __future__ import annotations
@@ -37,10 +37,11 @@ class Platform(enum.IntEnum):
 
 
 class StreamKind(enum.IntEnum):
-    """What kind of CUDA stream a queue schedules (``xs_cuda_stream_kind_t``)."""
+    """What kind of GPU stream a queue schedules (``xs_cuda_stream_kind_t``, ``xs_hip_stream_kind_t``:
+    the same values)."""
 
-    EXPLICIT = 0  #: a stream the program made (torch.cuda.Stream, cuStreamCreate)
-    LEGACY = 1  #: a context's legacy default stream (PyTorch's default stream)
+    EXPLICIT = 0  #: a stream the program made (torch.cuda.Stream, cuStreamCreate, hipStreamCreate)
+    LEGACY = 1  #: a context's legacy default stream (PyTorch's default stream); with HIP, a device's null stream
     PER_THREAD = 2  #: a thread's per-thread default stream
 
 
@@ -105,6 +106,27 @@ class CudaQueueDesc(ctypes.Structure):
 
     @classmethod
     def empty(cls) -> "CudaQueueDesc":
+        """A zeroed struct with struct_size set."""
+        desc = cls()
+        desc.struct_size = ctypes.sizeof(cls)
+        return desc
+
+
+class HipQueueDesc(ctypes.Structure):
+    """``xs_hip_queue_desc_t``."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("kind", ctypes.c_int),
+        ("queue", ctypes.c_uint64),
+        ("stream", ctypes.c_void_p),
+        ("device", ctypes.c_int32),
+        ("hip_priority", ctypes.c_int32),
+        ("blocking", ctypes.c_int32),
+    ]
+
+    @classmethod
+    def empty(cls) -> "HipQueueDesc":
         """A zeroed struct with struct_size set."""
         desc = cls()
         desc.struct_size = ctypes.sizeof(cls)

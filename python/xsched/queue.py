@@ -1,4 +1,4 @@
-"""XQueues: preemptible queues over CUDA streams (through the interposer) and host streams."""
+"""XQueues: preemptible queues over CUDA and HIP streams (through the interposers) and host streams."""
 from __future__ import annotations
 
 import ctypes
@@ -71,8 +71,9 @@ class Queue:
     """A preemptible queue (an XQueue) over one native queue.
 
     ``xsched.Queue(stream)`` gives the queue of a CUDA stream (a
-    :class:`CudaQueue`): pass a ``torch.cuda.Stream``, a raw stream handle, or
-    nothing for torch's current stream. ``xsched.Queue(host_stream)`` makes a
+    :class:`CudaQueue`), or of a HIP stream (a :class:`HipQueue`) on a ROCm
+    build of PyTorch or under the HIP interposer: pass a ``torch.cuda.Stream``,
+    a raw stream handle, or nothing for torch's current stream. ``xsched.Queue(host_stream)`` makes a
     queue over a stream of the CPU reference device (a :class:`HostQueue`).
 
     Every method may be called from any thread, whichever thread made the
@@ -82,13 +83,13 @@ class Queue:
 
     def __new__(cls, stream: Any = None, *, device: Optional[int] = None) -> "Queue":
         if cls is Queue:
-            cls = HostQueue if isinstance(stream, HostStream) else CudaQueue
+            cls = HostQueue if isinstance(stream, HostStream) else _gpu_queue_type(_interposer.control())
         return super().__new__(cls)
 
-    # ---- what every queue has; CudaQueue and HostQueue implement it ----
+    # ---- what every queue has; the GPU queues and HostQueue implement it ----
     @property
     def id(self) -> int:
-        """A number unique in the process (a CUDA queue's XQueue id: the one ``xsched list`` shows)."""
+        """A number unique in the process (a GPU queue's XQueue id: the one ``xsched list`` shows)."""
         raise NotImplementedError
 
     def query(self) -> QueueInfo:
@@ -98,7 +99,8 @@ class Queue:
     @property
     def device_uuid(self) -> str:
         """The identity of the queue's device, the same in every process: ``GPU-...`` as ``nvidia-smi
-        -L`` prints it, ``host-...`` for a CPU reference device, ``unknown``. Each device is a
+        -L`` prints it, ``hip-...`` for an AMD GPU (its HIP UUID), ``host-...`` for a CPU reference
+        device, ``unknown``. Each device is a
         scheduling domain of its own: a queue is held only for queues of the same device."""
         raise NotImplementedError
 
@@ -185,8 +187,8 @@ class Queue:
         return self.id
 
 
-class CudaQueue(Queue):
-    """The XQueue of a CUDA stream, kept by the xsched CUDA interposer.
+class _InterposedQueue(Queue):
+    """The XQueue of a GPU stream, kept by an xsched interposer (CUDA's or HIP's): what both have.
 
     The interposer makes a queue for every stream a program uses; this object
     names one of them. It exists as long as the stream does (after the stream
@@ -195,29 +197,28 @@ class CudaQueue(Queue):
     :class:`xsched.InterposerNotLoadedError`.
     """
 
+    _platform: _interposer.Platform  # the interposer whose queues these are
+    _uuid_prefix: str  # how `xsched list` spells the platform's device identities
+
     def __init__(self, stream: Any = None, *, device: Optional[int] = None) -> None:
-        """stream: a torch.cuda.Stream, an object with ``__cuda_stream__``, a raw CUstream handle
-        (0 or 1: the legacy default stream, 2: the calling thread's per-thread default stream), or
-        None for torch's current stream. device: for the default streams, whose (default: the
-        stream object's device, else the calling thread's current CUDA context)."""
-        self._ctl = _interposer.require(f"xsched.Queue({stream!r})")
+        self._ctl = _interposer.require(f"xsched.Queue({stream!r})", self._platform)
         handle, dev = resolve(stream, device)
         out = ctypes.c_uint64(0)
-        self._ctl.call("xs_cuda_stream_queue", ctypes.c_void_p(handle), dev, ctypes.byref(out))
+        self._ctl.call_api("stream_queue", ctypes.c_void_p(handle), dev, ctypes.byref(out))
         self._id = int(out.value)
         self._desc = self._describe()
 
     @classmethod
-    def _from_id(cls, ctl: _interposer.Control, queue_id: int) -> "CudaQueue":
+    def _from_id(cls, ctl: _interposer.Control, queue_id: int) -> "_InterposedQueue":
         q = object.__new__(cls)
         q._ctl = ctl
         q._id = queue_id
         q._desc = q._describe()
         return q
 
-    def _describe(self) -> n.CudaQueueDesc:
-        d = n.CudaQueueDesc.empty()
-        self._ctl.call("xs_cuda_queue_describe", self._id, ctypes.byref(d))
+    def _describe(self) -> Any:
+        d = self._platform.desc.empty()  # type: ignore[attr-defined]
+        self._ctl.call_api("queue_describe", self._id, ctypes.byref(d))
         return d
 
     @property
@@ -226,12 +227,13 @@ class CudaQueue(Queue):
 
     @property
     def stream(self) -> int:
-        """The raw CUstream handle (1 for a legacy default stream, 2 for a per-thread one)."""
+        """The raw stream handle (CUDA: 1 for a legacy default stream, 2 for a per-thread one; HIP: 0 for
+        a null stream)."""
         return int(self._desc.stream or 0)
 
     @property
     def kind(self) -> n.StreamKind:
-        """Which kind of stream: explicit, legacy default or per-thread default."""
+        """Which kind of stream: explicit, legacy default (HIP: a null stream) or per-thread default."""
         return n.StreamKind(self._desc.kind)
 
     @property
@@ -242,8 +244,56 @@ class CudaQueue(Queue):
     @property
     def device_uuid(self) -> str:
         raw = (ctypes.c_uint8 * 16)()
-        self._ctl.call("xs_cuda_queue_device", self._id, ctypes.byref(raw), None)
-        return _uuid_text(bytes(raw), "GPU")
+        self._ctl.call_api("queue_device", self._id, ctypes.byref(raw), None)
+        return _uuid_text(bytes(raw), self._uuid_prefix)
+
+    def query(self) -> QueueInfo:
+        info = n.QueueInfoStruct.empty()
+        self._ctl.call_api("queue_query", self._id, ctypes.byref(info))
+        return QueueInfo._from(info)
+
+    def set_hints(self, *, priority: Optional[int] = None, share: Optional[int] = None,
+                  timeslice: Optional[float] = None, deadline: Optional[float] = None) -> None:
+        h = _hints_struct(self.query(), priority, share, timeslice, deadline)
+        self._ctl.call_api("queue_set_hints", self._id, ctypes.byref(h))
+
+    def _set_priority(self, value: int) -> None:
+        self._ctl.call_api("queue_set_priority", self._id, value)
+
+    def _set_share(self, value: int) -> None:
+        self._ctl.call_api("queue_set_share", self._id, value)
+
+    def suspend(self, sync: bool = False) -> None:
+        self._ctl.call_api("queue_suspend", self._id, n.SUSPEND_SYNC if sync else 0)
+
+    def resume(self) -> None:
+        self._ctl.call_api("queue_resume", self._id)
+
+    def wait_all(self, timeout: Optional[float] = None) -> bool:
+        rc = self._ctl.raw("queue_wait_all")(self._id, n.timeout_to_ns(timeout))
+        if rc == Result.TIMEOUT:
+            return False
+        if rc != 0:
+            raise self._ctl.error(rc, self._ctl.fn("queue_wait_all"))
+        return True
+
+    def __repr__(self) -> str:
+        return (f"<xsched.{type(self).__name__} {self._id}: {self.kind.name.lower()} stream {self.stream:#x} "
+                f"on device {self.device}>")
+
+
+class CudaQueue(_InterposedQueue):
+    """The XQueue of a CUDA stream, kept by the xsched CUDA interposer (``xsched run``)."""
+
+    _platform = _interposer.CUDA
+    _uuid_prefix = "GPU"
+
+    def __init__(self, stream: Any = None, *, device: Optional[int] = None) -> None:
+        """stream: a torch.cuda.Stream, an object with ``__cuda_stream__``, a raw CUstream handle
+        (0 or 1: the legacy default stream, 2: the calling thread's per-thread default stream), or
+        None for torch's current stream. device: for the default streams, whose (default: the
+        stream object's device, else the calling thread's current CUDA context)."""
+        super().__init__(stream, device=device)
 
     @property
     def context(self) -> int:
@@ -255,39 +305,27 @@ class CudaQueue(Queue):
         """The stream's own CUDA priority (lower is more urgent); the queue's priority starts from it."""
         return int(self._desc.cuda_priority)
 
-    def query(self) -> QueueInfo:
-        info = n.QueueInfoStruct.empty()
-        self._ctl.call("xs_cuda_queue_query", self._id, ctypes.byref(info))
-        return QueueInfo._from(info)
 
-    def set_hints(self, *, priority: Optional[int] = None, share: Optional[int] = None,
-                  timeslice: Optional[float] = None, deadline: Optional[float] = None) -> None:
-        h = _hints_struct(self.query(), priority, share, timeslice, deadline)
-        self._ctl.call("xs_cuda_queue_set_hints", self._id, ctypes.byref(h))
+class HipQueue(_InterposedQueue):
+    """The XQueue of a HIP stream, kept by the xsched HIP interposer (``xsched run --platform hip``).
 
-    def _set_priority(self, value: int) -> None:
-        self._ctl.call("xs_cuda_queue_set_priority", self._id, value)
+    ``xsched.Queue(stream)`` gives one on a ROCm build of PyTorch (``torch.version.hip``), or
+    wherever the HIP interposer is the one loaded.
+    """
 
-    def _set_share(self, value: int) -> None:
-        self._ctl.call("xs_cuda_queue_set_share", self._id, value)
+    _platform = _interposer.HIP
+    _uuid_prefix = "hip"
 
-    def suspend(self, sync: bool = False) -> None:
-        self._ctl.call("xs_cuda_queue_suspend", self._id, n.SUSPEND_SYNC if sync else 0)
+    def __init__(self, stream: Any = None, *, device: Optional[int] = None) -> None:
+        """stream: a torch.cuda.Stream of a ROCm build of torch, an object with ``cuda_stream``, a raw
+        hipStream_t handle (0: a null stream), or None for torch's current stream. device: for the null
+        stream, whose (default: the stream object's device, else the calling thread's current device)."""
+        super().__init__(stream, device=device)
 
-    def resume(self) -> None:
-        self._ctl.call("xs_cuda_queue_resume", self._id)
-
-    def wait_all(self, timeout: Optional[float] = None) -> bool:
-        rc = self._ctl.cdll.xs_cuda_queue_wait_all(self._id, n.timeout_to_ns(timeout))
-        if rc == Result.TIMEOUT:
-            return False
-        if rc != 0:
-            raise self._ctl.error(rc, "xs_cuda_queue_wait_all")
-        return True
-
-    def __repr__(self) -> str:
-        return (f"<xsched.CudaQueue {self._id}: {self.kind.name.lower()} stream {self.stream:#x} "
-                f"on device {self.device}>")
+    @property
+    def hip_priority(self) -> int:
+        """The stream's own HIP priority (lower is more urgent); the queue's priority starts from it."""
+        return int(self._desc.hip_priority)
 
 
 class HostQueue(Queue):
@@ -427,14 +465,21 @@ _host_queues: "weakref.WeakSet[HostQueue]" = weakref.WeakSet()
 _host_queues_lock = threading.Lock()
 
 
-def queues() -> List[Union[CudaQueue, HostQueue]]:
-    """Every queue of this process: the CUDA streams' queues (under the interposer) and open host queues."""
-    out: List[Union[CudaQueue, HostQueue]] = []
+def _gpu_queue_type(ctl: Optional[_interposer.Control]) -> "type[_InterposedQueue]":
+    """The class of the loaded interposer's queues; without one, that of the platform looked for first."""
+    platform = ctl.platform if ctl is not None else _interposer.preferred()[0]
+    return HipQueue if platform is _interposer.HIP else CudaQueue
+
+
+def queues() -> List[Union[CudaQueue, HipQueue, HostQueue]]:
+    """Every queue of this process: the GPU streams' queues (under an interposer) and open host queues."""
+    out: List[Union[CudaQueue, HipQueue, HostQueue]] = []
     ctl = _interposer.control()
     if ctl is not None:
+        cls = _gpu_queue_type(ctl)
         for queue_id in ctl.list_queues():
             try:
-                out.append(CudaQueue._from_id(ctl, queue_id))
+                out.append(cls._from_id(ctl, queue_id))  # type: ignore[arg-type]
             except XschedError:  # its stream was destroyed meanwhile
                 continue
     with _host_queues_lock:

@@ -1,7 +1,7 @@
 """The process's scheduler: its policy, process-wide hints, and priority scopes.
 
-Two copies of xsched may live in a process: the CUDA interposer's (it
-schedules the CUDA streams of a program run under ``xsched run``) and
+Two copies of xsched may live in a process: an interposer's (CUDA's or
+HIP's: it schedules the GPU streams of a program run under ``xsched run``) and
 libxsched.so's (host-device queues, and programs that link the C API). Each
 call here goes to the interposer when it is loaded, and to libxsched.so when
 the process uses it (it has loaded it, or there is no interposer).
@@ -28,7 +28,7 @@ class _Target:
         self.name = name
         self.call = call
         self.cdll = cdll
-        self.prefix = prefix  # "xs_" or "xs_cuda_"
+        self.prefix = prefix  # "xs_", "xs_cuda_" or "xs_hip_"
 
     def fn(self, name: str) -> str:
         return self.prefix + name
@@ -39,14 +39,14 @@ def _targets() -> List[_Target]:
     out: List[_Target] = []
     ctl = _interposer.control()
     if ctl is not None:
-        out.append(_Target("interposer", ctl.call, ctl.cdll, "xs_cuda_"))
+        out.append(_Target("interposer", ctl.call, ctl.cdll, ctl.platform.prefix))
     lib = _library.loaded()
     if lib is None and ctl is None:
         try:
             lib = _library.library()
         except LibraryNotFoundError as exc:
             raise LibraryNotFoundError(
-                f"{exc} (and this process does not run under the xsched CUDA interposer either: "
+                f"{exc} (and this process does not run under an xsched interposer either: "
                 f"{_interposer.HOW_TO_RUN})") from None
     if lib is not None:
         out.append(_Target("library", lib.call, lib.cdll, "xs_"))

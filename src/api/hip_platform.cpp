@@ -82,7 +82,7 @@ xs_result_t translate_hip_command(const xs_command_t& in, Command* out, std::sha
       }
       call.op = hip::HipOp::kLaunch;
       call.launch = {static_cast<hipFunction_t>(k.function), {k.grid[0], k.grid[1], k.grid[2]},
-                     {k.block[0], k.block[1], k.block[2]}, k.shared_bytes, k.args, k.args_bytes};
+                     {k.block[0], k.block[1], k.block[2]}, k.shared_bytes, false, k.args, k.args_bytes};
       break;
     }
     case XS_CMD_COPY:

@@ -100,6 +100,9 @@ class XQueue {
   // The device's identity: queues of one device are scheduled together, and only with each other.
   const DeviceId& device_id() const { return device_id_; }
   const char* device_name() const { return device_name_.data(); }
+  // The hardware queue, for its platform's questions about it (a sticky
+  // native error); only the queue calls its operations.
+  const HwQueue& hw() const { return hw_; }
 
   // Copies cmd (its kind, estimate and operands) into the queue and returns
   // its id (1, 2, ...). When the command can start at once it is launched in

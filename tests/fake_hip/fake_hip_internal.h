@@ -99,11 +99,13 @@ struct Registry {
   std::array<std::shared_ptr<Stream>, kMaxDevices> null_streams{};   // made on first use
   std::unordered_map<hipEvent_t, std::shared_ptr<Event>> events;
   std::vector<std::shared_ptr<Stream>> detached;  // destroyed by a host function of their own
+  std::vector<std::shared_ptr<Stream>> per_thread;  // every thread's per-thread default streams, never destroyed
 
   std::mutex alloc_m;
   std::map<std::uintptr_t, Alloc> allocs;  // by start address
 
   std::atomic<unsigned long long> launches{0};
+  std::atomic<unsigned long long> ext_launches{0};  // of those, through hipExtModuleLaunchKernel
 };
 
 inline Registry& reg() {
@@ -119,7 +121,9 @@ bool valid_device(int d);
 
 // ---- fake_hip_streams.cpp: workers ----
 
-// The stream that handle h names (0: the current device's null stream, made on first use).
+// The stream that handle h names (0: the current device's null stream,
+// hipStreamPerThread: the calling thread's per-thread stream of the current
+// device; both made on first use).
 hipError_t resolve(hipStream_t h, std::shared_ptr<Stream>& out);
 // Enqueues op on s; *seq_out: its number.
 hipError_t enqueue(Stream& s, Op op, u64* seq_out = nullptr);
@@ -129,5 +133,10 @@ void wait_seq(Stream& s, u64 seq);
 void sync_streams(int device);
 // Enqueues fn on stream h and returns its enqueue status (the operation runs later).
 hipError_t enqueue_fn(hipStream_t h, std::function<void()> fn);
+// extra (HIP_LAUNCH_PARAM_BUFFER_POINTER, ptr, HIP_LAUNCH_PARAM_BUFFER_SIZE,
+// &size, HIP_LAUNCH_PARAM_END; null: no arguments): a copy of the buffer into args.
+hipError_t copy_packed(void** extra, std::vector<unsigned char>& args);
+// Enqueues kernel k on stream h with a copy of its packed arguments; counts it when it has run.
+hipError_t enqueue_kernel(hipStream_t h, const void* k, std::shared_ptr<std::vector<unsigned char>> args, bool ext);
 
 }  // namespace fake_hip

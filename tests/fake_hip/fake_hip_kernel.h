@@ -1,6 +1,7 @@
 // Fake kernels for the fake HIP runtime (libfake_hip.so).
 //
-// A hipFunction_t handed to the fake runtime is a `FakeHipKernel*` cast. Its
+// A hipFunction_t handed to the fake runtime is a `FakeHipKernel*` cast (and
+// so is hipLaunchKernel's function address). Its
 // arguments come as one packed buffer, the form of hipModuleLaunchKernel's
 // `extra` (HIP_LAUNCH_PARAM_BUFFER_POINTER, HIP_LAUNCH_PARAM_BUFFER_SIZE,
 // HIP_LAUNCH_PARAM_END); the runtime copies the buffer at launch, as the real
@@ -19,6 +20,10 @@
 struct FakeHipKernel {
   void (*fn)(const void* args, size_t bytes);
   const char* name;
+  // For hipLaunchKernel, whose `args` are pointers to each argument: the
+  // fake takes the kernel's arguments as one struct of this size, args[0]
+  // pointing to it (0: the kernel cannot be launched that way).
+  size_t param_bytes = 0;
 };
 
 inline hipFunction_t fake_hip_function(const FakeHipKernel* k) {
@@ -54,12 +59,12 @@ inline void append(const void* args, size_t bytes) {
 
 // sleep(unsigned us): keeps its stream busy that long.
 inline hipFunction_t fake_hip_kernel_sleep() {
-  static const FakeHipKernel k{&fake_hip_detail::sleep_us, "fake_hip_kernel_sleep"};
+  static const FakeHipKernel k{&fake_hip_detail::sleep_us, "fake_hip_kernel_sleep", sizeof(unsigned)};
   return fake_hip_function(&k);
 }
 
 // append(int* log, int* cursor, int value): log[(*cursor)++] = value (args: fake_hip_detail::AppendArgs).
 inline hipFunction_t fake_hip_kernel_append() {
-  static const FakeHipKernel k{&fake_hip_detail::append, "fake_hip_kernel_append"};
+  static const FakeHipKernel k{&fake_hip_detail::append, "fake_hip_kernel_append", sizeof(fake_hip_detail::AppendArgs)};
   return fake_hip_function(&k);
 }

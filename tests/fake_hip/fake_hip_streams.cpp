@@ -122,6 +122,7 @@ __attribute__((destructor)) void fake_hip_shutdown() {
     for (auto& [h, s] : r.streams) ws.push_back(s);
     for (auto& s : r.null_streams)
       if (s) ws.push_back(s);
+    for (auto& s : r.per_thread) ws.push_back(s);
   }
   for (auto& s : ws) {
     { std::lock_guard lk(s->m); }  // a waiter between its check and its wait sees the notify
@@ -149,6 +150,17 @@ hipError_t resolve(hipStream_t h, std::shared_ptr<Stream>& out) {
     auto& ns = r.null_streams[static_cast<size_t>(d)];
     if (!ns) ns = make_stream(d, 0, 0, true);
     out = ns;
+    return hipSuccess;
+  }
+  if (h == hipStreamPerThread) {
+    thread_local std::array<std::shared_ptr<Stream>, kMaxDevices> mine{};
+    const int d = current_device();
+    auto& pt = mine[static_cast<size_t>(d)];
+    if (!pt) {
+      pt = make_stream(d, 0, 0, false);  // blocking, as the runtime's
+      r.per_thread.push_back(pt);
+    }
+    out = pt;
     return hipSuccess;
   }
   auto it = r.streams.find(h);
@@ -183,9 +195,22 @@ void sync_streams(int device) {
       if (device < 0 || s->device == device) deps.push_back(pending(s));
     for (auto& s : r.null_streams)
       if (s && (device < 0 || s->device == device)) deps.push_back(pending(s));
+    for (auto& s : r.per_thread)
+      if (device < 0 || s->device == device) deps.push_back(pending(s));
   }
   for (const Dep& d : deps) wait_seq(*d.s, d.seq);
 }
+
+hipError_t enqueue_kernel(hipStream_t h, const void* f, std::shared_ptr<std::vector<unsigned char>> args, bool ext) {
+  const auto* k = static_cast<const FakeHipKernel*>(f);
+  return enqueue_fn(h, [k, args = std::move(args), ext] {
+    k->fn(args->empty() ? nullptr : args->data(), args->size());
+    reg().launches.fetch_add(1);
+    if (ext) reg().ext_launches.fetch_add(1);
+  });
+}
+
+hipError_t copy_packed(void** extra, std::vector<unsigned char>& args) { return copy_extra(extra, args); }
 
 hipError_t enqueue_fn(hipStream_t h, std::function<void()> fn) {
   std::shared_ptr<Stream> s;
@@ -364,11 +389,7 @@ FAKE_HIP_EXPORT hipError_t hipModuleLaunchKernel(hipFunction_t f, unsigned int g
     return hipErrorInvalidValue;
   auto args = std::make_shared<std::vector<unsigned char>>();
   if (hipError_t e = copy_extra(extra, *args); e != hipSuccess) return e;
-  const auto* k = reinterpret_cast<const FakeHipKernel*>(f);
-  return enqueue_fn(stream, [k, args] {
-    k->fn(args->empty() ? nullptr : args->data(), args->size());
-    reg().launches.fetch_add(1);
-  });
+  return enqueue_kernel(stream, f, std::move(args), false);
 }
 
 FAKE_HIP_EXPORT hipError_t hipLaunchHostFunc(hipStream_t stream, hipHostFn_t fn, void* userData) {

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,19 @@ def test_a_cuda_stream_without_the_interposer_says_how_to_run():
     after = xsched.queues()
     assert len(after) == before, "a refused Queue() left a queue behind"
     assert not any(isinstance(q, xsched.CudaQueue) for q in after)
+
+
+def test_a_rocm_torch_stream_without_the_interposer_says_how_to_run_it_for_hip(monkeypatch):
+    # torch imported and a ROCm build (torch.version.hip): its streams are HIP streams.
+    torch = types.ModuleType("torch")
+    torch.version = types.SimpleNamespace(hip="5.2.21153", cuda=None)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    assert not xsched.interposer_loaded(), "this test needs a process without an interposer"
+    with pytest.raises(xsched.InterposerNotLoadedError) as err:
+        xsched.Queue(0x1234)
+    message = str(err.value)
+    assert "HIP streams" in message and "libxsched_hip.so" in message, message
+    assert "xsched run --platform hip" in message and "python -m xsched run --platform hip" in message, message
 
 
 def test_missing_library_names_where_it_looked(tmp_path):
@@ -185,6 +199,12 @@ def test_ld_preload_never_makes_root_or_folders_above_a_prefix_candidates(monkey
                                                       Path("/home/u/xsched/build")]
     monkeypatch.setenv("LD_PRELOAD", "/src/interpose/cuda/libxsched_cuda.so")
     assert _library._preloaded_interposer_dirs() == [Path("/src/interpose/cuda")]
+    # The HIP interposer (xsched run --platform hip) in its own build folder; not in the CUDA one's.
+    monkeypatch.setenv("LD_PRELOAD", "/home/u/xsched/build/src/interpose/hip/libxsched_hip.so")
+    assert _library._preloaded_interposer_dirs() == [Path("/home/u/xsched/build/src/interpose/hip"),
+                                                      Path("/home/u/xsched/build")]
+    monkeypatch.setenv("LD_PRELOAD", "/home/u/xsched/build/src/interpose/cuda/libxsched_hip.so")
+    assert _library._preloaded_interposer_dirs() == [Path("/home/u/xsched/build/src/interpose/cuda")]
 
 
 def test_ld_preload_of_an_installed_interposer_names_its_libdir(monkeypatch):

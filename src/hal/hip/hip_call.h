@@ -14,7 +14,7 @@
 namespace xsched::hip {
 
 enum class HipOp : uint8_t {
-  kLaunch,    // hipModuleLaunchKernel, the arguments as one packed buffer (its `extra` form)
+  kLaunch,    // hipModuleLaunchKernel (or hipExtModuleLaunchKernel), the arguments as one packed buffer (`extra`)
   kMemcpy,    // hipMemcpyAsync
   kMemset,    // hipMemsetAsync
   kHostFunc,  // hipLaunchHostFunc
@@ -23,9 +23,13 @@ enum class HipOp : uint8_t {
 
 struct HipLaunch {
   hipFunction_t f;
-  uint32_t grid[3];
+  uint32_t grid[3];  // in blocks; in work-items where work_items is set
   uint32_t block[3];
   uint32_t shared_bytes;
+  // hipExtModuleLaunchKernel's form: grid counts work-items, which need not
+  // be a multiple of the block (the last block is partial), so it is
+  // launched through that call and cannot be turned into blocks.
+  bool work_items;
   const void* args;   // the packed arguments
   size_t args_bytes;  // at most kMaxArgsBytes
 };

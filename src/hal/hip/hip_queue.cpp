@@ -90,6 +90,29 @@ struct Queue {
 
 Queue* self(void* ctx) { return static_cast<Queue*>(ctx); }
 
+// The null stream (stream 0) is the current device's, and a command is
+// launched by whichever thread launches it (the submitter, the queue's
+// worker, a thread that flushes or resumes it): around the calls that name
+// a null stream, its queue's device is made current, and the thread's given
+// back after. An explicit stream carries its device: nothing is done.
+class NullStreamDevice {
+ public:
+  explicit NullStreamDevice(const Queue& q) : rt_(*q.rt) {
+    if (q.stream != nullptr || rt_.hipGetDevice(&previous_) != hipSuccess || previous_ == q.device) return;
+    switched_ = rt_.hipSetDevice(q.device) == hipSuccess;
+  }
+  ~NullStreamDevice() {
+    if (switched_) (void)rt_.hipSetDevice(previous_);
+  }
+  NullStreamDevice(const NullStreamDevice&) = delete;
+  NullStreamDevice& operator=(const NullStreamDevice&) = delete;
+
+ private:
+  const Runtime& rt_;
+  int previous_ = 0;
+  bool switched_ = false;
+};
+
 hipError_t issue(const Runtime& rt, const HipCall& c, hipStream_t s) {
   switch (c.op) {
     case HipOp::kLaunch: {
@@ -97,6 +120,11 @@ hipError_t issue(const Runtime& rt, const HipCall& c, hipStream_t s) {
       size_t bytes = l.args_bytes;
       void* extra[] = {HIP_LAUNCH_PARAM_BUFFER_POINTER, const_cast<void*>(l.args), HIP_LAUNCH_PARAM_BUFFER_SIZE, &bytes,
                        HIP_LAUNCH_PARAM_END};
+      if (l.work_items) {
+        if (rt.hipExtModuleLaunchKernel == nullptr) return hipErrorNotSupported;
+        return rt.hipExtModuleLaunchKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
+                                           l.shared_bytes, s, nullptr, extra, nullptr, nullptr, 0);
+      }
       return rt.hipModuleLaunchKernel(l.f, l.grid[0], l.grid[1], l.grid[2], l.block[0], l.block[1], l.block[2],
                                       l.shared_bytes, s, nullptr, extra);
     }
@@ -173,6 +201,7 @@ void gate_before(Queue& q, bool preemptible) {
 xs_result_t op_launch(void* ctx, Command* cmd) {
   Queue& q = *self(ctx);
   HipCall& c = call_of(*cmd);
+  const NullStreamDevice on_device(q);
   gate_before(q, cmd->preemptible);
   const hipError_t r = issue(*q.rt, c, q.stream);
   const bool persisted = c.persisted;
@@ -212,6 +241,7 @@ xs_result_t op_sync(void* ctx, Command* cmd) {
     q.give_back(e);
   } else {
     // Everything launched so far: an event recorded now comes after it.
+    const NullStreamDevice on_device(q);
     if (q.tail_event == nullptr) r = q.rt->hipEventCreateWithFlags(&q.tail_event, kSyncEventFlags);
     if (r == hipSuccess) r = q.rt->hipEventRecord(q.tail_event, q.stream);
     if (r == hipSuccess) r = q.rt->hipEventSynchronize(q.tail_event);

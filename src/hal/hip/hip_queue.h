@@ -13,6 +13,10 @@
 // that names host memory the runtime does not report as device or
 // registered host memory cannot wait (XS_ERR_UNSUPPORTED).
 //
+// A queue over a null stream (stream 0, the current device's) makes its
+// device current around the calls that name the stream: they may run in any
+// thread (the queue's worker, a thread that flushes or resumes it).
+//
 // Differences from CUDA (ROCm's documentation): hipStreamWaitValue32 is
 // supported where hipDeviceAttributeCanUseStreamWaitValue says so, else the
 // queue stays at Level 1; each gated command gets a gate of its own (the

@@ -10,6 +10,9 @@ const char* Runtime::load(void* (*resolve)(const char* name)) {
   XS_HIP_RUNTIME_OPTIONAL(XS_HIP_RUNTIME_RESOLVE)
 #undef XS_HIP_RUNTIME_RESOLVE
   hipStreamGetDevice = reinterpret_cast<decltype(hipStreamGetDevice)>(resolve("hipStreamGetDevice"));
+  void* ext = resolve("hipExtModuleLaunchKernel");
+  if (ext == nullptr) ext = resolve(kExtModuleLaunchKernelCxx);
+  hipExtModuleLaunchKernel = reinterpret_cast<decltype(hipExtModuleLaunchKernel)>(ext);
 #define XS_HIP_RUNTIME_CHECK(name) \
   if (name == nullptr) return #name;
   XS_HIP_RUNTIME_REQUIRED(XS_HIP_RUNTIME_CHECK)

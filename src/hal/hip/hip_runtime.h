@@ -21,6 +21,14 @@ namespace xsched::hip {
   X(hipHostGetDevicePointer) X(hipDeviceGetUuid) X(hipDeviceGetName) X(hipDeviceGetAttribute)        \
   X(hipPointerGetAttributes)
 
+// hipExtModuleLaunchKernel's name where hip_ext.h declares it with C++
+// linkage (ROCm 5 and earlier): (hipFunction_t, uint32_t x6, size_t,
+// hipStream_t, void**, void**, hipEvent_t, hipEvent_t, uint32_t). A macro:
+// the HIP interposer defines a function under it (an asm label).
+#define XS_HIP_EXT_MODULE_LAUNCH_KERNEL_CXX \
+  "_Z24hipExtModuleLaunchKernelP18ihipModuleSymbol_tjjjjjjmP12ihipStream_tPPvS4_P11ihipEvent_tS6_j"
+inline constexpr const char* kExtModuleLaunchKernelCxx = XS_HIP_EXT_MODULE_LAUNCH_KERNEL_CXX;
+
 struct Runtime {
 #define XS_HIP_RUNTIME_FIELD(name) decltype(&::name) name = nullptr;
   XS_HIP_RUNTIME_REQUIRED(XS_HIP_RUNTIME_FIELD)
@@ -29,6 +37,11 @@ struct Runtime {
   // hipStreamGetDevice where the runtime has it (newer ROCm; not in every
   // header, so typed here): a stream's own device, whatever the thread's.
   hipError_t (*hipStreamGetDevice)(hipStream_t, hipDevice_t*) = nullptr;
+  // hipExtModuleLaunchKernel (hip_ext.h): a C name from ROCm 6, C++ linkage
+  // before (kExtModuleLaunchKernelCxx); whichever the runtime exports.
+  hipError_t (*hipExtModuleLaunchKernel)(hipFunction_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t,
+                                         size_t, hipStream_t, void**, void**, hipEvent_t, hipEvent_t,
+                                         uint32_t) = nullptr;
 
   // Resolves every entry point with resolve(name). Returns the name of the
   // first required one that is missing, or nullptr.

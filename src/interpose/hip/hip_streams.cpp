@@ -181,6 +181,13 @@ std::shared_ptr<StreamQueue> stream_queue(hipStream_t s) {
   return sq != nullptr ? scheduled(std::move(sq)) : nullptr;  // null: not made through the interposer, left alone
 }
 
+std::shared_ptr<StreamQueue> null_stream_queue(int device) {
+  if (runtime() == nullptr) return nullptr;
+  return scheduled(device_streams(device).null_stream);
+}
+
+bool stream_noted(hipStream_t s) { return registry().streams.find(s) != nullptr; }
+
 void note_stream(hipStream_t s, int device, unsigned flags, int priority) {
   auto sq = std::make_shared<StreamQueue>();
   sq->stream = s;
@@ -212,6 +219,16 @@ void order_implicitly(const StreamQueue& sq) {
   }
 }
 
+void order_per_thread() {
+  const xsched::hip::Runtime* rt = runtime();
+  if (rt == nullptr) return;
+  DeviceStreams* d = find_device(current_device(*rt));
+  if (d == nullptr) return;  // no null stream was scheduled on it
+  const StreamQueue& null_stream = *d->null_stream;
+  if (null_stream.state.load(std::memory_order_acquire) != StreamQueue::kScheduled) return;
+  if (null_stream.xq->has_unlaunched()) null_stream.xq->flush();
+}
+
 void note_persisted(const StreamQueue& sq) {
   if (sq.blocking && sq.stream != nullptr && sq.xq->has_unlaunched()) {
     sq.on->blocking_persisted.store(true, std::memory_order_release);
@@ -225,13 +242,23 @@ std::shared_ptr<StreamQueue> forget_stream(hipStream_t s) {
 
 std::vector<std::shared_ptr<StreamQueue>> device_queues(int device) {
   std::vector<std::shared_ptr<StreamQueue>> out;
-  registry().streams.for_each([&](const std::shared_ptr<StreamQueue>& sq) {
-    if (sq->device == device && sq->state.load(std::memory_order_acquire) == StreamQueue::kScheduled) out.push_back(sq);
-  });
-  if (DeviceStreams* d = find_device(device); d != nullptr) {
-    if (d->null_stream->state.load(std::memory_order_acquire) == StreamQueue::kScheduled) out.push_back(d->null_stream);
+  auto take = [&](const std::shared_ptr<StreamQueue>& sq) {
+    if ((device < 0 || sq->device == device) && sq->state.load(std::memory_order_acquire) == StreamQueue::kScheduled) {
+      out.push_back(sq);
+    }
+  };
+  registry().streams.for_each(take);  // a destroyed stream left it before its queue retired
+  for (DeviceStreams* d = registry().devices.load(std::memory_order_acquire); d != nullptr; d = d->next) {
+    take(d->null_stream);
   }
   return out;
+}
+
+std::shared_ptr<StreamQueue> queue_by_id(uint64_t id) {
+  for (auto& sq : device_queues(-1)) {
+    if (sq->xq->id() == id) return std::move(sq);
+  }
+  return nullptr;
 }
 
 }  // namespace xsched::interpose::hip

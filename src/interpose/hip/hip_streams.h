@@ -44,6 +44,10 @@ struct StreamQueue {
 // stream goes unscheduled (no runtime, a stream not made through the
 // interposer, or no queue could be made).
 std::shared_ptr<StreamQueue> stream_queue(hipStream_t s);
+// The queue of device's null stream, as stream_queue(0) on that device.
+std::shared_ptr<StreamQueue> null_stream_queue(int device);
+// Whether s (not 0) was made through the interposer and not destroyed.
+bool stream_noted(hipStream_t s);
 // A stream made by the program: its device, flags and HIP priority.
 void note_stream(hipStream_t s, int device, unsigned flags, int priority);
 // Before an operation on sq's stream: the null stream and the blocking
@@ -52,12 +56,19 @@ void note_stream(hipStream_t s, int device, unsigned flags, int priority);
 // launched first (an operation on the null stream launches what every
 // blocking stream holds; one on a blocking stream, what the null stream holds).
 void order_implicitly(const StreamQueue& sq);
+// Before an operation on the calling thread's per-thread default stream,
+// which the interposer does not schedule: the runtime orders it after the
+// null stream's earlier work, so what the current device's null stream
+// holds is launched first.
+void order_per_thread();
 // After sq's queue took a command: if a blocking stream's queue holds it,
 // the device's next null-stream operation must launch it first.
 void note_persisted(const StreamQueue& sq);
 // The program destroys s: its queue leaves the scheduler (null: it had none).
 std::shared_ptr<StreamQueue> forget_stream(hipStream_t s);
-// The queues of one device.
+// The queues of one device (-1: of every device) whose streams exist.
 std::vector<std::shared_ptr<StreamQueue>> device_queues(int device);
+// The queue whose XQueue has this id, among those; null if none.
+std::shared_ptr<StreamQueue> queue_by_id(uint64_t id);
 
 }  // namespace xsched::interpose::hip

@@ -1,93 +1,42 @@
-// The HIP interposer's wrappers (libxsched_hip.so, by LD_PRELOAD in front of
-// libamdhip64.so). Stream operations xsched can hold become commands of the
-// stream's queue: kernels given as one packed argument buffer
-// (hipModuleLaunchKernel's `extra`), copies, fills, host functions. Calls
-// that must come after what a stream has queued (event records, waits on
-// events, launches whose arguments xsched cannot size, a copy from pageable
-// memory) first launch what the stream holds, then go to the runtime as made.
-// Synchronisation waits for the queues; frees keep every gate open while the
-// runtime waits for the device. Every call is traced under XSCHED_TRACE=1.
+// The HIP interposer's wrappers of stream lifetime, synchronisation and
+// memory (libxsched_hip.so, by LD_PRELOAD in front of libamdhip64.so); the
+// operations on streams are wrap_ops.cpp's and wrap_launch.cpp's, the entry
+// points through hipGetProcAddress proc_address.cpp's. Synchronisation waits
+// for the queues; frees keep every gate open while the runtime waits for the
+// device. Every call is traced under XSCHED_TRACE=1.
 #include <cstdint>
 
 #include "gates/gate_words.h"
-#include "hal/hip/hip_call.h"
 #include "interpose/common/trace.h"
-#include "interpose/hip/hip_export.h"
-#include "interpose/hip/hip_streams.h"
-#include "interpose/hip/runtime.h"
+#include "interpose/hip/wrap_common.h"
 
 const int xsched_hip_interposer_abi = 1;
 
 namespace xsched::interpose::hip {
 namespace {
 
-using xsched::hip::HipCall;
-using xsched::hip::HipOp;
-
-// The runtime's own `name`, looked up once per wrapper.
-#define XS_REAL(name)                                                                         \
-  ([]() {                                                                                     \
-    static const auto real_fn = ::xsched::interpose::hip::real<decltype(&::name)>(#name);    \
-    return real_fn;                                                                           \
-  }())
-
-unsigned long long queue_id(const std::shared_ptr<StreamQueue>& sq) {
-  return sq != nullptr ? static_cast<unsigned long long>(sq->xq->id()) : 0ULL;
+// hipStreamSynchronize and its _spt flavour: the stream's queue first, then the runtime.
+template <class Real>
+hipError_t synchronize(const char* api, Real real, hipStream_t stream, Zero zero) {
+  const Target t = target(stream, zero);
+  if (t.sq != nullptr) t.sq->xq->wait_all(XS_WAIT_FOREVER);
+  const hipError_t r = real != nullptr ? real(stream) : hipErrorNotInitialized;
+  if (trace_enabled()) trace_call(api, r, "stream=%p queue=%llu", static_cast<void*>(stream), queue_id(t));
+  return r;
 }
 
-// Runs direct() after launching everything s's queue holds, so that the
-// runtime orders the call after it.
-template <class Direct>
-hipError_t after_flushing(const std::shared_ptr<StreamQueue>& sq, Direct&& direct) {
-  if (sq != nullptr) {
-    order_implicitly(*sq);
-    sq->xq->flush();
+// hipStreamQuery and its _spt flavour: not ready while the stream's queue holds work.
+template <class Real>
+hipError_t query(const char* api, Real real, hipStream_t stream, Zero zero) {
+  const Target t = target(stream, zero);
+  hipError_t r;
+  if (t.sq != nullptr && t.sq->xq->completed() < t.sq->xq->submitted()) {
+    r = hipErrorNotReady;
+  } else {
+    r = real != nullptr ? real(stream) : hipErrorNotInitialized;
   }
-  return direct();
-}
-
-// Submits call to sq's queue; a call the queue cannot keep (XS_ERR_UNSUPPORTED:
-// it cannot wait) goes to the runtime as made, after the queue's commands.
-template <class Direct>
-hipError_t submit(StreamQueue& sq, const HipCall& call, Direct&& direct) {
-  order_implicitly(sq);
-  hipError_t native = hipSuccess;
-  const xs_result_t r = sq.xq->submit(xsched::hip::make_command(call, &native), nullptr);
-  if (r == XS_OK) {
-    note_persisted(sq);
-    return native;
-  }
-  if (r == XS_ERR_UNSUPPORTED) {
-    sq.xq->flush();
-    return direct();
-  }
-  return native != hipSuccess ? native : hipErrorLaunchFailure;
-}
-
-// The packed argument buffer of an `extra` list, if that is its form.
-bool packed_args(void** extra, const void** args, size_t* bytes) {
-  if (extra == nullptr) {
-    *args = nullptr;
-    *bytes = 0;
-    return true;
-  }
-  const void* buffer = nullptr;
-  const size_t* size = nullptr;
-  for (int i = 0; i < 16 && extra[i] != HIP_LAUNCH_PARAM_END; i += 2) {
-    if (extra[i] == HIP_LAUNCH_PARAM_BUFFER_POINTER) buffer = extra[i + 1];
-    else if (extra[i] == HIP_LAUNCH_PARAM_BUFFER_SIZE) size = static_cast<const size_t*>(extra[i + 1]);
-    else return false;
-  }
-  if (buffer == nullptr || size == nullptr || *size > xsched::hip::kMaxArgsBytes) return false;
-  *args = buffer;
-  *bytes = *size;
-  return true;
-}
-
-int current_device() {
-  int d = 0;
-  const auto get = XS_REAL(hipGetDevice);
-  return get != nullptr && get(&d) == hipSuccess ? d : 0;
+  if (trace_enabled()) trace_call(api, r, "stream=%p queue=%llu", static_cast<void*>(stream), queue_id(t));
+  return r;
 }
 
 }  // namespace
@@ -96,6 +45,12 @@ int current_device() {
 namespace ih = xsched::interpose::hip;
 using xsched::interpose::trace_call;
 using xsched::interpose::trace_enabled;
+
+using StreamFn = hipError_t (*)(hipStream_t);
+// Entry points some ROCm headers lack or declare with C++ linkage: defined
+// under the runtime's exported names (wrap_common.h).
+XS_HIP_EXPORT hipError_t xs_hipStreamSynchronize_spt(hipStream_t) __asm__("hipStreamSynchronize_spt");
+XS_HIP_EXPORT hipError_t xs_hipStreamQuery_spt(hipStream_t) __asm__("hipStreamQuery_spt");
 
 // ---- streams ----
 
@@ -134,141 +89,24 @@ XS_HIP_EXPORT hipError_t hipStreamDestroy(hipStream_t s) {
   return r;
 }
 
-// ---- commands ----
-
-XS_HIP_EXPORT hipError_t hipModuleLaunchKernel(hipFunction_t f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                                               unsigned by, unsigned bz, unsigned shared, hipStream_t stream,
-                                               void** params, void** extra) {
-  const auto fn = XS_REAL(hipModuleLaunchKernel);
-  auto direct = [&] { return fn != nullptr ? fn(f, gx, gy, gz, bx, by, bz, shared, stream, params, extra) : hipErrorNotInitialized; };
-  auto sq = ih::stream_queue(stream);
-  const void* args = nullptr;
-  size_t bytes = 0;
-  hipError_t r;
-  if (sq != nullptr && f != nullptr && params == nullptr && ih::packed_args(extra, &args, &bytes)) {
-    xsched::hip::HipCall c{};
-    c.op = xsched::hip::HipOp::kLaunch;
-    c.launch = {f, {gx, gy, gz}, {bx, by, bz}, shared, args, bytes};
-    r = ih::submit(*sq, c, direct);
-  } else {
-    // kernelParams: the arguments' sizes are not known here, so the launch cannot wait.
-    r = ih::after_flushing(sq, direct);
-  }
-  if (trace_enabled()) {
-    trace_call("hipModuleLaunchKernel", r, "function=%p stream=%p grid=%ux%ux%u block=%ux%ux%u queue=%llu",
-               static_cast<void*>(f), static_cast<void*>(stream), gx, gy, gz, bx, by, bz, ih::queue_id(sq));
-  }
-  return r;
-}
-
-XS_HIP_EXPORT hipError_t hipLaunchKernel(const void* host_fn, dim3 grid, dim3 block, void** args, size_t shared,
-                                         hipStream_t stream) {
-  const auto fn = XS_REAL(hipLaunchKernel);
-  auto sq = ih::stream_queue(stream);
-  const hipError_t r = ih::after_flushing(
-      sq, [&] { return fn != nullptr ? fn(host_fn, grid, block, args, shared, stream) : hipErrorNotInitialized; });
-  if (trace_enabled()) {
-    trace_call("hipLaunchKernel", r, "function=%p stream=%p queue=%llu", host_fn, static_cast<void*>(stream),
-               ih::queue_id(sq));
-  }
-  return r;
-}
-
-XS_HIP_EXPORT hipError_t hipMemcpyAsync(void* dst, const void* src, size_t bytes, hipMemcpyKind kind, hipStream_t stream) {
-  const auto fn = XS_REAL(hipMemcpyAsync);
-  auto direct = [&] { return fn != nullptr ? fn(dst, src, bytes, kind, stream) : hipErrorNotInitialized; };
-  auto sq = ih::stream_queue(stream);
-  hipError_t r;
-  if (sq != nullptr) {
-    xsched::hip::HipCall c{};
-    c.op = xsched::hip::HipOp::kMemcpy;
-    c.memcpy = {dst, src, bytes, kind};
-    r = ih::submit(*sq, c, direct);
-  } else {
-    r = direct();
-  }
-  if (trace_enabled()) {
-    trace_call("hipMemcpyAsync", r, "dst=%p src=%p bytes=%zu stream=%p queue=%llu", dst, src, bytes,
-               static_cast<void*>(stream), ih::queue_id(sq));
-  }
-  return r;
-}
-
-XS_HIP_EXPORT hipError_t hipMemsetAsync(void* dst, int value, size_t bytes, hipStream_t stream) {
-  const auto fn = XS_REAL(hipMemsetAsync);
-  auto direct = [&] { return fn != nullptr ? fn(dst, value, bytes, stream) : hipErrorNotInitialized; };
-  auto sq = ih::stream_queue(stream);
-  hipError_t r;
-  if (sq != nullptr) {
-    xsched::hip::HipCall c{};
-    c.op = xsched::hip::HipOp::kMemset;
-    c.memset = {dst, value, bytes};
-    r = ih::submit(*sq, c, direct);
-  } else {
-    r = direct();
-  }
-  if (trace_enabled()) {
-    trace_call("hipMemsetAsync", r, "dst=%p value=%d bytes=%zu stream=%p queue=%llu", dst, value, bytes,
-               static_cast<void*>(stream), ih::queue_id(sq));
-  }
-  return r;
-}
-
-XS_HIP_EXPORT hipError_t hipLaunchHostFunc(hipStream_t stream, hipHostFn_t host_fn, void* data) {
-  const auto fn = XS_REAL(hipLaunchHostFunc);
-  auto direct = [&] { return fn != nullptr ? fn(stream, host_fn, data) : hipErrorNotSupported; };
-  auto sq = ih::stream_queue(stream);
-  hipError_t r;
-  if (sq != nullptr && fn != nullptr) {
-    xsched::hip::HipCall c{};
-    c.op = xsched::hip::HipOp::kHostFunc;
-    c.host_fn = {host_fn, data};
-    r = ih::submit(*sq, c, direct);
-  } else {
-    r = ih::after_flushing(sq, direct);
-  }
-  if (trace_enabled()) trace_call("hipLaunchHostFunc", r, "stream=%p queue=%llu", static_cast<void*>(stream), ih::queue_id(sq));
-  return r;
-}
-
-// ---- ordering and synchronisation ----
-
-XS_HIP_EXPORT hipError_t hipEventRecord(hipEvent_t e, hipStream_t stream) {
-  const auto fn = XS_REAL(hipEventRecord);
-  auto sq = ih::stream_queue(stream);
-  const hipError_t r = ih::after_flushing(sq, [&] { return fn != nullptr ? fn(e, stream) : hipErrorNotInitialized; });
-  if (trace_enabled()) trace_call("hipEventRecord", r, "event=%p stream=%p queue=%llu", static_cast<void*>(e), static_cast<void*>(stream), ih::queue_id(sq));
-  return r;
-}
-
-XS_HIP_EXPORT hipError_t hipStreamWaitEvent(hipStream_t stream, hipEvent_t e, unsigned flags) {
-  const auto fn = XS_REAL(hipStreamWaitEvent);
-  auto sq = ih::stream_queue(stream);
-  const hipError_t r = ih::after_flushing(sq, [&] { return fn != nullptr ? fn(stream, e, flags) : hipErrorNotInitialized; });
-  if (trace_enabled()) trace_call("hipStreamWaitEvent", r, "stream=%p event=%p queue=%llu", static_cast<void*>(stream), static_cast<void*>(e), ih::queue_id(sq));
-  return r;
-}
+// ---- synchronisation ----
 
 XS_HIP_EXPORT hipError_t hipStreamSynchronize(hipStream_t stream) {
-  auto sq = ih::stream_queue(stream);
-  if (sq != nullptr) sq->xq->wait_all(XS_WAIT_FOREVER);
-  const auto fn = XS_REAL(hipStreamSynchronize);
-  const hipError_t r = fn != nullptr ? fn(stream) : hipErrorNotInitialized;
-  if (trace_enabled()) trace_call("hipStreamSynchronize", r, "stream=%p queue=%llu", static_cast<void*>(stream), ih::queue_id(sq));
-  return r;
+  return ih::synchronize("hipStreamSynchronize", XS_REAL(hipStreamSynchronize), stream, ih::Zero::kNullStream);
+}
+
+XS_HIP_EXPORT hipError_t xs_hipStreamSynchronize_spt(hipStream_t stream) {
+  static const auto real = ih::real<StreamFn>("hipStreamSynchronize_spt");
+  return ih::synchronize("hipStreamSynchronize_spt", real, stream, ih::Zero::kPerThread);
 }
 
 XS_HIP_EXPORT hipError_t hipStreamQuery(hipStream_t stream) {
-  auto sq = ih::stream_queue(stream);
-  hipError_t r;
-  if (sq != nullptr && sq->xq->completed() < sq->xq->submitted()) {
-    r = hipErrorNotReady;
-  } else {
-    const auto fn = XS_REAL(hipStreamQuery);
-    r = fn != nullptr ? fn(stream) : hipErrorNotInitialized;
-  }
-  if (trace_enabled()) trace_call("hipStreamQuery", r, "stream=%p queue=%llu", static_cast<void*>(stream), ih::queue_id(sq));
-  return r;
+  return ih::query("hipStreamQuery", XS_REAL(hipStreamQuery), stream, ih::Zero::kNullStream);
+}
+
+XS_HIP_EXPORT hipError_t xs_hipStreamQuery_spt(hipStream_t stream) {
+  static const auto real = ih::real<StreamFn>("hipStreamQuery_spt");
+  return ih::query("hipStreamQuery_spt", real, stream, ih::Zero::kPerThread);
 }
 
 XS_HIP_EXPORT hipError_t hipDeviceSynchronize() {
