@@ -79,15 +79,14 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     turn_end_ns_ = now_ns + timeslice_of(*owner, default_timeslice_ns_);
   }
   // The turn stays with its owner to its end. Another queue fills in only
-  // once the owner has been idle for longer than a switch costs: a job that
-  // synchronises between iterations is idle for tens of µs each time, and
-  // handing the device over and back for each of those gaps cost more than
-  // the gaps (two switches, each waiting for the running kernel).
+  // once the owner has been idle for longer than a switch is worth
+  // (fill_in_delay_ns).
   int64_t next_ns = turn_end_ns_;
   if (owner->ready || running_ == filler->id) {
     running_ = owner->ready ? owner->id : filler->id;
   } else {
-    const int64_t fill_at = state_of(*owner, now_ns).idle_since_ns + fill_in_after_ns(*owner);
+    const int64_t fill_at = state_of(*owner, now_ns).idle_since_ns +
+                          fill_in_delay_ns(timeslice_of(*owner, default_timeslice_ns_));
     if (now_ns >= fill_at) {
       running_ = filler->id;
     } else {
@@ -97,10 +96,6 @@ int64_t BandwidthPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   }
   for (QueueView& q : queues) q.run = q.id == running_;
   return next_ns;
-}
-
-int64_t BandwidthPolicy::fill_in_after_ns(const QueueView& owner) const {
-  return std::min(timeslice_of(owner, default_timeslice_ns_) / 4, kMaxFillInDelayNs);
 }
 
 std::unique_ptr<Policy> make_bandwidth_policy(int64_t default_timeslice_ns) {

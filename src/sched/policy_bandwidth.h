@@ -26,11 +26,6 @@ class BandwidthPolicy final : public Policy {
     double vtime;           // ns of device turn divided by share
     int64_t idle_since_ns;  // when it last turned idle (or joined)
   };
-  // The longest a turn's owner stays idle before another queue fills in: a
-  // switch to another queue and back waits twice for a running kernel
-  // (hundreds of µs for a batch-32 ResNet-50), which a shorter gap does not repay.
-  static constexpr int64_t kMaxFillInDelayNs = 1'000'000;
-  int64_t fill_in_after_ns(const QueueView& owner) const;
   // q's state, made at now_ns for a queue new to the policy.
   static State state_of(const QueueView& q, int64_t now_ns);
 

@@ -31,6 +31,8 @@ int64_t FairPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
   account(queues, now_ns);
   constexpr double kNone = std::numeric_limits<double>::infinity();
   const QueueView* current = nullptr;
+  const QueueView* idle_runner = nullptr;  // the slice's queue, idle since idle_runner_since
+  int64_t idle_runner_since = 0;
   const QueueView* least = nullptr;
   double current_vruntime = kNone, least_vruntime = kNone;
   double waker_bound = kNone;  // least over queues that just turned ready: vruntime + wakeup granularity
@@ -44,7 +46,13 @@ int64_t FairPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     if (!q.ready && s.was_ready) s.idle_since_ns = now_ns;
     s.was_ready = q.ready;
     set_policy_state(q, s);
-    if (!q.ready) continue;
+    if (!q.ready) {
+      if (q.id == running_) {
+        idle_runner = &q;
+        idle_runner_since = s.idle_since_ns;
+      }
+      continue;
+    }
     if (q.id == running_) {
       current = &q;
       current_vruntime = s.vruntime;
@@ -60,6 +68,16 @@ int64_t FairPolicy::decide(std::span<QueueView> queues, int64_t now_ns) {
     running_ = 0;
     for (QueueView& q : queues) q.run = true;
     return 0;
+  }
+  // The slice's queue keeps it through an idle gap shorter than a switch is
+  // worth (fill_in_delay_ns): the next queue starts only after that.
+  if (current == nullptr && idle_runner != nullptr && now_ns < slice_end_ns_) {
+    const int64_t fill_at =
+        idle_runner_since + fill_in_delay_ns(timeslice_of(*idle_runner, default_timeslice_ns_));
+    if (now_ns < fill_at) {
+      for (QueueView& q : queues) q.run = q.id == running_;
+      return std::min(slice_end_ns_, fill_at);
+    }
   }
   // A slice is kept to its end while its queue stays ready, unless a queue
   // that wakes up is owed more than half a timeslice (CFS's wakeup

@@ -2,7 +2,9 @@
 // time: the device time it was let run divided by its share. Every
 // timeslice (the queue's hint, or the scheduler's default) the ready queue
 // with the least virtual time gets the device for the next one; when the
-// running queue turns idle, the next one starts at once. Over many slices
+// running queue stays idle for longer than a switch is worth
+// (fill_in_delay_ns: a quarter of the slice, at most 1 ms), the next one
+// starts; a shorter gap keeps the slice with it. Over many slices
 // ready queues receive device time in proportion to their shares.
 //
 // No banking: the policy keeps min_vruntime, the least virtual time among
@@ -18,9 +20,10 @@
 // (its virtual time is that much below the runner's): then it preempts at
 // once, as CFS's wakeup preemption does. So a job that is idle for a moment
 // between iterations gets its share back at once instead of losing its turn
-// each time. Unlike the bandwidth policy a turn is not kept through its
-// owner's gaps, and nobody fills in for it. Idle queues are held while any
-// queue is ready, so their work waits for a decision.
+// each time. Unlike the bandwidth policy a slice is not kept through its
+// queue's longer gaps, and nobody fills in for it: the next queue starts.
+// Idle queues are held while any queue is ready, so their work waits for a
+// decision.
 #pragma once
 
 #include "sched/policy.h"
