@@ -8,25 +8,20 @@
 #include "hal/cuda/context_scope.h"
 #include "hal/cuda/gates.h"
 #include "interpose/cuda/driver.h"
+#include "interpose/common/stream_table.h"
 #include "interpose/cuda/new_stream_queue.h"
 #include "interpose/cuda/to_cuda.h"
 
 namespace xsched::interpose {
 namespace {
 
-// ---- explicit streams: a sharded map, and a one-entry cache per thread ----
-
-constexpr std::size_t kShards = 64;
-
-struct Shard {
-  std::mutex mu;
-  std::unordered_map<CUstream, std::shared_ptr<StreamQueue>> queues;
-};
+// ---- explicit streams: the common sharded map, and a one-entry cache per thread ----
 
 struct Registry {
-  std::array<Shard, kShards> streams;
-  // Bumped whenever a stream is forgotten: per-thread caches older than it are stale.
-  std::atomic<uint64_t> generation{1};
+  // Its generation is bumped whenever a stream is forgotten: per-thread
+  // caches older than it are stale. Its own cache is not used: ours holds
+  // the queue, so that a launch borrows it without reference counting.
+  StreamTable<CUstream, StreamQueue> streams;
 
   std::mutex contexts_mu;
   std::unordered_map<CUcontext, ContextState*> contexts;  // never freed: threads may hold them
@@ -37,8 +32,6 @@ Registry& registry() {
   static Registry* r = new Registry;
   return *r;
 }
-
-Shard& shard_of(CUstream s) { return registry().streams[(reinterpret_cast<uintptr_t>(s) >> 4) % kShards]; }
 
 // The queue this thread used last: most calls name the same stream again.
 // For default streams the key is the special handle and the context. The
@@ -90,30 +83,22 @@ std::shared_ptr<StreamQueue> new_explicit_queue(CUstream s) {
 // The lookups below return queues that the calling thread's cache (or its
 // per-thread list) holds alive.
 StreamQueue* explicit_queue(CUstream s, bool create) {
-  Registry& r = registry();
-  const uint64_t gen = r.generation.load(std::memory_order_acquire);
+  auto& streams = registry().streams;
+  const uint64_t gen = streams.generation();
   if (StreamQueue* cached = t_cache.get(s, nullptr, gen)) return cached;
-  Shard& sh = shard_of(s);
-  std::shared_ptr<StreamQueue> sq;
-  {
-    std::lock_guard lk(sh.mu);
-    auto it = sh.queues.find(s);
-    if (it != sh.queues.end()) sq = it->second;
-  }
+  std::shared_ptr<StreamQueue> sq = streams.find(s);
   if (sq == nullptr) {
     if (!create) return nullptr;
     auto made = new_explicit_queue(s);
     if (made == nullptr) return nullptr;
-    std::lock_guard lk(sh.mu);
-    auto [it, inserted] = sh.queues.try_emplace(s, made);
-    sq = it->second;  // another thread may have made one first: use theirs
+    sq = streams.insert(s, std::move(made));  // another thread may have made one first: use theirs
   }
   cache(s, nullptr, gen, sq);
   return sq.get();
 }
 
 StreamQueue* legacy_queue(CUcontext ctx, bool create) {
-  const uint64_t gen = registry().generation.load(std::memory_order_acquire);
+  const uint64_t gen = registry().streams.generation();
   if (StreamQueue* cached = t_cache.get(CU_STREAM_LEGACY, ctx, gen)) return cached;
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> sq;
@@ -262,19 +247,11 @@ std::shared_ptr<StreamQueue> stream_queue_by_id(uint64_t id) {
 }
 
 CUresult retire_stream(CUstream s) {
-  Registry& r = registry();
-  std::shared_ptr<StreamQueue> sq;
-  {
-    Shard& sh = shard_of(s);
-    std::lock_guard lk(sh.mu);
-    auto it = sh.queues.find(s);
-    if (it == sh.queues.end()) return CUDA_SUCCESS;
-    sq = std::move(it->second);
-    sh.queues.erase(it);
-  }
+  // Erasing bumps the generation: other threads' caches go stale.
+  std::shared_ptr<StreamQueue> sq = registry().streams.erase(s);
+  if (sq == nullptr) return CUDA_SUCCESS;
   // Other threads' caches may keep the queue alive: the control API forgets it now.
   sq->retired.store(true, std::memory_order_release);
-  r.generation.fetch_add(1, std::memory_order_acq_rel);
   if (t_cache.stream == s) forget_cached();
   // Held or not, its work runs now: the caller waits for it, not for the scheduler.
   sq->xq->expedite(UINT64_MAX);
@@ -293,12 +270,7 @@ void retire_context(CUcontext ctx) {
     }
     for (auto& q : queues) q->xq->wait_all(-1);
   }
-  Registry& r = registry();
-  for (Shard& sh : r.streams) {
-    std::lock_guard lk(sh.mu);
-    std::erase_if(sh.queues, [&](const auto& kv) { return kv.second->ctx == ctx; });
-  }
-  r.generation.fetch_add(1, std::memory_order_acq_rel);
+  registry().streams.erase_if([&](const std::shared_ptr<StreamQueue>& q) { return q->ctx == ctx; });
   forget_cached();
   ContextState& cs = context_state(ctx);
   std::shared_ptr<StreamQueue> legacy;
