@@ -59,6 +59,10 @@ out=$(XSCHED_MPS_CONTROL=/nonexistent "$XSCHEDD" --socket "$sock" --mps --config
 rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "XSCHED_MPS_CONTROL=/nonexistent is not an executable program"
 check $? "a missing control program is an error that names it (exit $rc)"
+out=$(XSCHED_MPS_CONTROL= PATH=/nonexistent "$XSCHEDD" --socket "$sock" --mps --config /dev/null 2>&1)
+rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "cannot run nvidia-cuda-mps-control (not on PATH?"
+check $? "no control program on PATH is an error that says so (exit $rc)"
 out=$(FAKE_MPS_FAIL=1 "$XSCHEDD" --socket "$sock" --mps --config /dev/null 2>&1)
 rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "failed (exit 1); its log is in $work/run/mps-log"

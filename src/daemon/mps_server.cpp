@@ -24,23 +24,13 @@ bool exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-// The control program: XSCHED_MPS_CONTROL, else kControl on PATH; "" if none.
+// The control program: XSCHED_MPS_CONTROL ("" if it is not executable),
+// else kControl, which exec looks for on PATH.
 std::string find_control() {
   if (const char* v = std::getenv("XSCHED_MPS_CONTROL"); v != nullptr && *v != '\0') {
     return access(v, X_OK) == 0 ? std::string(v) : std::string();
   }
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-  size_t at = 0;
-  while (at <= dirs.size()) {
-    const size_t colon = dirs.find(':', at);
-    const std::string dir = dirs.substr(at, colon == std::string::npos ? std::string::npos : colon - at);
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + kControl;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (colon == std::string::npos) break;
-    at = colon + 1;
-  }
-  return "";
+  return kControl;
 }
 
 // A folder beside the socket, open to whom the socket's folder is open (the
@@ -81,9 +71,9 @@ int run_control(const std::string& control, const std::string& pipe_dir, const s
     setenv("CUDA_MPS_PIPE_DIRECTORY", pipe_dir.c_str(), 1);
     setenv("CUDA_MPS_LOG_DIRECTORY", log_dir.c_str(), 1);
     if (arg != nullptr) {
-      execl(control.c_str(), control.c_str(), arg, static_cast<char*>(nullptr));
+      execlp(control.c_str(), control.c_str(), arg, static_cast<char*>(nullptr));
     } else {
-      execl(control.c_str(), control.c_str(), static_cast<char*>(nullptr));
+      execlp(control.c_str(), control.c_str(), static_cast<char*>(nullptr));
     }
     _exit(127);
   }
@@ -121,10 +111,8 @@ bool await_control_pipe(const std::string& pipe_dir, bool present, int seconds) 
 bool MpsServer::start(const std::string& socket_path, std::string* err) {
   const std::string control = find_control();
   if (control.empty()) {
-    const char* v = std::getenv("XSCHED_MPS_CONTROL");
-    *err = v != nullptr && *v != '\0'
-               ? std::string("--mps: XSCHED_MPS_CONTROL=") + v + " is not an executable program"
-               : std::string("--mps: ") + kControl + " is not on PATH (CUDA MPS comes with the NVIDIA driver)";
+    *err = std::string("--mps: XSCHED_MPS_CONTROL=") + std::getenv("XSCHED_MPS_CONTROL") +
+           " is not an executable program";
     return false;
   }
   pipe_dir_ = ipc::mps_pipe_dir(socket_path);
@@ -133,16 +121,17 @@ bool MpsServer::start(const std::string& socket_path, std::string* err) {
   if (exists(pipe_dir_ + "/control")) {
     // A control daemon of an earlier xschedd that did not stop it: its
     // clients may still run, so it is joined, not replaced.
-    joined_ = true;
     control_ = control;
     log(LogLevel::kInfo, "MPS: joined the control daemon already running at %s", pipe_dir_.c_str());
     return true;
   }
   const int rc = run_control(control, pipe_dir_, log_dir_, "-d", "");
   if (rc != 0 || !await_control_pipe(pipe_dir_, true, 10)) {
-    *err = "--mps: " + control + " -d " +
-           (rc != 0 ? "failed (exit " + std::to_string(rc) + ")" : std::string("made no control pipe in 10 s")) +
-           "; its log is in " + log_dir_;
+    *err = rc == 127 ? "--mps: cannot run " + control + " (not on PATH? CUDA MPS comes with the NVIDIA driver)"
+                     : "--mps: " + control + " -d " +
+                           (rc != 0 ? "failed (exit " + std::to_string(rc) + ")"
+                                    : std::string("made no control pipe in 10 s")) +
+                           "; its log is in " + log_dir_;
     return false;
   }
   control_ = control;

@@ -27,13 +27,9 @@ class MpsServer {
   // clients are gone) and waits up to 10 s for its control pipe to go.
   void stop();
 
-  const std::string& pipe_dir() const { return pipe_dir_; }
-  bool joined_running() const { return joined_; }
-
  private:
   std::string control_;  // the control program; empty: not started
   std::string pipe_dir_, log_dir_;
-  bool joined_ = false;
 };
 
 }  // namespace xsched::daemon
