@@ -20,13 +20,13 @@ class ManualHwQueue {
 
   HwQueue hw_queue() {
     static const HwQueueOps l1{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
-                               .discard = nullptr, .sync = &sync_op, .deactivate = nullptr, .reactivate = nullptr, .external_hold = nullptr, .interrupt = nullptr,
+                               .discard = nullptr, .sync = &sync_op, .caught_up = nullptr, .deactivate = nullptr, .reactivate = nullptr, .external_hold = nullptr, .interrupt = nullptr,
                                .restore = nullptr, .confine = &confine_op, .release = &release_op};
     static const HwQueueOps l2{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
-                               .discard = nullptr, .sync = &sync_op, .deactivate = &deactivate_op, .reactivate = &reactivate_op, .external_hold = nullptr,
+                               .discard = nullptr, .sync = &sync_op, .caught_up = nullptr, .deactivate = &deactivate_op, .reactivate = &reactivate_op, .external_hold = nullptr,
                                .interrupt = nullptr, .restore = nullptr, .confine = &confine_op, .release = &release_op};
     static const HwQueueOps l3{.platform = "manual", .prepare = nullptr, .launch = &launch_op, .persist = &persist_op,
-                               .discard = nullptr, .sync = &sync_op, .deactivate = &deactivate_op, .reactivate = &reactivate_op, .external_hold = nullptr,
+                               .discard = nullptr, .sync = &sync_op, .caught_up = nullptr, .deactivate = &deactivate_op, .reactivate = &reactivate_op, .external_hold = nullptr,
                                .interrupt = &interrupt_op, .restore = &restore_op, .confine = &confine_op, .release = &release_op};
     return HwQueue{level_ == 1 ? &l1 : level_ == 2 ? &l2 : &l3, this};
   }

@@ -38,6 +38,10 @@ struct HwQueueOps {
   void (*discard)(void* ctx, Command* cmd);
   // Block until cmd (launched, cmd->sync_point set) has completed; cmd == nullptr: everything launched so far.
   xs_result_t (*sync)(void* ctx, Command* cmd);
+  // The program has seen every command through seq `through` complete (its own synchronisation
+  // returned): sync(nullptr) need not put anything on the native queue to learn it, and what it
+  // already put there behind those commands is done before this returns (optional).
+  void (*caught_up)(void* ctx, uint64_t through);
 
   // ---- Level 2 (optional) ----
   // Hold launched commands that have not started; the running one finishes.

@@ -156,6 +156,8 @@ bool XQueue::can_launch_locked(const Command& c) const {
 uint32_t XQueue::sync_interval_locked() const { return window_bounded_ ? sync_interval_ : kUnboundedSyncInterval; }
 
 void XQueue::device_caught_up(uint64_t through) {
+  // Outside the lock: the hardware queue may wait (microseconds) for a record of its own.
+  if (hw_.ops->caught_up != nullptr) hw_.ops->caught_up(hw_.ctx, through);
   std::lock_guard lk(mu_);
   caught_up_through_ = std::max(caught_up_through_, std::min(through, launched_.load(std::memory_order_relaxed)));
   if (through >= submitted_) synced_since_submit_ = true;

@@ -47,15 +47,15 @@ struct Queue {
   // sync(nullptr) records tail_event on the program's stream. Recorded after
   // a synchronisation of the program's, it would make the program's query
   // just after that say "not ready" (PyTorch asserts s.query() after
-  // s.synchronize()). tail_mu orders it with settle(): a tail no longer
+  // s.synchronize()). tail_mu orders it with op_caught_up: a tail no longer
   // needed is not recorded, and one recorded behind work the program waited
   // for is waited for too (microseconds) before the synchronisation returns.
   std::mutex tail_mu;
-  CUevent tail_event = nullptr;      // under tail_mu
-  bool tail_outstanding = false;     // recorded, not yet synchronised; under tail_mu
-  uint64_t tail_covers = 0;          // launches before it; under tail_mu
-  uint64_t settled = 0;              // launches the program has waited for; under tail_mu
-  std::atomic<uint64_t> launches{0};  // operations issued on the stream
+  CUevent tail_event = nullptr;   // under tail_mu
+  bool tail_outstanding = false;  // recorded, not yet synchronised; under tail_mu
+  uint64_t tail_covers = 0;       // the last command's seq before it; under tail_mu
+  uint64_t caught_up = 0;         // seq the program has seen complete; under tail_mu
+  std::atomic<uint64_t> last_seq{0};  // the last command issued on the stream
 
   std::atomic<CUresult> sticky_error{CUDA_SUCCESS};
 
@@ -178,8 +178,7 @@ xs_result_t op_launch(void* ctx, Command* cmd) {
   auto* error = persisted ? nullptr : reinterpret_cast<CUresult*>(cmd->platform_slot);
   cmd->platform_slot = 0;
   const CUresult r = issue_in_context(q, c, row, cmd->preemptible);
-  // Launches are made under the XQueue's lock (as since_gate's count): no read-modify-write needed.
-  q.launches.store(q.launches.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  q.last_seq.store(cmd->seq, std::memory_order_release);
   if (persisted) {
     if (row.release != nullptr) row.release(q.space, c);  // the driver has read the copies
     c.persisted = false;
@@ -234,13 +233,13 @@ void measure_commands(Queue& q, CUevent e, uint64_t seq) {
 }
 
 // Everything launched so far: an event recorded now comes after it. Not
-// recorded when the program has waited for all of it already (settle).
+// recorded when the program has seen all of it complete (op_caught_up).
 CUresult sync_everything(Queue& q) {
-  const uint64_t launched = q.launches.load(std::memory_order_acquire);
+  const uint64_t launched = q.last_seq.load(std::memory_order_acquire);
   CUevent tail = nullptr;
   {
     std::lock_guard<std::mutex> lock(q.tail_mu);
-    if (q.settled >= launched) return CUDA_SUCCESS;
+    if (q.caught_up >= launched) return CUDA_SUCCESS;
     ContextScope scope(*q.d, q.ctx);
     CUresult r = CUDA_SUCCESS;
     if (q.tail_event == nullptr) r = q.d->cuEventCreate(&q.tail_event, kSyncEventFlags);
@@ -316,6 +315,15 @@ void op_release(void* ctx) {
   delete q;
 }
 
+void op_caught_up(void* ctx, uint64_t through) {
+  Queue& q = *self(ctx);
+  std::lock_guard<std::mutex> lock(q.tail_mu);
+  // A tail behind nothing newer than what the program saw complete is done in
+  // microseconds; one behind newer work is the program's own "not ready".
+  if (q.tail_outstanding && q.tail_covers <= through) q.d->cuEventSynchronize(q.tail_event);
+  q.caught_up = std::max(q.caught_up, through);
+}
+
 const HwQueueOps kCudaOps = {
     .platform = "cuda",
     .prepare = nullptr,
@@ -323,6 +331,7 @@ const HwQueueOps kCudaOps = {
     .persist = op_persist,
     .discard = op_discard,
     .sync = op_sync,
+    .caught_up = op_caught_up,
     .deactivate = nullptr,
     .reactivate = nullptr,
     .external_hold = nullptr,
@@ -368,20 +377,6 @@ xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out) {
 
 uint64_t confined_launches(const HwQueue& hw) {
   return is_cuda_queue(hw) ? self(hw.ctx)->confinement.confined_launches() : 0;
-}
-
-uint64_t launches(const HwQueue& hw) {
-  return is_cuda_queue(hw) ? self(hw.ctx)->launches.load(std::memory_order_acquire) : 0;
-}
-
-void settle(const HwQueue& hw, uint64_t waited_for) {
-  if (!is_cuda_queue(hw)) return;
-  Queue& q = *self(hw.ctx);
-  std::lock_guard<std::mutex> lock(q.tail_mu);
-  // A tail behind nothing newer than what the program waited for is done in
-  // microseconds; one behind newer work is the program's own "not ready".
-  if (q.tail_outstanding && q.tail_covers <= waited_for) q.d->cuEventSynchronize(q.tail_event);
-  q.settled = std::max(q.settled, waited_for);
 }
 
 CUresult sticky_error(const HwQueue& hw) {

@@ -45,15 +45,6 @@ xs_result_t make_hw_queue(const QueueSpec& spec, HwQueue* out);
 // failure at submit reaches the submitter through make_command's slot.)
 CUresult sticky_error(const HwQueue& hw);
 
-// Operations issued on hw's stream so far (a queue made by make_hw_queue).
-uint64_t launches(const HwQueue& hw);
-// The program has waited for hw's first `waited_for` launches (a stream or
-// context synchronisation that returned): the queue records nothing more on
-// the stream to learn that, and an event of its own already recorded behind
-// them is waited for now, so that the program's next query finds the stream
-// idle.
-void settle(const HwQueue& hw, uint64_t waited_for);
-
 // Kernels of hw (a queue made by make_hw_queue) that ran confined so far.
 uint64_t confined_launches(const HwQueue& hw);
 

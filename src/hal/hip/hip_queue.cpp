@@ -285,6 +285,7 @@ const HwQueueOps kHipOps = {
     .persist = op_persist,
     .discard = op_discard,
     .sync = op_sync,
+    .caught_up = nullptr,
     .deactivate = nullptr,
     .reactivate = nullptr,
     .external_hold = nullptr,

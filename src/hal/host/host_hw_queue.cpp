@@ -28,6 +28,7 @@ const HwQueueOps kHostOps = {
     .persist = nullptr,
     .discard = nullptr,
     .sync = op_sync,
+    .caught_up = nullptr,
     .deactivate = op_deactivate,
     .reactivate = op_reactivate,
     .external_hold = op_external_hold,

@@ -2,7 +2,6 @@
 
 #include <new>
 
-#include "hal/cuda/cuda_queue.h"
 #include "hal/cuda/gates.h"
 #include "hal/cuda/op_table.h"
 #include "interpose/cuda/stream_registry.h"
@@ -47,7 +46,7 @@ CUresult wait_context(CUcontext ctx) {
 std::vector<LaunchMark> mark_launched(CUcontext ctx) {
   std::vector<LaunchMark> marks;
   try {
-    for (auto& q : live_queues(ctx)) marks.push_back({q, q->xq->launched(), cuda::launches(q->hw)});
+    for (auto& q : live_queues(ctx)) marks.push_back({q, q->xq->launched()});
   } catch (const std::bad_alloc&) {
     marks.clear();  // the queues then find out by themselves, a little later
   }
@@ -55,10 +54,7 @@ std::vector<LaunchMark> mark_launched(CUcontext ctx) {
 }
 
 void caught_up(const std::vector<LaunchMark>& marks) {
-  for (const LaunchMark& m : marks) {
-    cuda::settle(m.queue->hw, m.issued);
-    m.queue->xq->device_caught_up(m.launched);
-  }
+  for (const LaunchMark& m : marks) m.queue->xq->device_caught_up(m.launched);
 }
 
 }  // namespace xsched::interpose

@@ -31,7 +31,6 @@ CUresult wait_context(CUcontext ctx);
 struct LaunchMark {
   std::shared_ptr<StreamQueue> queue;
   uint64_t launched = 0;
-  uint64_t issued = 0;  // cuda::launches of its hardware queue
 };
 std::vector<LaunchMark> mark_launched(CUcontext ctx);
 void caught_up(const std::vector<LaunchMark>& marks);

@@ -29,14 +29,10 @@ CUresult stream_synchronize(const char* api, StreamKind zero_is, CUstream s) {
     // a hand-off to the queue's worker thread.
     const xs_result_t w = sq->xq->has_unlaunched() ? sq->xq->wait_all(-1) : XS_OK;
     const uint64_t launched = sq->xq->launched();  // what the driver's wait below covers
-    const uint64_t issued = cuda::launches(sq->hw);
     r = w == XS_OK ? forward(&cuda::Driver::cuStreamSynchronize, sq->stream) : to_cuda(w, sq.get());
     const CUresult sticky = cuda::sticky_error(sq->hw);
     if (r == CUDA_SUCCESS && sticky != CUDA_SUCCESS) r = sticky;
-    if (r == CUDA_SUCCESS) {
-      cuda::settle(sq->hw, issued);
-      sq->xq->device_caught_up(launched);
-    }
+    if (r == CUDA_SUCCESS) sq->xq->device_caught_up(launched);
   }
   // The per-thread stream itself may carry calls that went straight through.
   if (sq == nullptr || sq->kind == StreamKind::kPerThread) {
